@@ -1,0 +1,442 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/xml"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/triggerflow/triggerflow/pkg/events"
+	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
+	"github.com/triggerflow/triggerflow/pkg/sctest"
+)
+
+const (
+	e2eUser     = "mediator"
+	e2ePassword = "e2e-secret-password"
+	execScript  = "/opt/trigger-service/test.py"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// triggerflowBinary builds this command once per test process.
+func triggerflowBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "triggerflow-e2e-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "triggerflow")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// proc is a running triggerflow process.
+type proc struct {
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+}
+
+// startTriggerflow runs `triggerflow <command> --config <yaml>` and waits for /readyz.
+func startTriggerflow(t *testing.T, command, yaml string, httpAddr string, env ...string) *proc {
+	t.Helper()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "triggerflow.yaml")
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "triggerflow.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(triggerflowBinary(t), command, "--config", cfgPath)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); _ = logf.Close(); close(p.done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("triggerflow %s log:\n%s", command, b)
+		}
+	})
+	natstest.CheckFor(t, 90*time.Second, 100*time.Millisecond, func() error {
+		select {
+		case <-p.done:
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("triggerflow %s exited at start:\n%s", command, b)
+		default:
+		}
+		res, err := http.Get("http://" + httpAddr + "/readyz")
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			return fmt.Errorf("readyz %d", res.StatusCode)
+		}
+		return nil
+	})
+	return p
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	return "127.0.0.1:" + strconv.Itoa(natstest.FreePort(t))
+}
+
+func passwordFile(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "mediator-password")
+	if err := os.WriteFile(p, []byte(e2ePassword), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func ingressYAML(natsURL, listen, pwFile string) string {
+	return fmt.Sprintf(`nats:
+  url: %q
+ingress:
+  listen: %q
+  publish_timeout: 3s
+  users:
+    - name: %s
+      password_file: %q
+`, natsURL, listen, e2eUser, pwFile)
+}
+
+func repoFile(t *testing.T, rel string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// refTicket is an independent reading of the example XML (encoding/xml into a struct),
+// to check the stored events against.
+type refTicket struct {
+	ID         string `xml:"id"`
+	Subject    string `xml:"subject"`
+	CreateDate string `xml:"createDate"`
+	UpdateDate string `xml:"updateDate"`
+	Current    *struct {
+		ID   string `xml:"id"`
+		Name string `xml:"name"`
+	} `xml:"current_stage"`
+	Completion *struct {
+		ID   string `xml:"id"`
+		Name string `xml:"name"`
+	} `xml:"completion_data>stage"`
+	OpenRequest *struct {
+		ID   string `xml:"id"`
+		Name string `xml:"name"`
+	} `xml:"open_request_stage"`
+}
+
+func stageEq(got *events.Stage, id, name string, present bool) bool {
+	if !present {
+		return got == nil
+	}
+	return got != nil && got.ID == id && got.Name == name
+}
+
+// TestSeedMediatorEveryTrigger runs the seed mediator (unchanged but for its five
+// settings) the way SecureChange does, for every trigger name, against the ingress binary
+// on a real nats-server process, then reads the stream and checks each stored event.
+func TestSeedMediatorEveryTrigger(t *testing.T) {
+	nsrv := natstest.StartProcess(t)
+	addr := freeAddr(t)
+	startTriggerflow(t, "ingress", ingressYAML(nsrv.URL(), addr, passwordFile(t)), addr)
+
+	dir := t.TempDir()
+	script, err := sctest.InstallMediator(dir, sctest.Settings{
+		Host: addr, Endpoint: "trigger_file", Username: e2eUser, Password: e2ePassword, ExecScript: execScript,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shim, err := sctest.PythonShim(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner := sctest.Runner{
+		Script: script,
+		Args:   []string{"first-arg-dropped-by-mediator", "--env", "prod"},
+		Env:    []string{"PATH=" + shim + string(os.PathListSeparator) + os.Getenv("PATH")},
+	}
+	ctx := context.Background()
+
+	type sent struct {
+		trig events.Trigger
+		xml  []byte
+		ref  refTicket
+		id   string
+	}
+	var all []sent
+	for _, trig := range events.Triggers() {
+		x := repoFile(t, "examples/tickets/"+trig.Token()+".xml")
+		var ref refTicket
+		if err := xml.Unmarshal(x, &ref); err != nil {
+			t.Fatalf("%s example: %v", trig, err)
+		}
+		res, err := runner.Run(ctx, string(trig), x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.OK() || len(res.Attempts) != 1 {
+			t.Fatalf("%s: attempts %+v", trig, res.Attempts)
+		}
+		out := res.Last().Stdout
+		prefix := fmt.Sprintf("triggerflow: stored %s for ticket %s as trigger ", trig, ref.ID)
+		if !strings.HasPrefix(out, prefix) {
+			t.Fatalf("%s: stdout %q does not name the stored event", trig, out)
+		}
+		all = append(all, sent{trig, x, ref, strings.TrimSpace(strings.TrimPrefix(out, prefix))})
+	}
+
+	// SecureChange's Test button: empty stdin, answered, nothing stored.
+	res, err := runner.Run(ctx, "TEST", nil)
+	if err != nil || !res.OK() || !strings.Contains(res.Last().Stdout, "TEST") {
+		t.Fatalf("TEST: %+v %v", res, err)
+	}
+
+	js := natstest.JetStream(t, nsrv.URL())
+	stream, err := js.Stream(ctx, events.StreamTriggers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != uint64(len(all)) {
+		t.Fatalf("%d stored, want %d", info.State.Msgs, len(all))
+	}
+	for i, s := range all {
+		m, err := stream.GetMsg(ctx, uint64(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkStored(t, m, s.trig, s.ref, s.xml, s.id)
+	}
+
+	// Rejected input: the mediator shows why and exits non-zero, every attempt.
+	res, err = runner.Run(ctx, "EXPLODE", all[0].xml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK() || len(res.Attempts) != 5 || res.Last().ExitCode != 65 || !strings.Contains(res.Last().Stderr, `unknown trigger "EXPLODE"`) {
+		t.Fatalf("rejected trigger: %+v", res.Attempts)
+	}
+
+	// Broker down: non-zero exit, so SecureChange retries; back up: stored.
+	nsrv.Stop()
+	down := runner
+	down.MaxAttempts = 1
+	res, err = down.Run(ctx, "ADVANCE", repoFile(t, "examples/tickets/advance.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK() || res.Last().ExitCode == 0 {
+		t.Fatalf("broker down but the mediator exited 0: %+v", res.Last())
+	}
+	nsrv.Start()
+	fresh := []byte(strings.Replace(string(repoFile(t, "examples/tickets/advance.xml")), "<updateDate>", "<updateDate>9", 1))
+	natstest.CheckFor(t, 60*time.Second, 200*time.Millisecond, func() error {
+		res, err := down.Run(ctx, "ADVANCE", fresh)
+		if err != nil {
+			return err
+		}
+		if !res.OK() {
+			return fmt.Errorf("after restart: %+v", res.Last())
+		}
+		return nil
+	})
+	if n := natstest.StreamMsgs(t, js, events.StreamTriggers); n != uint64(len(all)+1) {
+		t.Fatalf("%d stored after restart, want %d", n, len(all)+1)
+	}
+}
+
+func checkStored(t *testing.T, m *jetstream.RawStreamMsg, trig events.Trigger, ref refTicket, raw []byte, answeredID string) {
+	t.Helper()
+	ev, err := events.UnmarshalTriggerEvent(m.Data)
+	if err != nil {
+		t.Fatalf("%s: %v", trig, err)
+	}
+	tk := ev.Ticket
+	checks := []struct {
+		what string
+		ok   bool
+	}{
+		{"id answered", ev.ID == answeredID && len(ev.ID) == 32},
+		{"Nats-Msg-Id", m.Header.Get("Nats-Msg-Id") == ev.ID},
+		{"Scw-Trigger-Id", m.Header.Get(events.HdrTriggerID) == ev.ID},
+		{"Scw-Correlation-Id", m.Header.Get(events.HdrCorrelationID) == ev.ID},
+		{"Scw-Ticket-Id", m.Header.Get(events.HdrTicketID) == ref.ID},
+		{"Scw-Event", m.Header.Get(events.HdrEvent) == string(trig)},
+		{"subject", m.Subject == "scw.trigger."+trig.Token()+"."+ref.ID},
+		{"event", ev.Event == trig},
+		{"ticket id", tk.ID == ref.ID},
+		{"subject line", tk.Subject == ref.Subject},
+		{"createDate", tk.CreateDate == ref.CreateDate},
+		{"updateDate", tk.UpdateDate == ref.UpdateDate},
+		{"created_at", tk.CreatedAt != nil && strconv.FormatInt(tk.CreatedAt.UnixMilli(), 10) == ref.CreateDate},
+		{"updated_at", tk.UpdatedAt != nil && strconv.FormatInt(tk.UpdatedAt.UnixMilli(), 10) == ref.UpdateDate},
+		{"current stage", ref.Current == nil && tk.CurrentStage == nil || ref.Current != nil && stageEq(tk.CurrentStage, ref.Current.ID, ref.Current.Name, true)},
+		{"completion stage", ref.Completion == nil && tk.CompletionStage == nil || ref.Completion != nil && stageEq(tk.CompletionStage, ref.Completion.ID, ref.Completion.Name, true)},
+		{"open request stage", ref.OpenRequest == nil && tk.OpenRequestStage == nil || ref.OpenRequest != nil && stageEq(tk.OpenRequestStage, ref.OpenRequest.ID, ref.OpenRequest.Name, true)},
+		{"raw xml", ev.RawXML == string(raw)},
+		{"args (argv[2..])", ev.Args == "--env prod"},
+		{"script", ev.Script == execScript},
+		{"received_at", time.Since(ev.ReceivedAt) < time.Hour},
+		{"ingress instance", ev.Ingress != ""},
+		{"not recovered", !ev.Recovered},
+	}
+	for _, c := range checks {
+		if !c.ok {
+			t.Errorf("%s: stored %s wrong: %s", trig, c.what, m.Data)
+		}
+	}
+}
+
+// TestBashMediator runs deploy/mediator/triggerflow-mediator.sh (bash + curl only) the way
+// SecureChange does, against the ingress binary.
+func TestBashMediator(t *testing.T) {
+	nsrv := natstest.StartProcess(t)
+	addr := freeAddr(t)
+	pw := passwordFile(t)
+	startTriggerflow(t, "ingress", ingressYAML(nsrv.URL(), addr, pw), addr)
+	runner := sctest.Runner{
+		Script: filepath.Join("..", "..", "deploy", "mediator", "triggerflow-mediator.sh"),
+		Args:   []string{"dropped", `say "hi"`, `C:\temp`, "a&b=c"},
+		Env: []string{
+			"TRIGGERFLOW_URL=http://" + addr, "TRIGGERFLOW_USER=" + e2eUser, "TRIGGERFLOW_PASSWORD_FILE=" + pw,
+		},
+	}
+	x := repoFile(t, "examples/tickets/reject.xml")
+	res, err := runner.Run(context.Background(), "REJECT", x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK() || !strings.Contains(res.Last().Stdout, "stored REJECT for ticket") {
+		t.Fatalf("%+v", res.Attempts)
+	}
+	js := natstest.JetStream(t, nsrv.URL())
+	m, err := mustStream(t, js).GetMsg(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := events.UnmarshalTriggerEvent(m.Data)
+	if ev.Args != `say "hi" C:\temp a&b=c` || ev.RawXML != string(x) || ev.Event != events.Reject {
+		t.Fatalf("stored %+v", ev)
+	}
+	res, err = runner.Run(context.Background(), "EXPLODE", x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK() || !strings.Contains(res.Last().Stderr, "unknown trigger") {
+		t.Fatalf("rejected: %+v", res.Last())
+	}
+}
+
+func mustStream(t *testing.T, js jetstream.JetStream) jetstream.Stream {
+	t.Helper()
+	s, err := js.Stream(context.Background(), events.StreamTriggers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestAllInOneAndREADME runs `triggerflow all` on the example config (ports moved so the
+// test can run anywhere), sends the README's sample trigger, and reads it back with the
+// README's stock `nats` CLI command.
+func TestAllInOneAndREADME(t *testing.T) {
+	natsPort := natstest.FreePort(t)
+	addr := freeAddr(t)
+	cfg := string(repoFile(t, "examples/triggerflow.yaml"))
+	cfg = strings.Replace(cfg, "listen: 127.0.0.1:8000", "listen: "+addr, 1)
+	cfg = strings.Replace(cfg, "port: 4222", "port: "+strconv.Itoa(natsPort), 1)
+	cfg = strings.Replace(cfg, "store_dir: .triggerflow/nats", "store_dir: "+filepath.Join(t.TempDir(), "nats"), 1)
+	startTriggerflow(t, "all", cfg, addr, "TRIGGERFLOW_MEDIATOR_PASSWORD=triggerflow-dev")
+
+	readme := string(repoFile(t, "README.md"))
+	send := readmeCommand(t, readme, "deploy/mediator/triggerflow-mediator.sh")
+	send = strings.ReplaceAll(send, "127.0.0.1:8000", addr)
+	out := shell(t, send)
+	if !strings.Contains(out, "stored CREATE for ticket 1001") {
+		t.Fatalf("README sample trigger: %s", out)
+	}
+	view := readmeCommand(t, readme, "go run github.com/nats-io/natscli/nats@")
+	view = strings.ReplaceAll(view, "nats://127.0.0.1:4222", "nats://127.0.0.1:"+strconv.Itoa(natsPort))
+	out = shell(t, view)
+	for _, want := range []string{"scw.trigger.create.1001", `"event":"CREATE"`, `"id":"1001"`, "Scw-Trigger-Id"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("README nats command output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// readmeCommand returns the README line (in a shell block) that contains marker.
+func readmeCommand(t *testing.T, readme, marker string) string {
+	t.Helper()
+	sc := bufio.NewScanner(strings.NewReader(readme))
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); strings.Contains(l, marker) && !strings.HasPrefix(l, "#") && !strings.Contains(l, "`") {
+			return l
+		}
+	}
+	t.Fatalf("README has no command with %q", marker)
+	return ""
+}
+
+func shell(t *testing.T, command string) string {
+	t.Helper()
+	cmd := exec.Command("bash", "-c", command)
+	cmd.Dir = filepath.Join("..", "..")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", command, err, out)
+	}
+	return string(out)
+}
+

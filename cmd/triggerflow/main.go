@@ -1,0 +1,194 @@
+// Command triggerflow runs the triggerflow services: all of them in one process on an
+// embedded JetStream (`triggerflow all`), or one of them (`triggerflow ingress`), and
+// checks config files (`triggerflow config check`).
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"go.uber.org/fx"
+
+	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/pkg/natsserver/embedded"
+	"github.com/triggerflow/triggerflow/pkg/platform/health"
+	"github.com/triggerflow/triggerflow/pkg/platform/logging"
+	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
+	"github.com/triggerflow/triggerflow/services/ingress"
+)
+
+const usage = `triggerflow carries SecureChange workflow triggers through NATS JetStream.
+
+Usage:
+  triggerflow all     [--config FILE] [--dev]   every service in one process; embedded
+                                                JetStream when nats.url is empty
+  triggerflow ingress [--config FILE] [--dev]   the HTTP ingress only
+  triggerflow config check [FILE]               validate a config file, with line numbers
+
+The config file is --config, else $TRIGGERFLOW_CONFIG, else ./triggerflow.yaml.
+Run "triggerflow <command> --help" for a command's flags.
+`
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "all":
+		return serve("all", args[1:], stdout, stderr)
+	case "ingress":
+		return serve("ingress", args[1:], stdout, stderr)
+	case "config":
+		return configCmd(args[1:], stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "triggerflow: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func defaultConfigPath() string {
+	if p := os.Getenv("TRIGGERFLOW_CONFIG"); p != "" {
+		return p
+	}
+	return "triggerflow.yaml"
+}
+
+var serveHelp = map[string]string{
+	"all": `Usage: triggerflow all [--config FILE] [--dev]
+
+Runs every service built so far (ingress) in one process. With nats.url empty it starts an
+embedded nats-server with JetStream (nats.embedded.*), stopped after the services.
+`,
+	"ingress": `Usage: triggerflow ingress [--config FILE] [--dev]
+
+Runs the HTTP ingress: POST <ingress.path> (the seed mediator's JSON) and
+POST /v1/triggers/{EVENT} (raw XML), plus /healthz, /readyz and /metrics.
+`,
+}
+
+func serve(name string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("triggerflow "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", defaultConfigPath(), "config file")
+	dev := fs.Bool("dev", false, "allow the ingress to run without users (local trial only)")
+	fs.Usage = func() { fmt.Fprint(fs.Output(), serveHelp[name], "\nFlags:\n"); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "triggerflow %s: unexpected argument %q\n", name, fs.Arg(0))
+		return 2
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "triggerflow: %v\n", err)
+		return 1
+	}
+	if len(cfg.Ingress.Users) == 0 && !*dev { // before anything starts or listens
+		fmt.Fprintf(stderr, "triggerflow %s: %v\n", name, ingress.ErrNoUsers)
+		return 1
+	}
+	app := fx.New(appOptions(name, cfg, ingress.Options{Dev: *dev})...)
+	if err := app.Err(); err != nil {
+		fmt.Fprintf(stderr, "triggerflow %s: %v\n", name, err)
+		return 1
+	}
+	app.Run() // fx owns SIGINT/SIGTERM; stop hooks run in reverse start order
+	return 0
+}
+
+// appOptions composes the same service modules that each service's own binary uses.
+func appOptions(name string, cfg *config.Config, opts ingress.Options) []fx.Option {
+	base := []fx.Option{
+		fx.Supply(cfg, opts),
+		logging.Module,
+		natsconn.Module,
+		health.Module,
+	}
+	// Both commands can run on the embedded server when nats.url is empty; `all` will
+	// gain the other services as they arrive.
+	switch name {
+	case "all", "ingress":
+		base = append(base, embedded.Module, ingress.Module)
+	}
+	return base
+}
+
+func configCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "check" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprint(stdout, configHelp)
+			return 0
+		}
+		fmt.Fprint(stderr, configHelp)
+		return 2
+	}
+	fs := flag.NewFlagSet("triggerflow config check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "config file (or give it as the argument)")
+	fs.Usage = func() { fmt.Fprint(fs.Output(), configHelp, "\nFlags:\n"); fs.PrintDefaults() }
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return 0
+		}
+		return 2
+	}
+	path := *cfgPath
+	if fs.NArg() > 0 {
+		path = fs.Arg(0)
+	}
+	if path == "" {
+		path = defaultConfigPath()
+	}
+	cfg, err := config.Load(path)
+	var ps *config.Problems
+	if errors.As(err, &ps) {
+		for _, p := range ps.List {
+			loc := path
+			if p.Line > 0 {
+				loc = fmt.Sprintf("%s:%d", path, p.Line)
+			}
+			fmt.Fprintf(stderr, "%s: %s\n", loc, p.Error())
+		}
+		fmt.Fprintf(stderr, "%s: %d problem(s)\n", path, len(ps.List))
+		return 1
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "triggerflow config check: %v\n", err)
+		return 1
+	}
+	var notes []string
+	if cfg.NATS.URL == "" {
+		notes = append(notes, "nats.url is empty: only `triggerflow all` can run this (embedded nats-server)")
+	}
+	if len(cfg.Ingress.Users) == 0 {
+		notes = append(notes, "ingress.users is empty: the ingress starts only with --dev")
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", path)
+	for _, n := range notes {
+		fmt.Fprintf(stdout, "  note: %s\n", n)
+	}
+	return 0
+}
+
+const configHelp = `Usage: triggerflow config check [FILE]
+
+Validates a config file: unknown keys, bad values and unreadable secrets are reported one
+per line as FILE:LINE: key.path: problem. Exits 1 if there is any problem, 0 otherwise.
+`
+

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/fx"
+
+	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/services/ingress"
+)
+
+func runCLI(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestHelpOnEveryCommand(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"all", "--help"}, {"ingress", "--help"}, {"config", "--help"}, {"config", "check", "--help"}} {
+		code, out, errOut := runCLI(args...)
+		if code != 0 || !strings.Contains(out, "Usage") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+	}
+	if code, _, errOut := runCLI("frobnicate"); code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: %d %q", code, errOut)
+	}
+	if code, _, _ := runCLI(); code != 2 {
+		t.Errorf("no command: exit %d", code)
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("log:\n  level: loud\ningress:\n  users:\n    - name: a\n      password: hunter2\n  lisen: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI("config", "check", bad)
+	if code != 1 {
+		t.Fatalf("exit %d for a bad file", code)
+	}
+	for _, want := range []string{
+		bad + ":7: field lisen is not a known key",
+		bad + ":2: log.level: \"loud\" is not one of debug, info, warn, error",
+		bad + ":6: ingress.users[0].password: inline secrets are not accepted",
+		"3 problem(s)",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("missing %q in:\n%s", want, errOut)
+		}
+	}
+	if strings.Contains(errOut, "hunter2") {
+		t.Fatal("config check printed a secret")
+	}
+
+	t.Setenv("TRIGGERFLOW_MEDIATOR_PASSWORD", "x")
+	code, out, errOut := runCLI("config", "check", "../../examples/triggerflow.yaml")
+	if code != 0 || !strings.Contains(out, "ok") {
+		t.Fatalf("example: exit %d %q %q", code, out, errOut)
+	}
+	t.Setenv("TRIGGERFLOW_CONFIG", "../../examples/triggerflow.yaml")
+	if code, _, errOut := runCLI("config", "check"); code != 0 {
+		t.Fatalf("TRIGGERFLOW_CONFIG not used: %s", errOut)
+	}
+	if code, _, errOut := runCLI("config", "check", filepath.Join(dir, "missing.yaml")); code != 1 || !strings.Contains(errOut, "no such file") {
+		t.Fatalf("missing file: %d %s", code, errOut)
+	}
+}
+
+// TestServeRefusesBadConfig: a bad config fails before anything listens, naming the key.
+func TestServeRefusesBadConfig(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(p, []byte("ingress:\n  rejections: sometimes\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI("ingress", "--config", p)
+	if code != 1 || !strings.Contains(errOut, "ingress.rejections") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
+// TestIngressRefusesNoUsers: without users the ingress does not start unless --dev.
+func TestIngressRefusesNoUsers(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	y := "nats:\n  embedded: {port: -1, store_dir: " + filepath.Join(t.TempDir(), "js") + "}\ningress:\n  listen: 127.0.0.1:0\n"
+	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI("ingress", "--config", p)
+	if code != 1 || !strings.Contains(errOut, "refusing to accept triggers without credentials") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
+// TestAppGraphs validates the fx graph of each command without starting anything.
+func TestAppGraphs(t *testing.T) {
+	for _, name := range []string{"all", "ingress"} {
+		cfg := config.Default()
+		if err := fx.ValidateApp(append(appOptions(name, cfg, ingress.Options{}), fx.NopLogger)...); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -1,0 +1,188 @@
+// Package config loads and validates triggerflow.yaml: one file, every service reads its part.
+//
+// Loading is two steps, as in Caddy: Load decodes the YAML (unknown keys are errors, with
+// their line) and fills defaults; Validate reports every remaining problem at once, each
+// naming its key path. Secrets are never read from the YAML itself: a key names an
+// environment variable (`password_env`) or a file (`password_file`, e.g. a Kubernetes Secret).
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole of triggerflow.yaml.
+type Config struct {
+	Log     Log     `yaml:"log"`
+	NATS    NATS    `yaml:"nats"`
+	Streams Streams `yaml:"streams"`
+	Ingress Ingress `yaml:"ingress"`
+}
+
+// Log configures log/slog.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is text or json. Default text.
+	Format string `yaml:"format"`
+}
+
+// NATS is the connection every service uses. An empty URL means "run an embedded
+// nats-server with JetStream in this process" (only `triggerflow all` and tests can).
+type NATS struct {
+	URL  string `yaml:"url"`
+	Name string `yaml:"name"`
+	// User and PasswordEnv/PasswordFile: user/password authentication.
+	User         string `yaml:"user"`
+	PasswordEnv  string `yaml:"password_env"`
+	PasswordFile string `yaml:"password_file"`
+	Password     string `yaml:"password"` // rejected: secrets never inline
+	// NKeySeedFile: NKey authentication with the seed in this file.
+	NKeySeedFile string `yaml:"nkey_seed_file"`
+	// CredsFile: a decentralised-auth credentials file (JWT + seed).
+	CredsFile      string        `yaml:"creds_file"`
+	TLS            ClientTLS     `yaml:"tls"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// Replicas of every stream (1 on a single server, 3 on a cluster).
+	Replicas int      `yaml:"replicas"`
+	Embedded Embedded `yaml:"embedded"`
+}
+
+// ClientTLS configures TLS towards a server.
+type ClientTLS struct {
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// InsecureSkipVerify turns certificate verification off. Logged loudly at start-up.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// Enabled reports whether any TLS setting is present.
+func (t ClientTLS) Enabled() bool {
+	return t.CAFile != "" || t.CertFile != "" || t.InsecureSkipVerify
+}
+
+// Embedded configures the in-process nats-server used when nats.url is empty.
+type Embedded struct {
+	// Host and Port the embedded server listens on so the `nats` CLI can reach it.
+	// Port -1 picks a free port. Default 127.0.0.1:4222.
+	Host string `yaml:"host"`
+	Port int    `yaml:"port"`
+	// StoreDir holds JetStream's files. Default .triggerflow/nats.
+	StoreDir string `yaml:"store_dir"`
+}
+
+// Streams holds the stream knobs of DESIGN §5.
+type Streams struct {
+	// TriggerMaxAge is how long SCW_TRIGGERS keeps events. Default 720h (30 days).
+	TriggerMaxAge time.Duration `yaml:"trigger_max_age"`
+	// Duplicates is the dedup window; SecureChange's five retries must fall inside it.
+	// Default and minimum 10m.
+	Duplicates time.Duration `yaml:"duplicates"`
+}
+
+// Ingress configures the HTTP endpoint the mediator posts to.
+type Ingress struct {
+	// Listen address. Default ":8000".
+	Listen string `yaml:"listen"`
+	// Path of the seed mediator's endpoint. Default "/trigger_file".
+	Path string `yaml:"path"`
+	// Users allowed to post (HTTP basic auth). Required unless started with --dev.
+	Users []User `yaml:"users"`
+	// MaxBodyBytes caps a request body. Default 1 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// Timeouts of the HTTP server.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	WriteTimeout      time.Duration `yaml:"write_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	// PublishTimeout bounds the wait for JetStream's acknowledgement. Default 5s.
+	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// ShutdownTimeout bounds the graceful drain of in-flight requests. Default 10s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Rejections chooses how bad input is answered on the mediator path:
+	//   auto   (default) curl clients (the seed mediator) get 200 {"error":{output, returnCode:65}},
+	//          so the mediator prints the reason and exits 65; other clients get a 4xx.
+	//   status always a 4xx with the JSON error body.
+	//   body   always 200 with {"error":{…}}.
+	Rejections string `yaml:"rejections"`
+	// TLS serves HTTPS when both files are set.
+	TLS ServerTLS `yaml:"tls"`
+	// Instance names this ingress in stored events. Default: the host name.
+	Instance string `yaml:"instance"`
+}
+
+// ServerTLS configures a TLS listener.
+type ServerTLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// User is one HTTP basic-auth identity.
+type User struct {
+	Name         string `yaml:"name"`
+	PasswordEnv  string `yaml:"password_env"`
+	PasswordFile string `yaml:"password_file"`
+	Password     string `yaml:"password"` // rejected: secrets never inline
+}
+
+// Rejection styles for Ingress.Rejections.
+const (
+	RejectAuto   = "auto"
+	RejectStatus = "status"
+	RejectBody   = "body"
+)
+
+// MinDuplicates is the smallest dedup window accepted: SecureChange retries a failed
+// script up to five times, and every retry must land inside the window.
+const MinDuplicates = 10 * time.Minute
+
+// SetDefaults fills every zero value with its default.
+func (c *Config) SetDefaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	defDur := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.Log.Level, "info")
+	def(&c.Log.Format, "text")
+
+	def(&c.NATS.Name, "triggerflow")
+	defDur(&c.NATS.ConnectTimeout, 5*time.Second)
+	if c.NATS.Replicas == 0 {
+		c.NATS.Replicas = 1
+	}
+	def(&c.NATS.Embedded.Host, "127.0.0.1")
+	if c.NATS.Embedded.Port == 0 {
+		c.NATS.Embedded.Port = 4222
+	}
+	def(&c.NATS.Embedded.StoreDir, ".triggerflow/nats")
+
+	defDur(&c.Streams.TriggerMaxAge, 30*24*time.Hour)
+	defDur(&c.Streams.Duplicates, MinDuplicates)
+
+	in := &c.Ingress
+	def(&in.Listen, ":8000")
+	def(&in.Path, "/trigger_file")
+	if in.MaxBodyBytes == 0 {
+		in.MaxBodyBytes = 1 << 20
+	}
+	defDur(&in.ReadHeaderTimeout, 5*time.Second)
+	defDur(&in.ReadTimeout, 30*time.Second)
+	defDur(&in.WriteTimeout, 30*time.Second)
+	defDur(&in.IdleTimeout, 120*time.Second)
+	defDur(&in.PublishTimeout, 5*time.Second)
+	defDur(&in.ShutdownTimeout, 10*time.Second)
+	def(&in.Rejections, RejectAuto)
+}
+
+// Default returns a Config with every default filled in.
+func Default() *Config {
+	c := &Config{}
+	c.SetDefaults()
+	return c
+}

@@ -1,0 +1,183 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Problem is one thing wrong with a config file: the key path, the line (0 when
+// unknown) and what is wrong.
+type Problem struct {
+	Path string
+	Line int
+	Msg  string
+}
+
+func (p *Problem) Error() string {
+	if p.Path == "" {
+		return p.Msg
+	}
+	return p.Path + ": " + p.Msg
+}
+
+// Problems is every problem found in one file, in file order where lines are known.
+type Problems struct {
+	File string
+	List []*Problem
+}
+
+func (ps *Problems) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d problem(s):", ps.File, len(ps.List))
+	for _, p := range ps.List {
+		b.WriteString("\n  ")
+		if p.Line > 0 {
+			fmt.Fprintf(&b, "line %d: ", p.Line)
+		}
+		b.WriteString(p.Error())
+	}
+	return b.String()
+}
+
+// Load reads, decodes, defaults and validates a config file. The error, if any, is a
+// *Problems listing everything wrong with line numbers.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse is Load on bytes already read; name is used in messages.
+func Parse(name string, data []byte) (*Config, error) {
+	cfg := &Config{}
+	var root yaml.Node
+	problems := &Problems{File: name}
+
+	if len(bytes.TrimSpace(data)) > 0 {
+		if err := yaml.Unmarshal(data, &root); err != nil {
+			problems.List = append(problems.List, yamlProblems(err)...)
+			return nil, problems
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(cfg); err != nil {
+			ps := yamlProblems(err)
+			problems.List = append(problems.List, ps...)
+			var te *yaml.TypeError
+			if !errors.As(err, &te) {
+				return nil, problems
+			}
+		}
+	}
+	cfg.SetDefaults()
+	lines := keyLines(&root)
+	for _, err := range unwrapJoined(cfg.Validate()) {
+		p := &Problem{Msg: err.Error()}
+		var fp *Problem
+		if errors.As(err, &fp) {
+			p = &Problem{Path: fp.Path, Msg: fp.Msg}
+		}
+		p.Line = lines.lookup(p.Path)
+		problems.List = append(problems.List, p)
+	}
+	if len(problems.List) > 0 {
+		return cfg, problems
+	}
+	return cfg, nil
+}
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// yamlProblems turns a yaml.v3 error into problems with lines.
+func yamlProblems(err error) []*Problem {
+	var msgs []string
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	} else {
+		msgs = []string{err.Error()}
+	}
+	out := make([]*Problem, 0, len(msgs))
+	for _, m := range msgs {
+		p := &Problem{Msg: strings.TrimPrefix(m, "yaml: ")}
+		if sm := yamlLine.FindStringSubmatch(m); sm != nil {
+			p.Line, _ = strconv.Atoi(sm[1])
+			p.Msg = sm[2]
+		}
+		p.Msg = strings.Replace(p.Msg, " not found in type ", " is not a known key in ", 1)
+		out = append(out, p)
+	}
+	return out
+}
+
+func unwrapJoined(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, unwrapJoined(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// lineIndex maps key paths (`ingress.users[0].name`) to the line of their key.
+type lineIndex map[string]int
+
+func (li lineIndex) lookup(path string) int {
+	for path != "" {
+		if l, ok := li[path]; ok {
+			return l
+		}
+		// fall back to the nearest parent that is in the file
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			return 0
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+func keyLines(root *yaml.Node) lineIndex {
+	li := lineIndex{}
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				li[p] = k.Line
+				walk(v, p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				li[p] = c.Line
+				walk(c, p)
+			}
+		}
+	}
+	walk(root, "")
+	return li
+}

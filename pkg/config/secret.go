@@ -1,0 +1,72 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+// Secret holds a credential read from the environment or a file. It never prints itself:
+// String, GoString, MarshalText and LogValue all redact, so a Secret that slips into a log
+// line or an error message shows as [REDACTED].
+type Secret struct{ value string }
+
+// NewSecret wraps a value (for tests and for values produced at run time).
+func NewSecret(v string) Secret { return Secret{value: v} }
+
+// Reveal returns the secret value. Call it only where the value is used.
+func (s Secret) Reveal() string { return s.value }
+
+// IsZero reports whether the secret is empty.
+func (s Secret) IsZero() bool { return s.value == "" }
+
+func (Secret) String() string               { return "[REDACTED]" }
+func (Secret) GoString() string             { return "[REDACTED]" }
+func (Secret) LogValue() slog.Value         { return slog.StringValue("[REDACTED]") }
+func (Secret) MarshalText() ([]byte, error) { return []byte("[REDACTED]"), nil }
+func (s Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte("[REDACTED]")) }
+
+// SecretRef says where a secret lives: an environment variable or a file.
+type SecretRef struct {
+	Env  string
+	File string
+}
+
+// IsSet reports whether a source is configured.
+func (r SecretRef) IsSet() bool { return r.Env != "" || r.File != "" }
+
+// Resolve reads the secret. Errors name the variable or file, never the value. A file's
+// trailing newline (as `kubectl create secret --from-file` and editors leave) is dropped.
+func (r SecretRef) Resolve() (Secret, error) {
+	switch {
+	case r.Env != "" && r.File != "":
+		return Secret{}, fmt.Errorf("set either the _env or the _file key, not both")
+	case r.Env != "":
+		v, ok := os.LookupEnv(r.Env)
+		if !ok {
+			return Secret{}, fmt.Errorf("environment variable %s is not set", r.Env)
+		}
+		if v == "" {
+			return Secret{}, fmt.Errorf("environment variable %s is empty", r.Env)
+		}
+		return Secret{value: v}, nil
+	case r.File != "":
+		b, err := os.ReadFile(r.File)
+		if err != nil {
+			return Secret{}, fmt.Errorf("read secret file: %w", err)
+		}
+		v := strings.TrimRight(string(b), "\r\n")
+		if v == "" {
+			return Secret{}, fmt.Errorf("secret file %s is empty", r.File)
+		}
+		return Secret{value: v}, nil
+	}
+	return Secret{}, fmt.Errorf("no secret source: set the _env or the _file key")
+}
+
+// PasswordRef is where the user's password lives.
+func (u User) PasswordRef() SecretRef { return SecretRef{Env: u.PasswordEnv, File: u.PasswordFile} }
+
+// PasswordRef is where the NATS password lives.
+func (n NATS) PasswordRef() SecretRef { return SecretRef{Env: n.PasswordEnv, File: n.PasswordFile} }

@@ -1,0 +1,3 @@
+module github.com/triggerflow/triggerflow/pkg/events
+
+go 1.26

@@ -1,0 +1,241 @@
+// Package natstest gives every test its own real JetStream: an embedded nats-server on a
+// random port with a t.TempDir() store, or a real nats-server process built from the Go
+// module proxy for end-to-end and fault tests. Nothing here is a fake broker.
+package natstest
+
+import (
+	"context"
+
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// RunJetStream starts an in-process JetStream server for t, stopped at cleanup.
+func RunJetStream(t testing.TB) *server.Server {
+	t.Helper()
+	return RunJetStreamDir(t, t.TempDir())
+}
+
+// RunJetStreamDir is RunJetStream on a given store dir (to restart over the same data).
+func RunJetStreamDir(t testing.TB, dir string) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true,
+	})
+	if err != nil {
+		t.Fatalf("natstest: new server: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(30 * time.Second) {
+		t.Fatalf("natstest: server not ready in 30s")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s
+}
+
+// Connect connects to url, closed at cleanup.
+func Connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		t.Fatalf("natstest: connect %s: %v", url, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// JetStream returns the jetstream API on a fresh connection to url.
+func JetStream(t testing.TB, url string) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(Connect(t, url))
+	if err != nil {
+		t.Fatalf("natstest: jetstream: %v", err)
+	}
+	return js
+}
+
+// StreamMsgs returns the number of messages stored in a stream.
+func StreamMsgs(t testing.TB, js jetstream.JetStream, stream string) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatalf("natstest: stream %s: %v", stream, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatalf("natstest: stream %s info: %v", stream, err)
+	}
+	return info.State.Msgs
+}
+
+// CheckFor polls f every interval until it returns nil or timeout passes, then fails t
+// with f's last error. Use it instead of sleeping for an asynchronous effect.
+func CheckFor(t testing.TB, timeout, interval time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("natstest: condition not met after %s: %v", timeout, err)
+		}
+		time.Sleep(interval)
+	}
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// ServerBinary builds the real nats-server (the version this module requires) once per
+// test process, through the Go module proxy and build cache, and returns its path.
+func ServerBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		modDir := filepath.Dir(filepath.Dir(file))
+		dir, err := os.MkdirTemp("", "natstest-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "nats-server")
+		cmd := exec.Command("go", "build", "-o", buildPath, "github.com/nats-io/nats-server/v2")
+		cmd.Dir = modDir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build nats-server: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("natstest: %v", buildErr)
+	}
+	return buildPath
+}
+
+// Process is a real nats-server process with JetStream, on a fixed port and store dir so
+// it can be stopped and started again over the same data.
+type Process struct {
+	t     testing.TB
+	bin   string
+	Port  int
+	Dir   string
+	mu    sync.Mutex
+	cmd   *exec.Cmd
+	done  chan struct{}
+	Trace bool
+}
+
+// StartProcess builds (once) and starts a nats-server process for t, stopped at cleanup.
+func StartProcess(t testing.TB) *Process {
+	t.Helper()
+	p := &Process{t: t, bin: ServerBinary(t), Port: FreePort(t), Dir: t.TempDir()}
+	p.Start()
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// URL is the client URL.
+func (p *Process) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(p.Port) }
+
+// Start starts the process (again) and waits until it accepts connections with JetStream.
+func (p *Process) Start() {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		p.t.Fatalf("natstest: nats-server already running")
+	}
+	cmd := exec.Command(p.bin, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(p.Port), "-sd", p.Dir, "-n", "natstest")
+	logf, err := os.OpenFile(filepath.Join(p.Dir, "server.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		p.t.Fatalf("natstest: %v", err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		p.t.Fatalf("natstest: start nats-server: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); _ = logf.Close(); close(done) }()
+	p.cmd, p.done = cmd, done
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if nc, err := nats.Connect(p.URL(), nats.Timeout(time.Second)); err == nil {
+			js, _ := jetstream.New(nc)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, err = js.AccountInfo(ctx)
+			cancel()
+			nc.Close()
+			if err == nil {
+				return
+			}
+		}
+		select {
+		case <-done:
+			b, _ := os.ReadFile(filepath.Join(p.Dir, "server.log"))
+			p.t.Fatalf("natstest: nats-server exited at start:\n%s", b)
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("natstest: nats-server with JetStream not ready in 60s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop stops the process (SIGTERM, then SIGKILL after 20s) and waits for it to exit.
+func (p *Process) Stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	p.cmd = nil
+}
+
+// Kill stops the process with SIGKILL: no chance to flush.
+func (p *Process) Kill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+	p.cmd = nil
+}
+
+// FreePort returns a TCP port that was free a moment ago on 127.0.0.1.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("natstest: free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

@@ -1,0 +1,82 @@
+// Package bus is the one seam between the services and the watermill NATS adapter:
+// services publish and consume watermill messages; only this package knows they travel
+// through JetStream (watermill-nats v2, pkg/nats, on nats.go's JetStreamContext).
+package bus
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
+)
+
+// PublisherConfig configures a JetStream publisher.
+type PublisherConfig struct {
+	// AckWait bounds the wait for JetStream's acknowledgement of each message.
+	AckWait time.Duration
+}
+
+// NewPublisher returns a publisher that stores each message in JetStream and returns only
+// after the stream acknowledged it. The message UUID is sent as Nats-Msg-Id, so a message
+// published twice with the same UUID inside the stream's dedup window is stored once.
+// Streams are never created here (see natsconn.EnsureStreams). Close does not close nc:
+// the connection belongs to its own fx hook.
+func NewPublisher(nc *nats.Conn, c PublisherConfig, log watermill.LoggerAdapter) (message.Publisher, error) {
+	var pubOpts []nats.PubOpt
+	if c.AckWait > 0 {
+		pubOpts = append(pubOpts, nats.AckWait(c.AckWait))
+	}
+	p, err := wmnats.NewPublisherWithNatsConn(nc, wmnats.PublisherPublishConfig{
+		Marshaler:         Marshaler{},
+		SubjectCalculator: wmnats.DefaultSubjectCalculator,
+		JetStream: wmnats.JetStreamConfig{
+			AutoProvision:  false,
+			TrackMsgId:     false, // Marshaler sets Nats-Msg-Id itself
+			PublishOptions: pubOpts,
+		},
+	}, log)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream publisher: %w", err)
+	}
+	return keepConn{p}, nil
+}
+
+// keepConn stops the adapter's Close from closing the shared connection, and flattens the
+// adapter's github.com/pkg/errors values (whose %+v prints a stack into every log line).
+type keepConn struct{ message.Publisher }
+
+func (p keepConn) Publish(topic string, msgs ...*message.Message) error {
+	if err := p.Publisher.Publish(topic, msgs...); err != nil {
+		return &PublishError{Subject: topic, cause: err}
+	}
+	return nil
+}
+
+func (keepConn) Close() error { return nil }
+
+// PublishError is a failed publish: JetStream did not acknowledge the message.
+type PublishError struct {
+	Subject string
+	cause   error
+}
+
+func (e *PublishError) Error() string {
+	return "publish to " + e.Subject + ": " + innermost(e.cause).Error()
+}
+
+func (e *PublishError) Unwrap() error { return e.cause }
+
+// innermost is the root cause (e.g. nats.ErrTimeout) without the adapter's wrapping.
+func innermost(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}

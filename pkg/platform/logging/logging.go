@@ -1,0 +1,47 @@
+// Package logging builds the process's slog.Logger and bridges fx and watermill to it.
+package logging
+
+import (
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+
+	"github.com/triggerflow/triggerflow/pkg/config"
+)
+
+// New returns a logger writing to w in the configured format and level.
+func New(w io.Writer, c config.Log) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level)) // validated by config
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Module provides *slog.Logger from the config and routes fx's own events to it
+// (at Debug, so start-up is quiet unless asked).
+var Module = fx.Module("logging",
+	fx.Provide(func(c *config.Config) *slog.Logger { return New(os.Stderr, c.Log) }),
+	fx.WithLogger(func(l *slog.Logger) fxevent.Logger {
+		sl := &fxevent.SlogLogger{Logger: l}
+		sl.UseLogLevel(slog.LevelDebug)
+		return sl
+	}),
+)
+
+// Watermill adapts slog for watermill, demoting its per-message Info lines to Debug.
+func Watermill(l *slog.Logger) watermill.LoggerAdapter {
+	return watermill.NewSlogLoggerWithLevelMapping(l, map[slog.Level]slog.Level{
+		slog.LevelInfo: slog.LevelDebug,
+	})
+}
+
+// Discard is a logger that writes nothing (tests, benchmarks).
+func Discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+

@@ -1,0 +1,3 @@
+module github.com/triggerflow/triggerflow/pkg/sctest
+
+go 1.26

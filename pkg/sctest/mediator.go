@@ -1,0 +1,128 @@
+// Package sctest simulates how Tufin SecureChange runs a script trigger, for tests: the ticket
+// XML on stdin, SCW_EVENT in a minimal environment, the configured arguments on argv, and up to
+// five attempts while the exit code is non-zero. It also ships Tufin's sample mediator script
+// (seed 000, repaired only where the web page that printed it broke it) and installs it the way
+// a SecureChange admin does: by editing its five hardcoded settings.
+package sctest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+)
+
+// Settings are the five "User hardcoded arguments" an admin edits in the seed mediator.
+type Settings struct {
+	Host, Endpoint, Username, Password, ExecScript string
+}
+
+// MediatorFileName is the name InstallMediator gives its copy, as in the seed's instructions.
+const MediatorFileName = "script_mediator.sh"
+
+// SeedMediator returns the absolute path of testdata/script_mediator.sh.
+func SeedMediator() string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		panic("sctest: runtime.Caller failed; cannot locate testdata/script_mediator.sh")
+	}
+	return filepath.Join(filepath.Dir(file), "testdata", MediatorFileName)
+}
+
+// settingLines are the assignment prefixes InstallMediator edits, in the seed's order.
+var settingLines = []string{"HOST=", "ENDPOINT=", "USERNAME=", "PASSWORD=", "EXEC_SCRIPT="}
+
+func (s Settings) values() []string {
+	return []string{s.Host, s.Endpoint, s.Username, s.Password, s.ExecScript}
+}
+
+// InstallMediator writes a copy of the seed mediator into dir with only the five assignment lines
+// (HOST=, ENDPOINT=, USERNAME=, PASSWORD=, EXEC_SCRIPT=) replaced, mode 0755, and returns its
+// path. A value made only of characters that need no shell quoting is written bare, as in the
+// seed; any other value is single-quoted, as a careful admin would. It fails if any of the five
+// lines is not found exactly once, or if a value contains a line break or NUL.
+func InstallMediator(dir string, s Settings) (string, error) {
+	seed, err := os.ReadFile(SeedMediator())
+	if err != nil {
+		return "", fmt.Errorf("install mediator: %w", err)
+	}
+	out, err := editSettings(string(seed), s)
+	if err != nil {
+		return "", fmt.Errorf("install mediator: %w", err)
+	}
+	path := filepath.Join(dir, MediatorFileName)
+	if err := os.WriteFile(path, []byte(out), 0o755); err != nil {
+		return "", fmt.Errorf("install mediator: %w", err)
+	}
+	// WriteFile keeps the mode of an existing file and applies the umask to a new one.
+	if err := os.Chmod(path, 0o755); err != nil {
+		return "", fmt.Errorf("install mediator: %w", err)
+	}
+	return path, nil
+}
+
+// editSettings replaces the five setting lines of script.
+func editSettings(script string, s Settings) (string, error) {
+	lines := strings.Split(script, "\n")
+	var errs []error
+	for i, prefix := range settingLines {
+		value := s.values()[i]
+		name := strings.TrimSuffix(prefix, "=")
+		if strings.ContainsAny(value, "\n\r\x00") {
+			errs = append(errs, fmt.Errorf("%s: value %q contains a line break or NUL", name, value))
+			continue
+		}
+		at := -1
+		n := 0
+		for j, line := range lines {
+			if strings.HasPrefix(line, prefix) {
+				at = j
+				n++
+			}
+		}
+		if n != 1 {
+			errs = append(errs, fmt.Errorf("%s: want exactly one line starting with %q, found %d", name, prefix, n))
+			continue
+		}
+		lines[at] = prefix + shellWord(value)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return "", err
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+var bareWord = regexp.MustCompile(`^[A-Za-z0-9_./:@%+,=-]*$`)
+
+// shellWord returns v as the right-hand side of a bash assignment.
+func shellWord(v string) string {
+	if bareWord.MatchString(v) {
+		return v
+	}
+	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
+}
+
+// PythonShim creates dir/python, which execs python3 (the seed calls `python`, which many
+// systems no longer have), and returns dir for the front of PATH.
+func PythonShim(dir string) (string, error) {
+	python3, err := exec.LookPath("python3")
+	if err == nil {
+		python3, err = filepath.Abs(python3)
+	}
+	if err != nil {
+		return "", fmt.Errorf("python shim: %w", err)
+	}
+	script := "#!/bin/sh\nexec " + shellWord(python3) + " \"$@\"\n"
+	path := filepath.Join(dir, "python")
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		return "", fmt.Errorf("python shim: %w", err)
+	}
+	if err := os.Chmod(path, 0o755); err != nil {
+		return "", fmt.Errorf("python shim: %w", err)
+	}
+	return dir, nil
+}

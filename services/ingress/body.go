@@ -1,0 +1,344 @@
+package ingress
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// MediatorBody is the request body the seed mediator script posts:
+//
+//	{ "ticket_info":"<base64 of the XML on stdin>",
+//	"event":"ADVANCE",
+//	"args":"argv[2..] joined by spaces",
+//	"script":"/opt/trigger-service/test.py"
+//	}
+type MediatorBody struct {
+	TicketInfo []byte // the ticket_info XML, base64-decoded
+	Event      string // SCW_EVENT as sent; not validated here
+	Args       string
+	Script     string
+	Recovered  bool // the body was not valid JSON and was read from the mediator's layout
+}
+
+// argsHint explains the usual reason a mediator body is not JSON.
+const argsHint = `the mediator does not escape args, so a " or \ in an argument breaks the JSON; ` +
+	`escape args or use POST /v1/triggers/{EVENT}`
+
+// DecodeMediatorBody decodes the body the seed mediator posts.
+//
+// The body is first read as JSON (unknown fields ignored). The mediator pastes
+// args and script into the JSON without escaping them, so a quote, backslash
+// or control character in an argument makes the body invalid JSON; then, and
+// only then, the body is read by the mediator's exact layout instead:
+//
+//	{ "ticket_info":"<base64>", "event":"<A-Z_>", "args":"<anything>", "script":"<anything>" }
+//
+// with white space allowed between the tokens, args ending at the last
+// `", "script":"` and script at the final `" }`. Args and script are then
+// taken literally, not unescaped, and Recovered is set.
+//
+// ticket_info may be padded or unpadded standard base64 and may contain line
+// breaks (as base64 without -w0 writes). The event name and the XML are not
+// checked here; the size of the body is the caller's concern. Errors are
+// *InputError naming the field and the problem.
+func DecodeMediatorBody(b []byte) (MediatorBody, error) {
+	first := skipSpace(b, 0)
+	if first == len(b) {
+		return MediatorBody{}, badInput("body is empty")
+	}
+	if !utf8.Valid(b) {
+		return MediatorBody{}, notUTF8(b)
+	}
+
+	var v struct {
+		TicketInfo base64Field `json:"ticket_info"`
+		Event      *string     `json:"event"`
+		Args       string      `json:"args"`
+		Script     string      `json:"script"`
+	}
+	err := json.Unmarshal(b, &v)
+	var (
+		typeErr  *json.UnmarshalTypeError
+		fieldErr *fieldError
+	)
+	switch {
+	case err == nil && b[first] != '{':
+		return MediatorBody{}, badInput("body must be a JSON object, not null") // the only value Unmarshal takes silently
+	case err == nil:
+		body := MediatorBody{TicketInfo: v.TicketInfo.data, Args: v.Args, Script: v.Script}
+		if !v.TicketInfo.set {
+			return MediatorBody{}, badInput(`body has no "ticket_info"`)
+		}
+		if v.Event == nil {
+			return MediatorBody{}, badInput(`body has no "event"`)
+		}
+		if body.Event = *v.Event; body.Event == "" {
+			return MediatorBody{}, badInput(`"event" is empty`)
+		}
+		return body, nil
+	case errors.As(err, &fieldErr):
+		return MediatorBody{}, badInput("%s", fieldErr.msg)
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return MediatorBody{}, badInput("body must be a JSON object, not %s", article(typeErr.Value))
+		}
+		return MediatorBody{}, badInput("%q must be a string, not %s", typeErr.Field, article(typeErr.Value))
+	}
+
+	// Not JSON: try the mediator's layout.
+	l, fail := parseLayout(b)
+	if fail != "" {
+		jsonErr := describeJSONError(err)
+		if b[first] == '{' {
+			// Meant as JSON: most likely the classic broken argument.
+			return MediatorBody{}, badInput("body is not valid JSON (%s) and does not have the mediator's layout either (%s): %s", jsonErr, fail, argsHint)
+		}
+		return MediatorBody{}, badInput("body is not valid JSON (%s) and does not have the mediator's layout either (%s)", jsonErr, fail)
+	}
+	xml, err := decodeBase64(b[l.ticketInfo.lo:l.ticketInfo.hi])
+	if err != nil {
+		return MediatorBody{}, badInput("%s", err.(*fieldError).msg)
+	}
+	return MediatorBody{
+		TicketInfo: xml,
+		Event:      string(b[l.event.lo:l.event.hi]),
+		Args:       string(b[l.args.lo:l.args.hi]),
+		Script:     string(b[l.script.lo:l.script.hi]),
+		Recovered:  true,
+	}, nil
+}
+
+// fieldError is a problem with one field's value, found while decoding it.
+type fieldError struct{ msg string }
+
+func (e *fieldError) Error() string { return e.msg }
+
+// base64Field decodes a JSON string of base64 straight from the body, without
+// an intermediate string.
+type base64Field struct {
+	set  bool
+	data []byte
+}
+
+func (f *base64Field) UnmarshalJSON(raw []byte) error {
+	if string(raw) == "null" {
+		return nil // the same as missing
+	}
+	if len(raw) < 2 || raw[0] != '"' {
+		return &fieldError{msg: fmt.Sprintf(`"ticket_info" must be a string, not %s`, article(jsonKind(raw)))}
+	}
+	s := raw[1 : len(raw)-1]
+	if bytes.IndexByte(s, '\\') >= 0 {
+		// Escaped (for example \/ or \n from a JSON encoder): unquote first.
+		var str string
+		if err := json.Unmarshal(raw, &str); err != nil {
+			return err
+		}
+		s = []byte(str)
+	}
+	data, err := decodeBase64(s)
+	if err != nil {
+		return err
+	}
+	f.set, f.data = true, data
+	return nil
+}
+
+// decodeBase64 decodes standard base64, padded or not, ignoring CR and LF.
+func decodeBase64(s []byte) ([]byte, error) {
+	n := len(s) - bytes.Count(s, []byte{'\n'}) - bytes.Count(s, []byte{'\r'})
+	enc := base64.StdEncoding
+	if n%4 != 0 {
+		enc = base64.RawStdEncoding
+	}
+	out := make([]byte, enc.DecodedLen(n))
+	m, err := enc.Decode(out, s)
+	if err != nil {
+		var ce base64.CorruptInputError
+		if errors.As(err, &ce) && int(ce) < len(s) && s[ce] != '=' {
+			r, _ := utf8.DecodeRune(s[ce:])
+			return nil, &fieldError{msg: fmt.Sprintf(`"ticket_info" is not valid base64: unexpected %q at offset %d of the value`, r, int64(ce))}
+		}
+		return nil, &fieldError{msg: fmt.Sprintf(`"ticket_info" is not valid base64: bad padding or length (%d base64 characters)`, n)}
+	}
+	return out[:m], nil
+}
+
+// span is a range of the body.
+type span struct{ lo, hi int }
+
+// layout locates the fields of a body in the mediator's layout.
+type layout struct {
+	ticketInfo, event, args, script span
+}
+
+// parseLayout reads b by the mediator's layout. It returns why b does not
+// have it, or "".
+func parseLayout(b []byte) (l layout, fail string) {
+	i := 0
+	expect := func(tok string) bool {
+		i = skipSpace(b, i)
+		if !bytes.HasPrefix(b[i:], []byte(tok)) {
+			fail = fmt.Sprintf("at byte %d: want %s", i, tok)
+			return false
+		}
+		i += len(tok)
+		return true
+	}
+	if !expect("{") || !expect(`"ticket_info"`) || !expect(":") || !expect(`"`) {
+		return l, fail
+	}
+	end := bytes.IndexByte(b[i:], '"')
+	if end < 0 {
+		return l, fmt.Sprintf(`at byte %d: "ticket_info" is not terminated`, i)
+	}
+	l.ticketInfo = span{i, i + end}
+	i += end + 1
+	if !expect(",") || !expect(`"event"`) || !expect(":") || !expect(`"`) {
+		return l, fail
+	}
+	lo := i
+	for i < len(b) && (b[i] >= 'A' && b[i] <= 'Z' || b[i] == '_') {
+		i++
+	}
+	if i == lo || i == len(b) || b[i] != '"' {
+		return l, fmt.Sprintf(`at byte %d: want an event name of A-Z and _ followed by "`, i)
+	}
+	l.event = span{lo, i}
+	i++
+	if !expect(",") || !expect(`"args"`) || !expect(":") || !expect(`"`) {
+		return l, fail
+	}
+	l.args.lo = i
+
+	// The script's value ends at the final `"` before the closing brace.
+	e := len(b)
+	for e > i && isSpace(b[e-1]) {
+		e--
+	}
+	if e == i || b[e-1] != '}' {
+		return l, "the body does not end with }"
+	}
+	e--
+	for e > i && isSpace(b[e-1]) {
+		e--
+	}
+	if e == i || b[e-1] != '"' {
+		return l, `the body does not end with "}`
+	}
+	scriptEnd := e - 1
+
+	// Args end at the last `" , "script" : "` before that.
+	limit := scriptEnd
+	for {
+		k := bytes.LastIndex(b[i:limit], []byte(`"script"`))
+		if k < 0 {
+			return l, `no ", "script":" after "args"`
+		}
+		k += i
+		limit = k
+		// After: white space, colon, white space, opening quote.
+		j := skipSpace(b, k+len(`"script"`))
+		if j >= scriptEnd || b[j] != ':' {
+			continue
+		}
+		j = skipSpace(b, j+1)
+		if j >= scriptEnd || b[j] != '"' {
+			continue
+		}
+		scriptStart := j + 1
+		// Before: closing quote of args, white space, comma, white space.
+		q := k
+		for q > i && isSpace(b[q-1]) {
+			q--
+		}
+		if q == i || b[q-1] != ',' {
+			continue
+		}
+		q--
+		for q > i && isSpace(b[q-1]) {
+			q--
+		}
+		if q == i || b[q-1] != '"' {
+			continue
+		}
+		l.args.hi = q - 1
+		l.script = span{scriptStart, scriptEnd}
+		return l, ""
+	}
+}
+
+// notUTF8 names where the invalid byte of b is: in args or script when b has
+// the mediator's layout, in the body otherwise.
+func notUTF8(b []byte) *InputError {
+	at := 0
+	for at < len(b) {
+		r, size := utf8.DecodeRune(b[at:])
+		if r == utf8.RuneError && size == 1 {
+			break
+		}
+		at += size
+	}
+	if l, fail := parseLayout(b); fail == "" {
+		switch {
+		case at >= l.args.lo && at < l.args.hi:
+			return badInput(`"args" is not valid UTF-8 at byte %d of the body`, at)
+		case at >= l.script.lo && at < l.script.hi:
+			return badInput(`"script" is not valid UTF-8 at byte %d of the body`, at)
+		}
+	}
+	return badInput("body is not valid UTF-8 at byte %d", at)
+}
+
+// describeJSONError words a JSON syntax error with its byte offset.
+func describeJSONError(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s at byte %d", se.Error(), se.Offset)
+	}
+	return err.Error()
+}
+
+// jsonKind names the kind of a JSON value by its first byte.
+func jsonKind(raw []byte) string {
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
+// article prefixes a JSON kind with "a" or "an".
+func article(kind string) string {
+	switch kind {
+	case "array", "object":
+		return "an " + kind
+	case "null", "nothing":
+		return kind
+	}
+	return "a " + kind
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i
+}

@@ -1,0 +1,203 @@
+package ingress
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/pkg/events"
+	"github.com/triggerflow/triggerflow/pkg/platform/health"
+)
+
+// Handler turns mediator requests into trigger events stored in SCW_TRIGGERS.
+type Handler struct {
+	cfg      config.Ingress
+	log      *slog.Logger
+	pub      message.Publisher
+	auth     *authenticator
+	metrics  *metrics
+	instance string
+	now      func() time.Time
+	mux      *http.ServeMux
+}
+
+// HandlerParams are the inputs of NewHandler; plain values, so tests can build one
+// without fx.
+type HandlerParams struct {
+	Config    config.Ingress
+	Log       *slog.Logger
+	Publisher message.Publisher
+	Metrics   *metrics
+	Health    *health.Handler // nil: no /healthz, /readyz, /metrics on this listener
+	// AllowNoAuth lets the ingress run without users (the --dev flag).
+	AllowNoAuth bool
+	Instance    string
+}
+
+// ErrNoUsers refuses an ingress without credentials.
+var ErrNoUsers = errors.New("ingress.users is empty: refusing to accept triggers without credentials (add users, or start with --dev for a local trial)")
+
+// NewHandler builds the HTTP handler.
+func NewHandler(p HandlerParams) (*Handler, error) {
+	if len(p.Config.Users) == 0 && !p.AllowNoAuth {
+		return nil, ErrNoUsers
+	}
+	auth, err := newAuthenticator(p.Config.Users)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{
+		cfg: p.Config, log: p.Log, pub: p.Publisher, auth: auth, metrics: p.Metrics,
+		instance: p.Instance, now: time.Now, mux: http.NewServeMux(),
+	}
+	h.mux.HandleFunc(p.Config.Path, h.serveMediator)
+	h.mux.HandleFunc("/v1/triggers/{event}", h.serveRaw)
+	if p.Health != nil {
+		p.Health.Mount(h.mux)
+	}
+	return h, nil
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// serveMediator speaks the seed mediator's contract: JSON {ticket_info: base64(XML),
+// event, args, script}.
+func (h *Handler) serveMediator(w http.ResponseWriter, r *http.Request) {
+	inBody := rejectInBody(h.cfg.Rejections, r)
+	body, user, ierr := h.admit(w, r)
+	if ierr != nil {
+		h.rejected(w, r, "mediator", user, ierr, inBody)
+		return
+	}
+	mb, err := DecodeMediatorBody(body)
+	if err != nil {
+		h.rejected(w, r, "mediator", user, asInput(err), inBody)
+		return
+	}
+	h.accept(w, r, "mediator", user, mb.Event, mb.TicketInfo, mb.Args, mb.Script, mb.Recovered, inBody)
+}
+
+// serveRaw is POST /v1/triggers/{EVENT}: the raw XML as the body, args as repeated
+// `arg` query parameters (joined by spaces, as the seed mediator joins argv).
+func (h *Handler) serveRaw(w http.ResponseWriter, r *http.Request) {
+	body, user, ierr := h.admit(w, r)
+	if ierr != nil {
+		h.rejected(w, r, "raw", user, ierr, false)
+		return
+	}
+	q := r.URL.Query()
+	args := strings.Join(q["arg"], " ")
+	if !utf8.ValidString(args) {
+		h.rejected(w, r, "raw", user, badInput("query parameter arg is not valid UTF-8"), false)
+		return
+	}
+	h.accept(w, r, "raw", user, r.PathValue("event"), body, args, q.Get("script"), false, false)
+}
+
+// admit checks method and credentials and reads the body within the size limit.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request) ([]byte, string, *InputError) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return nil, "", &InputError{Status: http.StatusMethodNotAllowed, Msg: fmt.Sprintf("method %s is not allowed: POST the trigger", r.Method)}
+	}
+	user, ierr := h.auth.check(r)
+	if ierr != nil {
+		return nil, "", ierr
+	}
+	if r.ContentLength > h.cfg.MaxBodyBytes {
+		return nil, user, tooLarge(h.cfg.MaxBodyBytes)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, user, tooLarge(h.cfg.MaxBodyBytes)
+		}
+		return nil, user, badInput("reading the body failed: %v", err)
+	}
+	return body, user, nil
+}
+
+func tooLarge(limit int64) *InputError {
+	return &InputError{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("body is larger than %d bytes (ingress.max_body_bytes)", limit)}
+}
+
+// accept validates the trigger, stores it and answers only after JetStream acknowledged.
+func (h *Handler) accept(w http.ResponseWriter, r *http.Request, endpoint, user, event string, xml []byte, args, script string, recovered, inBody bool) {
+	trig, err := events.ParseTrigger(event)
+	if err != nil {
+		h.rejected(w, r, endpoint, user, badInput("event: %v", err), inBody)
+		return
+	}
+	if trig == events.Test {
+		h.metrics.requests.WithLabelValues(endpoint, "test").Inc()
+		out := "triggerflow: TEST received from SecureChange's Test button; nothing stored\n"
+		if !events.IsTestPayload(xml) {
+			if _, err := events.DecodeTicketInfo(xml); err != nil {
+				out = "triggerflow: TEST received; nothing stored; note: " + err.Error() + "\n"
+			}
+		}
+		writeJSON(w, http.StatusOK, reply{Output: out, Event: string(trig)})
+		return
+	}
+	info, err := events.DecodeTicketInfo(xml)
+	if err != nil {
+		h.rejected(w, r, endpoint, user, badInput("%v", err), inBody)
+		return
+	}
+	ev := events.NewTriggerEvent(trig, info, xml, args, script)
+	ev.ReceivedAt = h.now().UTC()
+	ev.Ingress = h.instance
+	ev.Recovered = recovered
+	payload, err := ev.Marshal()
+	if err != nil {
+		h.rejected(w, r, endpoint, user, badInput("cannot encode the event: %v", err), inBody)
+		return
+	}
+	msg := message.NewMessage(ev.ID, payload)
+	for k, v := range ev.Headers() {
+		msg.Metadata.Set(k, v)
+	}
+	start := time.Now()
+	err = h.pub.Publish(ev.Subject(), msg)
+	h.metrics.publish.Observe(time.Since(start).Seconds())
+	if err != nil {
+		h.metrics.requests.WithLabelValues(endpoint, "unavailable").Inc()
+		h.log.Error("trigger not stored", "endpoint", endpoint, "event", trig, "ticket", info.ID, "trigger_id", ev.ID, "err", err)
+		unavailable(w, fmt.Sprintf("JetStream did not acknowledge %s for ticket %s within %s: %v", trig, info.ID, h.cfg.PublishTimeout, err))
+		return
+	}
+	h.metrics.requests.WithLabelValues(endpoint, "stored").Inc()
+	h.log.Info("trigger stored", "endpoint", endpoint, "user", user, "event", trig, "ticket", info.ID, "trigger_id", ev.ID, "subject", ev.Subject(), "recovered", recovered)
+	writeJSON(w, http.StatusOK, reply{
+		Output: fmt.Sprintf("triggerflow: stored %s for ticket %s as trigger %s\n", trig, info.ID, ev.ID),
+		ID:     ev.ID, Event: string(trig), Ticket: info.ID, Subject: ev.Subject(), Stored: true,
+	})
+}
+
+func (h *Handler) rejected(w http.ResponseWriter, r *http.Request, endpoint, user string, e *InputError, inBody bool) {
+	outcome := "rejected"
+	if e.Status == http.StatusUnauthorized {
+		outcome = "unauthorized"
+	}
+	h.metrics.requests.WithLabelValues(endpoint, outcome).Inc()
+	h.log.Warn("trigger rejected", "endpoint", endpoint, "user", user, "remote", r.RemoteAddr, "status", e.Status, "reason", e.Msg)
+	reject(w, e, inBody)
+}
+
+// asInput converts a decoder error into an InputError (they already are, by contract).
+func asInput(err error) *InputError {
+	var ie *InputError
+	if errors.As(err, &ie) {
+		return ie
+	}
+	return badInput("%v", err)
+}

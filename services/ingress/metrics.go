@@ -1,0 +1,30 @@
+package ingress
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	publish  prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "triggerflow_ingress_requests_total",
+			Help: "Trigger requests by endpoint (mediator, raw) and outcome (stored, test, rejected, unauthorized, unavailable).",
+		}, []string{"endpoint", "outcome"}),
+		publish: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "triggerflow_ingress_publish_seconds",
+			Help:    "Time from publish to JetStream's acknowledgement.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.publish} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,77 @@
+// Package ingress receives SecureChange triggers over HTTP (the seed mediator's
+// POST /trigger_file, and POST /v1/triggers/{EVENT} for a bash-only mediator) and stores
+// each one in SCW_TRIGGERS, answering success only after JetStream acknowledged it.
+package ingress
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx"
+
+	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/pkg/platform/bus"
+	"github.com/triggerflow/triggerflow/pkg/platform/health"
+	"github.com/triggerflow/triggerflow/pkg/platform/logging"
+)
+
+// Options are the ingress's command-line switches.
+type Options struct {
+	// Dev allows running without users (`--dev`), for a local trial only.
+	Dev bool
+}
+
+// Params are the fx inputs of the module.
+type Params struct {
+	fx.In
+	Config   *config.Config
+	Log      *slog.Logger
+	Conn     *nats.Conn
+	Registry *prometheus.Registry
+	Health   health.Handler
+	Options  Options `optional:"true"`
+}
+
+// New builds the ingress server from its dependencies; fx and tests both call it.
+func New(p Params) (*Server, error) {
+	log := p.Log.With("service", "ingress")
+	pub, err := bus.NewPublisher(p.Conn, bus.PublisherConfig{AckWait: p.Config.Ingress.PublishTimeout}, logging.Watermill(log))
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(p.Registry)
+	if err != nil {
+		return nil, err
+	}
+	instance := p.Config.Ingress.Instance
+	if instance == "" {
+		instance, _ = os.Hostname()
+	}
+	hh := p.Health
+	if p.Options.Dev && len(p.Config.Ingress.Users) == 0 {
+		log.Warn("ingress running WITHOUT authentication (--dev): anyone who can reach it can store triggers")
+	}
+	h, err := NewHandler(HandlerParams{
+		Config: p.Config.Ingress, Log: log, Publisher: pub, Metrics: m, Health: &hh,
+		AllowNoAuth: p.Options.Dev, Instance: instance,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return NewServer(p.Config.Ingress, h, log), nil
+}
+
+// Module is the ingress service: one wiring, used by its own binary, by
+// `triggerflow all` and by the tests.
+var Module = fx.Module("ingress",
+	fx.Provide(New),
+	fx.Invoke(func(lc fx.Lifecycle, s *Server) {
+		lc.Append(fx.Hook{
+			OnStart: func(context.Context) error { return s.Start() },
+			OnStop:  s.Stop,
+		})
+	}),
+)
