@@ -11,10 +11,11 @@ NATS_CLI  := github.com/nats-io/natscli/nats@v0.5.1
 DEV_USER  := mediator
 DEV_PASSWORD ?= triggerflow-dev
 CONFIG    ?= examples/triggerflow.yaml
-BENCHTIME ?= 3s
+# requests per concurrency level in BenchmarkIngressVsRaw (split between ingress and raw)
+BENCHTIME ?= 20000x
 FUZZTIME  ?= 30s
 
-.PHONY: help run test vet fmt-check check-modules bench fuzz build
+.PHONY: help run nats test vet fmt-check check-modules bench fuzz build
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -24,6 +25,9 @@ run: ## run the whole pipeline in one process (embedded JetStream) with examples
 	@echo "triggerflow: dev credentials  user=$(DEV_USER)  password=$(DEV_PASSWORD)  (TRIGGERFLOW_MEDIATOR_PASSWORD)"
 	@echo "triggerflow: embedded NATS on nats://127.0.0.1:4222, data in .triggerflow/nats; Ctrl-C stops"
 	TRIGGERFLOW_MEDIATOR_PASSWORD=$(DEV_PASSWORD) $(GO) run ./cmd/triggerflow all --config $(CONFIG)
+
+nats: ## the stock nats CLI against `make run`'s server, e.g. make nats ARGS='stream view SCW_TRIGGERS'
+	$(GO) run $(NATS_CLI) --server nats://127.0.0.1:4222 $(ARGS)
 
 build: ## build bin/triggerflow and bin/ingress
 	$(GO) build -o bin/triggerflow ./cmd/triggerflow
@@ -47,8 +51,8 @@ check-modules: ## each module builds and is tidy on its own (GOWORK=off)
 	done
 
 bench: ## benchmarks: ingress vs the raw HTTP+decode+JetStream limit, decoders
-	cd services/ingress && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem $(PKG)
-	cd pkg/events && $(GO) test -run '^$$' -bench . -benchmem $(PKG)
+	cd services/ingress && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) $(PKG)
+	cd pkg/events && $(GO) test -run '^$$' -bench . -benchmem -cpu 1 $(PKG)
 
 fuzz: ## run each fuzz target for FUZZTIME (corpus in testdata/fuzz)
 	cd pkg/events && $(GO) test -run '^$$' -fuzz '^FuzzDecodeTicketInfo$$' -fuzztime $(FUZZTIME) .

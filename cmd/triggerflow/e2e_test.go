@@ -200,7 +200,7 @@ func TestSeedMediatorEveryTrigger(t *testing.T) {
 	}
 	runner := sctest.Runner{
 		Script: script,
-		Args:   []string{"first-arg-dropped-by-mediator", "--env", "prod"},
+		Args:   []string{"first-arg-dropped-by-mediator", "--env", "prod", `C:\temp\new`},
 		Env:    []string{"PATH=" + shim + string(os.PathListSeparator) + os.Getenv("PATH")},
 	}
 	ctx := context.Background()
@@ -325,11 +325,11 @@ func checkStored(t *testing.T, m *jetstream.RawStreamMsg, trig events.Trigger, r
 		{"completion stage", ref.Completion == nil && tk.CompletionStage == nil || ref.Completion != nil && stageEq(tk.CompletionStage, ref.Completion.ID, ref.Completion.Name, true)},
 		{"open request stage", ref.OpenRequest == nil && tk.OpenRequestStage == nil || ref.OpenRequest != nil && stageEq(tk.OpenRequestStage, ref.OpenRequest.ID, ref.OpenRequest.Name, true)},
 		{"raw xml", ev.RawXML == string(raw)},
-		{"args (argv[2..])", ev.Args == "--env prod"},
+		{"args (argv[2..], literal)", ev.Args == `--env prod C:\temp\new`},
 		{"script", ev.Script == execScript},
 		{"received_at", time.Since(ev.ReceivedAt) < time.Hour},
 		{"ingress instance", ev.Ingress != ""},
-		{"not recovered", !ev.Recovered},
+		{"recovered (args hold a backslash the seed did not escape)", ev.Recovered},
 	}
 	for _, c := range checks {
 		if !c.ok {

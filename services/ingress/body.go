@@ -21,7 +21,9 @@ type MediatorBody struct {
 	Event      string // SCW_EVENT as sent; not validated here
 	Args       string
 	Script     string
-	Recovered  bool // the body was not valid JSON and was read from the mediator's layout
+	// Recovered: args or script hold characters the seed mediator does not escape (", \,
+	// control characters), so they were read literally from its layout, not as JSON.
+	Recovered bool
 }
 
 // argsHint explains the usual reason a mediator body is not JSON.
@@ -30,7 +32,13 @@ const argsHint = `the mediator does not escape args, so a " or \ in an argument 
 
 // DecodeMediatorBody decodes the body the seed mediator posts.
 //
-// The body is first read as JSON (unknown fields ignored). The mediator pastes
+// A body byte-for-byte in the seed mediator's layout (`{ "ticket_info":"…",⏎"event":"…",⏎
+// "args":"…",⏎"script":"…"⏎}`) is read the way the seed wrote it: literally, without JSON
+// unescaping, since the seed pastes args in unescaped (so `C:\temp` stays `C:\temp` and is
+// not read as a tab). This is also the fast path: no JSON decoder runs. A client that does
+// escape its JSON should use any other layout (for example compact JSON).
+//
+// Any other body is read as JSON (unknown fields ignored). The mediator pastes
 // args and script into the JSON without escaping them, so a quote, backslash
 // or control character in an argument makes the body invalid JSON; then, and
 // only then, the body is read by the mediator's exact layout instead:
@@ -52,6 +60,21 @@ func DecodeMediatorBody(b []byte) (MediatorBody, error) {
 	}
 	if !utf8.Valid(b) {
 		return MediatorBody{}, notUTF8(b)
+	}
+
+	if l, ok := seedLayout(b); ok {
+		xml, err := decodeBase64(b[l.ticketInfo.lo:l.ticketInfo.hi])
+		if err != nil {
+			return MediatorBody{}, badInput("%s", err.(*fieldError).msg)
+		}
+		args, script := b[l.args.lo:l.args.hi], b[l.script.lo:l.script.hi]
+		return MediatorBody{
+			TicketInfo: xml,
+			Event:      string(b[l.event.lo:l.event.hi]),
+			Args:       string(args),
+			Script:     string(script),
+			Recovered:  needsEscape(args) || needsEscape(script),
+		}, nil
 	}
 
 	var v struct {
@@ -270,6 +293,49 @@ func parseLayout(b []byte) (l layout, fail string) {
 		l.script = span{scriptStart, scriptEnd}
 		return l, ""
 	}
+}
+
+// The exact separators the seed mediator's PAYLOAD string writes.
+var (
+	seedOpen   = []byte(`{ "ticket_info":"`)
+	seedEvent  = []byte("\",\n\"event\":\"")
+	seedArgs   = []byte("\",\n\"args\":\"")
+	seedScript = []byte("\",\n\"script\":\"")
+	seedClose  = []byte("\"\n}")
+)
+
+// seedLayout reports whether b is exactly in the seed mediator's layout, and where its
+// fields are.
+func seedLayout(b []byte) (layout, bool) {
+	if !bytes.HasPrefix(b, seedOpen) {
+		return layout{}, false
+	}
+	l, fail := parseLayout(b)
+	if fail != "" {
+		return layout{}, false
+	}
+	ti := b[l.ticketInfo.lo:l.ticketInfo.hi]
+	for _, c := range ti {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=') {
+			return layout{}, false // escapes or line breaks: not what `base64 -w0` writes
+		}
+	}
+	ok := l.ticketInfo.lo == len(seedOpen) &&
+		bytes.Equal(b[l.ticketInfo.hi:l.event.lo], seedEvent) &&
+		bytes.Equal(b[l.event.hi:l.args.lo], seedArgs) &&
+		bytes.Equal(b[l.args.hi:l.script.lo], seedScript) &&
+		bytes.Equal(bytes.TrimRight(b[l.script.hi:], " \t\r\n"), seedClose)
+	return l, ok
+}
+
+// needsEscape reports whether s holds a byte JSON would have to escape.
+func needsEscape(s []byte) bool {
+	for _, c := range s {
+		if c == '"' || c == '\\' || c < 0x20 {
+			return true
+		}
+	}
+	return false
 }
 
 // notUTF8 names where the invalid byte of b is: in args or script when b has

@@ -3,9 +3,9 @@ package ingress_test
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"regexp"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -68,37 +68,6 @@ func FuzzDecodeMediatorBody(f *testing.F) {
 			checkInputError(pasted, err)
 			return
 		}
-		if json.Valid(pasted) {
-			// JSON wins; what it means is what encoding/json says.
-			var ref struct {
-				TicketInfo *string `json:"ticket_info"`
-				Event      *string `json:"event"`
-				Args       string  `json:"args"`
-				Script     string  `json:"script"`
-			}
-			if refErr := json.Unmarshal(pasted, &ref); refErr != nil {
-				if err == nil {
-					t.Fatalf("accepted %q that encoding/json rejects: %v", pasted, refErr)
-				}
-				checkInputError(pasted, err)
-				return
-			}
-			if err != nil {
-				// Args may have overridden ticket_info or event with something bad.
-				checkInputError(pasted, err)
-				if ref.TicketInfo != nil && *ref.TicketInfo == b64 && ref.Event != nil && *ref.Event == event {
-					t.Fatalf("rejected valid pasted body %q: %v", pasted, err)
-				}
-				return
-			}
-			if got.Recovered || got.Args != ref.Args || got.Script != ref.Script || got.Event != *ref.Event {
-				t.Fatalf("ingress.DecodeMediatorBody(%q) = %+v, want JSON's %+v", pasted, got, ref)
-			}
-			if *ref.TicketInfo == b64 && !bytes.Equal(got.TicketInfo, body) {
-				t.Fatalf("TicketInfo = %q, want %q", got.TicketInfo, body)
-			}
-			return
-		}
 		region := []byte(args + "\",\n\"script\":\"" + script)
 		if countSeparators(region) != 1 {
 			// args or script contain the separator: the split is ambiguous.
@@ -110,7 +79,9 @@ func FuzzDecodeMediatorBody(f *testing.F) {
 		if err != nil {
 			t.Fatalf("ingress.DecodeMediatorBody(%q) error = %v, want it recovered", pasted, err)
 		}
-		if !got.Recovered || got.Args != args || got.Script != script || got.Event != event || !bytes.Equal(got.TicketInfo, body) {
+		// A body pasted exactly as the seed pastes it is read literally, JSON-valid or not.
+		escaped := strings.ContainsAny(args+script, "\"\\") || strings.IndexFunc(args+script, func(r rune) bool { return r < 0x20 }) >= 0
+		if got.Recovered != escaped || got.Args != args || got.Script != script || got.Event != event || !bytes.Equal(got.TicketInfo, body) {
 			t.Fatalf("ingress.DecodeMediatorBody(%q) =\n%+v\nwant args %q script %q ticket_info %q", pasted, got, args, script, body)
 		}
 	})

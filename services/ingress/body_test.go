@@ -79,11 +79,17 @@ var mediatorBodyCases = []struct {
 		want: ingress.MediatorBody{TicketInfo: []byte(bodyXML), Event: "CLOSE", Args: `C:\data\x`, Script: "/opt/x.py", Recovered: true},
 	},
 	{
-		// Known ambiguity: a backslash sequence that happens to be a JSON
-		// escape makes valid JSON, and JSON wins.
-		name: "backslash-n in args is a JSON escape",
-		body: pasteMediatorBody(bodyB64, "CLOSE", `line1\nline2`, "/opt/x.py"),
-		want: ingress.MediatorBody{TicketInfo: []byte(bodyXML), Event: "CLOSE", Args: "line1\nline2", Script: "/opt/x.py"},
+		// The seed never escapes: a backslash sequence that happens to be a JSON escape
+		// is still what the admin typed (C:\temp is not C:<tab>emp).
+		name: "backslash-n in seed-layout args stays literal",
+		body: pasteMediatorBody(bodyB64, "CLOSE", `line1\nline2 C:\temp`, "/opt/x.py"),
+		want: ingress.MediatorBody{TicketInfo: []byte(bodyXML), Event: "CLOSE", Args: `line1\nline2 C:\temp`, Script: "/opt/x.py", Recovered: true},
+	},
+	{
+		// Any other layout is JSON, and its escapes are honoured.
+		name: "escaped JSON in compact layout",
+		body: []byte(`{"ticket_info":"` + bodyB64 + `","event":"CLOSE","args":"line1\nline2 C:\\temp","script":"/opt/x.py"}`),
+		want: ingress.MediatorBody{TicketInfo: []byte(bodyXML), Event: "CLOSE", Args: "line1\nline2 C:\\temp", Script: "/opt/x.py"},
 	},
 	{
 		name: "args ending in a backslash",

@@ -71,6 +71,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 // serveMediator speaks the seed mediator's contract: JSON {ticket_info: base64(XML),
 // event, args, script}.
 func (h *Handler) serveMediator(w http.ResponseWriter, r *http.Request) {
+	h.metrics.inFlight.Inc()
+	defer h.metrics.inFlight.Dec()
 	inBody := rejectInBody(h.cfg.Rejections, r)
 	body, user, ierr := h.admit(w, r)
 	if ierr != nil {
@@ -88,6 +90,8 @@ func (h *Handler) serveMediator(w http.ResponseWriter, r *http.Request) {
 // serveRaw is POST /v1/triggers/{EVENT}: the raw XML as the body, args as repeated
 // `arg` query parameters (joined by spaces, as the seed mediator joins argv).
 func (h *Handler) serveRaw(w http.ResponseWriter, r *http.Request) {
+	h.metrics.inFlight.Inc()
+	defer h.metrics.inFlight.Dec()
 	body, user, ierr := h.admit(w, r)
 	if ierr != nil {
 		h.rejected(w, r, "raw", user, ierr, false)

@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,15 +36,19 @@ const (
 // rig is a running ingress (the real fx module) on a real JetStream.
 type rig struct {
 	t    testing.TB
-	URL  string // http://host:port
+	App  *fxtest.App
+	Logs *syncBuffer // everything the ingress logged
+	URL  string      // http://host:port
 	JS   jetstream.JetStream
 	Cfg  *config.Config
 	http *http.Client
+
+	stopped bool
 }
 
 // startIngress runs the ingress module against natsURL (or a fresh embedded JetStream when
 // empty), listening on a random port.
-func startIngress(t testing.TB, natsURL string, mutate func(*config.Config)) *rig {
+func startIngress(t testing.TB, natsURL string, mutate func(*config.Config), opts ...ingress.Options) *rig {
 	t.Helper()
 	if natsURL == "" {
 		natsURL = natstest.RunJetStream(t).ClientURL()
@@ -55,29 +61,63 @@ func startIngress(t testing.TB, natsURL string, mutate func(*config.Config)) *ri
 	cfg.NATS.URL = natsURL
 	cfg.Ingress.Listen = "127.0.0.1:0"
 	cfg.Ingress.Users = []config.User{{Name: testUser, PasswordFile: pwFile}}
-	cfg.Log.Level = "error"
+	cfg.Log.Level = "info"
 	if mutate != nil {
 		mutate(cfg)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config: %v", err)
 	}
+	var o ingress.Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	var srv *ingress.Server
+	logs := &syncBuffer{}
 	app := fxtest.New(t,
-		fx.Supply(cfg),
+		fx.Supply(cfg, o),
 		fx.NopLogger,
-		logging.Module,
+		fx.Provide(func() *slog.Logger { return logging.New(logs, cfg.Log) }),
 		natsconn.Module,
 		health.Module,
 		ingress.Module,
 		fx.Populate(&srv),
 	)
 	app.RequireStart()
-	t.Cleanup(app.RequireStop)
-	return &rig{
-		t: t, URL: "http://" + srv.Addr(), JS: natstest.JetStream(t, natsURL), Cfg: cfg,
+	g := &rig{
+		t: t, App: app, Logs: logs, URL: "http://" + srv.Addr(), JS: natstest.JetStream(t, natsURL), Cfg: cfg,
 		http: &http.Client{Timeout: 30 * time.Second},
 	}
+	t.Cleanup(func() {
+		if !g.stopped {
+			app.RequireStop()
+		}
+	})
+	return g
+}
+
+// stop stops the app now (the cleanup then does nothing).
+func (g *rig) stop() {
+	g.stopped = true
+	g.App.RequireStop()
+}
+
+// syncBuffer collects log output from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // response is what the ingress answered.

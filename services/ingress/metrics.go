@@ -5,12 +5,17 @@ import (
 )
 
 type metrics struct {
+	inFlight prometheus.Gauge
 	requests *prometheus.CounterVec
 	publish  prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "triggerflow_ingress_requests_in_flight",
+			Help: "Trigger requests being handled now (reading, decoding or waiting for JetStream).",
+		}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "triggerflow_ingress_requests_total",
 			Help: "Trigger requests by endpoint (mediator, raw) and outcome (stored, test, rejected, unauthorized, unavailable).",
@@ -21,7 +26,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.publish} {
+	for _, c := range []prometheus.Collector{m.inFlight, m.requests, m.publish} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

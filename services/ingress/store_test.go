@@ -186,6 +186,13 @@ func TestJetStreamDown(t *testing.T) {
 		}
 	}()
 	srv.Stop()
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		req, _ := http.NewRequest(http.MethodGet, g.URL+"/readyz", nil)
+		if r := g.do(req); r.Status != http.StatusServiceUnavailable {
+			return fmt.Errorf("readyz with JetStream down: %s", r)
+		}
+		return nil
+	})
 
 	start := time.Now()
 	r := post(100)

@@ -73,7 +73,10 @@ var Module = fx.Module("nats-embedded",
 		if err != nil {
 			return nil, err
 		}
-		lc.Append(fx.StopHook(func(context.Context) { s.Stop() }))
+		lc.Append(fx.StopHook(func(context.Context) {
+			s.Stop()
+			log.Info("embedded nats-server stopped")
+		}))
 		return s, nil
 	}),
 )

@@ -25,8 +25,9 @@ func New(w io.Writer, c config.Log) *slog.Logger {
 }
 
 // Module provides *slog.Logger from the config and routes fx's own events to it
-// (at Debug, so start-up is quiet unless asked).
-var Module = fx.Module("logging",
+// (at Debug, so start-up is quiet unless asked). It is fx.Options, not fx.Module: an
+// fx.WithLogger inside a module would apply to that module's scope only.
+var Module = fx.Options(
 	fx.Provide(func(c *config.Config) *slog.Logger { return New(os.Stderr, c.Log) }),
 	fx.WithLogger(func(l *slog.Logger) fxevent.Logger {
 		sl := &fxevent.SlogLogger{Logger: l}

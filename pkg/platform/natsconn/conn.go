@@ -41,6 +41,9 @@ func Options(c config.NATS, log *slog.Logger) ([]nats.Option, error) {
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectJitter(100*time.Millisecond, time.Second),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if err == nil {
+				return // our own Drain/Close at shutdown
+			}
 			log.Warn("nats disconnected", "url", nc.ConnectedUrlRedacted(), "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
