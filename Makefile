@@ -56,5 +56,6 @@ bench: ## benchmarks: ingress vs the raw HTTP+decode+JetStream limit, decoders
 
 fuzz: ## run each fuzz target for FUZZTIME (corpus in testdata/fuzz)
 	cd pkg/events && $(GO) test -run '^$$' -fuzz '^FuzzDecodeTicketInfo$$' -fuzztime $(FUZZTIME) .
+	cd pkg/events && $(GO) test -run '^$$' -fuzz '^FuzzDecodeTicketInfoFastMatchesFull$$' -fuzztime $(FUZZTIME) .
 	cd services/ingress && $(GO) test -run '^$$' -fuzz '^FuzzDecodeMediatorBody$$' -fuzztime $(FUZZTIME) .
 	cd pkg/config && $(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) .

@@ -439,4 +439,3 @@ func shell(t *testing.T, command string) string {
 	}
 	return string(out)
 }
-

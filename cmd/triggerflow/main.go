@@ -191,4 +191,3 @@ const configHelp = `Usage: triggerflow config check [FILE]
 Validates a config file: unknown keys, bad values and unreadable secrets are reported one
 per line as FILE:LINE: key.path: problem. Exits 1 if there is any problem, 0 otherwise.
 `
-

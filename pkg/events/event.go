@@ -23,7 +23,7 @@ type TriggerEvent struct {
 	RawXML     string     `json:"raw_xml"`          // ticket_info exactly as received
 	ReceivedAt time.Time  `json:"received_at"`
 	Ingress    string     `json:"ingress"`             // instance that received it
-	Recovered  bool       `json:"recovered,omitempty"` // body was not valid JSON and was recovered from the mediator's layout
+	Recovered  bool       `json:"recovered,omitempty"` // args/script were read literally from the seed mediator's unescaped layout
 }
 
 // NewTriggerEvent builds the event for a decoded trigger, with its ID set by

@@ -156,6 +156,14 @@ var utf8BOM = []byte("\xef\xbb\xbf")
 // nesting, and an <id> of 1 to 19 digits. Errors wrap ErrBadXML, ErrDoctype,
 // ErrTooDeep, ErrNotUTF8, ErrMissingTicketID or ErrBadTicketID.
 func DecodeTicketInfo(input []byte) (TicketInfo, error) {
+	if info, ok := decodeTicketInfoFast(input); ok {
+		return info, nil
+	}
+	return decodeTicketInfoFull(input)
+}
+
+// decodeTicketInfoFull is DecodeTicketInfo on encoding/xml, for all input.
+func decodeTicketInfoFull(input []byte) (TicketInfo, error) {
 	if !utf8.Valid(input) {
 		return TicketInfo{}, xmlErrorf(ErrNotUTF8, "not valid UTF-8 at byte %d", invalidUTF8At(input))
 	}

@@ -45,4 +45,3 @@ func Watermill(l *slog.Logger) watermill.LoggerAdapter {
 
 // Discard is a logger that writes nothing (tests, benchmarks).
 func Discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
