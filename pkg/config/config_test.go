@@ -84,6 +84,8 @@ func TestProblems(t *testing.T) {
 		{"tls half", "ingress:\n  tls:\n    cert_file: /nonexistent.pem\n", []string{"2 ingress.tls: set both", "3 ingress.tls.cert_file: \"/nonexistent.pem\" cannot be read"}},
 		{"syntax", "ingress: [\n", []string{"1 : did not find expected node content"}},
 		{"listen", "ingress:\n  listen: 8000\n", []string{"2 ingress.listen: \"8000\" is not host:port"}},
+		{"path with a wildcard", "ingress:\n  path: /t/{x}\n", []string{"2 ingress.path: \"/t/{x}\" must start with /"}},
+		{"path clash", "ingress:\n  path: /metrics\n", []string{"2 ingress.path: \"/metrics\" clashes"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

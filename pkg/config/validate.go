@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 )
 
@@ -74,8 +75,11 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(in.Listen); err != nil {
 		v.add("ingress.listen", fmt.Sprintf("%q is not host:port", in.Listen))
 	}
-	if !strings.HasPrefix(in.Path, "/") || strings.HasPrefix(in.Path, "/v1/") || in.Path == "/healthz" || in.Path == "/readyz" || in.Path == "/metrics" {
-		v.add("ingress.path", fmt.Sprintf("%q must start with / and not clash with /v1/, /healthz, /readyz or /metrics", in.Path))
+	switch {
+	case !pathRE.MatchString(in.Path):
+		v.add("ingress.path", fmt.Sprintf("%q must start with / and hold only letters, digits and . _ ~ - /", in.Path))
+	case strings.HasPrefix(in.Path, "/v1/") || in.Path == "/healthz" || in.Path == "/readyz" || in.Path == "/metrics":
+		v.add("ingress.path", fmt.Sprintf("%q clashes with /v1/, /healthz, /readyz or /metrics", in.Path))
 	}
 	seen := map[string]bool{}
 	for i, u := range in.Users {
@@ -115,6 +119,9 @@ func (c *Config) Validate() error {
 	v.file("ingress.tls.key_file", in.TLS.KeyFile)
 	return errors.Join(v.errs...)
 }
+
+// pathRE: a literal URL path (no ServeMux wildcards, spaces or query).
+var pathRE = regexp.MustCompile(`^/[A-Za-z0-9._~/-]*$`)
 
 type validator struct{ errs []error }
 

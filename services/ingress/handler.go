@@ -84,7 +84,10 @@ func (h *Handler) serveMediator(w http.ResponseWriter, r *http.Request) {
 		h.rejected(w, r, "mediator", user, asInput(err), inBody)
 		return
 	}
-	h.accept(w, r, "mediator", user, mb.Event, mb.TicketInfo, mb.Args, mb.Script, mb.Recovered, inBody)
+	h.accept(w, r, submission{
+		endpoint: "mediator", user: user, event: mb.Event, xml: mb.TicketInfo,
+		args: mb.Args, script: mb.Script, recovered: mb.Recovered, inBody: inBody,
+	})
 }
 
 // serveRaw is POST /v1/triggers/{EVENT}: the raw XML as the body, args as repeated
@@ -103,7 +106,19 @@ func (h *Handler) serveRaw(w http.ResponseWriter, r *http.Request) {
 		h.rejected(w, r, "raw", user, badInput("query parameter arg is not valid UTF-8"), false)
 		return
 	}
-	h.accept(w, r, "raw", user, r.PathValue("event"), body, args, q.Get("script"), false, false)
+	h.accept(w, r, submission{
+		endpoint: "raw", user: user, event: r.PathValue("event"), xml: body, args: args, script: q.Get("script"),
+	})
+}
+
+// submission is one trigger as received, before validation.
+type submission struct {
+	endpoint, user string // "mediator" or "raw"; the authenticated user
+	event          string
+	xml            []byte
+	args, script   string
+	recovered      bool // args/script read literally from the seed's layout
+	inBody         bool // rejections travel as 200 + {"error":…} (see rejectInBody)
 }
 
 // admit checks method and credentials and reads the body within the size limit.
@@ -135,8 +150,9 @@ func tooLarge(limit int64) *InputError {
 }
 
 // accept validates the trigger, stores it and answers only after JetStream acknowledged.
-func (h *Handler) accept(w http.ResponseWriter, r *http.Request, endpoint, user, event string, xml []byte, args, script string, recovered, inBody bool) {
-	trig, err := events.ParseTrigger(event)
+func (h *Handler) accept(w http.ResponseWriter, r *http.Request, s submission) {
+	endpoint, user, inBody := s.endpoint, s.user, s.inBody
+	trig, err := events.ParseTrigger(s.event)
 	if err != nil {
 		h.rejected(w, r, endpoint, user, badInput("event: %v", err), inBody)
 		return
@@ -144,23 +160,23 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request, endpoint, user,
 	if trig == events.Test {
 		h.metrics.requests.WithLabelValues(endpoint, "test").Inc()
 		out := "triggerflow: TEST received from SecureChange's Test button; nothing stored\n"
-		if !events.IsTestPayload(xml) {
-			if _, err := events.DecodeTicketInfo(xml); err != nil {
+		if !events.IsTestPayload(s.xml) {
+			if _, err := events.DecodeTicketInfo(s.xml); err != nil {
 				out = "triggerflow: TEST received; nothing stored; note: " + err.Error() + "\n"
 			}
 		}
 		writeJSON(w, http.StatusOK, reply{Output: out, Event: string(trig)})
 		return
 	}
-	info, err := events.DecodeTicketInfo(xml)
+	info, err := events.DecodeTicketInfo(s.xml)
 	if err != nil {
 		h.rejected(w, r, endpoint, user, badInput("%v", err), inBody)
 		return
 	}
-	ev := events.NewTriggerEvent(trig, info, xml, args, script)
+	ev := events.NewTriggerEvent(trig, info, s.xml, s.args, s.script)
 	ev.ReceivedAt = h.now().UTC()
 	ev.Ingress = h.instance
-	ev.Recovered = recovered
+	ev.Recovered = s.recovered
 	payload, err := ev.Marshal()
 	if err != nil {
 		h.rejected(w, r, endpoint, user, badInput("cannot encode the event: %v", err), inBody)
@@ -180,7 +196,7 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request, endpoint, user,
 		return
 	}
 	h.metrics.requests.WithLabelValues(endpoint, "stored").Inc()
-	h.log.Info("trigger stored", "endpoint", endpoint, "user", user, "event", trig, "ticket", info.ID, "trigger_id", ev.ID, "subject", ev.Subject(), "recovered", recovered)
+	h.log.Info("trigger stored", "endpoint", endpoint, "user", user, "event", trig, "ticket", info.ID, "trigger_id", ev.ID, "subject", ev.Subject(), "recovered", s.recovered)
 	writeJSON(w, http.StatusOK, reply{
 		Output: fmt.Sprintf("triggerflow: stored %s for ticket %s as trigger %s\n", trig, info.ID, ev.ID),
 		ID:     ev.ID, Event: string(trig), Ticket: info.ID, Subject: ev.Subject(), Stored: true,
