@@ -1,0 +1,3 @@
+module github.com/triggerflow/triggerflow/pkg/kvgroup
+
+go 1.26
