@@ -109,7 +109,7 @@ func TestTriggerID(t *testing.T) {
 }
 
 func BenchmarkTriggerID(b *testing.B) {
-	info, err := events.DecodeTicketInfo(benchXML)
+	info, err := events.DecodeTicketInfo([]byte(realXML))
 	if err != nil {
 		b.Fatal(err)
 	}

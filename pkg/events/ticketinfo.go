@@ -94,53 +94,6 @@ func rejectCharset(label string, _ io.Reader) (io.Reader, error) {
 	return nil, &charsetError{label: label}
 }
 
-// Fields of ticket_info collected as text; the stage fields are
-// fStageID+2*stage and fStageName+2*stage.
-const (
-	fID = iota
-	fSubject
-	fCreateDate
-	fUpdateDate
-	fStageID
-	fStageName
-	nFields = fStageID + 2*nStages
-)
-
-// Stages, in the order of the stage fields.
-const (
-	stageCurrent = iota
-	stageCompletion
-	stageOpenRequest
-	nStages
-)
-
-type elemKind uint8
-
-const (
-	kIgnore     elemKind = iota // anything whose content is not looked at
-	kRoot                       // <ticket_info>
-	kLeaf                       // an element whose text is field
-	kStage                      // a stage container; its stage is stage
-	kCompletion                 // <completion_data>
-	kExtra                      // an unknown child of the root, starting at start
-)
-
-type frame struct {
-	name  xml.Name
-	kind  elemKind
-	field uint8 // kLeaf: the field
-	stage uint8 // kStage: the stage
-	start int   // kLeaf: arena offset of its text; kExtra: input offset
-}
-
-// span is a range of the arena.
-type span struct{ lo, hi int }
-
-type extraSpan struct {
-	name string
-	span
-}
-
 var utf8BOM = []byte("\xef\xbb\xbf")
 
 // DecodeTicketInfo decodes the ticket_info XML SecureChange passes to trigger
@@ -177,15 +130,7 @@ func decodeTicketInfoFull(input []byte) (TicketInfo, error) {
 	dec.CharsetReader = rejectCharset
 
 	var (
-		stack      [MaxXMLDepth]frame
-		depth      int
-		arenaBuf   [512]byte
-		arena      = arenaBuf[:0] // the text of all fields and extras
-		fields     [nFields]span
-		seen       [nFields]bool
-		stageSeen  [nStages]bool
-		extraBuf   [8]extraSpan
-		extras     = extraBuf[:0]
+		t          = ticketBuilder{in: data}
 		rootSeen   bool
 		rootClosed bool
 		anyToken   bool // a token other than white space was read
@@ -202,7 +147,13 @@ func decodeTicketInfoFull(input []byte) (TicketInfo, error) {
 		switch tok := tok.(type) {
 		case xml.StartElement:
 			anyToken = true
-			if depth == 0 {
+			// The element starts at data[offset], '<' and its name as written.
+			lo := offset + 1
+			hi := lo + len(tok.Name.Local)
+			if tok.Name.Space != "" {
+				hi += len(tok.Name.Space) + 1
+			}
+			if t.depth == 0 {
 				if rootClosed {
 					return TicketInfo{}, xmlErrorf(ErrBadXML, "line %d: element <%s> after the end of <ticket_info>", line(dec), qname(tok.Name))
 				}
@@ -210,94 +161,28 @@ func decodeTicketInfoFull(input []byte) (TicketInfo, error) {
 					return TicketInfo{}, xmlErrorf(ErrBadXML, "line %d: root element is <%s>, want <ticket_info>", line(dec), qname(tok.Name))
 				}
 				rootSeen = true
-				stack[0] = frame{name: tok.Name, kind: kRoot}
-				depth = 1
+				t.openRoot(lo, hi)
 				continue
 			}
-			if depth == MaxXMLDepth {
+			if t.depth == MaxXMLDepth {
 				return TicketInfo{}, xmlErrorf(ErrTooDeep, "line %d: nesting deeper than %d levels (at <%s>)", line(dec), MaxXMLDepth, qname(tok.Name))
 			}
-			f := frame{name: tok.Name, kind: kIgnore}
-			parent := &stack[depth-1]
-			local := tok.Name.Local
-			if tok.Name.Space != "" {
-				local = "" // prefixed names are never known elements
-			}
-			switch parent.kind {
-			case kRoot:
-				switch local {
-				case "id":
-					f.kind, f.field = kLeaf, fID
-				case "subject":
-					f.kind, f.field = kLeaf, fSubject
-				case "createDate":
-					f.kind, f.field = kLeaf, fCreateDate
-				case "updateDate":
-					f.kind, f.field = kLeaf, fUpdateDate
-				case "current_stage":
-					f.kind, f.stage = kStage, stageCurrent
-				case "open_request_stage":
-					f.kind, f.stage = kStage, stageOpenRequest
-				case "completion_data":
-					f.kind = kCompletion
-					// The last <completion_data> wins, even without a <stage>.
-					stageSeen[stageCompletion] = false
-				default:
-					f.kind, f.start = kExtra, offset
-				}
-			case kCompletion:
-				if local == "stage" {
-					f.kind, f.stage = kStage, stageCompletion
-				}
-			case kStage:
-				switch local {
-				case "id":
-					f.kind, f.field = kLeaf, uint8(fStageID+2*int(parent.stage))
-				case "name":
-					f.kind, f.field = kLeaf, uint8(fStageName+2*int(parent.stage))
-				}
-			}
-			switch f.kind {
-			case kLeaf:
-				f.start = len(arena)
-			case kStage:
-				// The last stage element wins as a whole.
-				stageSeen[f.stage] = true
-				fields[fStageID+2*int(f.stage)] = span{}
-				fields[fStageName+2*int(f.stage)] = span{}
-				seen[fStageID+2*int(f.stage)] = false
-				seen[fStageName+2*int(f.stage)] = false
-			}
-			stack[depth] = f
-			depth++
+			t.open(lo, hi)
 
 		case xml.EndElement:
-			if depth == 0 {
+			if t.depth == 0 {
 				return TicketInfo{}, xmlErrorf(ErrBadXML, "line %d: unexpected </%s>", line(dec), qname(tok.Name))
 			}
-			f := &stack[depth-1]
-			if tok.Name != f.name {
-				return TicketInfo{}, xmlErrorf(ErrBadXML, "line %d: element <%s> closed by </%s>", line(dec), qname(f.name), qname(tok.Name))
+			if open := t.topName(); !isQName(open, tok.Name) {
+				return TicketInfo{}, xmlErrorf(ErrBadXML, "line %d: element <%s> closed by </%s>", line(dec), open, qname(tok.Name))
 			}
-			switch f.kind {
-			case kLeaf:
-				// Keep only the trimmed text in the arena.
-				t := bytes.TrimSpace(arena[f.start:])
-				n := copy(arena[f.start:], t)
-				arena = arena[:f.start+n]
-				fields[f.field] = span{f.start, f.start + n}
-				seen[f.field] = true
-			case kExtra:
-				lo := len(arena)
-				arena = append(arena, data[f.start:dec.InputOffset()]...)
-				extras = append(extras, extraSpan{name: qname(f.name), span: span{lo, len(arena)}})
-			case kRoot:
+			t.close(int(dec.InputOffset()))
+			if t.depth == 0 {
 				rootClosed = true
 			}
-			depth--
 
 		case xml.CharData:
-			if depth == 0 {
+			if t.depth == 0 {
 				if !isXMLSpace(tok) {
 					where := "before <ticket_info>"
 					if rootClosed {
@@ -307,9 +192,7 @@ func decodeTicketInfoFull(input []byte) (TicketInfo, error) {
 				}
 				continue
 			}
-			if stack[depth-1].kind == kLeaf {
-				arena = append(arena, tok...)
-			}
+			t.text(tok)
 
 		case xml.ProcInst:
 			if tok.Target == "xml" && (anyToken || rootSeen) {
@@ -330,67 +213,10 @@ func decodeTicketInfoFull(input []byte) (TicketInfo, error) {
 	if !rootSeen {
 		return TicketInfo{}, xmlErrorf(ErrBadXML, "no <ticket_info> element")
 	}
-	if depth > 0 {
-		return TicketInfo{}, xmlErrorf(ErrBadXML, "line %d: unexpected end of input: <%s> is not closed", line(dec), qname(stack[depth-1].name))
+	if t.depth > 0 {
+		return TicketInfo{}, xmlErrorf(ErrBadXML, "line %d: unexpected end of input: <%s> is not closed", line(dec), t.topName())
 	}
-
-	if !seen[fID] {
-		return TicketInfo{}, xmlErrorf(ErrMissingTicketID, "missing <id>")
-	}
-	id := arena[fields[fID].lo:fields[fID].hi]
-	if len(id) == 0 {
-		return TicketInfo{}, xmlErrorf(ErrMissingTicketID, "<id> is empty")
-	}
-	if !isTicketNumber(id) {
-		return TicketInfo{}, xmlErrorf(ErrBadTicketID, "<id> %s is not a ticket number", quote(string(id)))
-	}
-
-	// All strings share one allocation.
-	text := string(arena)
-	field := func(i int) string { return text[fields[i].lo:fields[i].hi] }
-	info := TicketInfo{
-		ID:         field(fID),
-		Subject:    field(fSubject),
-		CreateDate: field(fCreateDate),
-		UpdateDate: field(fUpdateDate),
-	}
-	created, cok := epochMillis(info.CreateDate)
-	updated, uok := epochMillis(info.UpdateDate)
-	if cok || uok {
-		times := new([2]time.Time)
-		if cok {
-			times[0] = created
-			info.CreatedAt = &times[0]
-		}
-		if uok {
-			times[1] = updated
-			info.UpdatedAt = &times[1]
-		}
-	}
-	if stageSeen[stageCurrent] || stageSeen[stageCompletion] || stageSeen[stageOpenRequest] {
-		stages := new([nStages]Stage)
-		for s := range nStages {
-			if stageSeen[s] {
-				stages[s] = Stage{ID: field(fStageID + 2*s), Name: field(fStageName + 2*s)}
-			}
-		}
-		if stageSeen[stageCurrent] {
-			info.CurrentStage = &stages[stageCurrent]
-		}
-		if stageSeen[stageCompletion] {
-			info.CompletionStage = &stages[stageCompletion]
-		}
-		if stageSeen[stageOpenRequest] {
-			info.OpenRequestStage = &stages[stageOpenRequest]
-		}
-	}
-	if len(extras) > 0 {
-		info.Extra = make([]RawElement, len(extras))
-		for i, e := range extras {
-			info.Extra[i] = RawElement{Name: e.name, XML: text[e.lo:e.hi]}
-		}
-	}
-	return info, nil
+	return t.result()
 }
 
 // translateXMLError turns an encoding/xml error into a decodeError.
@@ -417,6 +243,15 @@ func qname(n xml.Name) string {
 		return n.Local
 	}
 	return n.Space + ":" + n.Local
+}
+
+// isQName reports whether b is n as written.
+func isQName(b []byte, n xml.Name) bool {
+	if n.Space == "" {
+		return string(b) == n.Local
+	}
+	return len(b) == len(n.Space)+1+len(n.Local) && string(b[:len(n.Space)]) == n.Space &&
+		b[len(n.Space)] == ':' && string(b[len(n.Space)+1:]) == n.Local
 }
 
 func truncate(b []byte, n int) string {

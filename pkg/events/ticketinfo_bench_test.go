@@ -1,32 +1,55 @@
-package events_test
+package events
 
 import (
 	"bytes"
 	"encoding/xml"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
-
-	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
+// The benchmarks decode RealTicketXML or the example ADVANCE ticket:
+// DecodeTicketInfo (which takes the fast path), the full decoder alone,
+// xml.Unmarshal as a naive handler would use it, and encoding/xml's
+// tokenizer alone.
+
 // benchXML is the ticket_info of a real SecureChange ADVANCE trigger.
-var benchXML = []byte(`<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<ticket_info>
-    <id>1234</id>
-    <subject>Allow web to db</subject>
-    <createDate>1700000000000</createDate>
-    <updateDate>1700000360000</updateDate>
-    <current_stage><id>3</id><name>Approval</name></current_stage>
-    <open_request_stage><id>1</id><name>Open request</name></open_request_stage>
-    <completion_data><stage><id>2</id><name>Auto Target</name></stage></completion_data>
-</ticket_info>
-`)
+var benchXML = []byte(RealTicketXML)
 
 func BenchmarkDecodeTicketInfo(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchXML)))
 	for b.Loop() {
-		if _, err := events.DecodeTicketInfo(benchXML); err != nil {
+		if _, err := DecodeTicketInfo(benchXML); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchAdvance(b *testing.B) []byte {
+	in, err := os.ReadFile(filepath.Join("..", "..", "examples", "tickets", "advance.xml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(in)))
+	return in
+}
+
+func BenchmarkDecodeTicketInfoFast(b *testing.B) {
+	in := benchAdvance(b)
+	for b.Loop() {
+		if _, err := DecodeTicketInfo(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeTicketInfoFull(b *testing.B) {
+	in := benchAdvance(b)
+	for b.Loop() {
+		if _, err := decodeTicketInfoFull(in); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -59,15 +82,23 @@ type naiveTicketInfo struct {
 	} `xml:",any"`
 }
 
-func BenchmarkXMLUnmarshalNaive(b *testing.B) {
-	b.ReportAllocs()
-	b.SetBytes(int64(len(benchXML)))
+func benchXMLUnmarshalNaive(b *testing.B, in []byte) {
 	for b.Loop() {
 		var v naiveTicketInfo
-		if err := xml.Unmarshal(benchXML, &v); err != nil {
+		if err := xml.Unmarshal(in, &v); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+func BenchmarkXMLUnmarshalNaive(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchXML)))
+	benchXMLUnmarshalNaive(b, benchXML)
+}
+
+func BenchmarkXMLUnmarshalNaiveAdvance(b *testing.B) {
+	benchXMLUnmarshalNaive(b, benchAdvance(b))
 }
 
 // BenchmarkXMLRawTokenFloor is encoding/xml's RawToken loop alone, doing

@@ -2,7 +2,6 @@ package events
 
 import (
 	"bytes"
-	"time"
 	"unicode/utf8"
 )
 
@@ -62,26 +61,6 @@ var fastNameStart, fastNameByte = func() (start, rest [256]bool) {
 	return start, rest
 }()
 
-type fastFrame struct {
-	lo, hi int // the element's name is input[lo:hi]
-	kind   elemKind
-	field  uint8 // kLeaf: the field
-	stage  uint8 // kStage: the stage
-	start  int   // kLeaf: arena offset of its text; kExtra: input offset of its '<'
-}
-
-type fastExtra struct {
-	span
-	nameLen int // the name is the XML's bytes [1, 1+nameLen)
-}
-
-// fastResult holds in one allocation what the pointers of a TicketInfo point
-// to.
-type fastResult struct {
-	times  [2]time.Time
-	stages [nStages]Stage
-}
-
 const fastRoot = "ticket_info"
 
 // decodeTicketInfoFast decodes the plain subset of XML that SecureChange sends. ok=false means
@@ -105,30 +84,20 @@ func decodeTicketInfoFast(b []byte) (info TicketInfo, ok bool) {
 	}
 	i++
 
-	var (
-		stack     [MaxXMLDepth]fastFrame
-		depth     = 1
-		arenaBuf  [512]byte
-		arena     = arenaBuf[:0] // the text of all fields and extras
-		fields    [nFields]span
-		seen      [nFields]bool
-		stageSeen [nStages]bool
-		extraBuf  [8]fastExtra
-		extras    = extraBuf[:0]
-	)
-	stack[0] = fastFrame{lo: rootLo, hi: rootLo + len(fastRoot), kind: kRoot}
-	for depth > 0 {
+	t := ticketBuilder{in: b}
+	t.openRoot(rootLo, rootLo+len(fastRoot))
+	for t.depth > 0 {
 		// Text, up to the next '<'.
 		s := i
 		var refs bool
 		if i, refs, ok = fastScanText(b, i); !ok {
 			return TicketInfo{}, false
 		}
-		if stack[depth-1].kind == kLeaf && i > s {
+		if i > s && t.inLeaf() {
 			if refs {
-				arena = fastUnescape(arena, b[s:i])
+				fastUnescape(&t.arena, b[s:i])
 			} else {
-				arena = append(arena, b[s:i]...)
+				t.arena.append(b[s:i])
 			}
 		}
 
@@ -146,7 +115,6 @@ func decodeTicketInfoFast(b []byte) (info TicketInfo, ok bool) {
 			return TicketInfo{}, false
 		}
 		hi := i
-		name := b[lo:hi]
 		i = fastSpace(b, i)
 		selfClosing := false
 		switch {
@@ -160,144 +128,29 @@ func decodeTicketInfoFast(b []byte) (info TicketInfo, ok bool) {
 		}
 
 		if !closing {
-			// Open the element, classifying it as the full decoder does.
-			if depth == MaxXMLDepth {
+			// Decline too deep a nesting, and an element inside a text element.
+			if t.depth == MaxXMLDepth || t.inLeaf() {
 				return TicketInfo{}, false
 			}
-			parent := &stack[depth-1]
-			f := fastFrame{lo: lo, hi: hi, kind: kIgnore}
-			switch parent.kind {
-			case kLeaf:
-				return TicketInfo{}, false // an element inside a text element
-			case kRoot:
-				switch string(name) {
-				case "id":
-					f.kind, f.field = kLeaf, fID
-				case "subject":
-					f.kind, f.field = kLeaf, fSubject
-				case "createDate":
-					f.kind, f.field = kLeaf, fCreateDate
-				case "updateDate":
-					f.kind, f.field = kLeaf, fUpdateDate
-				case "current_stage":
-					f.kind, f.stage = kStage, stageCurrent
-				case "open_request_stage":
-					f.kind, f.stage = kStage, stageOpenRequest
-				case "completion_data":
-					f.kind = kCompletion
-					// The last <completion_data> wins, even without a <stage>.
-					stageSeen[stageCompletion] = false
-				default:
-					f.kind, f.start = kExtra, lo-1
-				}
-			case kCompletion:
-				if string(name) == "stage" {
-					f.kind, f.stage = kStage, stageCompletion
-				}
-			case kStage:
-				switch string(name) {
-				case "id":
-					f.kind, f.field = kLeaf, uint8(fStageID+2*int(parent.stage))
-				case "name":
-					f.kind, f.field = kLeaf, uint8(fStageName+2*int(parent.stage))
-				}
-			}
-			switch f.kind {
-			case kLeaf:
-				f.start = len(arena)
-			case kStage:
-				// The last stage element wins as a whole.
-				stageSeen[f.stage] = true
-				fields[fStageID+2*int(f.stage)] = span{}
-				fields[fStageName+2*int(f.stage)] = span{}
-				seen[fStageID+2*int(f.stage)] = false
-				seen[fStageName+2*int(f.stage)] = false
-			}
-			stack[depth] = f
-			depth++
+			t.open(lo, hi)
 			if !selfClosing {
 				continue
 			}
 		}
-
 		// Close the innermost element.
-		f := &stack[depth-1]
-		if string(name) != string(b[f.lo:f.hi]) {
+		if string(b[lo:hi]) != string(t.topName()) {
 			return TicketInfo{}, false
 		}
-		switch f.kind {
-		case kLeaf:
-			// Keep only the trimmed text in the arena.
-			t := bytes.TrimSpace(arena[f.start:])
-			c := copy(arena[f.start:], t)
-			arena = arena[:f.start+c]
-			fields[f.field] = span{f.start, f.start + c}
-			seen[f.field] = true
-		case kExtra:
-			alo := len(arena)
-			arena = append(arena, b[f.start:i]...)
-			extras = append(extras, fastExtra{span: span{alo, len(arena)}, nameLen: f.hi - f.lo})
-		}
-		depth--
+		t.close(i)
 	}
 	if fastSpace(b, i) != n {
 		return TicketInfo{}, false
 	}
-
-	// The id: when it is missing or invalid, the full decoder says why.
-	if !seen[fID] {
-		return TicketInfo{}, false
+	// When the id is missing or invalid, the full decoder says why.
+	if info, err := t.result(); err == nil {
+		return info, true
 	}
-	id := arena[fields[fID].lo:fields[fID].hi]
-	if len(id) == 0 || !isTicketNumber(id) {
-		return TicketInfo{}, false
-	}
-
-	// All strings share one allocation, all pointers another.
-	text := string(arena)
-	field := func(i int) string { return text[fields[i].lo:fields[i].hi] }
-	info = TicketInfo{
-		ID:         field(fID),
-		Subject:    field(fSubject),
-		CreateDate: field(fCreateDate),
-		UpdateDate: field(fUpdateDate),
-	}
-	created, cok := epochMillis(info.CreateDate)
-	updated, uok := epochMillis(info.UpdateDate)
-	anyStage := stageSeen[stageCurrent] || stageSeen[stageCompletion] || stageSeen[stageOpenRequest]
-	if cok || uok || anyStage {
-		r := new(fastResult)
-		if cok {
-			r.times[0] = created
-			info.CreatedAt = &r.times[0]
-		}
-		if uok {
-			r.times[1] = updated
-			info.UpdatedAt = &r.times[1]
-		}
-		for s := range nStages {
-			if stageSeen[s] {
-				r.stages[s] = Stage{ID: field(fStageID + 2*s), Name: field(fStageName + 2*s)}
-			}
-		}
-		if stageSeen[stageCurrent] {
-			info.CurrentStage = &r.stages[stageCurrent]
-		}
-		if stageSeen[stageCompletion] {
-			info.CompletionStage = &r.stages[stageCompletion]
-		}
-		if stageSeen[stageOpenRequest] {
-			info.OpenRequestStage = &r.stages[stageOpenRequest]
-		}
-	}
-	if len(extras) > 0 {
-		info.Extra = make([]RawElement, len(extras))
-		for k, e := range extras {
-			x := text[e.lo:e.hi]
-			info.Extra[k] = RawElement{Name: x[1 : 1+e.nameLen], XML: x}
-		}
-	}
-	return info, true
+	return TicketInfo{}, false
 }
 
 // fastSpace returns the index of the first byte at or after i that is not
@@ -486,16 +339,17 @@ func isXMLChar(r rune) bool {
 }
 
 // fastUnescape appends text, whose references fastScanText has checked, to
-// dst with the references replaced.
-func fastUnescape(dst, text []byte) []byte {
+// the arena with the references replaced.
+func fastUnescape(a *textArena, text []byte) {
 	for {
 		k := bytes.IndexByte(text, '&')
 		if k < 0 {
-			return append(dst, text...)
+			a.append(text)
+			return
 		}
-		dst = append(dst, text[:k]...)
+		a.append(text[:k])
 		r, size := fastRef(text[k:])
-		dst = utf8.AppendRune(dst, r)
+		a.appendRune(r)
 		text = text[k+size:]
 	}
 }

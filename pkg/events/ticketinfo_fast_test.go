@@ -1,7 +1,6 @@
 package events
 
 import (
-	"encoding/xml"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,31 +14,12 @@ import (
 // decodeTicketInfoFull; the inputs of ticketinfo_test.go's decodeCases are
 // repeated in the tables below.
 
-// fastRealXML is realXML of ticketinfo_test.go.
-const fastRealXML = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<ticket_info>
-    <id>1234</id>
-    <subject>Allow web to db</subject>
-    <createDate>1700000000000</createDate>
-    <updateDate>1700000360000</updateDate>
-    <current_stage><id>3</id><name>Approval</name></current_stage>
-    <open_request_stage><id>1</id><name>Open request</name></open_request_stage>
-    <completion_data><stage><id>2</id><name>Auto Target</name></stage></completion_data>
-</ticket_info>
-`
-
-// fastNested returns a ticket_info whose deepest element is at level depth.
-func fastNested(depth int) string {
-	inner := strings.Repeat("<x>", depth-2) + strings.Repeat("</x>", depth-2)
-	return "<ticket_info><id>7</id><deep>" + inner + "</deep></ticket_info>"
-}
-
 // fastAccept are inputs the fast path must decode, as the full decoder does.
 // The example tickets are added by exampleTickets.
 var fastAccept = []struct{ name, in string }{
 	// The valid cases of ticketinfo_test.go inside the subset.
 	{"minimal", `<ticket_info><id>1</id></ticket_info>`},
-	{"real ticket with all fields", fastRealXML},
+	{"real ticket with all fields", RealTicketXML},
 	{"entities and character references", `<ticket_info><id>&#49;&#x32;3</id><subject>R&amp;D &lt;web&gt; &quot;db&quot; &apos;x&apos; &#233;t&#xE9;</subject></ticket_info>`},
 	{"white space trimmed, inner white space kept", "<ticket_info>\n\t<id>\n\t\t 99 \n\t</id>\n\t<subject>  two  words\n second line  </subject>\n\t<current_stage>\n\t\t<id> 3 </id>\n\t\t<name>\tStep  A\t</name>\n\t</current_stage>\n</ticket_info>"},
 	{"non-epoch dates", `<ticket_info><id>5</id><createDate>2024-01-02T03:04:05Z</createDate><updateDate> Tue Jan 02 2024 </updateDate></ticket_info>`},
@@ -50,7 +30,7 @@ var fastAccept = []struct{ name, in string }{
 		`<completion_data><stage><id>8</id></stage></completion_data><completion_data/></ticket_info>`},
 	{"empty stage elements", `<ticket_info><id>3</id><current_stage/><open_request_stage></open_request_stage><completion_data/></ticket_info>`},
 	{"declaration without encoding", `<?xml version="1.0"?><ticket_info><id>8</id></ticket_info>`},
-	{"32 levels deep", fastNested(32)},
+	{"32 levels deep", NestedTicketXML(32)},
 	{"huge epoch", `<ticket_info><id>9223372036854775807</id><createDate>253402300799999</createDate><updateDate>253402300800000</updateDate></ticket_info>`},
 	{"self-closed known", `<ticket_info><id/><subject/><createDate/><current_stage/><id>9</id></ticket_info>`},
 	{"duplicate completion", `<ticket_info><id>1</id><completion_data><stage><id>1</id></stage><stage><name>x</name></stage></completion_data><completion_data><other/></completion_data></ticket_info>`},
@@ -103,7 +83,7 @@ var fastDecline = []struct{ name, in string }{
 	{"BOM, comments, processing instructions", "\xef\xbb\xbf<?xml version='1.0' encoding='utf-8'?>\n<!-- head --><?app x?><ticket_info a=\"1\"><!-- c --><id>6<!-- c -->7</id><?app y?></ticket_info>\n<!-- tail -->\n"},
 	{"not UTF-8", "<ticket_info><id>1</id><subject>caf\xe9</subject></ticket_info>"},
 	{"DOCTYPE", `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><ticket_info><id>&lol2;</id></ticket_info>`},
-	{"33 levels deep", fastNested(33)},
+	{"33 levels deep", NestedTicketXML(33)},
 	{"missing id", `<ticket_info><subject>s</subject><current_stage><id>3</id></current_stage></ticket_info>`},
 	{"empty id", "<ticket_info><id> \n </id></ticket_info>"},
 	{"id not a number", `<ticket_info><id>12a</id></ticket_info>`},
@@ -365,74 +345,4 @@ func fmtInfo(info TicketInfo) string {
 		b.WriteString(" extra " + strconv.Quote(x.Name) + "=" + strconv.Quote(x.XML))
 	}
 	return b.String()
-}
-
-// The benchmarks decode the example ADVANCE ticket: DecodeTicketInfo (which
-// takes the fast path), the full decoder alone, and xml.Unmarshal as a naive
-// handler would use it.
-
-func benchAdvance(b *testing.B) []byte {
-	in, err := os.ReadFile(filepath.Join("..", "..", "examples", "tickets", "advance.xml"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(in)))
-	return in
-}
-
-func BenchmarkDecodeTicketInfoFast(b *testing.B) {
-	in := benchAdvance(b)
-	for b.Loop() {
-		if _, err := DecodeTicketInfo(in); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkDecodeTicketInfoFull(b *testing.B) {
-	in := benchAdvance(b)
-	for b.Loop() {
-		if _, err := decodeTicketInfoFull(in); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// naiveAdvanceInfo is what a handler using xml.Unmarshal would decode into
-// (naiveTicketInfo of ticketinfo_bench_test.go).
-type naiveAdvanceInfo struct {
-	XMLName      xml.Name `xml:"ticket_info"`
-	ID           string   `xml:"id"`
-	Subject      string   `xml:"subject"`
-	CreateDate   string   `xml:"createDate"`
-	UpdateDate   string   `xml:"updateDate"`
-	CurrentStage *struct {
-		ID   string `xml:"id"`
-		Name string `xml:"name"`
-	} `xml:"current_stage"`
-	OpenRequestStage *struct {
-		ID   string `xml:"id"`
-		Name string `xml:"name"`
-	} `xml:"open_request_stage"`
-	CompletionData *struct {
-		Stage *struct {
-			ID   string `xml:"id"`
-			Name string `xml:"name"`
-		} `xml:"stage"`
-	} `xml:"completion_data"`
-	Extra []struct {
-		XMLName xml.Name
-		Inner   string `xml:",innerxml"`
-	} `xml:",any"`
-}
-
-func BenchmarkXMLUnmarshalNaiveAdvance(b *testing.B) {
-	in := benchAdvance(b)
-	for b.Loop() {
-		var v naiveAdvanceInfo
-		if err := xml.Unmarshal(in, &v); err != nil {
-			b.Fatal(err)
-		}
-	}
 }

@@ -12,27 +12,11 @@ import (
 )
 
 // realXML is the ticket_info of an ADVANCE trigger as SecureChange sends it.
-const realXML = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<ticket_info>
-    <id>1234</id>
-    <subject>Allow web to db</subject>
-    <createDate>1700000000000</createDate>
-    <updateDate>1700000360000</updateDate>
-    <current_stage><id>3</id><name>Approval</name></current_stage>
-    <open_request_stage><id>1</id><name>Open request</name></open_request_stage>
-    <completion_data><stage><id>2</id><name>Auto Target</name></stage></completion_data>
-</ticket_info>
-`
+const realXML = events.RealTicketXML
 
 func at(ms int64) *time.Time {
 	t := time.UnixMilli(ms).UTC()
 	return &t
-}
-
-// nested returns a ticket_info whose deepest element is at level depth.
-func nested(depth int) string {
-	inner := strings.Repeat("<x>", depth-2) + strings.Repeat("</x>", depth-2)
-	return "<ticket_info><id>7</id><deep>" + inner + "</deep></ticket_info>"
 }
 
 // decodeCases is shared with FuzzDecodeTicketInfo as its seed corpus.
@@ -138,7 +122,7 @@ var decodeCases = []struct {
 	},
 	{
 		name: "32 levels deep is accepted",
-		in:   nested(32),
+		in:   events.NestedTicketXML(32),
 		want: events.TicketInfo{ID: "7", Extra: []events.RawElement{{Name: "deep", XML: "<deep>" + strings.Repeat("<x>", 30) + strings.Repeat("</x>", 30) + "</deep>"}}},
 	},
 	{
@@ -155,7 +139,7 @@ var decodeCases = []struct {
 	},
 	{
 		name:    "33 levels deep",
-		in:      nested(33),
+		in:      events.NestedTicketXML(33),
 		wantErr: events.ErrTooDeep,
 		wantMsg: "ticket_info XML: line 1: nesting deeper than 32 levels (at <x>)",
 	},
