@@ -414,6 +414,19 @@ func TestAllInOneAndREADME(t *testing.T) {
 			t.Fatalf("README nats command output lacks %q:\n%s", want, out)
 		}
 	}
+	// The dispatcher in the same process planned it: the plan and its operations.
+	planCmd := strings.Replace(strings.Replace(view, "SCW_TRIGGERS", "SCW_PLANS", 1), "scw.trigger.create.1001", "scw.plan.create.1001", 1)
+	var plan string
+	natstest.CheckFor(t, 60*time.Second, 200*time.Millisecond, func() error {
+		out, err := exec.Command("bash", "-c", planCmd).CombinedOutput()
+		plan = string(out)
+		return err
+	})
+	for _, want := range []string{`"status":"planned"`, `"routes":["ticket-created"]`, `"target":"webhook"`, `"kind":"email"`} {
+		if !strings.Contains(plan, want) {
+			t.Fatalf("plan lacks %q:\n%s", want, plan)
+		}
+	}
 }
 
 // readmeCommand returns the README line (in a shell block) that contains marker.

@@ -9,6 +9,7 @@ require (
 	github.com/triggerflow/triggerflow/pkg/natsserver v0.0.0
 	github.com/triggerflow/triggerflow/pkg/platform v0.0.0
 	github.com/triggerflow/triggerflow/pkg/sctest v0.0.0
+	github.com/triggerflow/triggerflow/services/dispatcher v0.0.0
 	github.com/triggerflow/triggerflow/services/ingress v0.0.0
 	go.uber.org/fx v1.24.0
 )
@@ -18,7 +19,9 @@ require (
 	github.com/ThreeDotsLabs/watermill-nats/v2 v2.1.3 // indirect
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/expr-lang/expr v1.17.8 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
@@ -35,6 +38,8 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/sony/gobreaker v1.0.0 // indirect
+	github.com/triggerflow/triggerflow/pkg/kvgroup v0.0.0 // indirect
 	go.uber.org/dig v1.19.0 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
 	go.uber.org/zap v1.26.0 // indirect
@@ -48,8 +53,10 @@ require (
 replace (
 	github.com/triggerflow/triggerflow/pkg/config => ../../pkg/config
 	github.com/triggerflow/triggerflow/pkg/events => ../../pkg/events
+	github.com/triggerflow/triggerflow/pkg/kvgroup => ../../pkg/kvgroup
 	github.com/triggerflow/triggerflow/pkg/natsserver => ../../pkg/natsserver
 	github.com/triggerflow/triggerflow/pkg/platform => ../../pkg/platform
 	github.com/triggerflow/triggerflow/pkg/sctest => ../../pkg/sctest
+	github.com/triggerflow/triggerflow/services/dispatcher => ../../services/dispatcher
 	github.com/triggerflow/triggerflow/services/ingress => ../../services/ingress
 )

@@ -14,9 +14,11 @@ import (
 
 	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/natsserver/embedded"
+	"github.com/triggerflow/triggerflow/pkg/platform/bus"
 	"github.com/triggerflow/triggerflow/pkg/platform/health"
 	"github.com/triggerflow/triggerflow/pkg/platform/logging"
 	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
+	"github.com/triggerflow/triggerflow/services/dispatcher"
 	"github.com/triggerflow/triggerflow/services/ingress"
 )
 
@@ -26,6 +28,7 @@ Usage:
   triggerflow all     [--config FILE] [--dev]   every service in one process; embedded
                                                 JetStream when nats.url is empty
   triggerflow ingress [--config FILE] [--dev]   the HTTP ingress only
+  triggerflow dispatcher [--config FILE]        the dispatcher only (plans triggers)
   triggerflow config check [FILE]               validate a config file, with line numbers
 
 The config file is --config, else $TRIGGERFLOW_CONFIG, else ./triggerflow.yaml.
@@ -47,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve("all", args[1:], stdout, stderr)
 	case "ingress":
 		return serve("ingress", args[1:], stdout, stderr)
+	case "dispatcher":
+		return serve("dispatcher", args[1:], stdout, stderr)
 	case "config":
 		return configCmd(args[1:], stdout, stderr)
 	}
@@ -64,13 +69,19 @@ func defaultConfigPath() string {
 var serveHelp = map[string]string{
 	"all": `Usage: triggerflow all [--config FILE] [--dev]
 
-Runs every service built so far (ingress) in one process. With nats.url empty it starts an
+Runs every service built so far (ingress, dispatcher) in one process. With nats.url empty it starts an
 embedded nats-server with JetStream (nats.embedded.*), stopped after the services.
 `,
 	"ingress": `Usage: triggerflow ingress [--config FILE] [--dev]
 
 Runs the HTTP ingress: POST <ingress.path> (the seed mediator's JSON) and
 POST /v1/triggers/{EVENT} (raw XML), plus /healthz, /readyz and /metrics.
+`,
+	"dispatcher": `Usage: triggerflow dispatcher [--config FILE]
+
+Runs the dispatcher: consumes SCW_TRIGGERS (durable pull consumer shared by all replicas),
+enriches each trigger from SecureChange, matches the routes, runs the rewrite plugins,
+records the plan on SCW_PLANS and publishes its operations on SCW_OPS.
 `,
 }
 
@@ -97,7 +108,7 @@ func serve(name string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "triggerflow: %v\n", err)
 		return 1
 	}
-	if len(cfg.Ingress.Users) == 0 && !*dev { // before anything starts or listens
+	if name != "dispatcher" && len(cfg.Ingress.Users) == 0 && !*dev { // before anything starts or listens
 		fmt.Fprintf(stderr, "triggerflow %s: %v\n", name, ingress.ErrNoUsers)
 		return 1
 	}
@@ -118,11 +129,15 @@ func appOptions(name string, cfg *config.Config, opts ingress.Options) []fx.Opti
 		natsconn.Module,
 		health.Module,
 	}
-	// Both commands can run on the embedded server when nats.url is empty; `all` will
-	// gain the other services as they arrive.
+	// Every command can run on the embedded server when nats.url is empty.
+	base = append(base, embedded.Module)
 	switch name {
-	case "all", "ingress":
-		base = append(base, embedded.Module, ingress.Module)
+	case "all":
+		base = append(base, bus.RouterModule, ingress.Module, dispatcher.Module)
+	case "ingress":
+		base = append(base, ingress.Module)
+	case "dispatcher":
+		base = append(base, health.ServerModule, bus.RouterModule, dispatcher.Module)
 	}
 	return base
 }

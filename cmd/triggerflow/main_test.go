@@ -20,7 +20,7 @@ func runCLI(args ...string) (int, string, string) {
 }
 
 func TestHelpOnEveryCommand(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"all", "--help"}, {"ingress", "--help"}, {"config", "--help"}, {"config", "check", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"all", "--help"}, {"ingress", "--help"}, {"dispatcher", "--help"}, {"config", "--help"}, {"config", "check", "--help"}} {
 		code, out, errOut := runCLI(args...)
 		if code != 0 || !strings.Contains(out, "Usage") {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
@@ -99,7 +99,7 @@ func TestIngressRefusesNoUsers(t *testing.T) {
 
 // TestAppGraphs validates the fx graph of each command without starting anything.
 func TestAppGraphs(t *testing.T) {
-	for _, name := range []string{"all", "ingress"} {
+	for _, name := range []string{"all", "ingress", "dispatcher"} {
 		cfg := config.Default()
 		if err := fx.ValidateApp(append(appOptions(name, cfg, ingress.Options{}), fx.NopLogger)...); err != nil {
 			t.Errorf("%s: %v", name, err)

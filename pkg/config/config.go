@@ -16,6 +16,21 @@ type Config struct {
 	NATS    NATS    `yaml:"nats"`
 	Streams Streams `yaml:"streams"`
 	Ingress Ingress `yaml:"ingress"`
+
+	// Admin is the operational listener (/healthz, /readyz, /metrics) of the commands
+	// without the ingress (which serves them on its own port).
+	Admin Admin `yaml:"admin"`
+
+	SecureChange SecureChange      `yaml:"securechange"`
+	Servers      map[string]Server `yaml:"servers"`
+	Dispatcher   Dispatcher        `yaml:"dispatcher"`
+	Routes       []Route           `yaml:"routes"`
+}
+
+// Admin configures the operational HTTP listener.
+type Admin struct {
+	// Listen address. Default ":9090".
+	Listen string `yaml:"listen"`
 }
 
 // Log configures log/slog.
@@ -150,6 +165,7 @@ func (c *Config) SetDefaults() {
 	}
 	def(&c.Log.Level, "info")
 	def(&c.Log.Format, "text")
+	def(&c.Admin.Listen, ":9090")
 
 	def(&c.NATS.Name, "triggerflow")
 	defDur(&c.NATS.ConnectTimeout, 5*time.Second)
@@ -178,6 +194,47 @@ func (c *Config) SetDefaults() {
 	defDur(&in.PublishTimeout, 5*time.Second)
 	defDur(&in.ShutdownTimeout, 10*time.Second)
 	def(&in.Rejections, RejectAuto)
+
+	sc := &c.SecureChange
+	defDur(&sc.Timeout, 30*time.Second)
+	defDur(&sc.RetryBackoff, 500*time.Millisecond)
+
+	d := &c.Dispatcher
+	defDur(&d.AckWait, 2*time.Minute)
+	if d.MaxDeliver == 0 {
+		d.MaxDeliver = 8
+	}
+	if d.Backoff == nil {
+		d.Backoff = []time.Duration{2 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute}
+	}
+	if d.PullBatch == 0 {
+		d.PullBatch = 4
+	}
+	if d.Concurrency == 0 {
+		d.Concurrency = 4
+	}
+	for i := range d.Plugins {
+		p := &d.Plugins[i]
+		if p.Format == "" {
+			p.Format = "json"
+			if len(p.Command) > 0 {
+				p.Format = "kvgroup"
+			}
+		}
+		defDur(&p.Timeout, 10*time.Second)
+		if p.MaxRuns == 0 {
+			p.MaxRuns = 3
+		}
+	}
+	for i := range c.Routes {
+		on := &c.Routes[i].On
+		if on.Point == "" {
+			on.Point = PointWorkflow
+			if on.Step != "" {
+				on.Point = PointStep
+			}
+		}
+	}
 }
 
 // Default returns a Config with every default filled in.

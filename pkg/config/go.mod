@@ -2,4 +2,9 @@ module github.com/triggerflow/triggerflow/pkg/config
 
 go 1.26
 
-require gopkg.in/yaml.v3 v3.0.1
+require (
+	github.com/triggerflow/triggerflow/pkg/events v0.0.0
+	gopkg.in/yaml.v3 v3.0.1
+)
+
+replace github.com/triggerflow/triggerflow/pkg/events => ../events

@@ -71,6 +71,9 @@ func (c *Config) Validate() error {
 		v.add("streams.duplicates", fmt.Sprintf("%s is longer than streams.trigger_max_age %s", c.Streams.Duplicates, c.Streams.TriggerMaxAge))
 	}
 
+	if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
+		v.add("admin.listen", fmt.Sprintf("%q is not host:port", c.Admin.Listen))
+	}
 	in := &c.Ingress
 	if _, _, err := net.SplitHostPort(in.Listen); err != nil {
 		v.add("ingress.listen", fmt.Sprintf("%q is not host:port", in.Listen))
@@ -117,6 +120,8 @@ func (c *Config) Validate() error {
 	}
 	v.file("ingress.tls.cert_file", in.TLS.CertFile)
 	v.file("ingress.tls.key_file", in.TLS.KeyFile)
+
+	c.validateDispatcher(&v)
 	return errors.Join(v.errs...)
 }
 

@@ -22,26 +22,25 @@ const triggerIDVersion = "trigger/v1"
 // encoding changes every id and breaks deduplication across the change: bump
 // the version tag when doing so.
 func TriggerID(event Trigger, t TicketInfo, args string) string {
+	parts := [12]string{triggerIDVersion, string(event), t.ID, t.UpdateDate}
+	for i, st := range [...]*Stage{t.CurrentStage, t.CompletionStage, t.OpenRequestStage} {
+		if st != nil {
+			parts[4+2*i], parts[5+2*i] = st.ID, st.Name
+		}
+	}
+	parts[10] = args
+	return hashParts(parts[:11]...)
+}
+
+// hashParts is the hex of the first 16 bytes of SHA-256 over the parts, each
+// prefixed with its length as a uvarint (so no two lists of parts collide).
+func hashParts(parts ...string) string {
 	var buf [512]byte
 	b := buf[:0]
-	add := func(s string) {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
+	for _, p := range parts {
+		b = binary.AppendUvarint(b, uint64(len(p)))
+		b = append(b, p...)
 	}
-	add(triggerIDVersion)
-	add(string(event))
-	add(t.ID)
-	add(t.UpdateDate)
-	for _, s := range [...]*Stage{t.CurrentStage, t.CompletionStage, t.OpenRequestStage} {
-		if s == nil {
-			add("")
-			add("")
-			continue
-		}
-		add(s.ID)
-		add(s.Name)
-	}
-	add(args)
 	sum := sha256.Sum256(b)
 	var out [32]byte
 	hex.Encode(out[:], sum[:16])

@@ -16,6 +16,9 @@ const (
 
 	SubjDLQ  = "scw.dlq.>"
 	SubjDLQT = "scw.dlq.%s.%s" // service, ticket id
+
+	SubjPlans = "scw.plan.>"
+	SubjPlanT = "scw.plan.%s.%s" // event token (Trigger.Token), ticket id
 )
 
 // Stream names (DESIGN §5).
@@ -24,6 +27,7 @@ const (
 	StreamOps      = "SCW_OPS"
 	StreamResults  = "SCW_RESULTS"
 	StreamDLQ      = "SCW_DLQ"
+	StreamPlans    = "SCW_PLANS"
 )
 
 // Message headers. Every message carries the trigger, causation and
@@ -38,6 +42,9 @@ const (
 	HdrEvent         = "Scw-Event"
 	HdrAttempt       = "Scw-Attempt"
 	HdrError         = "Scw-Error"
+	// On dead letters: where the message was going and who gave up on it.
+	HdrOriginalSubject = "Scw-Original-Subject"
+	HdrService         = "Scw-Service"
 )
 
 // Stream defaults.
@@ -75,8 +82,9 @@ type StreamOptions struct {
 	Duplicates    time.Duration
 }
 
-// Streams returns the four streams of DESIGN §5, in the order triggers, ops,
-// results, dead letters. TriggerMaxAge applies to SCW_TRIGGERS only; the
+// Streams returns the streams of DESIGN §5 (triggers, ops, results, dead letters)
+// plus SCW_PLANS, where the dispatcher records each change plan before its
+// operations go out. TriggerMaxAge applies to SCW_TRIGGERS only; the
 // dedup window and replicas apply to all of them (every publisher sets
 // Nats-Msg-Id).
 func Streams(o StreamOptions) []StreamSpec {
@@ -111,6 +119,14 @@ func Streams(o StreamOptions) []StreamSpec {
 			Subjects:    []string{SubjResults},
 			Description: "results of finished operations (succeeded, failed or skipped)",
 			MaxAge:      ResultsMaxAge,
+			Duplicates:  o.Duplicates,
+			Replicas:    o.Replicas,
+		},
+		{
+			Name:        StreamPlans,
+			Subjects:    []string{SubjPlans},
+			Description: "change plans: for each trigger, the operations it must cause, recorded before any runs",
+			MaxAge:      OpsMaxAge,
 			Duplicates:  o.Duplicates,
 			Replicas:    o.Replicas,
 		},

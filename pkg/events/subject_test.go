@@ -70,6 +70,7 @@ func TestStreams(t *testing.T) {
 				{events.StreamTriggers, events.SubjTriggers, tt.triggerAge},
 				{events.StreamOps, events.SubjOps, events.OpsMaxAge},
 				{events.StreamResults, events.SubjResults, events.ResultsMaxAge},
+				{events.StreamPlans, events.SubjPlans, events.OpsMaxAge},
 				{events.StreamDLQ, events.SubjDLQ, events.DLQMaxAge},
 			}
 			if len(got) != len(want) {

@@ -162,7 +162,7 @@ func TestEnsureStreamsIdempotent(t *testing.T) {
 	for n := range names.Name() {
 		got = append(got, n)
 	}
-	if len(got) != 4 {
+	if len(got) != 5 {
 		t.Fatalf("streams %v", got)
 	}
 	lc.RequireStart()

@@ -3,6 +3,9 @@ package health
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/fx"
 
+	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
 )
 
@@ -61,5 +65,26 @@ var Module = fx.Module("health",
 	fx.Provide(NewRegistry),
 	fx.Provide(func(js jetstream.JetStream, reg *prometheus.Registry) Handler {
 		return Handler{JS: js, Registry: reg}
+	}),
+)
+
+// ServerModule serves the Handler on admin.listen, for the commands without the ingress.
+var ServerModule = fx.Module("admin",
+	fx.Invoke(func(lc fx.Lifecycle, c *config.Config, h Handler, log *slog.Logger) {
+		mux := http.NewServeMux()
+		h.Mount(mux)
+		srv := &http.Server{Addr: c.Admin.Listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		lc.Append(fx.Hook{
+			OnStart: func(context.Context) error {
+				ln, err := net.Listen("tcp", c.Admin.Listen)
+				if err != nil {
+					return fmt.Errorf("admin.listen %s: %w", c.Admin.Listen, err)
+				}
+				log.Info("admin listening", "url", "http://"+ln.Addr().String(), "endpoints", "/healthz /readyz /metrics")
+				go func() { _ = srv.Serve(ln) }()
+				return nil
+			},
+			OnStop: func(ctx context.Context) error { return srv.Shutdown(ctx) },
+		})
 	}),
 )

@@ -1,0 +1,210 @@
+package config
+
+import (
+	"fmt"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// SecureChange is the connection to SecureChange's REST API, used by the dispatcher to
+// fetch the full ticket (enrichment) and, later, by write-back operations.
+type SecureChange struct {
+	// URL is the API base, e.g. https://sc.example/securechangeworkflow/api/securechange.
+	// Empty: no enrichment; routes match on what the trigger itself carries.
+	URL          string    `yaml:"url"`
+	User         string    `yaml:"user"`
+	UserEnv      string    `yaml:"user_env"`
+	PasswordEnv  string    `yaml:"password_env"`
+	PasswordFile string    `yaml:"password_file"`
+	Password     string    `yaml:"password"` // rejected: secrets never inline
+	TLS          ClientTLS `yaml:"tls"`
+	// Timeout of one request. Default 30s.
+	Timeout time.Duration `yaml:"timeout"`
+	// Retries after a 5xx, 429 or network error/timeout. Default 4 (unset); 0 means none.
+	// A 404 is never retried. Read it with RetryCount.
+	Retries *int `yaml:"retries"`
+	// RetryBackoff is the first wait between retries, doubled each time (with jitter),
+	// capped at 10s. Default 500ms.
+	RetryBackoff time.Duration `yaml:"retry_backoff"`
+}
+
+// DefaultSecureChangeRetries applies when securechange.retries is not set.
+const DefaultSecureChangeRetries = 4
+
+// RetryCount is Retries, or DefaultSecureChangeRetries when unset.
+func (s SecureChange) RetryCount() int {
+	if s.Retries == nil {
+		return DefaultSecureChangeRetries
+	}
+	return *s.Retries
+}
+
+// Enabled reports whether a SecureChange connection is configured.
+func (s SecureChange) Enabled() bool { return s.URL != "" }
+
+// PasswordRef is where the SecureChange password lives.
+func (s SecureChange) PasswordRef() SecretRef {
+	return SecretRef{Env: s.PasswordEnv, File: s.PasswordFile}
+}
+
+// Server is an outbound ITSM server (WFI vocabulary). The itsm-sync service adds
+// auth, TLS, headers and limits; the dispatcher only needs to know it exists.
+type Server struct {
+	BaseURL string `yaml:"base_url"`
+}
+
+// Dispatcher configures the planning service.
+type Dispatcher struct {
+	// AckWait is how long JetStream waits for a plan before redelivering the trigger;
+	// it must exceed the slowest enrichment plus plugins. Default 2m.
+	AckWait time.Duration `yaml:"ack_wait"`
+	// MaxDeliver bounds deliveries of one trigger; then it is dead-lettered. Default 8.
+	MaxDeliver int `yaml:"max_deliver"`
+	// Backoff between redeliveries after a transient failure. Default [2s, 10s, 30s, 1m, 2m].
+	Backoff []time.Duration `yaml:"backoff"`
+	// PullBatch is how many triggers one replica pulls ahead. Default 4: small, because
+	// AckWait runs while a message waits in the buffer.
+	PullBatch int `yaml:"pull_batch"`
+	// Concurrency is how many triggers one replica plans at once (each waits mostly on
+	// SecureChange and plugins). Default 4.
+	Concurrency int `yaml:"concurrency"`
+	// Instance names this replica in plans. Default: the host name.
+	Instance string `yaml:"instance"`
+	// Plugins rewrite each plan, in this order (seed 004's request-rewrite contract).
+	Plugins []Plugin `yaml:"plugins"`
+}
+
+// Plugin is a rewrite plugin: an executable (command) or an HTTP endpoint (url).
+type Plugin struct {
+	Name    string   `yaml:"name"`
+	Command []string `yaml:"command"` // argv; the plan on stdin, the rewritten plan on stdout
+	URL     string   `yaml:"url"`     // POSTed the plan, answers the rewritten plan
+	// Format is kvgroup or json. Default kvgroup for a command, json for a url.
+	Format string `yaml:"format"`
+	// Timeout of one run. Default 10s.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxRuns bounds reruns asked for with rerun=true/auto. Default 3.
+	MaxRuns int `yaml:"max_runs"`
+}
+
+// Route maps triggers to actions (a WFI integration point).
+type Route struct {
+	Name     string  `yaml:"name"`
+	Workflow string  `yaml:"workflow"` // empty: every workflow
+	On       RouteOn `yaml:"on"`
+	// When is a condition in expr-lang/expr over the trigger and the ticket.
+	When string `yaml:"when"`
+	// Continue: a step-level match does not stop workflow-level routes for the event.
+	Continue bool     `yaml:"continue"`
+	Actions  []Action `yaml:"actions"`
+}
+
+// RouteOn says which triggers a route matches.
+type RouteOn struct {
+	Events StringList `yaml:"event"` // one name or a list; empty: every event
+	Step   string     `yaml:"step"`  // step name; empty: any step
+	// Point is the WFI integration point: inbound (step entered), outbound (step left),
+	// step (a trigger while in the step) or workflow (workflow-level trigger). Default:
+	// step when Step is set, else workflow.
+	Point  string `yaml:"point"`
+	Script string `yaml:"script"` // the mediator's EXEC_SCRIPT, exactly
+	Args   string `yaml:"args"`   // a regular expression on the mediator's args
+}
+
+// Integration points.
+const (
+	PointInbound  = "inbound"
+	PointOutbound = "outbound"
+	PointStep     = "step"
+	PointWorkflow = "workflow"
+)
+
+// Action is one thing a route does: exactly one of ITSM, SecureChange, Email.
+type Action struct {
+	Name      string `yaml:"name"` // unique in the route; default <kind>-<index>
+	Mandatory bool   `yaml:"mandatory"`
+	Group     string `yaml:"group"`
+	// Attrs are free key/values passed to plugins and templates.
+	Attrs        map[string]string   `yaml:"attrs"`
+	ITSM         *ITSMAction         `yaml:"itsm"`
+	SecureChange *SecureChangeAction `yaml:"securechange"`
+	Email        *EmailAction        `yaml:"email"`
+}
+
+// ITSMAction posts a templated payload to an outbound server.
+type ITSMAction struct {
+	Server   string       `yaml:"server" json:"server"`
+	Method   string       `yaml:"method" json:"method"`
+	Path     string       `yaml:"path" json:"path"`
+	Body     string       `yaml:"body" json:"body,omitempty"`
+	BodyFile string       `yaml:"body_file" json:"body_file,omitempty"`
+	Response ResponseMap  `yaml:"response" json:"response"`
+	Headers  StringMapCfg `yaml:"headers" json:"headers,omitempty"`
+}
+
+// ResponseMap maps an ITSM response back: into the correlation bucket and into
+// SecureChange fields.
+type ResponseMap struct {
+	Correlate map[string]string `yaml:"correlate" json:"correlate,omitempty"`
+	Fields    map[string]string `yaml:"fields" json:"fields,omitempty"`
+}
+
+// StringMapCfg is a string map in config.
+type StringMapCfg map[string]string
+
+// SecureChangeAction writes back to SecureChange: exactly one of its kinds.
+type SecureChangeAction struct {
+	UpdateFields map[string]string `yaml:"update_fields" json:"update_fields,omitempty"`
+	Approve      string            `yaml:"approve" json:"approve,omitempty"` // reason
+	Reject       string            `yaml:"reject" json:"reject,omitempty"`   // reason
+	Advance      bool              `yaml:"advance" json:"advance,omitempty"`
+	Redo         string            `yaml:"redo" json:"redo,omitempty"` // step name to return to
+}
+
+// EmailAction sends an email.
+type EmailAction struct {
+	To       []string `yaml:"to" json:"to"` // addresses, or requester / handler
+	Cc       []string `yaml:"cc" json:"cc,omitempty"`
+	Subject  string   `yaml:"subject" json:"subject,omitempty"`
+	Template string   `yaml:"template" json:"template,omitempty"` // text body template file
+	HTML     string   `yaml:"html" json:"html,omitempty"`         // HTML body template file
+}
+
+// Kind is the action's kind ("itsm", "securechange", "email"), "" if none is set.
+func (a Action) Kind() string {
+	switch {
+	case a.ITSM != nil:
+		return "itsm"
+	case a.SecureChange != nil:
+		return "securechange"
+	case a.Email != nil:
+		return "email"
+	}
+	return ""
+}
+
+// ActionName is the action's name in its route: Name, or <kind>-<index>.
+func (a Action) ActionName(i int) string {
+	if a.Name != "" {
+		return a.Name
+	}
+	return fmt.Sprintf("%s-%d", a.Kind(), i)
+}
+
+// StringList accepts one string or a list of strings.
+type StringList []string
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (l *StringList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*l = StringList{n.Value}
+		return nil
+	}
+	var s []string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	*l = s
+	return nil
+}

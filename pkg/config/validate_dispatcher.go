@@ -1,0 +1,190 @@
+package config
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/triggerflow/triggerflow/pkg/events"
+)
+
+// validateDispatcher checks securechange, servers, dispatcher and routes.
+func (c *Config) validateDispatcher(v *validator) {
+	sc := &c.SecureChange
+	if sc.Enabled() {
+		if u, err := url.Parse(sc.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			v.add("securechange.url", fmt.Sprintf("%q is not an http(s) URL", sc.URL))
+		}
+		if sc.Password != "" {
+			v.add("securechange.password", "inline secrets are not accepted; use securechange.password_env or securechange.password_file")
+		} else {
+			v.secret("securechange.password", sc.PasswordRef())
+		}
+		switch {
+		case sc.User == "" && sc.UserEnv == "":
+			v.add("securechange.user", "is required (or securechange.user_env)")
+		case sc.User == "":
+			v.secret("securechange.user", SecretRef{Env: sc.UserEnv})
+		}
+		v.clientTLS("securechange.tls", sc.TLS)
+		v.positive("securechange.timeout", sc.Timeout)
+		v.positive("securechange.retry_backoff", sc.RetryBackoff)
+		if n := sc.RetryCount(); n < 0 || n > 20 {
+			v.add("securechange.retries", fmt.Sprintf("%d is out of range (0 to 20)", n))
+		}
+	}
+
+	for name, s := range c.Servers {
+		if u, err := url.Parse(s.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			v.add("servers."+name+".base_url", fmt.Sprintf("%q is not an http(s) URL", s.BaseURL))
+		}
+	}
+
+	d := &c.Dispatcher
+	v.positive("dispatcher.ack_wait", d.AckWait)
+	if d.MaxDeliver < 1 {
+		v.add("dispatcher.max_deliver", fmt.Sprintf("%d must be at least 1", d.MaxDeliver))
+	}
+	for i, b := range d.Backoff {
+		if b <= 0 {
+			v.add(fmt.Sprintf("dispatcher.backoff[%d]", i), fmt.Sprintf("%s must be positive", b))
+		}
+	}
+	if d.Concurrency < 1 || d.Concurrency > 256 {
+		v.add("dispatcher.concurrency", fmt.Sprintf("%d is out of range (1 to 256)", d.Concurrency))
+	}
+	if d.PullBatch < 1 || d.PullBatch > 256 {
+		v.add("dispatcher.pull_batch", fmt.Sprintf("%d is out of range (1 to 256)", d.PullBatch))
+	}
+	seenPlugin := map[string]bool{}
+	for i, p := range d.Plugins {
+		path := fmt.Sprintf("dispatcher.plugins[%d]", i)
+		switch {
+		case p.Name == "":
+			v.add(path+".name", "is required")
+		case seenPlugin[p.Name]:
+			v.add(path+".name", fmt.Sprintf("%q is listed twice", p.Name))
+		}
+		seenPlugin[p.Name] = true
+		if (len(p.Command) == 0) == (p.URL == "") {
+			v.add(path, "set exactly one of command and url")
+		}
+		if p.URL != "" {
+			if u, err := url.Parse(p.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				v.add(path+".url", fmt.Sprintf("%q is not an http(s) URL", p.URL))
+			}
+		}
+		v.oneOf(path+".format", p.Format, "kvgroup", "json")
+		v.positive(path+".timeout", p.Timeout)
+		if p.MaxRuns < 1 || p.MaxRuns > 10 {
+			v.add(path+".max_runs", fmt.Sprintf("%d is out of range (1 to 10)", p.MaxRuns))
+		}
+	}
+
+	seenRoute := map[string]bool{}
+	for i, r := range c.Routes {
+		path := fmt.Sprintf("routes[%d]", i)
+		switch {
+		case r.Name == "":
+			v.add(path+".name", "is required")
+		case seenRoute[r.Name]:
+			v.add(path+".name", fmt.Sprintf("%q is listed twice", r.Name))
+		}
+		seenRoute[r.Name] = true
+		for j, e := range r.On.Events {
+			if t, err := events.ParseTrigger(e); err != nil {
+				v.add(fmt.Sprintf("%s.on.event[%d]", path, j), err.Error())
+			} else if !t.Published() {
+				v.add(fmt.Sprintf("%s.on.event[%d]", path, j), "TEST is never stored, so no route can match it")
+			}
+		}
+		v.oneOf(path+".on.point", r.On.Point, PointInbound, PointOutbound, PointStep, PointWorkflow)
+		if r.On.Point == PointWorkflow && r.On.Step != "" {
+			v.add(path+".on.point", fmt.Sprintf("workflow-level routes match no step, but on.step is %q (use inbound, outbound or step)", r.On.Step))
+		}
+		if r.On.Args != "" {
+			if _, err := regexp.Compile(r.On.Args); err != nil {
+				v.add(path+".on.args", fmt.Sprintf("not a regular expression: %v", err))
+			}
+		}
+		if len(r.Actions) == 0 {
+			v.add(path+".actions", "a route needs at least one action")
+		}
+		seenAction := map[string]bool{}
+		for j, a := range r.Actions {
+			c.validateAction(v, fmt.Sprintf("%s.actions[%d]", path, j), a, j, seenAction)
+		}
+	}
+}
+
+func (c *Config) validateAction(v *validator, path string, a Action, i int, seen map[string]bool) {
+	kinds := 0
+	for _, set := range []bool{a.ITSM != nil, a.SecureChange != nil, a.Email != nil} {
+		if set {
+			kinds++
+		}
+	}
+	if kinds != 1 {
+		v.add(path, "set exactly one of itsm, securechange and email")
+		return
+	}
+	name := a.ActionName(i)
+	if seen[name] {
+		v.add(path+".name", fmt.Sprintf("%q is used twice in this route", name))
+	}
+	seen[name] = true
+	switch {
+	case a.ITSM != nil:
+		it := a.ITSM
+		if _, ok := c.Servers[it.Server]; !ok {
+			v.add(path+".itsm.server", fmt.Sprintf("%q is not a configured server (servers: %s)", it.Server, strings.Join(serverNames(c.Servers), ", ")))
+		}
+		switch it.Method {
+		case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodGet, http.MethodDelete:
+		default:
+			v.add(path+".itsm.method", fmt.Sprintf("%q is not one of POST, PUT, PATCH, GET, DELETE", it.Method))
+		}
+		if !strings.HasPrefix(it.Path, "/") {
+			v.add(path+".itsm.path", fmt.Sprintf("%q must start with /", it.Path))
+		}
+		if it.Body != "" && it.BodyFile != "" {
+			v.add(path+".itsm", "set body or body_file, not both")
+		}
+		v.file(path+".itsm.body_file", it.BodyFile)
+	case a.SecureChange != nil:
+		s := a.SecureChange
+		n := 0
+		for _, set := range []bool{len(s.UpdateFields) > 0, s.Approve != "", s.Reject != "", s.Advance, s.Redo != ""} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 {
+			v.add(path+".securechange", "set exactly one of update_fields, approve, reject, advance and redo")
+		}
+		if !c.SecureChange.Enabled() {
+			v.add(path+".securechange", "needs securechange.url")
+		}
+	case a.Email != nil:
+		if len(a.Email.To) == 0 {
+			v.add(path+".email.to", "is required: addresses, requester or handler")
+		}
+		v.file(path+".email.template", a.Email.Template)
+		v.file(path+".email.html", a.Email.HTML)
+	}
+}
+
+func serverNames(m map[string]Server) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	if len(out) == 0 {
+		return []string{"none"}
+	}
+	sort.Strings(out)
+	return out
+}

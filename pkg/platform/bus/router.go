@@ -1,0 +1,47 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"go.uber.org/fx"
+
+	"github.com/triggerflow/triggerflow/pkg/platform/logging"
+)
+
+// CloseTimeout matches fx's default stop timeout, so a stop hook is not cut off.
+const CloseTimeout = 14 * time.Second
+
+// NewRouter returns a watermill Router whose life follows fx: OnStart runs it in a
+// goroutine (never with the OnStart context, which expires) and waits until it runs;
+// OnStop closes it. Panics in handlers become errors (and so NAKs).
+func NewRouter(lc fx.Lifecycle, log *slog.Logger) (*message.Router, error) {
+	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: CloseTimeout}, logging.Watermill(log))
+	if err != nil {
+		return nil, fmt.Errorf("watermill router: %w", err)
+	}
+	r.AddMiddleware(middleware.Recoverer)
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			errc := make(chan error, 1)
+			go func() { errc <- r.Run(context.Background()) }()
+			select {
+			case <-r.Running():
+				return nil
+			case err := <-errc:
+				return fmt.Errorf("router stopped at start: %w", err)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		},
+		OnStop: func(context.Context) error { return r.Close() },
+	})
+	return r, nil
+}
+
+// RouterModule provides the process's one *message.Router, shared by every service.
+var RouterModule = fx.Module("router", fx.Provide(NewRouter))

@@ -1,0 +1,165 @@
+package dispatcher_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/pkg/events"
+	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
+	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
+)
+
+// preload stores n triggers in a fresh file-backed JetStream and returns its URL.
+func preload(b *testing.B, n int) string {
+	b.Helper()
+	s := natstest.RunJetStream(b)
+	nc := natstest.Connect(b, s.ClientURL())
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	cfg := baseConfig(s.ClientURL())
+	if err := natsconn.EnsureStreams(ctx, js, natsconn.StreamSpecs(cfg), discard()); err != nil {
+		b.Fatal(err)
+	}
+	ajs, _ := nc.JetStream(nats.PublishAsyncMaxPending(512))
+	for i := 0; i < n; i++ {
+		ev := trigger(events.Advance, "1234", "Approval", "Risk Review")
+		ev.Ticket.UpdateDate = strconv.Itoa(i) // distinct triggers of one known ticket
+		ev.ID = events.TriggerID(ev.Event, ev.Ticket, ev.Args)
+		data, _ := ev.Marshal()
+		m := nats.NewMsg(ev.Subject())
+		m.Data = data
+		m.Header.Set(nats.MsgIdHdr, ev.ID)
+		m.Header.Set(events.HdrTriggerID, ev.ID)
+		if _, err := ajs.PublishMsgAsync(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-ajs.PublishAsyncComplete()
+	return s.ClientURL()
+}
+
+// rawLimit consumes n triggers with 4 workers (as many as the dispatcher's default
+// concurrency) from one durable pull consumer and, for each, publishes two messages (as a
+// plan and one operation) synchronously with ids, then double-acks: the floor the
+// dispatcher's work sits on.
+func rawLimit(b *testing.B, url string, n int) time.Duration {
+	b.Helper()
+	nc := natstest.Connect(b, url)
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	cons, err := js.CreateOrUpdateConsumer(ctx, events.StreamTriggers, jetstream.ConsumerConfig{
+		Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute, MaxAckPending: 1000,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var done atomic.Int64
+	var end atomic.Int64 // when the n-th message was acked (idle workers then wait in Next)
+	errc := make(chan error, 4)
+	start := time.Now()
+	for w := 0; w < 4; w++ {
+		go func() {
+			it, err := cons.Messages(jetstream.PullMaxMessages(8))
+			if err != nil {
+				errc <- err
+				return
+			}
+			defer it.Stop()
+			for done.Load() < int64(n) {
+				m, err := it.Next(jetstream.NextMaxWait(time.Second))
+				if errors.Is(err, nats.ErrTimeout) {
+					continue
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+				id := m.Headers().Get(events.HdrTriggerID)
+				for _, subj := range []string{"scw.plan.raw." + id, "scw.op.raw.x." + id} {
+					out := nats.NewMsg(subj)
+					out.Data = m.Data()
+					out.Header.Set(nats.MsgIdHdr, subj)
+					if _, err := js.PublishMsg(ctx, out); err != nil {
+						errc <- err
+						return
+					}
+				}
+				if err := m.DoubleAck(ctx); err != nil {
+					errc <- err
+					return
+				}
+				if done.Add(1) == int64(n) {
+					end.Store(time.Now().UnixNano())
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for w := 0; w < 4; w++ {
+		if err := <-errc; err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Unix(0, end.Load()).Sub(start)
+}
+
+// BenchmarkDispatcher measures plans per second (b.N triggers, each planned into one
+// operation) with enrichment off and with a local SecureChange server, next to the raw
+// consume + publish limit measured in the same run on the same kind of server.
+func BenchmarkDispatcher(b *testing.B) {
+	for _, enrich := range []bool{false, true} {
+		name := "enrichment=off"
+		if enrich {
+			name = "enrichment=securechange"
+		}
+		b.Run(name, func(b *testing.B) {
+			n := b.N
+			if n < 100 {
+				n = 100 // the first probe run
+			}
+			b.StopTimer()
+			raw := rawLimit(b, preload(b, n), n)
+
+			url := preload(b, n)
+			mutate := func(c *config.Config) {
+				c.Dispatcher.PullBatch = 8
+				c.Routes = []config.Route{{Name: "every", On: config.RouteOn{Events: config.StringList{"ADVANCE"}}, Actions: []config.Action{itsmAction("call", false)}}}
+			}
+			if enrich {
+				sc, _ := scServer(b, func(string) int { return 200 })
+				base := mutate
+				mutate = func(c *config.Config) { base(c); withSecureChangeB(b, c, sc.URL) }
+			}
+			start := time.Now()
+			b.StartTimer()
+			g := startDispatcher(b, url, mutate)
+			natstest.CheckFor(b, 10*time.Minute, time.Millisecond, func() error {
+				if got := g.count(events.StreamPlans); got < uint64(n) {
+					return fmt.Errorf("%d of %d planned", got, n)
+				}
+				return nil
+			})
+			b.StopTimer()
+			took := time.Since(start)
+			b.ReportMetric(float64(n)/took.Seconds(), "plans/s")
+			b.ReportMetric(float64(n)/raw.Seconds(), "raw/s")
+			b.ReportMetric(raw.Seconds()/took.Seconds(), "ratio")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

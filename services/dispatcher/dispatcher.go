@@ -1,0 +1,187 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/triggerflow/triggerflow/pkg/events"
+	"github.com/triggerflow/triggerflow/pkg/platform/bus"
+)
+
+// Dispatcher plans triggers. Handle is a plain watermill handler: tests call it directly.
+type Dispatcher struct {
+	log        *slog.Logger
+	routes     *Routes
+	sc         *SecureChangeClient // nil: no enrichment
+	rewriter   *Rewriter           // nil: no plugins
+	pub        message.Publisher
+	metrics    *metrics
+	instance   string
+	maxDeliver int
+	now        func() time.Time
+}
+
+// Handle plans one trigger. It returns an error only for a transient failure on a
+// delivery that is not the last: the trigger is then NAKed with backoff. A permanent
+// failure, or a transient one on the last delivery, records a failed plan, dead-letters
+// the trigger and returns nil: the dispatcher keeps going.
+func (d *Dispatcher) Handle(msg *message.Message) error {
+	start := time.Now()
+	delivered := bus.Delivered(msg)
+	trig, err := events.UnmarshalTriggerEvent(msg.Payload)
+	if err != nil {
+		return d.fail(msg, events.TriggerEvent{}, Permanent(fmt.Errorf("not a trigger event: %w", err)), delivered)
+	}
+	log := d.log.With("trigger_id", trig.ID, "ticket", trig.Ticket.ID, "event", trig.Event, "delivery", delivered)
+
+	plan, err := d.plan(msg.Context(), trig, delivered)
+	if err != nil {
+		if !IsPermanent(err) && delivered < d.maxDeliver {
+			d.metrics.retries.Inc()
+			log.Warn("planning failed, will retry", "err", err)
+			return err
+		}
+		return d.fail(msg, trig, err, delivered)
+	}
+	if err := d.publishPlan(plan); err != nil {
+		if delivered < d.maxDeliver {
+			log.Warn("publishing the plan failed, will retry", "err", err)
+			return err
+		}
+		return d.fail(msg, trig, err, delivered)
+	}
+	d.metrics.observe(plan, time.Since(start))
+	log.Info("trigger planned", "operations", len(plan.Operations), "routes", plan.Routes, "enriched", plan.Enriched)
+	return nil
+}
+
+// plan enriches, matches, builds and rewrites.
+func (d *Dispatcher) plan(ctx context.Context, trig events.TriggerEvent, delivered int) (events.Plan, error) {
+	var ticket *events.Ticket
+	if d.sc != nil {
+		t, err := d.sc.Ticket(ctx, trig.Ticket.ID)
+		if err != nil {
+			return events.Plan{}, fmt.Errorf("enrich ticket %s: %w", trig.Ticket.ID, err)
+		}
+		ticket = &t
+	}
+	matches, err := d.routes.Match(MatchInput{Trigger: trig, Ticket: ticket})
+	if err != nil {
+		return events.Plan{}, err
+	}
+	ops, err := buildOperations(trig, matches)
+	if err != nil {
+		return events.Plan{}, err
+	}
+	plan := events.Plan{
+		ID: events.PlanID(trig.ID), TriggerID: trig.ID, Ticket: trig.Ticket.ID, Event: trig.Event,
+		Status: events.PlanPlanned, Routes: routeNames(matches), Operations: ops,
+		Enriched: ticket != nil, PlannedAt: d.now().UTC(), Dispatcher: d.instance,
+	}
+	if ticket != nil {
+		plan.Workflow = ticket.Workflow.Name
+	}
+	if d.rewriter != nil {
+		plan, err = d.rewriter.Rewrite(ctx, RewriteInput{Trigger: trig, Ticket: ticket, Plan: plan, FirstRun: delivered == 1})
+		if err != nil {
+			return events.Plan{}, err
+		}
+	}
+	return plan, nil
+}
+
+// publishPlan records the plan, then sends one message per operation. Every message
+// carries a deterministic Nats-Msg-Id, so a retry after a partial publish stores nothing
+// twice.
+func (d *Dispatcher) publishPlan(p events.Plan) error {
+	if p.Operations == nil {
+		p.Operations = []events.Operation{}
+	}
+	b, err := p.Marshal()
+	if err != nil {
+		return Permanent(fmt.Errorf("encode plan: %w", err))
+	}
+	pm := message.NewMessage(p.ID, b)
+	setHeaders(pm, p.Headers())
+	if err := d.pub.Publish(p.Subject(), pm); err != nil {
+		return fmt.Errorf("record plan: %w", err)
+	}
+	for _, op := range p.Operations {
+		ob, err := op.Marshal()
+		if err != nil {
+			return Permanent(fmt.Errorf("encode operation %s: %w", op.ID, err))
+		}
+		om := message.NewMessage(op.ID, ob)
+		setHeaders(om, op.Headers())
+		if err := d.pub.Publish(op.Subject(), om); err != nil {
+			return fmt.Errorf("publish operation %s: %w", op.ID, err)
+		}
+	}
+	return nil
+}
+
+// fail records a failed plan (best effort: the dead letter is what matters) and
+// dead-letters the trigger with the reason. It returns an error only if the dead letter
+// itself could not be stored, so the trigger is redelivered rather than lost.
+func (d *Dispatcher) fail(msg *message.Message, trig events.TriggerEvent, cause error, delivered int) error {
+	reason := cause.Error()
+	if !IsPermanent(cause) {
+		reason = fmt.Sprintf("gave up after %d deliveries: %s", delivered, reason)
+	}
+	ticket := trig.Ticket.ID
+	if ticket == "" {
+		ticket = "unknown"
+	}
+	d.metrics.plans.WithLabelValues(string(events.PlanFailed)).Inc()
+	d.log.Error("trigger not planned; dead-lettered", "trigger_id", trig.ID, "ticket", ticket, "event", trig.Event, "delivery", delivered, "err", reason)
+	if trig.ID != "" {
+		failed := events.Plan{
+			ID: events.PlanID(trig.ID), TriggerID: trig.ID, Ticket: ticket, Event: trig.Event,
+			Status: events.PlanFailed, Error: reason, Operations: []events.Operation{},
+			PlannedAt: d.now().UTC(), Dispatcher: d.instance,
+		}
+		if b, err := failed.Marshal(); err == nil {
+			pm := message.NewMessage(failed.ID, b)
+			setHeaders(pm, failed.Headers())
+			pm.Metadata.Set(events.HdrError, reason)
+			if err := d.pub.Publish(failed.Subject(), pm); err != nil {
+				d.log.Warn("failed plan not recorded", "trigger_id", trig.ID, "err", err)
+			}
+		}
+	}
+	dl := message.NewMessage(deadLetterID(msg, trig), msg.Payload)
+	for k, v := range msg.Metadata {
+		switch k {
+		case bus.MetaDelivered, bus.MetaStreamSeq, bus.MetaSubject:
+		default:
+			dl.Metadata.Set(k, v)
+		}
+	}
+	dl.Metadata.Set(events.HdrError, reason)
+	dl.Metadata.Set(events.HdrService, "dispatcher")
+	dl.Metadata.Set(events.HdrOriginalSubject, msg.Metadata.Get(bus.MetaSubject))
+	dl.Metadata.Set(events.HdrAttempt, fmt.Sprint(delivered))
+	if err := d.pub.Publish(fmt.Sprintf(events.SubjDLQT, "dispatcher", ticket), dl); err != nil {
+		return errors.Join(cause, fmt.Errorf("dead-letter: %w", err))
+	}
+	return nil
+}
+
+func deadLetterID(msg *message.Message, trig events.TriggerEvent) string {
+	id := trig.ID
+	if id == "" {
+		id = msg.UUID
+	}
+	return "dlq-dispatcher-" + id
+}
+
+func setHeaders(m *message.Message, h map[string]string) {
+	for k, v := range h {
+		m.Metadata.Set(k, v)
+	}
+}

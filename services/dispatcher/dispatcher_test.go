@@ -1,0 +1,287 @@
+package dispatcher_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/pkg/events"
+	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
+)
+
+// itsmAction is an ITSM action on the configured servicenow server.
+func itsmAction(name string, mandatory bool) config.Action {
+	return config.Action{Name: name, Mandatory: mandatory, ITSM: &config.ITSMAction{
+		Server: "servicenow", Method: "POST", Path: "/api/now/table/change_request", Body: `{"short_description":"#ticket_subject#"}`,
+	}}
+}
+
+// TestPlansAndPublishesOperations: a trigger matching a workflow-level route becomes a
+// recorded plan and one operation message per action, with deterministic ids and the
+// trigger's ids in the headers.
+func TestPlansAndPublishesOperations(t *testing.T) {
+	s := natstest.RunJetStream(t)
+	g := startDispatcher(t, s.ClientURL(), func(c *config.Config) {
+		c.Routes = []config.Route{{
+			Name: "open-change", On: config.RouteOn{Events: config.StringList{"CREATE"}},
+			Actions: []config.Action{itsmAction("create", true), {Email: &config.EmailAction{To: []string{"requester"}, Subject: "created"}}},
+		}, {
+			Name: "closing", On: config.RouteOn{Events: config.StringList{"CLOSE"}}, Actions: []config.Action{itsmAction("close", false)},
+		}}
+	})
+	ev := trigger(events.Create, "1234", "Open request", "")
+	g.publishTrigger(ev)
+	g.waitCount(events.StreamPlans, 1)
+	g.waitCount(events.StreamOps, 2)
+
+	pm := g.msgs(events.StreamPlans, "")[0]
+	plan, err := events.UnmarshalPlan(pm.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Status != events.PlanPlanned || plan.ID != events.PlanID(ev.ID) || plan.TriggerID != ev.ID || len(plan.Operations) != 2 ||
+		plan.Routes[0] != "open-change" || len(plan.Routes) != 1 || pm.Subject != "scw.plan.create.1234" || plan.Dispatcher != "dispatcher-test" {
+		t.Fatalf("plan %s: %s", pm.Subject, pm.Data)
+	}
+	if pm.Header.Get("Nats-Msg-Id") != plan.ID || pm.Header.Get(events.HdrCausationID) != ev.ID {
+		t.Fatalf("plan headers %v", pm.Header)
+	}
+	wantIDs := map[string]string{
+		events.OperationID(ev.ID, "open-change", "create"):  "scw.op.itsm.servicenow.1234",
+		events.OperationID(ev.ID, "open-change", "email-1"): "scw.op.email.smtp.1234",
+	}
+	for _, m := range g.msgs(events.StreamOps, "") {
+		op, err := events.UnmarshalOperation(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wantIDs[op.ID] != m.Subject {
+			t.Errorf("operation %s on %s, want %q", op.ID, m.Subject, wantIDs[op.ID])
+		}
+		if m.Header.Get("Nats-Msg-Id") != op.ID || m.Header.Get(events.HdrTriggerID) != ev.ID ||
+			m.Header.Get(events.HdrCausationID) != plan.ID || m.Header.Get(events.HdrCorrelationID) != ev.ID || m.Header.Get(events.HdrTicketID) != "1234" {
+			t.Errorf("operation headers %v", m.Header)
+		}
+		if op.Kind == events.OpITSM && (!op.Mandatory || !strings.Contains(string(op.Spec), `"path":"/api/now/table/change_request"`)) {
+			t.Errorf("itsm operation %s", m.Data)
+		}
+	}
+	// A redelivery or replay of the same trigger stores nothing new.
+	g.publishTrigger(ev) // deduplicated by the stream itself
+	republished := ev
+	republished.Ingress = "other-ingress" // same id: a replay through another path
+	b, _ := republished.Marshal()
+	if _, err := g.JS.Publish(t.Context(), "scw.trigger.create.1234", b); err != nil {
+		t.Fatal(err)
+	}
+	g.waitCount(events.StreamTriggers, 2)
+	natstest.CheckFor(t, 60e9, 20e6, func() error {
+		info, err := g.JS.Consumer(t.Context(), events.StreamTriggers, "dispatcher-plan_trigger")
+		if err != nil {
+			return err
+		}
+		ci, err := info.Info(t.Context())
+		if err != nil {
+			return err
+		}
+		if ci.NumAckPending+int(ci.NumPending) != 0 {
+			return fmt.Errorf("consumer still has %d pending", ci.NumAckPending+int(ci.NumPending))
+		}
+		return nil
+	})
+	if n := g.count(events.StreamOps); n != 2 {
+		t.Fatalf("replay stored operations again: %d", n)
+	}
+}
+
+// scServer is a SecureChange simulator serving ticket JSON from testdata/sc/ticket_<id>.json.
+func scServer(t testing.TB, status func(id string) int) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		u, p, ok := r.BasicAuth()
+		if !ok || u != "sc-user" || p != "sc-password" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		id := strings.TrimSuffix(filepath.Base(r.URL.Path), ".json")
+		if st := status(id); st != 200 {
+			w.WriteHeader(st)
+			return
+		}
+		b, err := os.ReadFile(filepath.Join("testdata", "sc", "ticket_"+id+".json"))
+		if err != nil {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &calls
+}
+
+func withSecureChange(t *testing.T, c *config.Config, url string) { withSecureChangeB(t, c, url) }
+
+func withSecureChangeB(t testing.TB, c *config.Config, url string) {
+	pw := filepath.Join(t.TempDir(), "sc-pw")
+	if err := os.WriteFile(pw, []byte("sc-password"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.SecureChange = config.SecureChange{URL: url + "/securechangeworkflow/api/securechange", User: "sc-user", PasswordFile: pw}
+}
+
+// TestEnrichedStepRoutes: with SecureChange configured, the full ticket decides the
+// workflow and the steps entered and left; the step-level route wins over the
+// workflow-level one; a condition reads a field value.
+func TestEnrichedStepRoutes(t *testing.T) {
+	s := natstest.RunJetStream(t)
+	sc, calls := scServer(t, func(string) int { return 200 })
+	g := startDispatcher(t, s.ClientURL(), func(c *config.Config) {
+		withSecureChange(t, c, sc.URL)
+		c.SecureChange.Retries = ptr(0)
+		c.Routes = []config.Route{
+			{Name: "any-advance", Workflow: "Access Request", On: config.RouteOn{Events: config.StringList{"ADVANCE"}}, Actions: []config.Action{itsmAction("wf", false)}},
+			{Name: "left-risk-review", Workflow: "Access Request", On: config.RouteOn{Events: config.StringList{"ADVANCE"}, Step: "Risk Review", Point: "outbound"}, Actions: []config.Action{itsmAction("out", false)}},
+			{Name: "entered-approval", Workflow: "Access Request", On: config.RouteOn{Events: config.StringList{"ADVANCE"}, Step: "Approval", Point: "inbound"}, When: `ticket.fields["Risk"] == "Low"`, Actions: []config.Action{itsmAction("in", false)}},
+			{Name: "other-workflow", Workflow: "Decommission", On: config.RouteOn{Events: config.StringList{"ADVANCE"}}, Actions: []config.Action{itsmAction("x", false)}},
+		}
+	})
+	ev := trigger(events.Advance, "1234", "Approval", "Risk Review")
+	g.publishTrigger(ev)
+	g.waitCount(events.StreamPlans, 1)
+	plan, err := events.UnmarshalPlan(g.msgs(events.StreamPlans, "")[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !plan.Enriched || plan.Workflow != "Access Request" || strings.Join(plan.Routes, ",") != "left-risk-review,entered-approval" {
+		t.Fatalf("plan: enriched %v workflow %q routes %v", plan.Enriched, plan.Workflow, plan.Routes)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("%d SecureChange calls", calls.Load())
+	}
+}
+
+// TestPermanentFailureDeadLetters: a ticket SecureChange does not know (404) gives a
+// failed plan and a dead letter with the reason, at once; the next trigger is planned.
+func TestPermanentFailureDeadLetters(t *testing.T) {
+	s := natstest.RunJetStream(t)
+	sc, calls := scServer(t, func(id string) int {
+		if id == "404404" {
+			return 404
+		}
+		return 200
+	})
+	g := startDispatcher(t, s.ClientURL(), func(c *config.Config) {
+		withSecureChange(t, c, sc.URL)
+		c.SecureChange.Retries = ptr(2)
+		c.Routes = []config.Route{{Name: "all", On: config.RouteOn{Events: config.StringList{"ADVANCE"}}, Actions: []config.Action{itsmAction("a", false)}}}
+	})
+	bad := trigger(events.Advance, "404404", "Approval", "")
+	g.publishTrigger(bad)
+	g.waitCount(events.StreamDLQ, 1)
+	dl := g.msgs(events.StreamDLQ, "")[0]
+	if dl.Subject != "scw.dlq.dispatcher.404404" || !strings.Contains(dl.Header.Get(events.HdrError), "not found") ||
+		dl.Header.Get(events.HdrOriginalSubject) != bad.Subject() || dl.Header.Get(events.HdrTriggerID) != bad.ID || dl.Header.Get(events.HdrAttempt) != "1" {
+		t.Fatalf("dead letter %s %v", dl.Subject, dl.Header)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("a 404 was retried: %d calls", calls.Load())
+	}
+	good := trigger(events.Advance, "1234", "Approval", "")
+	g.publishTrigger(good)
+	g.waitCount(events.StreamPlans, 2)
+	var failed, planned int
+	for _, m := range g.msgs(events.StreamPlans, "") {
+		p, _ := events.UnmarshalPlan(m.Data)
+		switch {
+		case p.Status == events.PlanFailed && p.TriggerID == bad.ID && strings.Contains(p.Error, "not found"):
+			failed++
+		case p.Status == events.PlanPlanned && p.TriggerID == good.ID:
+			planned++
+		}
+	}
+	if failed != 1 || planned != 1 {
+		t.Fatalf("failed %d planned %d", failed, planned)
+	}
+	if g.count(events.StreamOps) != 1 {
+		t.Fatal("operations of the failed plan were published")
+	}
+}
+
+// TestTransientRetriedThenDeadLettered: SecureChange down → the trigger is NAKed with
+// backoff until MaxDeliver, then dead-lettered saying so.
+func TestTransientRetriedThenDeadLettered(t *testing.T) {
+	s := natstest.RunJetStream(t)
+	sc, calls := scServer(t, func(string) int { return 503 })
+	g := startDispatcher(t, s.ClientURL(), func(c *config.Config) {
+		withSecureChange(t, c, sc.URL)
+		c.SecureChange.Retries = ptr(0)
+		c.Dispatcher.MaxDeliver = 3
+		c.Routes = []config.Route{{Name: "all", Actions: []config.Action{itsmAction("a", false)}}}
+	})
+	g.publishTrigger(trigger(events.Reject, "1234", "Approval", ""))
+	g.waitCount(events.StreamDLQ, 1)
+	dl := g.msgs(events.StreamDLQ, "")[0]
+	if !strings.Contains(dl.Header.Get(events.HdrError), "gave up after 3 deliveries") || dl.Header.Get(events.HdrAttempt) != "3" {
+		t.Fatalf("dead letter headers %v", dl.Header)
+	}
+	if calls.Load() != 3 {
+		t.Fatalf("%d SecureChange calls, want 3 (one per delivery)", calls.Load())
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestPluginsInThePipeline: a KVGroup plugin's added operation is published with the
+// planned ones and its infomsg recorded; a plugin's errmsg fails the plan and
+// dead-letters the trigger at once.
+func TestPluginsInThePipeline(t *testing.T) {
+	s := natstest.RunJetStream(t)
+	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+	g := startDispatcher(t, s.ClientURL(), func(c *config.Config) {
+		c.Dispatcher.Plugins = []config.Plugin{{Name: "cab", Command: []string{abs("testdata/plugins/kv_add.sh")}}}
+		c.Routes = []config.Route{{Name: "open-change", On: config.RouteOn{Events: config.StringList{"CREATE"}}, Actions: []config.Action{itsmAction("create", true)}}}
+	})
+	ev := trigger(events.Create, "77", "Open request", "")
+	g.publishTrigger(ev)
+	g.waitCount(events.StreamOps, 2)
+	plan, err := events.UnmarshalPlan(g.msgs(events.StreamPlans, "")[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Operations) != 2 || !strings.Contains(strings.Join(plan.Info, "\n"), "added the CAB notification") {
+		t.Fatalf("plan after the plugin: %+v", plan)
+	}
+	var added events.Operation
+	for _, op := range plan.Operations {
+		if op.Route == "plugin:cab" {
+			added = op
+		}
+	}
+	if added.Kind != events.OpEmail || added.TriggerID != ev.ID || added.Target != "smtp" {
+		t.Fatalf("plugin-added operation %+v", added)
+	}
+
+	s2 := natstest.RunJetStream(t)
+	bad := startDispatcher(t, s2.ClientURL(), func(c *config.Config) {
+		c.Dispatcher.Plugins = []config.Plugin{{Name: "veto", Command: []string{abs("testdata/plugins/kv_errmsg.sh")}}}
+		c.Routes = []config.Route{{Name: "open-change", Actions: []config.Action{itsmAction("create", true)}}}
+	})
+	bad.publishTrigger(ev)
+	bad.waitCount(events.StreamDLQ, 1)
+	dl := bad.msgs(events.StreamDLQ, "")[0]
+	if !strings.Contains(dl.Header.Get(events.HdrError), "veto") || dl.Header.Get(events.HdrAttempt) != "1" {
+		t.Fatalf("dead letter %v", dl.Header)
+	}
+	if bad.count(events.StreamOps) != 0 {
+		t.Fatal("operations published despite the plugin's errmsg")
+	}
+}

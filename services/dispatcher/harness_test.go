@@ -1,0 +1,195 @@
+package dispatcher_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
+
+	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/pkg/events"
+	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
+	"github.com/triggerflow/triggerflow/pkg/platform/bus"
+	"github.com/triggerflow/triggerflow/pkg/platform/health"
+	"github.com/triggerflow/triggerflow/pkg/platform/logging"
+	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
+	"github.com/triggerflow/triggerflow/services/dispatcher"
+)
+
+// rig is a running dispatcher (the real fx module) on a real JetStream.
+type rig struct {
+	t    testing.TB
+	JS   jetstream.JetStream
+	NC   *nats.Conn
+	Logs *syncBuffer
+}
+
+// baseConfig is a config with one server and fast retries, for natsURL.
+func baseConfig(natsURL string) *config.Config {
+	cfg := config.Default()
+	cfg.NATS.URL = natsURL
+	cfg.Log.Level = "info"
+	cfg.Servers = map[string]config.Server{"servicenow": {BaseURL: "https://snow.example"}}
+	cfg.Dispatcher.Backoff = []time.Duration{10 * time.Millisecond}
+	cfg.Dispatcher.MaxDeliver = 3
+	cfg.Dispatcher.AckWait = 30 * time.Second
+	cfg.Dispatcher.Instance = "dispatcher-test"
+	return cfg
+}
+
+// startDispatcher runs the dispatcher module; mutate adjusts the config first.
+func startDispatcher(t testing.TB, natsURL string, mutate func(*config.Config)) *rig {
+	t.Helper()
+	cfg := baseConfig(natsURL)
+	if mutate != nil {
+		mutate(cfg)
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("test config: %v", err)
+	}
+	logs := &syncBuffer{}
+	app := fxtest.New(t,
+		fx.Supply(cfg), fx.NopLogger,
+		fx.Provide(func() *slog.Logger { return logging.New(logs, cfg.Log) }),
+		natsconn.Module, health.Module, bus.RouterModule, dispatcher.Module,
+	)
+	app.RequireStart()
+	t.Cleanup(app.RequireStop)
+	nc := natstest.Connect(t, natsURL)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rig{t: t, JS: js, NC: nc, Logs: logs}
+}
+
+// publishTrigger stores a trigger the way the ingress does.
+func (g *rig) publishTrigger(ev events.TriggerEvent) {
+	g.t.Helper()
+	b, err := ev.Marshal()
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	m := nats.NewMsg(ev.Subject())
+	m.Data = b
+	for k, v := range ev.Headers() {
+		m.Header.Set(k, v)
+	}
+	m.Header.Set(nats.MsgIdHdr, ev.ID)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := g.JS.PublishMsg(ctx, m); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+// trigger builds a trigger event for ticket id with the given stages.
+func trigger(event events.Trigger, id string, current, completion string) events.TriggerEvent {
+	info := events.TicketInfo{ID: id, Subject: "Allow web to db", UpdateDate: "1763884860000"}
+	if current != "" {
+		info.CurrentStage = &events.Stage{ID: "3", Name: current}
+	}
+	if completion != "" {
+		info.CompletionStage = &events.Stage{ID: "2", Name: completion}
+	}
+	info.OpenRequestStage = &events.Stage{ID: "1", Name: "Open request"}
+	ev := events.NewTriggerEvent(event, info, []byte("<ticket_info/>"), "", "")
+	ev.ReceivedAt = time.Now().UTC()
+	ev.Ingress = "test"
+	return ev
+}
+
+// msgs returns every message of a stream (with subject filter), in order.
+func (g *rig) msgs(stream, subject string) []*jetstream.RawStreamMsg {
+	g.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := g.JS.Stream(ctx, stream)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	var out []*jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			continue // deleted
+		}
+		if subject == "" || subjectMatch(subject, m.Subject) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (g *rig) count(stream string) uint64 {
+	g.t.Helper()
+	return natstest.StreamMsgs(g.t, g.JS, stream)
+}
+
+// waitCount polls until stream holds n messages.
+func (g *rig) waitCount(stream string, n uint64) {
+	g.t.Helper()
+	natstest.CheckFor(g.t, 120*time.Second, 20*time.Millisecond, func() error {
+		if got := g.count(stream); got != n {
+			return fmt.Errorf("%s holds %d messages, want %d", stream, got, n)
+		}
+		return nil
+	})
+}
+
+// subjectMatch matches NATS subjects with * and > wildcards.
+func subjectMatch(pattern, subject string) bool {
+	p, s := splitDots(pattern), splitDots(subject)
+	for i, tok := range p {
+		if tok == ">" {
+			return len(s) > i
+		}
+		if i >= len(s) || (tok != "*" && tok != s[i]) {
+			return false
+		}
+	}
+	return len(p) == len(s)
+}
+
+func splitDots(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '.' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+// syncBuffer collects log output from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

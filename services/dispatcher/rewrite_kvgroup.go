@@ -1,0 +1,243 @@
+package dispatcher
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/triggerflow/triggerflow/pkg/kvgroup"
+)
+
+// The KVGroup side of the rewrite-plugin contract; the format is documented on Rewriter.
+
+// encodeKVGroupRequest writes a plugin's input as a `# KVGROUP-V1.1` document.
+func encodeKVGroupRequest(q *pluginRequest) ([]byte, error) {
+	top := &kvgroup.Group{}
+	put(top, "module", "triggerflow")
+	put(top, "plugin", q.Plugin)
+	put(top, "firstrun", strconv.FormatBool(q.FirstRun))
+	put(top, "run", strconv.Itoa(q.Run))
+
+	trig := sub(top, "trigger", "")
+	for _, x := range q.triggerPairs() {
+		put(trig, x.k, x.v)
+	}
+	for _, s := range q.triggerStages() {
+		g := sub(trig, s.key, "")
+		put(g, "id", s.stage.ID)
+		put(g, "name", s.stage.Name)
+	}
+
+	ticket := sub(top, "ticket", "")
+	for _, x := range q.ticketPairs() {
+		put(ticket, x.k, x.v)
+	}
+	fields := sub(ticket, "fields", "")
+	for _, x := range q.ticketFields() {
+		put(fields, x.k, x.v)
+	}
+
+	request := sub(top, "request", "")
+	put(request, "id", q.Plan.ID)
+	put(request, "workflow", q.Plan.Workflow)
+	for _, op := range q.Plan.Operations {
+		res := sub(request, "resource", op.ID)
+		put(res, "kind", string(op.Kind))
+		put(res, "target", op.Target)
+		put(res, "route", op.Route)
+		put(res, "action", op.Action)
+		put(res, "mandatory", strconv.FormatBool(op.Mandatory))
+		put(res, "group", op.Group)
+		put(res, "spec", string(compactJSON(op.Spec)))
+		attrs := sub(res, "attr", "")
+		keys := make([]string, 0, len(op.Attrs))
+		for k := range op.Attrs {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			put(attrs, k, op.Attrs[k])
+		}
+	}
+
+	doc := kvgroup.Document{Version: "1.1", Root: kvgroup.Group{Entries: []kvgroup.Entry{{Key: "", Name: "", Group: top}}}}
+	b, err := doc.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// put adds a pair; text that is not valid UTF-8 (which KVGroup cannot carry) has its
+// bad bytes replaced by U+FFFD.
+func put(g *kvgroup.Group, k, v string) {
+	g.Add(kvgroup.Entry{Key: validUTF8(k), Value: validUTF8(v)})
+}
+
+// sub adds an empty group and returns it.
+func sub(g *kvgroup.Group, k, name string) *kvgroup.Group {
+	n := &kvgroup.Group{}
+	g.Add(kvgroup.Entry{Key: validUTF8(k), Name: validUTF8(name), Group: n})
+	return n
+}
+
+func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+
+// decodeKVGroupReply reads a plugin's KVGroup output. The error is transient when the
+// output cannot be read (reply.ok false), Permanent when it breaks the contract.
+func decodeKVGroupReply(b []byte) (reply, error) {
+	rep := reply{Changed: true, Rerun: "false"}
+	doc, err := kvgroup.Parse(b)
+	if err != nil {
+		return rep, unreadable("%v", err)
+	}
+	top := doc.Root.Sub("")
+	if top == nil {
+		if _, ok := doc.Root.Get("retval"); !ok {
+			return rep, unreadable(`no "" "" = { … } group`)
+		}
+		top = &doc.Root // tolerated: the entries without their wrapper
+	}
+	rv, ok := top.Get("retval")
+	if !ok {
+		return rep, unreadable(`no "retval" (it is mandatory)`)
+	}
+	rep.Retval, err = strconv.Atoi(strings.TrimSpace(rv))
+	if err != nil {
+		return rep, invalid("retval %q is not an integer", rv)
+	}
+	var errmsgs []string
+	for _, e := range top.All("errmsg") {
+		if e.Group == nil && strings.TrimSpace(e.Value) != "" {
+			errmsgs = append(errmsgs, strings.TrimSpace(e.Value))
+		}
+	}
+	rep.Errmsg = strings.Join(errmsgs, "; ")
+	for _, e := range top.All("infomsg") {
+		if e.Group == nil && strings.TrimSpace(e.Value) != "" {
+			rep.Infomsg = append(rep.Infomsg, strings.TrimSpace(e.Value))
+		}
+	}
+	rep.ok = true
+
+	for _, key := range []string{"changed", "rerun", "retainResources"} {
+		for _, e := range top.All(key) {
+			if e.Group != nil {
+				return rep, invalid("%q is a group, want a value", key)
+			}
+		}
+	}
+	if v, ok := top.Get("changed"); ok {
+		if rep.Changed, ok = parseBool(v); !ok {
+			return rep, invalid("changed %q is not true or false", v)
+		}
+	}
+	if v, ok := top.Get("rerun"); ok {
+		if rep.Rerun, ok = parseRerun(v); !ok {
+			return rep, invalid("rerun %q is not true, false or auto", v)
+		}
+	}
+	if v, ok := top.Get("retainResources"); ok {
+		if rep.RetainResources, ok = parseBool(v); !ok {
+			return rep, invalid("retainResources %q is not true or false", v)
+		}
+	}
+
+	for _, e := range top.All("groupApproval") {
+		if e.Group == nil {
+			return rep, invalid(`top-level "groupApproval" must be a group: "groupApproval" "" = { "group" "<name>" = { "resource" = "<id>" … } }`)
+		}
+		for _, g := range e.Group.Entries {
+			if g.Key != "group" || g.Group == nil {
+				return rep, invalid(`groupApproval holds %q, want "group" "<name>" = { "resource" = "<id>" … }`, g.Key)
+			}
+			ag := approvalGroup{Group: g.Name}
+			for _, r := range g.Group.Entries {
+				if r.Key != "resource" || r.Group != nil {
+					return rep, invalid(`groupApproval group %q holds %q, want "resource" = "<id>"`, g.Name, r.Key)
+				}
+				ag.Resources = append(ag.Resources, r.Value)
+			}
+			rep.GroupApproval = append(rep.GroupApproval, ag)
+		}
+	}
+
+	// Resources: the seed puts them in the top group, the contract in "request".
+	resources := top.All("resource")
+	for _, e := range top.All("request") {
+		if e.Group == nil {
+			return rep, invalid(`"request" must be a group`)
+		}
+		resources = append(resources, e.Group.All("resource")...)
+	}
+	for _, e := range resources {
+		res, err := kvResource(e)
+		if err != nil {
+			return rep, err
+		}
+		rep.Resources = append(rep.Resources, res)
+	}
+	return rep, nil
+}
+
+// kvResource reads one `"resource" "<id>" = { … }` group.
+func kvResource(e kvgroup.Entry) (resourceReply, error) {
+	res := resourceReply{ID: strings.TrimSpace(e.Name)}
+	if e.Group == nil {
+		return res, invalid(`"resource" = %q must be a group: "resource" "<id>" = { … }`, e.Value)
+	}
+	str := func(v string) *string { return &v }
+	for _, x := range e.Group.Entries {
+		if x.Key == "attr" {
+			if x.Group == nil {
+				return res, invalid("resource %q: attr must be a group of values", res.ID)
+			}
+			res.AttrsSet = true
+			res.Attrs = map[string]string{}
+			for _, a := range x.Group.Entries {
+				if a.Group != nil {
+					return res, invalid("resource %q: attr %q is a group, want a value", res.ID, a.Key)
+				}
+				res.Attrs[a.Key] = a.Value
+			}
+			continue
+		}
+		if x.Group != nil {
+			continue // unknown nested data: ignored, like unknown keys
+		}
+		v := x.Value
+		switch x.Key {
+		case "kind":
+			res.Kind = str(strings.TrimSpace(v))
+		case "target":
+			res.Target = str(strings.TrimSpace(v))
+		case "action":
+			res.Action = str(strings.TrimSpace(v))
+		case "group", "groupApproval":
+			res.Group = str(strings.TrimSpace(v))
+		case "autoselect":
+			a := strings.ToLower(strings.TrimSpace(v))
+			if !validAutoselect(a) {
+				return res, invalid("resource %q: autoselect %q is not true, mandatory, none or false", res.ID, v)
+			}
+			res.Autoselect = &a
+		case "mandatory", "remove", "removed":
+			b, ok := parseBool(v)
+			if !ok {
+				return res, invalid("resource %q: %s %q is not true or false", res.ID, x.Key, v)
+			}
+			if x.Key == "mandatory" {
+				res.Mandatory = &b
+			} else {
+				res.Remove = res.Remove || b
+			}
+		case "spec":
+			spec, err := parseSpec([]byte(v))
+			if err != nil {
+				return res, invalid("resource %q: %v", res.ID, err)
+			}
+			res.SpecSet, res.Spec = true, spec
+		}
+	}
+	return res, nil
+}

@@ -1,0 +1,859 @@
+package dispatcher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/pkg/events"
+	"github.com/triggerflow/triggerflow/pkg/kvgroup"
+)
+
+const testTriggerID = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+// pluginCmd is the argv of a plugin of testdata/plugins.
+func pluginCmd(t *testing.T, name string, args ...string) []string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("testdata", "plugins", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm()&0o111 == 0 {
+		t.Fatalf("%s is not executable (mode %v): chmod 0755 it", p, fi.Mode().Perm())
+	}
+	return append([]string{p}, args...)
+}
+
+func newTestRewriter(t *testing.T, plugins ...config.Plugin) *Rewriter {
+	t.Helper()
+	r, err := NewRewriter(plugins, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func opID(route, action string) string { return events.OperationID(testTriggerID, route, action) }
+
+// testInput is a trigger, its enriched ticket and a plan of three operations: a
+// mandatory ITSM call, an email and a SecureChange write-back marked drop=true.
+func testInput() RewriteInput {
+	yes := true
+	trig := events.TriggerEvent{
+		ID: testTriggerID, Event: events.Advance, Args: "--stage review", Script: "/opt/scw/mediator.sh",
+		Ticket: events.TicketInfo{
+			ID: "42", Subject: "Open 443 to the web farm", UpdateDate: "1718000000000",
+			CurrentStage: &events.Stage{ID: "9", Name: "Review"},
+		},
+	}
+	ticket := &events.Ticket{
+		ID: "42", Subject: "Open 443 to the web farm", Requester: "a.jones", RequesterID: "17",
+		Priority: "High", Status: "In Progress", Domain: "Default",
+		Workflow:    events.Workflow{ID: "3", Name: "Firewall change"},
+		CurrentStep: &events.StepRef{ID: "9", Name: "Review"},
+		Steps: []events.Step{
+			{Name: "Submit", Tasks: []events.Task{{Fields: []events.Field{{Name: "Justification", Type: "text_area", Text: "old"}}}}},
+			{Name: "Review", Tasks: []events.Task{{Fields: []events.Field{
+				{Name: "Justification", Type: "text_area", Text: "web app launch"},
+				{Name: "Urgent", Type: "checkbox", Checked: &yes},
+				{Name: "Justification", Type: "text_area", Text: "shadowed"},
+			}}}},
+		},
+	}
+	ops := []events.Operation{
+		{ID: opID("change-mgmt", "open-change"), Kind: events.OpITSM, Target: "servicenow", Route: "change-mgmt", Action: "open-change",
+			Mandatory: true, Spec: json.RawMessage(`{"method": "POST", "path": "/api/now/table/change_request"}`)},
+		{ID: opID("change-mgmt", "notify-requester"), Kind: events.OpEmail, Target: "smtp", Route: "change-mgmt", Action: "notify-requester",
+			Attrs: map[string]string{"lang": "en"}},
+		{ID: opID("auto-approve", "approve"), Kind: events.OpSecureChange, Target: "securechange", Route: "auto-approve", Action: "approve",
+			Attrs: map[string]string{"drop": "true"}},
+	}
+	plan := events.Plan{
+		ID: events.PlanID(testTriggerID), TriggerID: testTriggerID, Ticket: "42", Event: events.Advance,
+		Workflow: "Firewall change", Status: events.PlanPlanned, Routes: []string{"change-mgmt", "auto-approve"},
+		Operations: ops, Enriched: true,
+	}
+	stampOperations(&plan)
+	return RewriteInput{Trigger: trig, Ticket: ticket, Plan: plan, FirstRun: true}
+}
+
+func actionsOf(p events.Plan) []string {
+	var out []string
+	for _, op := range p.Operations {
+		out = append(out, op.Action)
+	}
+	return out
+}
+
+func opByAction(t *testing.T, p events.Plan, action string) events.Operation {
+	t.Helper()
+	for _, op := range p.Operations {
+		if op.Action == action {
+			return op
+		}
+	}
+	t.Fatalf("no operation %q in plan: %v", action, actionsOf(p))
+	return events.Operation{}
+}
+
+func wantActions(t *testing.T, p events.Plan, want ...string) {
+	t.Helper()
+	if got := actionsOf(p); !slices.Equal(got, want) {
+		t.Fatalf("operations = %v, want %v", got, want)
+	}
+}
+
+func wantInfo(t *testing.T, p events.Plan, want ...string) {
+	t.Helper()
+	if !slices.Equal(p.Info, want) {
+		t.Fatalf("info =\n  %q\nwant\n  %q", p.Info, want)
+	}
+}
+
+func wantStamped(t *testing.T, p events.Plan) {
+	t.Helper()
+	for _, op := range p.Operations {
+		if op.TriggerID != testTriggerID || op.Ticket != "42" || op.Event != events.Advance {
+			t.Errorf("operation %s (%s) has trigger %q ticket %q event %q, want the plan's", op.ID, op.Action, op.TriggerID, op.Ticket, op.Event)
+		}
+	}
+}
+
+func rewrite(t *testing.T, r *Rewriter, in RewriteInput) events.Plan {
+	t.Helper()
+	got, err := r.Rewrite(context.Background(), in)
+	if err != nil {
+		t.Fatalf("Rewrite: %v", err)
+	}
+	wantStamped(t, got)
+	return got
+}
+
+func TestRewriteKVGroupInput(t *testing.T) {
+	capture := filepath.Join(t.TempDir(), "input.kvg")
+	r := newTestRewriter(t, config.Plugin{Name: "capture", Command: pluginCmd(t, "kv_capture.sh", capture)})
+	in := testInput()
+	got := rewrite(t, r, in)
+	if !operationsEqual(got.Operations, in.Plan.Operations) || len(got.Info) != 0 {
+		t.Fatalf("changed=false plugin changed the plan: %+v", got)
+	}
+
+	b, err := os.ReadFile(capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(b), "# KVGROUP-V1.1\n") {
+		t.Errorf("input does not start with the header:\n%s", b)
+	}
+	doc, err := kvgroup.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := doc.Root.Sub("")
+	get := func(g *kvgroup.Group, key, want string) {
+		t.Helper()
+		if v, ok := g.Get(key); !ok || v != want {
+			t.Errorf("%s = %q (present %v), want %q", key, v, ok, want)
+		}
+	}
+	get(top, "module", "triggerflow")
+	get(top, "plugin", "capture")
+	get(top, "firstrun", "true")
+	get(top, "run", "1")
+	trig := top.Sub("trigger")
+	get(trig, "trigger_id", testTriggerID)
+	get(trig, "event", "ADVANCE")
+	get(trig, "ticket", "42")
+	get(trig, "subject", "Open 443 to the web farm")
+	get(trig, "args", "--stage review")
+	get(trig, "script", "/opt/scw/mediator.sh")
+	get(trig.Sub("current_stage"), "name", "Review")
+	if trig.Sub("completion_stage") != nil {
+		t.Error("absent completion_stage was sent")
+	}
+	ticket := top.Sub("ticket")
+	get(ticket, "enriched", "true")
+	get(ticket, "id", "42")
+	get(ticket, "workflow", "Firewall change")
+	get(ticket, "requester", "a.jones")
+	get(ticket, "current_step", "Review")
+	fields := ticket.Sub("fields")
+	get(fields, "Justification", "web app launch")
+	get(fields, "Urgent", "true")
+	if n := len(fields.All("Justification")); n != 1 {
+		t.Errorf("Justification sent %d times, want once (the first of the latest step)", n)
+	}
+	request := top.Sub("request")
+	get(request, "id", events.PlanID(testTriggerID))
+	res := request.All("resource")
+	if len(res) != 3 {
+		t.Fatalf("%d resources, want 3", len(res))
+	}
+	first := res[0]
+	if first.Name != opID("change-mgmt", "open-change") {
+		t.Errorf("resource name %q, want the operation id", first.Name)
+	}
+	get(first.Group, "kind", "itsm")
+	get(first.Group, "target", "servicenow")
+	get(first.Group, "route", "change-mgmt")
+	get(first.Group, "action", "open-change")
+	get(first.Group, "mandatory", "true")
+	get(first.Group, "group", "")
+	get(first.Group, "spec", `{"method":"POST","path":"/api/now/table/change_request"}`)
+	get(res[1].Group.Sub("attr"), "lang", "en")
+
+	// A delivery after the first: firstrun false.
+	in.FirstRun = false
+	rewrite(t, r, in)
+	b, _ = os.ReadFile(capture)
+	doc, _ = kvgroup.Parse(b)
+	get(doc.Root.Sub(""), "firstrun", "false")
+
+	// Without enrichment, the ticket group carries what the trigger has.
+	in.Ticket = nil
+	rewrite(t, r, in)
+	b, _ = os.ReadFile(capture)
+	doc, _ = kvgroup.Parse(b)
+	ticket = doc.Root.Sub("").Sub("ticket")
+	get(ticket, "enriched", "false")
+	get(ticket, "id", "42")
+	get(ticket, "subject", "Open 443 to the web farm")
+}
+
+func TestRewriteJSONInput(t *testing.T) {
+	capture := filepath.Join(t.TempDir(), "input.json")
+	r := newTestRewriter(t, config.Plugin{Name: "capture", Command: pluginCmd(t, "json_capture.sh", capture), Format: "json"})
+	in := testInput()
+	got := rewrite(t, r, in)
+	if !operationsEqual(got.Operations, in.Plan.Operations) {
+		t.Fatal("changed=false plugin changed the plan")
+	}
+	b, err := os.ReadFile(capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var input struct {
+		Module   string         `json:"module"`
+		Plugin   string         `json:"plugin"`
+		FirstRun bool           `json:"firstrun"`
+		Run      int            `json:"run"`
+		Trigger  map[string]any `json:"trigger"`
+		Ticket   map[string]any `json:"ticket"`
+		Request  jsonRequest    `json:"request"`
+	}
+	if err := json.Unmarshal(b, &input); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if input.Module != "triggerflow" || input.Plugin != "capture" || !input.FirstRun || input.Run != 1 {
+		t.Errorf("header = %+v", input)
+	}
+	if input.Trigger["trigger_id"] != testTriggerID || input.Trigger["event"] != "ADVANCE" {
+		t.Errorf("trigger = %v", input.Trigger)
+	}
+	if st, _ := input.Trigger["current_stage"].(map[string]any); st["name"] != "Review" {
+		t.Errorf("trigger.current_stage = %v", input.Trigger["current_stage"])
+	}
+	if input.Ticket["enriched"] != true || input.Ticket["workflow"] != "Firewall change" {
+		t.Errorf("ticket = %v", input.Ticket)
+	}
+	if f, _ := input.Ticket["fields"].(map[string]any); f["Justification"] != "web app launch" || f["Urgent"] != "true" {
+		t.Errorf("ticket.fields = %v", input.Ticket["fields"])
+	}
+	if len(input.Request.Resources) != 3 {
+		t.Fatalf("resources = %+v", input.Request.Resources)
+	}
+	r0 := input.Request.Resources[0]
+	if r0.ID != opID("change-mgmt", "open-change") || r0.Kind != "itsm" || !r0.Mandatory || r0.Route != "change-mgmt" {
+		t.Errorf("resource 0 = %+v", r0)
+	}
+	var spec map[string]string
+	if err := json.Unmarshal(r0.Spec, &spec); err != nil || spec["method"] != "POST" {
+		t.Errorf("resource 0 spec = %s (%v), want the operation's spec as an object", r0.Spec, err)
+	}
+	if input.Request.Resources[2].Attrs["drop"] != "true" {
+		t.Errorf("resource 2 attrs = %v", input.Request.Resources[2].Attrs)
+	}
+}
+
+func TestRewriteAddResource(t *testing.T) {
+	r := newTestRewriter(t, config.Plugin{Name: "cab", Command: pluginCmd(t, "kv_add.sh")})
+	in := testInput()
+	got := rewrite(t, r, in)
+	wantActions(t, got, "open-change", "notify-requester", "approve", "notify-cab")
+	wantActions(t, in.Plan, "open-change", "notify-requester", "approve") // the input is not modified
+	op := opByAction(t, got, "notify-cab")
+	if op.ID != opID("plugin:cab", "notify-cab") {
+		t.Errorf("id %q, want OperationID(trigger, plugin:cab, notify-cab)", op.ID)
+	}
+	if op.Kind != events.OpEmail || op.Target != "smtp" || op.Route != "plugin:cab" || op.Mandatory || op.Group != "" {
+		t.Errorf("added operation = %+v", op)
+	}
+	if string(op.Spec) != `{"to":["cab@example.com"],"subject":"Ticket needs CAB"}` {
+		t.Errorf("spec = %s", op.Spec)
+	}
+	if op.Attrs["reason"] != "firewall change" || op.Attrs["autoselect"] != "true" || len(op.Attrs) != 2 {
+		t.Errorf("attrs = %v", op.Attrs)
+	}
+	wantInfo(t, got, `plugin "cab": added the CAB notification`)
+}
+
+func TestRewriteRemoveResource(t *testing.T) {
+	r := newTestRewriter(t, config.Plugin{Name: "rm", Command: pluginCmd(t, "kv_remove.sh", "notify-requester")})
+	got := rewrite(t, r, testInput())
+	wantActions(t, got, "open-change", "approve")
+	wantInfo(t, got)
+}
+
+func TestRewriteRetainResources(t *testing.T) {
+	open := opID("change-mgmt", "open-change")
+	note := `plugin "keep" tried to remove mandatory operation ` + open +
+		` (route "change-mgmt", action "open-change") by not returning it (retainResources false); kept`
+	for _, tc := range []struct {
+		retain   string
+		want     []string
+		wantInfo []string
+	}{
+		{"true", []string{"open-change", "notify-requester", "approve"}, nil},
+		{"false", []string{"open-change", "notify-requester"}, []string{note}},
+		{"absent", []string{"open-change", "notify-requester"}, []string{note}},
+	} {
+		t.Run(tc.retain, func(t *testing.T) {
+			r := newTestRewriter(t, config.Plugin{Name: "keep", Command: pluginCmd(t, "kv_keep.sh", tc.retain, "notify-requester")})
+			got := rewrite(t, r, testInput())
+			wantActions(t, got, tc.want...)
+			wantInfo(t, got, tc.wantInfo...)
+			// The returned resource carried no fields: it is kept as it was.
+			if op := opByAction(t, got, "notify-requester"); op.Attrs["lang"] != "en" || op.Target != "smtp" {
+				t.Errorf("returned resource changed: %+v", op)
+			}
+		})
+	}
+}
+
+func TestRewriteMandatoryKept(t *testing.T) {
+	open := opID("change-mgmt", "open-change")
+	t.Run("remove", func(t *testing.T) {
+		r := newTestRewriter(t, config.Plugin{Name: "rm", Command: pluginCmd(t, "kv_remove.sh", "open-change", "approve")})
+		got := rewrite(t, r, testInput())
+		wantActions(t, got, "open-change", "notify-requester")
+		wantInfo(t, got, `plugin "rm" tried to remove mandatory operation `+open+` (route "change-mgmt", action "open-change"); kept`)
+	})
+	t.Run("json not returned", func(t *testing.T) {
+		r := newTestRewriter(t, config.Plugin{Name: "drop", Command: pluginCmd(t, "json_drop_all.sh"), Format: "json"})
+		got := rewrite(t, r, testInput())
+		wantActions(t, got, "open-change")
+		wantInfo(t, got,
+			`plugin "drop": dropping everything`,
+			`plugin "drop" tried to remove mandatory operation `+open+
+				` (route "change-mgmt", action "open-change") by not returning it (retainResources false); kept`)
+	})
+	t.Run("made optional", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			io.WriteString(w, `{"retval": 0, "retainResources": true, "request": {"resources": [
+				{"id": "`+open+`", "mandatory": false, "target": "jira"}]}}`)
+		}))
+		defer srv.Close()
+		r := newTestRewriter(t, config.Plugin{Name: "opt", URL: srv.URL})
+		got := rewrite(t, r, testInput())
+		op := opByAction(t, got, "open-change")
+		if !op.Mandatory || op.Target != "jira" {
+			t.Errorf("operation = %+v, want still mandatory, target updated", op)
+		}
+		wantInfo(t, got, `plugin "opt" tried to make mandatory operation `+open+` (route "change-mgmt", action "open-change") optional; kept mandatory`)
+	})
+}
+
+func TestRewriteErrmsg(t *testing.T) {
+	r := newTestRewriter(t,
+		config.Plugin{Name: "cab", Command: pluginCmd(t, "kv_add.sh")},
+		config.Plugin{Name: "calendar", Command: pluginCmd(t, "kv_errmsg.sh")})
+	got, err := r.Rewrite(context.Background(), testInput())
+	if err == nil || !IsPermanent(err) {
+		t.Fatalf("err = %v, want a permanent error", err)
+	}
+	if want := `rewrite plugin "calendar": change window closed: no changes before Monday`; err.Error() != want {
+		t.Errorf("err = %q, want %q", err, want)
+	}
+	// The plan as rewritten so far, with the failing run's infomsg.
+	wantActions(t, got, "open-change", "notify-requester", "approve", "notify-cab")
+	wantInfo(t, got, `plugin "cab": added the CAB notification`, `plugin "calendar": checked the CAB calendar`)
+}
+
+func TestRewriteRetval(t *testing.T) {
+	r := newTestRewriter(t, config.Plugin{Name: "rv", Command: pluginCmd(t, "kv_retval.sh")})
+	_, err := r.Rewrite(context.Background(), testInput())
+	if err == nil || !IsPermanent(err) || err.Error() != `rewrite plugin "rv": failed with retval 2` {
+		t.Fatalf("err = %v (permanent %v), want the permanent retval failure", err, IsPermanent(err))
+	}
+}
+
+func TestRewriteTimeoutKillsProcessGroup(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "child.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The plugin's child opens the FIFO for writing and holds it: the reader sees EOF
+	// only once that child is dead.
+	childGone := make(chan error, 1)
+	go func() {
+		f, err := os.Open(fifo)
+		if err != nil {
+			childGone <- err
+			return
+		}
+		defer f.Close()
+		_, err = io.Copy(io.Discard, f)
+		childGone <- err
+	}()
+	t.Cleanup(func() {
+		// Unblock the reader if the child never opened the FIFO.
+		if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+	})
+
+	const timeout = time.Second
+	r := newTestRewriter(t, config.Plugin{Name: "slow", Command: pluginCmd(t, "kv_sleep.sh", fifo), Timeout: timeout})
+	start := time.Now()
+	_, err := r.Rewrite(context.Background(), testInput())
+	elapsed := time.Since(start)
+	if err == nil || IsPermanent(err) {
+		t.Fatalf("err = %v (permanent %v), want a transient error", err, IsPermanent(err))
+	}
+	if !strings.Contains(err.Error(), `rewrite plugin "slow": timed out after 1s`) {
+		t.Errorf("err = %q", err)
+	}
+	if elapsed < timeout || elapsed > timeout+5*time.Second {
+		t.Errorf("Rewrite took %s, want about %s", elapsed, timeout)
+	}
+	select {
+	case err := <-childGone:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the plugin's child still holds the FIFO open 10s after the timeout: not killed")
+	}
+}
+
+func TestRewriteUnreadableOutput(t *testing.T) {
+	for _, format := range []string{"kvgroup", "json"} {
+		t.Run(format, func(t *testing.T) {
+			r := newTestRewriter(t, config.Plugin{Name: "junk", Command: pluginCmd(t, "kv_garbage.sh"), Format: format})
+			_, err := r.Rewrite(context.Background(), testInput())
+			if err == nil || IsPermanent(err) {
+				t.Fatalf("err = %v (permanent %v), want a transient error", err, IsPermanent(err))
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, `rewrite plugin "junk": unreadable output: `) || !strings.Contains(msg, `Segmentation fault?`) {
+				t.Errorf("err = %q, want it to name the plugin and show the output", msg)
+			}
+		})
+	}
+}
+
+func TestRewriteCrash(t *testing.T) {
+	r := newTestRewriter(t, config.Plugin{Name: "cmdb", Command: pluginCmd(t, "kv_crash.sh")})
+	_, err := r.Rewrite(context.Background(), testInput())
+	if err == nil || IsPermanent(err) {
+		t.Fatalf("err = %v (permanent %v), want a transient error", err, IsPermanent(err))
+	}
+	if want := `rewrite plugin "cmdb": exited with status 3; stderr: boom: cannot reach the CMDB`; err.Error() != want {
+		t.Errorf("err = %q, want %q", err, want)
+	}
+}
+
+func TestRewriteRerun(t *testing.T) {
+	for _, tc := range []struct {
+		mode     string
+		maxRuns  int
+		wantRuns int
+		capped   bool
+	}{
+		{"true", 3, 3, true},
+		{"auto-once", 5, 2, false}, // run 2 adds the same resource again: no change, no rerun
+		{"auto-always", 4, 4, true},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			counter := filepath.Join(t.TempDir(), "runs")
+			r := newTestRewriter(t, config.Plugin{Name: "again", Command: pluginCmd(t, "kv_rerun.sh", counter, tc.mode), MaxRuns: tc.maxRuns})
+			got := rewrite(t, r, testInput())
+			b, err := os.ReadFile(counter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if runs, _ := strconv.Atoi(strings.TrimSpace(string(b))); runs != tc.wantRuns {
+				t.Fatalf("plugin ran %d times, want %d", runs, tc.wantRuns)
+			}
+			var want []string
+			for i := 1; i <= tc.wantRuns; i++ {
+				want = append(want, `plugin "again": run `+strconv.Itoa(i))
+			}
+			if tc.capped {
+				want = append(want, `plugin "again" asked to run again after `+strconv.Itoa(tc.maxRuns)+` runs (max_runs `+strconv.Itoa(tc.maxRuns)+`); not rerun`)
+			}
+			wantInfo(t, got, want...)
+			if tc.mode == "auto-always" {
+				if op := opByAction(t, got, "comment"); op.Attrs["run"] != strconv.Itoa(tc.maxRuns) || op.Target != "securechange" {
+					t.Errorf("comment operation = %+v, want the last run's", op)
+				}
+				wantActions(t, got, "open-change", "notify-requester", "approve", "comment")
+			}
+		})
+	}
+}
+
+func TestRewriteChangedFalseIgnored(t *testing.T) {
+	r := newTestRewriter(t, config.Plugin{Name: "noop", Command: pluginCmd(t, "kv_unchanged.sh")})
+	in := testInput()
+	got := rewrite(t, r, in)
+	if !operationsEqual(got.Operations, in.Plan.Operations) {
+		t.Fatalf("operations changed: %v", actionsOf(got))
+	}
+	wantInfo(t, got, `plugin "noop": nothing to do`)
+}
+
+func TestRewriteGroupApproval(t *testing.T) {
+	r := newTestRewriter(t, config.Plugin{Name: "grp", Command: pluginCmd(t, "kv_group.sh", "notify-requester", "approve")})
+	got := rewrite(t, r, testInput())
+	wantActions(t, got, "open-change", "notify-requester", "approve", "writeback", "audit")
+	for action, want := range map[string]string{
+		"open-change": "", "notify-requester": "cab", "approve": "cab", "writeback": "cab",
+		"audit": "49583745-3242-6364-3453-384850692934",
+	} {
+		if g := opByAction(t, got, action).Group; g != want {
+			t.Errorf("%s: group %q, want %q", action, g, want)
+		}
+	}
+}
+
+func TestRewriteTwoPluginsInOrder(t *testing.T) {
+	t.Run("kvgroup", func(t *testing.T) {
+		r := newTestRewriter(t,
+			config.Plugin{Name: "cab", Command: pluginCmd(t, "kv_add.sh")},
+			config.Plugin{Name: "count", Command: pluginCmd(t, "kv_count.sh")})
+		got := rewrite(t, r, testInput())
+		wantInfo(t, got,
+			`plugin "cab": added the CAB notification`,
+			`plugin "count": saw 4 resources: open-change,notify-requester,approve,notify-cab`)
+	})
+	t.Run("kvgroup then json", func(t *testing.T) {
+		if _, err := exec.LookPath("python3"); err != nil {
+			t.Skip("python3 is not installed")
+		}
+		r := newTestRewriter(t,
+			config.Plugin{Name: "cab", Command: pluginCmd(t, "kv_add.sh")},
+			config.Plugin{Name: "py", Command: pluginCmd(t, "json_rewrite.py"), Format: "json"})
+		got := rewrite(t, r, testInput())
+		wantInfo(t, got,
+			`plugin "cab": added the CAB notification`,
+			`plugin "py": firstrun=true run=1 ticket=42`,
+			`plugin "py": saw open-change,notify-requester,approve,notify-cab`)
+		// approve (drop=true) was not returned: removed; open-change is returned.
+		wantActions(t, got, "open-change", "notify-requester", "notify-cab", "writeback")
+		cab := opByAction(t, got, "notify-cab")
+		if string(cab.Spec) != `{"to":["cab@example.com"],"subject":"CAB review for ticket 42"}` {
+			t.Errorf("notify-cab spec = %s", cab.Spec)
+		}
+		if cab.Attrs["autoselect"] != "true" || cab.Group != "cab" {
+			t.Errorf("notify-cab = %+v, want its attrs kept and group cab", cab)
+		}
+		wb := opByAction(t, got, "writeback")
+		if wb.ID != opID("plugin:py", "writeback") || wb.Route != "plugin:py" || wb.Target != "securechange" || wb.Group != "cab" {
+			t.Errorf("writeback = %+v", wb)
+		}
+	})
+}
+
+func TestRewriteHTTP(t *testing.T) {
+	open := opID("change-mgmt", "open-change")
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /ok", func(w http.ResponseWriter, r *http.Request) {
+		if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+			http.Error(w, "content type "+ct, http.StatusUnsupportedMediaType)
+			return
+		}
+		var in jsonInput
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Trigger["trigger_id"] != testTriggerID {
+			http.Error(w, "bad input", http.StatusBadRequest)
+			return
+		}
+		io.WriteString(w, `{"retval": 0, "infomsg": "saw `+strconv.Itoa(len(in.Request.Resources))+` resources",
+			"retainResources": true, "rerun": "false", "request": {"resources": [
+			{"id": "`+in.Request.Resources[1].ID+`", "remove": true},
+			{"kind": "itsm", "target": "jira", "action": "jira-issue", "mandatory": true, "spec": {"project": "NET"}}]}}`)
+	})
+	mux.HandleFunc("POST /kv", func(w http.ResponseWriter, r *http.Request) {
+		if ct := r.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+			http.Error(w, "content type "+ct, http.StatusUnsupportedMediaType)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		if _, err := kvgroup.Parse(b); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		io.WriteString(w, `"" "" = { "retval" = "0" "retainResources" = "true" "resource" "`+open+`" = { "group" = "g1" } }`)
+	})
+	mux.HandleFunc("POST /500", func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "database is down", http.StatusInternalServerError)
+	})
+	mux.HandleFunc("POST /400", func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "unknown workflow", http.StatusBadRequest)
+	})
+	mux.HandleFunc("POST /html", func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "<html>maintenance</html>")
+	})
+	mux.HandleFunc("POST /nokind", func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, `{"retval": 0, "retainResources": true, "request": {"resources": [{"action": "x"}]}}`)
+	})
+	mux.HandleFunc("POST /hang", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // then the server notices the client hanging up
+		<-r.Context().Done()        // which it does at its timeout
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	t.Run("200 json", func(t *testing.T) {
+		r := newTestRewriter(t, config.Plugin{Name: "web", URL: srv.URL + "/ok"})
+		got := rewrite(t, r, testInput())
+		wantActions(t, got, "open-change", "approve", "jira-issue")
+		wantInfo(t, got, `plugin "web": saw 3 resources`)
+		op := opByAction(t, got, "jira-issue")
+		if op.ID != opID("plugin:web", "jira-issue") || op.Kind != events.OpITSM || op.Target != "jira" || !op.Mandatory || string(op.Spec) != `{"project":"NET"}` {
+			t.Errorf("added = %+v", op)
+		}
+	})
+	t.Run("200 kvgroup", func(t *testing.T) {
+		r := newTestRewriter(t, config.Plugin{Name: "webkv", URL: srv.URL + "/kv", Format: "kvgroup"})
+		got := rewrite(t, r, testInput())
+		wantActions(t, got, "open-change", "notify-requester", "approve")
+		if g := opByAction(t, got, "open-change").Group; g != "g1" {
+			t.Errorf("group = %q", g)
+		}
+	})
+	for _, tc := range []struct {
+		path      string
+		permanent bool
+		want      string
+	}{
+		{"/500", false, `rewrite plugin "web": HTTP 500 Internal Server Error: database is down`},
+		{"/400", true, `rewrite plugin "web": HTTP 400 Bad Request: unknown workflow`},
+		{"/html", false, `rewrite plugin "web": unreadable output: not a JSON object (the output starts "<html>maintenance</html>")`},
+		{"/nokind", true, `rewrite plugin "web": invalid output: added resource ` + opID("plugin:web", "x") + ` (action "x"): kind is required (itsm, securechange or email)`},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			r := newTestRewriter(t, config.Plugin{Name: "web", URL: srv.URL + tc.path})
+			_, err := r.Rewrite(context.Background(), testInput())
+			if err == nil || IsPermanent(err) != tc.permanent {
+				t.Fatalf("err = %v (permanent %v), want permanent %v", err, IsPermanent(err), tc.permanent)
+			}
+			if err.Error() != tc.want {
+				t.Errorf("err = %q, want %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("timeout", func(t *testing.T) {
+		r := newTestRewriter(t, config.Plugin{Name: "web", URL: srv.URL + "/hang", Timeout: 200 * time.Millisecond})
+		_, err := r.Rewrite(context.Background(), testInput())
+		if err == nil || IsPermanent(err) || err.Error() != `rewrite plugin "web": timed out after 200ms` {
+			t.Fatalf("err = %v (permanent %v), want a transient timeout", err, IsPermanent(err))
+		}
+	})
+	t.Run("tls verified", func(t *testing.T) {
+		tlsSrv := httptest.NewUnstartedServer(mux)
+		tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0)
+		tlsSrv.StartTLS()
+		defer tlsSrv.Close()
+		r := newTestRewriter(t, config.Plugin{Name: "web", URL: tlsSrv.URL + "/ok"})
+		_, err := r.Rewrite(context.Background(), testInput())
+		if err == nil || IsPermanent(err) || !strings.Contains(err.Error(), "certificate") {
+			t.Fatalf("err = %v, want a transient certificate error (verification is on)", err)
+		}
+	})
+}
+
+func TestRewriteNoPlugins(t *testing.T) {
+	r := newTestRewriter(t)
+	in := testInput()
+	got := rewrite(t, r, in)
+	if !operationsEqual(got.Operations, in.Plan.Operations) || len(got.Info) != 0 {
+		t.Fatal("plan changed without plugins")
+	}
+}
+
+func TestRewriteContextCanceled(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "child.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		// The plugin's child opened the FIFO: the plugin is running; cancel.
+		if f, err := os.Open(fifo); err == nil {
+			cancel()
+			io.Copy(io.Discard, f)
+			f.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+	})
+	r := newTestRewriter(t, config.Plugin{Name: "slow", Command: pluginCmd(t, "kv_sleep.sh", fifo), Timeout: time.Minute})
+	_, err := r.Rewrite(ctx, testInput())
+	if !errors.Is(err, context.Canceled) || IsPermanent(err) {
+		t.Fatalf("err = %v, want context.Canceled, transient", err)
+	}
+}
+
+func TestNewRewriterChecks(t *testing.T) {
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain.sh")
+	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ok := pluginCmd(t, "kv_add.sh")
+	for _, tc := range []struct {
+		name string
+		p    config.Plugin
+		want string
+	}{
+		{"missing", config.Plugin{Name: "x", Command: []string{filepath.Join(dir, "nope.sh")}}, `dispatcher.plugins[1].command: "` + filepath.Join(dir, "nope.sh") + `": no such file or directory`},
+		{"not executable", config.Plugin{Name: "x", Command: []string{plain}}, `dispatcher.plugins[1].command: "` + plain + `" is not executable (mode -rw-r--r--)`},
+		{"directory", config.Plugin{Name: "x", Command: []string{dir}}, `dispatcher.plugins[1].command: "` + dir + `" is a directory`},
+		{"not in PATH", config.Plugin{Name: "x", Command: []string{"triggerflow-no-such-plugin"}}, `dispatcher.plugins[1].command: "triggerflow-no-such-plugin": not found in PATH`},
+		{"both", config.Plugin{Name: "x", Command: ok, URL: "http://localhost/"}, `dispatcher.plugins[1]: set exactly one of command and url`},
+		{"neither", config.Plugin{Name: "x"}, `dispatcher.plugins[1]: set exactly one of command and url`},
+		{"bad url", config.Plugin{Name: "x", URL: "ftp://host/x"}, `dispatcher.plugins[1].url: "ftp://host/x" is not an http(s) URL`},
+		{"bad format", config.Plugin{Name: "x", Command: ok, Format: "xml"}, `dispatcher.plugins[1].format: "xml" is not kvgroup or json`},
+		{"duplicate", config.Plugin{Name: "first", Command: ok}, `dispatcher.plugins[1].name: "first" is listed twice`},
+		{"no name", config.Plugin{Command: ok}, `dispatcher.plugins[1].name: is required`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewRewriter([]config.Plugin{{Name: "first", Command: ok}, tc.p}, nil)
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+
+	r, err := NewRewriter([]config.Plugin{
+		{Name: "cmd", Command: []string{"bash", "-c", "true"}},
+		{Name: "web", URL: "https://plugins.example/rewrite"},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := r.plugins[0]; p.format != "kvgroup" || p.timeout != 10*time.Second || p.maxRuns != 3 || !filepath.IsAbs(p.argv[0]) {
+		t.Errorf("command defaults = %+v", p)
+	}
+	if p := r.plugins[1]; p.format != "json" || p.argv != nil {
+		t.Errorf("url defaults = %+v", p)
+	}
+}
+
+// The seed's output examples (pkg/kvgroup/testdata/seed) decode as the contract says.
+func TestDecodeSeedOutputs(t *testing.T) {
+	read := func(name string) reply {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join("..", "..", "pkg", "kvgroup", "testdata", "seed", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := decodeKVGroupReply(b)
+		if err != nil || !rep.ok {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if rep.Retval != 0 || !rep.Changed || rep.Errmsg != "" || rep.Infomsg != nil {
+			t.Errorf("%s: header = %+v", name, rep)
+		}
+		return rep
+	}
+	rep := read("04-output-add-group-membership.kvg")
+	if rep.RetainResources || len(rep.Resources) != 2 || rep.Resources[0].ID != "4E12EZ11531ABAB574AB4B4295C4872D" || rep.Resources[1].ID != "" {
+		t.Errorf("04: %+v", rep)
+	}
+	if a := rep.Resources[1].Autoselect; a == nil || *a != "true" {
+		t.Errorf("04: autoselect %v", a)
+	}
+	if rep := read("05-output-add-group-membership-retain.kvg"); !rep.RetainResources {
+		t.Error("05: retainResources not read")
+	}
+	rep = read("06-output-add-group-membership-and-role.kvg")
+	if a := rep.Resources[2].Autoselect; a == nil || *a != "mandatory" {
+		t.Errorf("06: autoselect %v", a)
+	}
+	rep = read("07-output-remove-resource-retain.kvg")
+	if len(rep.Resources) != 1 || !rep.Resources[0].Remove || !rep.RetainResources {
+		t.Errorf("07: %+v (the seed spells it \"removed\")", rep)
+	}
+	rep = read("09-output-group-approval.kvg")
+	if g := rep.Resources[1].Group; g == nil || *g != "49583745-3242-6364-3453-384850692934" {
+		t.Errorf("09: groupApproval %v", g)
+	}
+	if g := rep.Resources[2].Group; g != nil {
+		t.Errorf("09: resource without groupApproval has group %q", *g)
+	}
+	if g := normGroup(*rep.Resources[0].Group); g != "49583745-3242-6364-3453-384850692934" {
+		t.Errorf("09: %q", g)
+	}
+	if g := normGroup("00000000-0000-0000-0000-000000000000"); g != "" {
+		t.Errorf("the seed's null group is %q, want none", g)
+	}
+}
+
+func TestDecodeReplyErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, format, out string
+		permanent         bool
+		want              string
+	}{
+		{"empty", "kvgroup", "", false, `unreadable output: no "" "" = { … } group`},
+		{"no retval", "kvgroup", `"" "" = { "changed" = "false" }`, false, `unreadable output: no "retval" (it is mandatory)`},
+		{"truncated", "kvgroup", `"" "" = { "retval" = "0"`, false, "unreadable output: kvgroup: line 1"},
+		{"retval text", "kvgroup", `"" "" = { "retval" = "ok" }`, true, `invalid output: retval "ok" is not an integer`},
+		{"bad rerun", "kvgroup", `"" "" = { "retval" = "0" "rerun" = "sometimes" }`, true, `invalid output: rerun "sometimes" is not true, false or auto`},
+		{"bad spec", "kvgroup", `"" "" = { "retval" = "0" "resource" "" = { "spec" = "[1]" } }`, true, `invalid output: resource "": spec is not a JSON object`},
+		{"json no retval", "json", `{"changed": false}`, false, `unreadable output: no "retval" (it is mandatory)`},
+		{"json truncated", "json", `{"retval": 0, `, false, "unreadable output: unexpected end of JSON input"},
+		{"json bad attrs", "json", `{"retval": 0, "request": {"resources": [{"attrs": [1]}]}}`, true, "invalid output: request.resources[0]: attrs: want an object of strings"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var err error
+			if tc.format == "json" {
+				_, err = decodeJSONReply([]byte(tc.out))
+			} else {
+				_, err = decodeKVGroupReply([]byte(tc.out))
+			}
+			if err == nil || IsPermanent(err) != tc.permanent || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("err = %v (permanent %v), want %q (permanent %v)", err, IsPermanent(err), tc.want, tc.permanent)
+			}
+		})
+	}
+	// errmsg and retval come first: a failing reply with bad resources is a failure.
+	rep, err := decodeKVGroupReply([]byte(`"" "" = { "retval" = "1" "errmsg" = "no" "resource" "" = { "mandatory" = "perhaps" } }`))
+	if !rep.ok || rep.Errmsg != "no" || rep.Retval != 1 || err == nil {
+		t.Errorf("rep = %+v, err = %v", rep, err)
+	}
+}

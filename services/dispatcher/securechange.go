@@ -1,0 +1,459 @@
+package dispatcher
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/pkg/events"
+)
+
+// ErrSecureChangeAccess is wrapped by the error Ticket returns when SecureChange answers
+// 401 or 403: the configured credentials are wrong or lack permission. It is not
+// permanent (an admin fixes the credentials and the redelivered trigger succeeds) but it
+// is not retried inside the call either, and deserves an alert.
+var ErrSecureChangeAccess = errors.New("SecureChange refused access")
+
+const (
+	// scMaxBackoff caps one wait between retries.
+	scMaxBackoff = 10 * time.Second
+	// scMaxRetryAfter caps how long a Retry-After header can make us wait.
+	scMaxRetryAfter = 30 * time.Second
+	// scMaxTicketBytes bounds a ticket response; real tickets with large access
+	// requests reach a few MiB.
+	scMaxTicketBytes = 32 << 20
+	// scMaxSnippet is the most of a response body quoted in an error.
+	scMaxSnippet = 200
+	// scErrBodyRead is how much of an error response is read to quote it.
+	scErrBodyRead = 4 << 10
+	// scMaxTicketID is the most digits a ticket id may have (as events.DecodeTicket).
+	scMaxTicketID = 19
+
+	scDefaultTimeout = 30 * time.Second
+	scDefaultBackoff = 500 * time.Millisecond
+)
+
+// SecureChangeClient reads tickets from SecureChange's REST API
+// (GET {url}/tickets/{id}.json with HTTP basic auth). It is safe for concurrent use.
+type SecureChangeClient struct {
+	base    string // the API base, without a trailing slash
+	user    string
+	pass    config.Secret
+	http    *http.Client
+	timeout time.Duration
+	retries int
+	backoff time.Duration
+	log     *slog.Logger
+	// secrets are literal strings stripped from quoted response bodies.
+	secrets []string
+}
+
+// NewSecureChangeClient resolves the user and password once and builds the HTTP client.
+// TLS verification is on unless c.TLS.InsecureSkipVerify, which is logged at WARN here,
+// once. c.TLS.CAFile, when set, replaces the system roots (like curl --cacert);
+// c.TLS.CertFile/KeyFile present a client certificate. Zero Timeout and RetryBackoff
+// take config's defaults (30s, 500ms); Retries is read with RetryCount (unset: 4), a
+// negative count is 0. A nil log is
+// slog.Default().
+func NewSecureChangeClient(c config.SecureChange, log *slog.Logger) (*SecureChangeClient, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return nil, fmt.Errorf("securechange.url: not a URL") // url errors quote the input, which may hold a password
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("securechange.url: must not contain credentials; use securechange.user and securechange.password_env or securechange.password_file")
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("securechange.url: %q is not an http(s) URL", u.Redacted())
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("securechange.url: %q must not have a query or fragment", u.Redacted())
+	}
+
+	user := c.User
+	if user == "" {
+		if c.UserEnv == "" {
+			return nil, fmt.Errorf("securechange.user: is required (or securechange.user_env)")
+		}
+		s, err := config.SecretRef{Env: c.UserEnv}.Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("securechange.user: %w", err)
+		}
+		user = s.Reveal()
+	}
+	if strings.ContainsAny(user, ":\r\n") {
+		return nil, fmt.Errorf("securechange.user: must not contain a colon or a line break (HTTP basic auth)")
+	}
+	pass, err := c.PasswordRef().Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("securechange.password: %w", err)
+	}
+
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.TLS.CAFile != "" {
+		pem, err := os.ReadFile(c.TLS.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("securechange.tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("securechange.tls.ca_file: %s holds no PEM certificate", c.TLS.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if c.TLS.CertFile != "" || c.TLS.KeyFile != "" {
+		if c.TLS.CertFile == "" || c.TLS.KeyFile == "" {
+			return nil, fmt.Errorf("securechange.tls: set both cert_file and key_file for a client certificate, or neither")
+		}
+		cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("securechange.tls.cert_file/key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	if c.TLS.InsecureSkipVerify {
+		tc.InsecureSkipVerify = true
+		log.Warn("securechange.tls.insecure_skip_verify is on: SecureChange's certificate is NOT verified; anyone on the path can impersonate SecureChange, read its password and feed forged tickets to the routes",
+			"url", u.Redacted())
+	}
+	if u.Scheme == "http" {
+		log.Warn("securechange.url uses plain http: the SecureChange password and tickets travel unencrypted", "url", u.Redacted())
+	}
+
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	tr.MaxIdleConnsPerHost = 8
+
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = scDefaultTimeout
+	}
+	backoff := c.RetryBackoff
+	if backoff <= 0 {
+		backoff = scDefaultBackoff
+	}
+	retries := max(c.RetryCount(), 0)
+
+	cl := &SecureChangeClient{
+		base: strings.TrimRight(u.String(), "/"),
+		user: user,
+		pass: pass,
+		http: &http.Client{
+			Transport: tr,
+			// A redirect is a misconfigured URL (http→https, a login page); following
+			// it could carry the credentials somewhere unintended. It is reported.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		timeout: timeout,
+		retries: retries,
+		backoff: backoff,
+		log:     log,
+	}
+	if p := pass.Reveal(); len(p) >= 4 {
+		cl.secrets = append(cl.secrets, p)
+	}
+	cl.secrets = append(cl.secrets, base64.StdEncoding.EncodeToString([]byte(user+":"+pass.Reveal())))
+	return cl, nil
+}
+
+// Close releases idle connections.
+func (c *SecureChangeClient) Close() { c.http.CloseIdleConnections() }
+
+// scAttempt is the outcome of one failed request.
+type scAttempt struct {
+	err error
+	// final: do not retry (the error already names the ticket).
+	final bool
+	// retryAfter is the server's Retry-After, clamped; 0 if none.
+	retryAfter time.Duration
+}
+
+// Ticket fetches and decodes GET {URL}/tickets/{id}.json (Accept: application/json,
+// basic auth).
+//
+// Network errors, per-request timeouts (securechange.timeout), 408, 429 and 5xx are
+// retried up to securechange.retries times with exponential backoff (doubling from
+// securechange.retry_backoff, ±20 % jitter, at most 10s; a Retry-After of up to 30s is
+// honoured); the error after the last attempt is transient. It stops as soon as ctx ends,
+// and at once when ctx's deadline would pass before the next attempt.
+//
+// Errors marked Permanent: an id that is not 1 to 19 digits (no request is made), 404,
+// other 4xx, a body that is not a ticket (wrapping events.ErrBadTicketJSON) and a ticket
+// with another id. Transient but not retried here: 401/403 (wrapping
+// ErrSecureChangeAccess), a redirect, and a server certificate that does not verify;
+// these need an admin, and the redelivered trigger then succeeds.
+//
+// Errors name the ticket and the HTTP status and quote at most 200 bytes of the response
+// body with anything that looks like a secret replaced by [REDACTED].
+func (c *SecureChangeClient) Ticket(ctx context.Context, id string) (events.Ticket, error) {
+	if !scValidTicketID(id) {
+		return events.Ticket{}, Permanent(fmt.Errorf("securechange: ticket id %s is not a number of 1 to %d digits", scQuoteID(id), scMaxTicketID))
+	}
+	target := c.base + "/tickets/" + id + ".json"
+	var last error
+	for n := 1; ; n++ {
+		t, a := c.attempt(ctx, target, id)
+		if a == nil {
+			return t, nil
+		}
+		if a.final {
+			return events.Ticket{}, a.err
+		}
+		if ctx.Err() != nil {
+			return events.Ticket{}, c.stopped(ctx, id, n, a.err)
+		}
+		last = a.err
+		if n > c.retries {
+			return events.Ticket{}, fmt.Errorf("securechange: ticket %s: giving up after %d attempts: %w", id, n, last)
+		}
+		wait := max(scBackoff(c.backoff, n-1), a.retryAfter)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			return events.Ticket{}, fmt.Errorf("securechange: ticket %s: giving up after %d attempts, the next one (in %s) would come after the deadline: %w",
+				id, n, wait.Round(time.Millisecond), last)
+		}
+		c.log.Debug("securechange: request failed, retrying", "ticket", id, "attempt", n, "wait", wait, "error", last.Error())
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return events.Ticket{}, c.stopped(ctx, id, n, last)
+		case <-timer.C:
+		}
+	}
+}
+
+// stopped is the error when ctx ended: it wraps ctx.Err() and quotes the last failure.
+func (c *SecureChangeClient) stopped(ctx context.Context, id string, attempts int, last error) error {
+	if last == nil {
+		return fmt.Errorf("securechange: ticket %s: %w", id, ctx.Err())
+	}
+	return fmt.Errorf("securechange: ticket %s: %w after %d attempts (last error: %v)", id, ctx.Err(), attempts, last)
+}
+
+// attempt makes one request. A nil *scAttempt means success.
+func (c *SecureChangeClient) attempt(ctx context.Context, target, id string) (events.Ticket, *scAttempt) {
+	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodGet, target, nil)
+	if err != nil { // the base URL was validated and id is digits: cannot happen
+		return events.Ticket{}, &scAttempt{err: Permanent(fmt.Errorf("securechange: ticket %s: %w", id, err)), final: true}
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "triggerflow-dispatcher")
+	req.SetBasicAuth(c.user, c.pass.Reveal())
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return events.Ticket{}, c.transportError(ctx, actx, id, err)
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+		_ = resp.Body.Close()
+	}()
+
+	code := resp.StatusCode
+	status := fmt.Sprintf("HTTP %d %s", code, http.StatusText(code))
+	if code >= 200 && code < 300 {
+		body, err := io.ReadAll(io.LimitReader(resp.Body, scMaxTicketBytes+1))
+		if err != nil {
+			if ctx.Err() == nil && actx.Err() != nil {
+				err = fmt.Errorf("%s but the body was not received within %s (securechange.timeout)", status, c.timeout)
+			} else {
+				err = fmt.Errorf("%s but reading the body failed: %w", status, err)
+			}
+			return events.Ticket{}, &scAttempt{err: err}
+		}
+		if len(body) > scMaxTicketBytes {
+			return events.Ticket{}, &scAttempt{final: true, err: Permanent(fmt.Errorf(
+				"securechange: ticket %s: %s but the body exceeds %d MiB", id, status, scMaxTicketBytes>>20))}
+		}
+		t, err := events.DecodeTicket(body)
+		if err != nil {
+			return events.Ticket{}, &scAttempt{final: true, err: Permanent(fmt.Errorf(
+				"securechange: ticket %s: %s (Content-Type %q) but the body is not a ticket: %w%s",
+				id, status, resp.Header.Get("Content-Type"), err, c.quote(body)))}
+		}
+		if strings.TrimLeft(t.ID, "0") != strings.TrimLeft(id, "0") {
+			return events.Ticket{}, &scAttempt{final: true, err: Permanent(fmt.Errorf(
+				"securechange: ticket %s: %s but SecureChange returned ticket %s", id, status, t.ID))}
+		}
+		return t, nil
+	}
+
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, scErrBodyRead))
+	body := c.quote(snippet)
+	switch {
+	case code == http.StatusNotFound:
+		return events.Ticket{}, &scAttempt{final: true, err: Permanent(fmt.Errorf(
+			"securechange: ticket %s not found in SecureChange (404)%s", id, body))}
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		hint := "check securechange.user and securechange.password_env / securechange.password_file"
+		if code == http.StatusForbidden {
+			hint += ", and that the user may read this ticket's domain and workflow"
+		}
+		return events.Ticket{}, &scAttempt{final: true, err: fmt.Errorf(
+			"securechange: ticket %s: %s: %w; %s%s", id, status, ErrSecureChangeAccess, hint, body)}
+	case code >= 300 && code < 400:
+		loc := ""
+		if l, err := resp.Location(); err == nil {
+			loc = " to " + strconv.Quote(l.Redacted())
+		}
+		return events.Ticket{}, &scAttempt{final: true, err: fmt.Errorf(
+			"securechange: ticket %s: %s: redirect%s not followed; check securechange.url (e.g. https, the full path .../securechangeworkflow/api/securechange)%s",
+			id, status, loc, body)}
+	case code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code >= 500:
+		a := &scAttempt{err: fmt.Errorf("%s%s", status, body)}
+		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+			a.retryAfter, _ = scRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		}
+		return events.Ticket{}, a
+	}
+	return events.Ticket{}, &scAttempt{final: true, err: Permanent(fmt.Errorf(
+		"securechange: ticket %s: %s%s", id, status, body))}
+}
+
+// transportError classifies an error from http.Client.Do.
+func (c *SecureChangeClient) transportError(ctx, actx context.Context, id string, err error) *scAttempt {
+	if ctx.Err() != nil {
+		return &scAttempt{err: err} // Ticket reports ctx's end
+	}
+	if actx.Err() != nil {
+		return &scAttempt{err: fmt.Errorf("no response within %s (securechange.timeout)", c.timeout)}
+	}
+	if scIsCertError(err) {
+		return &scAttempt{final: true, err: fmt.Errorf(
+			"securechange: ticket %s: SecureChange's TLS certificate was not accepted; check securechange.tls.ca_file: %w", id, err)}
+	}
+	return &scAttempt{err: err} // *url.Error: names the URL, which holds no credentials
+}
+
+func scIsCertError(err error) bool {
+	var (
+		verr *tls.CertificateVerificationError
+		uerr x509.UnknownAuthorityError
+		herr x509.HostnameError
+		ierr x509.CertificateInvalidError
+	)
+	return errors.As(err, &verr) || errors.As(err, &uerr) || errors.As(err, &herr) || errors.As(err, &ierr)
+}
+
+// quote returns "; response: <snippet>" for a non-empty body, "" otherwise.
+func (c *SecureChangeClient) quote(body []byte) string {
+	s := scSnippet(body, c.secrets)
+	if s == "" {
+		return ""
+	}
+	return "; response: " + s
+}
+
+// scBackoff is the wait before retry number retry+1: base doubled retry times, ±20 %
+// jitter, at most scMaxBackoff.
+func scBackoff(base time.Duration, retry int) time.Duration {
+	d := base
+	for i := 0; i < retry && d < scMaxBackoff; i++ {
+		d *= 2
+	}
+	d = time.Duration(float64(min(d, scMaxBackoff)) * (0.8 + 0.4*rand.Float64()))
+	return min(d, scMaxBackoff)
+}
+
+// scRetryAfter parses a Retry-After header (seconds or an HTTP date), clamped to
+// [0, scMaxRetryAfter].
+func scRetryAfter(h string, now time.Time) (time.Duration, bool) {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(h, 10, 64); err == nil {
+		if n < 0 {
+			return 0, false
+		}
+		return time.Duration(min(n, int64(scMaxRetryAfter/time.Second))) * time.Second, true
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		return min(max(t.Sub(now), 0), scMaxRetryAfter), true
+	}
+	return 0, false
+}
+
+func scValidTicketID(id string) bool {
+	if id == "" || len(id) > scMaxTicketID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < '0' || id[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// scQuoteID quotes a rejected id for an error message, shortened.
+func scQuoteID(id string) string {
+	if len(id) > 40 {
+		id = strings.ToValidUTF8(id[:40], "") + "…"
+	}
+	return strconv.Quote(id)
+}
+
+var (
+	// "password": "x", password=x, api_key: x, ...
+	scSecretKV = regexp.MustCompile(`(?i)("?[a-z0-9_.-]*(?:passw(?:or)?d|passwd|pwd|secret|token|api[_-]?key|apikey|credentials?|session[_-]?id|jsessionid|cookie|auth)[a-z0-9_.-]*"?\s*[:=]\s*)("(?:[^"\\]|\\.)*"?|'[^']*'?|[^\s&,;}"'<]+)`)
+	// Authorization: Basic xxx, Bearer xxx, ... (a plain word after it is prose: see scSnippet)
+	scSecretScheme = regexp.MustCompile(`(?i)\b(basic|bearer|negotiate)(\s+)([a-z0-9+/=._~-]{6,})`)
+	scPlainWord    = regexp.MustCompile(`^[A-Z]?[a-z]+$`)
+	// <password>x</password>
+	scSecretXML = regexp.MustCompile(`(?i)(<[a-z0-9_:.-]*(?:passw(?:or)?d|secret|token|api[_-]?key)[a-z0-9_:.-]*>)[^<]*`)
+	// scheme://user:password@host
+	scSecretUserinfo = regexp.MustCompile(`(?i)([a-z][a-z0-9+.-]*://)[^/\s:@]*:[^/\s@]*@`)
+	scSpaces         = regexp.MustCompile(`[\s\p{Cc}]+`)
+)
+
+// scSnippet returns at most scMaxSnippet bytes of body, on one line, as valid UTF-8, with
+// the literal secrets and anything that looks like a credential replaced by [REDACTED].
+func scSnippet(body []byte, secrets []string) string {
+	s := string(body[:min(len(body), scErrBodyRead)])
+	for _, sec := range secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, "[REDACTED]")
+		}
+	}
+	s = scSecretUserinfo.ReplaceAllString(s, "${1}[REDACTED]@")
+	s = scSecretScheme.ReplaceAllStringFunc(s, func(m string) string {
+		g := scSecretScheme.FindStringSubmatch(m)
+		if scPlainWord.MatchString(g[3]) {
+			return m // "Basic authentication required"
+		}
+		return g[1] + g[2] + "[REDACTED]"
+	})
+	s = scSecretXML.ReplaceAllString(s, "${1}[REDACTED]")
+	s = scSecretKV.ReplaceAllString(s, "${1}[REDACTED]")
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.TrimSpace(scSpaces.ReplaceAllString(s, " "))
+	if len(s) <= scMaxSnippet {
+		return s
+	}
+	cut := scMaxSnippet
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

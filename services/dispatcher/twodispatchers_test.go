@@ -1,0 +1,87 @@
+package dispatcher_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/pkg/events"
+	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
+)
+
+// TestTwoDispatchers: two dispatchers share the durable consumer over 10 000 triggers:
+// every trigger is planned, both replicas work, and no operation id is stored twice.
+func TestTwoDispatchers(t *testing.T) {
+	const n = 10000
+	s := natstest.RunJetStream(t)
+	routes := func(c *config.Config) {
+		c.Dispatcher.PullBatch = 8
+		c.Routes = []config.Route{{Name: "every", Actions: []config.Action{itsmAction("call", false)}}}
+	}
+	a := startDispatcher(t, s.ClientURL(), func(c *config.Config) { routes(c); c.Dispatcher.Instance = "a" })
+	b := startDispatcher(t, s.ClientURL(), func(c *config.Config) { routes(c); c.Dispatcher.Instance = "b" })
+
+	js, err := a.NC.JetStream(nats.PublishAsyncMaxPending(512))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for i := 0; i < n; i++ {
+		ev := trigger(events.Create, fmt.Sprint(100000+i), "Open request", "")
+		data, err := ev.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := nats.NewMsg(ev.Subject())
+		m.Data = data
+		m.Header.Set(nats.MsgIdHdr, ev.ID)
+		m.Header.Set(events.HdrTriggerID, ev.ID)
+		if _, err := js.PublishMsgAsync(m); err != nil {
+			t.Fatal(err)
+		}
+		want[events.OperationID(ev.ID, "every", "call")] = true
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(2 * time.Minute):
+		t.Fatal("publishing 10 000 triggers did not complete")
+	}
+
+	a.waitCount(events.StreamPlans, n)
+	a.waitCount(events.StreamOps, n)
+
+	seen := map[string]int{}
+	byDispatcher := map[string]int{}
+	for _, m := range a.msgs(events.StreamOps, "") {
+		seen[m.Header.Get("Nats-Msg-Id")]++
+	}
+	for _, m := range a.msgs(events.StreamPlans, "") {
+		p, err := events.UnmarshalPlan(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byDispatcher[p.Dispatcher]++
+	}
+	for id, c := range seen {
+		if c != 1 {
+			t.Errorf("operation %s stored %d times", id, c)
+		}
+		if !want[id] {
+			t.Errorf("unexpected operation %s", id)
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("%d distinct operations, want %d", len(seen), n)
+	}
+	if byDispatcher["a"] == 0 || byDispatcher["b"] == 0 || byDispatcher["a"]+byDispatcher["b"] != n {
+		t.Fatalf("plans by dispatcher: %v", byDispatcher)
+	}
+	t.Logf("plans by dispatcher: %v", byDispatcher)
+	if strings.Contains(a.Logs.String()+b.Logs.String(), "level=ERROR") {
+		t.Fatalf("errors logged")
+	}
+}
