@@ -13,6 +13,8 @@ DEV_PASSWORD ?= triggerflow-dev
 CONFIG    ?= examples/triggerflow.yaml
 # requests per concurrency level in BenchmarkIngressVsRaw (split between ingress and raw)
 BENCHTIME ?= 20000x
+# triggers per variant in BenchmarkDispatcher
+DISPATCH_N ?= 3000x
 FUZZTIME  ?= 30s
 
 .PHONY: help run nats test vet fmt-check check-modules bench fuzz build
@@ -50,12 +52,18 @@ check-modules: ## each module builds and is tidy on its own (GOWORK=off)
 		echo "== $$m"; (cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) mod tidy -diff); \
 	done
 
-bench: ## benchmarks: ingress vs the raw HTTP+decode+JetStream limit, decoders
+bench: ## benchmarks, each next to its raw JetStream limit measured in the same run (ratio)
 	cd services/ingress && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) $(PKG)
+	cd services/dispatcher && $(GO) test -run '^$$' -bench Dispatcher -benchtime $(DISPATCH_N) $(PKG)
+	cd services/dispatcher && $(GO) test -run '^$$' -bench Match -benchmem $(PKG)
 	cd pkg/events && $(GO) test -run '^$$' -bench . -benchmem -cpu 1 $(PKG)
+	cd pkg/kvgroup && $(GO) test -run '^$$' -bench . -benchmem $(PKG)
 
 fuzz: ## run each fuzz target for FUZZTIME (corpus in testdata/fuzz)
 	cd pkg/events && $(GO) test -run '^$$' -fuzz '^FuzzDecodeTicketInfo$$' -fuzztime $(FUZZTIME) .
 	cd pkg/events && $(GO) test -run '^$$' -fuzz '^FuzzDecodeTicketInfoFastMatchesFull$$' -fuzztime $(FUZZTIME) .
 	cd services/ingress && $(GO) test -run '^$$' -fuzz '^FuzzDecodeMediatorBody$$' -fuzztime $(FUZZTIME) .
+	cd pkg/events && $(GO) test -run '^$$' -fuzz '^FuzzDecodeTicket$$' -fuzztime $(FUZZTIME) .
 	cd pkg/config && $(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) .
+	cd pkg/kvgroup && $(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) .
+	cd services/dispatcher && $(GO) test -run '^$$' -fuzz '^FuzzRoutes$$' -fuzztime $(FUZZTIME) .

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"syscall"
 )
 
 // Settings are the five "User hardcoded arguments" an admin edits in the seed mediator.
@@ -55,11 +56,7 @@ func InstallMediator(dir string, s Settings) (string, error) {
 		return "", fmt.Errorf("install mediator: %w", err)
 	}
 	path := filepath.Join(dir, MediatorFileName)
-	if err := os.WriteFile(path, []byte(out), 0o755); err != nil {
-		return "", fmt.Errorf("install mediator: %w", err)
-	}
-	// WriteFile keeps the mode of an existing file and applies the umask to a new one.
-	if err := os.Chmod(path, 0o755); err != nil {
+	if err := WriteExecutable(path, []byte(out)); err != nil {
 		return "", fmt.Errorf("install mediator: %w", err)
 	}
 	return path, nil
@@ -117,12 +114,30 @@ func PythonShim(dir string) (string, error) {
 		return "", fmt.Errorf("python shim: %w", err)
 	}
 	script := "#!/bin/sh\nexec " + shellWord(python3) + " \"$@\"\n"
-	path := filepath.Join(dir, "python")
-	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
-		return "", fmt.Errorf("python shim: %w", err)
-	}
-	if err := os.Chmod(path, 0o755); err != nil {
+	if err := WriteExecutable(filepath.Join(dir, "python"), []byte(script)); err != nil {
 		return "", fmt.Errorf("python shim: %w", err)
 	}
 	return dir, nil
+}
+
+// WriteExecutable writes an executable file (mode 0755 whatever the umask) while holding
+// syscall.ForkLock, so that no process forked meanwhile by another goroutine (parallel
+// tests run scripts) inherits the open write descriptor: the file could otherwise not be
+// executed until that child exec'd ("text file busy", golang/go#22315).
+func WriteExecutable(path string, data []byte) error {
+	syscall.ForkLock.Lock()
+	defer syscall.ForkLock.Unlock()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_CLOEXEC, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(0o755); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -447,7 +447,7 @@ func TestMediatorScriptWithOldCurl(t *testing.T) {
 		"case \"$1\" in --help) echo ' -f, --fail          Fail silently (no output at all) on HTTP errors'; exit 0;; esac\n" +
 		"for a in \"$@\"; do [ \"$a\" = --fail-with-body ] && { echo 'curl: option --fail-with-body: is unknown' >&2; exit 2; }; done\n" +
 		"exec '" + realCurl + "' \"$@\"\n"
-	if err := os.WriteFile(filepath.Join(bin, "curl"), []byte(wrapper), 0o755); err != nil {
+	if err := sctest.WriteExecutable(filepath.Join(bin, "curl"), []byte(wrapper)); err != nil {
 		t.Fatal(err)
 	}
 	f := newFakeIngress(t, tfUser, tfPassword, func(n int) reply {

@@ -19,7 +19,7 @@ import (
 func writeScript(t *testing.T, body string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "script.sh")
-	if err := os.WriteFile(path, []byte(body), 0o755); err != nil {
+	if err := sctest.WriteExecutable(path, []byte(body)); err != nil {
 		t.Fatal(err)
 	}
 	return path

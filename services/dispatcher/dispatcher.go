@@ -146,7 +146,9 @@ func (d *Dispatcher) fail(msg *message.Message, trig events.TriggerEvent, cause 
 			PlannedAt: d.now().UTC(), Dispatcher: d.instance,
 		}
 		if b, err := failed.Marshal(); err == nil {
-			pm := message.NewMessage(failed.ID, b)
+			// Its own message id: a later successful plan (after a redrive) must not be
+			// taken for a duplicate of this record.
+			pm := message.NewMessage(failed.ID+"-failed-"+fmt.Sprint(delivered), b)
 			setHeaders(pm, failed.Headers())
 			pm.Metadata.Set(events.HdrError, reason)
 			if err := d.pub.Publish(failed.Subject(), pm); err != nil {
