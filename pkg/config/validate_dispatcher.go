@@ -15,9 +15,7 @@ import (
 func (c *Config) validateDispatcher(v *validator) {
 	sc := &c.SecureChange
 	if sc.Enabled() {
-		if u, err := url.Parse(sc.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			v.add("securechange.url", fmt.Sprintf("%q is not an http(s) URL", sc.URL))
-		}
+		v.httpURL("securechange.url", sc.URL)
 		if sc.Password != "" {
 			v.add("securechange.password", "inline secrets are not accepted; use securechange.password_env or securechange.password_file")
 		} else {
@@ -38,9 +36,7 @@ func (c *Config) validateDispatcher(v *validator) {
 	}
 
 	for name, s := range c.Servers {
-		if u, err := url.Parse(s.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			v.add("servers."+name+".base_url", fmt.Sprintf("%q is not an http(s) URL", s.BaseURL))
-		}
+		v.httpURL("servers."+name+".base_url", s.BaseURL)
 	}
 
 	d := &c.Dispatcher
@@ -73,9 +69,7 @@ func (c *Config) validateDispatcher(v *validator) {
 			v.add(path, "set exactly one of command and url")
 		}
 		if p.URL != "" {
-			if u, err := url.Parse(p.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-				v.add(path+".url", fmt.Sprintf("%q is not an http(s) URL", p.URL))
-			}
+			v.httpURL(path+".url", p.URL)
 		}
 		v.oneOf(path+".format", p.Format, "kvgroup", "json")
 		v.positive(path+".timeout", p.Timeout)
@@ -187,4 +181,11 @@ func serverNames(m map[string]Server) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// httpURL checks an absolute http(s) URL.
+func (v *validator) httpURL(path, raw string) {
+	if u, err := url.Parse(raw); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		v.add(path, fmt.Sprintf("%q is not an http(s) URL", raw))
+	}
 }

@@ -33,21 +33,14 @@ func preload(b *testing.B, n int) string {
 	if err := natsconn.EnsureStreams(ctx, js, natsconn.StreamSpecs(cfg), discard()); err != nil {
 		b.Fatal(err)
 	}
-	ajs, _ := nc.JetStream(nats.PublishAsyncMaxPending(512))
-	for i := 0; i < n; i++ {
+	evs := make([]events.TriggerEvent, n)
+	for i := range evs {
 		ev := trigger(events.Advance, "1234", "Approval", "Risk Review")
 		ev.Ticket.UpdateDate = strconv.Itoa(i) // distinct triggers of one known ticket
 		ev.ID = events.TriggerID(ev.Event, ev.Ticket, ev.Args)
-		data, _ := ev.Marshal()
-		m := nats.NewMsg(ev.Subject())
-		m.Data = data
-		m.Header.Set(nats.MsgIdHdr, ev.ID)
-		m.Header.Set(events.HdrTriggerID, ev.ID)
-		if _, err := ajs.PublishMsgAsync(m); err != nil {
-			b.Fatal(err)
-		}
+		evs[i] = ev
 	}
-	<-ajs.PublishAsyncComplete()
+	publishTriggersAsync(b, nc, evs)
 	return s.ClientURL()
 }
 

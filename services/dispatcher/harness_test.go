@@ -1,11 +1,9 @@
 package dispatcher_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,7 +27,7 @@ type rig struct {
 	t    testing.TB
 	JS   jetstream.JetStream
 	NC   *nats.Conn
-	Logs *syncBuffer
+	Logs *natstest.LogBuffer
 }
 
 // baseConfig is a config with one server and fast retries, for natsURL.
@@ -56,7 +54,7 @@ func startDispatcher(t testing.TB, natsURL string, mutate func(*config.Config)) 
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config: %v", err)
 	}
-	logs := &syncBuffer{}
+	logs := &natstest.LogBuffer{}
 	app := fxtest.New(t,
 		fx.Supply(cfg), fx.NopLogger,
 		fx.Provide(func() *slog.Logger { return logging.New(logs, cfg.Log) }),
@@ -89,6 +87,34 @@ func (g *rig) publishTrigger(ev events.TriggerEvent) {
 	defer cancel()
 	if _, err := g.JS.PublishMsg(ctx, m); err != nil {
 		g.t.Fatal(err)
+	}
+}
+
+// publishTriggersAsync stores many triggers quickly (async publish, then wait for every
+// acknowledgement), each with its id as Nats-Msg-Id.
+func publishTriggersAsync(t testing.TB, nc *nats.Conn, evs []events.TriggerEvent) {
+	t.Helper()
+	js, err := nc.JetStream(nats.PublishAsyncMaxPending(512))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		data, err := ev.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := nats.NewMsg(ev.Subject())
+		m.Data = data
+		m.Header.Set(nats.MsgIdHdr, ev.ID)
+		m.Header.Set(events.HdrTriggerID, ev.ID)
+		if _, err := js.PublishMsgAsync(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(5 * time.Minute):
+		t.Fatalf("publishing %d triggers did not complete", len(evs))
 	}
 }
 
@@ -174,22 +200,4 @@ func splitDots(s string) []string {
 		}
 	}
 	return append(out, s[start:])
-}
-
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

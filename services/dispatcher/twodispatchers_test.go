@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/events"
@@ -25,31 +22,13 @@ func TestTwoDispatchers(t *testing.T) {
 	a := startDispatcher(t, s.ClientURL(), func(c *config.Config) { routes(c); c.Dispatcher.Instance = "a" })
 	b := startDispatcher(t, s.ClientURL(), func(c *config.Config) { routes(c); c.Dispatcher.Instance = "b" })
 
-	js, err := a.NC.JetStream(nats.PublishAsyncMaxPending(512))
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := map[string]bool{}
-	for i := 0; i < n; i++ {
-		ev := trigger(events.Create, fmt.Sprint(100000+i), "Open request", "")
-		data, err := ev.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := nats.NewMsg(ev.Subject())
-		m.Data = data
-		m.Header.Set(nats.MsgIdHdr, ev.ID)
-		m.Header.Set(events.HdrTriggerID, ev.ID)
-		if _, err := js.PublishMsgAsync(m); err != nil {
-			t.Fatal(err)
-		}
-		want[events.OperationID(ev.ID, "every", "call")] = true
+	evs := make([]events.TriggerEvent, n)
+	for i := range evs {
+		evs[i] = trigger(events.Create, fmt.Sprint(100000+i), "Open request", "")
+		want[events.OperationID(evs[i].ID, "every", "call")] = true
 	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(2 * time.Minute):
-		t.Fatal("publishing 10 000 triggers did not complete")
-	}
+	publishTriggersAsync(t, a.NC, evs)
 
 	a.waitCount(events.StreamPlans, n)
 	a.waitCount(events.StreamOps, n)

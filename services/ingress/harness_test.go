@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,8 +36,8 @@ const (
 type rig struct {
 	t    testing.TB
 	App  *fxtest.App
-	Logs *syncBuffer // everything the ingress logged
-	URL  string      // http://host:port
+	Logs *natstest.LogBuffer // everything the ingress logged
+	URL  string              // http://host:port
 	JS   jetstream.JetStream
 	Cfg  *config.Config
 	http *http.Client
@@ -73,7 +72,7 @@ func startIngress(t testing.TB, natsURL string, mutate func(*config.Config), opt
 		o = opts[0]
 	}
 	var srv *ingress.Server
-	logs := &syncBuffer{}
+	logs := &natstest.LogBuffer{}
 	app := fxtest.New(t,
 		fx.Supply(cfg, o),
 		fx.NopLogger,
@@ -100,24 +99,6 @@ func startIngress(t testing.TB, natsURL string, mutate func(*config.Config), opt
 func (g *rig) stop() {
 	g.stopped = true
 	g.App.RequireStop()
-}
-
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // response is what the ingress answered.
