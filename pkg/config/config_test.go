@@ -85,6 +85,10 @@ func TestProblems(t *testing.T) {
 		{"syntax", "ingress: [\n", []string{"1 : did not find expected node content"}},
 		{"listen", "ingress:\n  listen: 8000\n", []string{"2 ingress.listen: \"8000\" is not host:port"}},
 		{"path with a wildcard", "ingress:\n  path: /t/{x}\n", []string{"2 ingress.path: \"/t/{x}\" must start with /"}},
+		{"routes", "servers:\n  snow: {base_url: https://snow.example}\nroutes:\n  - name: a\n    actions: [{itsm: {server: snow, method: POST, path: /x}}]\n  - name: a\n    on: {event: EXPLODE}\n    actions: [{itsm: {server: snwo, method: POST, path: /x}}]\n",
+			[]string{"6 routes[1].name: \"a\" is listed twice", "7 routes[1].on.event[0]: unknown trigger \"EXPLODE\"", "8 routes[1].actions[0].itsm.server: \"snwo\" is not a configured server (servers: snow)"}},
+		{"plugins", "dispatcher:\n  plugins:\n    - {command: [/bin/true], url: http://x}\n",
+			[]string{"3 dispatcher.plugins[0].name: is required", "3 dispatcher.plugins[0]: set exactly one of command and url"}},
 		{"path clash", "ingress:\n  path: /metrics\n", []string{"2 ingress.path: \"/metrics\" clashes"}},
 	}
 	for _, tc := range cases {

@@ -58,13 +58,7 @@ func (c *Config) validateDispatcher(v *validator) {
 	seenPlugin := map[string]bool{}
 	for i, p := range d.Plugins {
 		path := fmt.Sprintf("dispatcher.plugins[%d]", i)
-		switch {
-		case p.Name == "":
-			v.add(path+".name", "is required")
-		case seenPlugin[p.Name]:
-			v.add(path+".name", fmt.Sprintf("%q is listed twice", p.Name))
-		}
-		seenPlugin[p.Name] = true
+		v.uniqueName(path+".name", p.Name, seenPlugin)
 		if (len(p.Command) == 0) == (p.URL == "") {
 			v.add(path, "set exactly one of command and url")
 		}
@@ -81,13 +75,7 @@ func (c *Config) validateDispatcher(v *validator) {
 	seenRoute := map[string]bool{}
 	for i, r := range c.Routes {
 		path := fmt.Sprintf("routes[%d]", i)
-		switch {
-		case r.Name == "":
-			v.add(path+".name", "is required")
-		case seenRoute[r.Name]:
-			v.add(path+".name", fmt.Sprintf("%q is listed twice", r.Name))
-		}
-		seenRoute[r.Name] = true
+		v.uniqueName(path+".name", r.Name, seenRoute)
 		for j, e := range r.On.Events {
 			if t, err := events.ParseTrigger(e); err != nil {
 				v.add(fmt.Sprintf("%s.on.event[%d]", path, j), err.Error())
@@ -188,4 +176,15 @@ func (v *validator) httpURL(path, raw string) {
 	if u, err := url.Parse(raw); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		v.add(path, fmt.Sprintf("%q is not an http(s) URL", raw))
 	}
+}
+
+// uniqueName checks that a name is set and not used before in the same list.
+func (v *validator) uniqueName(path, name string, seen map[string]bool) {
+	switch {
+	case name == "":
+		v.add(path, "is required")
+	case seen[name]:
+		v.add(path, fmt.Sprintf("%q is listed twice", name))
+	}
+	seen[name] = true
 }
