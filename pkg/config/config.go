@@ -24,6 +24,7 @@ type Config struct {
 	SecureChange SecureChange      `yaml:"securechange"`
 	Servers      map[string]Server `yaml:"servers"`
 	Dispatcher   Dispatcher        `yaml:"dispatcher"`
+	ITSMSync     ITSMSync          `yaml:"itsm_sync"`
 	Routes       []Route           `yaml:"routes"`
 }
 
@@ -226,6 +227,7 @@ func (c *Config) SetDefaults() {
 			p.MaxRuns = 3
 		}
 	}
+	c.setITSMDefaults()
 	for i := range c.Routes {
 		on := &c.Routes[i].On
 		if on.Point == "" {

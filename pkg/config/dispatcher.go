@@ -48,12 +48,6 @@ func (s SecureChange) PasswordRef() SecretRef {
 	return SecretRef{Env: s.PasswordEnv, File: s.PasswordFile}
 }
 
-// Server is an outbound ITSM server (WFI vocabulary). The itsm-sync service adds
-// auth, TLS, headers and limits; the dispatcher only needs to know it exists.
-type Server struct {
-	BaseURL string `yaml:"base_url"`
-}
-
 // Dispatcher configures the planning service.
 type Dispatcher struct {
 	// AckWait is how long JetStream waits for a plan before redelivering the trigger;
@@ -141,10 +135,18 @@ type ITSMAction struct {
 	BodyFile string       `yaml:"body_file" json:"body_file,omitempty"`
 	Response ResponseMap  `yaml:"response" json:"response"`
 	Headers  StringMapCfg `yaml:"headers" json:"headers,omitempty"`
+	// Lookup, on a create, is asked first on a redelivery or replay whether the record
+	// already exists (the process may have died after the server accepted the create).
+	Lookup *Lookup `yaml:"lookup" json:"lookup,omitempty"`
+	// Needs names correlation values (e.g. sys_id) this operation cannot run without;
+	// until a create stored them it waits (itsm_sync.wait_for_create). Default: every
+	// #correlation.X# the path, body and headers use.
+	Needs []string `yaml:"needs" json:"needs,omitempty"`
 }
 
 // ResponseMap maps an ITSM response back: into the correlation bucket and into
-// SecureChange fields.
+// SecureChange fields. Values are templates over the response (#result.sys_id# is the
+// gjson path result.sys_id of the response body) and the operation's placeholders.
 type ResponseMap struct {
 	Correlate map[string]string `yaml:"correlate" json:"correlate,omitempty"`
 	Fields    map[string]string `yaml:"fields" json:"fields,omitempty"`

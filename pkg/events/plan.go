@@ -35,6 +35,10 @@ type Operation struct {
 	Spec json.RawMessage `json:"spec,omitempty"`
 	// Attrs are free key/values, set by routes or plugins, passed to templates.
 	Attrs map[string]string `json:"attrs,omitempty"`
+	// Context is the data its templates render from. In a recorded plan it is left out
+	// (the trigger is stored once, in SCW_TRIGGERS); on the operation's own message it
+	// is always present.
+	Context *OpContext `json:"context,omitempty"`
 }
 
 // OperationID derives an operation's id from the trigger it serves, the route and

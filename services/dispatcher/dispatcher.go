@@ -39,7 +39,7 @@ func (d *Dispatcher) Handle(msg *message.Message) error {
 	}
 	log := d.log.With("trigger_id", trig.ID, "ticket", trig.Ticket.ID, "event", trig.Event, "delivery", delivered)
 
-	plan, err := d.plan(msg.Context(), trig, delivered)
+	plan, opctx, err := d.plan(msg.Context(), trig, delivered)
 	if err != nil {
 		if !IsPermanent(err) && delivered < d.maxDeliver {
 			d.metrics.retries.Inc()
@@ -48,7 +48,7 @@ func (d *Dispatcher) Handle(msg *message.Message) error {
 		}
 		return d.fail(msg, trig, err, delivered)
 	}
-	if err := d.publishPlan(plan); err != nil {
+	if err := d.publishPlan(plan, opctx); err != nil {
 		if delivered < d.maxDeliver {
 			log.Warn("publishing the plan failed, will retry", "err", err)
 			return err
@@ -60,23 +60,26 @@ func (d *Dispatcher) Handle(msg *message.Message) error {
 	return nil
 }
 
-// plan enriches, matches, builds and rewrites.
-func (d *Dispatcher) plan(ctx context.Context, trig events.TriggerEvent, delivered int) (events.Plan, error) {
+// plan enriches, matches, builds and rewrites. The context is what the operations'
+// templates will render from.
+func (d *Dispatcher) plan(ctx context.Context, trig events.TriggerEvent, delivered int) (events.Plan, *events.OpContext, error) {
 	var ticket *events.Ticket
+	opctx := &events.OpContext{Trigger: trig}
 	if d.sc != nil {
 		t, err := d.sc.Ticket(ctx, trig.Ticket.ID)
 		if err != nil {
-			return events.Plan{}, fmt.Errorf("enrich ticket %s: %w", trig.Ticket.ID, err)
+			return events.Plan{}, nil, fmt.Errorf("enrich ticket %s: %w", trig.Ticket.ID, err)
 		}
 		ticket = &t
+		opctx.Ticket = t.Raw
 	}
 	matches, err := d.routes.Match(MatchInput{Trigger: trig, Ticket: ticket})
 	if err != nil {
-		return events.Plan{}, err
+		return events.Plan{}, nil, err
 	}
 	ops, err := buildOperations(trig, matches)
 	if err != nil {
-		return events.Plan{}, err
+		return events.Plan{}, nil, err
 	}
 	plan := events.Plan{
 		ID: events.PlanID(trig.ID), TriggerID: trig.ID, Ticket: trig.Ticket.ID, Event: trig.Event,
@@ -89,16 +92,16 @@ func (d *Dispatcher) plan(ctx context.Context, trig events.TriggerEvent, deliver
 	if d.rewriter != nil {
 		plan, err = d.rewriter.Rewrite(ctx, RewriteInput{Trigger: trig, Ticket: ticket, Plan: plan, FirstRun: delivered == 1})
 		if err != nil {
-			return events.Plan{}, err
+			return events.Plan{}, nil, err
 		}
 	}
-	return plan, nil
+	return plan, opctx, nil
 }
 
-// publishPlan records the plan, then sends one message per operation. Every message
-// carries a deterministic Nats-Msg-Id, so a retry after a partial publish stores nothing
-// twice.
-func (d *Dispatcher) publishPlan(p events.Plan) error {
+// publishPlan records the plan, then sends one message per operation, each with the
+// context its templates render from. Every message carries a deterministic Nats-Msg-Id,
+// so a retry after a partial publish stores nothing twice.
+func (d *Dispatcher) publishPlan(p events.Plan, opctx *events.OpContext) error {
 	if p.Operations == nil {
 		p.Operations = []events.Operation{}
 	}
@@ -112,6 +115,7 @@ func (d *Dispatcher) publishPlan(p events.Plan) error {
 		return fmt.Errorf("record plan: %w", err)
 	}
 	for _, op := range p.Operations {
+		op.Context = opctx
 		ob, err := op.Marshal()
 		if err != nil {
 			return Permanent(fmt.Errorf("encode operation %s: %w", op.ID, err))
@@ -159,7 +163,7 @@ func (d *Dispatcher) fail(msg *message.Message, trig events.TriggerEvent, cause 
 	dl := message.NewMessage(deadLetterID(msg, trig), msg.Payload)
 	for k, v := range msg.Metadata {
 		switch k {
-		case bus.MetaDelivered, bus.MetaStreamSeq, bus.MetaSubject:
+		case bus.MetaDelivered, bus.MetaStreamSeq, bus.MetaSubject, bus.MetaTimestamp, bus.MetaNakDelay:
 		default:
 			dl.Metadata.Set(k, v)
 		}

@@ -2,25 +2,20 @@ package dispatcher
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/events"
+	"github.com/triggerflow/triggerflow/pkg/platform/httpx"
 )
 
 // ErrSecureChangeAccess is wrapped by the error Ticket returns when SecureChange answers
@@ -107,32 +102,10 @@ func NewSecureChangeClient(c config.SecureChange, log *slog.Logger) (*SecureChan
 		return nil, fmt.Errorf("securechange.password: %w", err)
 	}
 
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.TLS.CAFile != "" {
-		pem, err := os.ReadFile(c.TLS.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("securechange.tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("securechange.tls.ca_file: %s holds no PEM certificate", c.TLS.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if c.TLS.CertFile != "" || c.TLS.KeyFile != "" {
-		if c.TLS.CertFile == "" || c.TLS.KeyFile == "" {
-			return nil, fmt.Errorf("securechange.tls: set both cert_file and key_file for a client certificate, or neither")
-		}
-		cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("securechange.tls.cert_file/key_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	if c.TLS.InsecureSkipVerify {
-		tc.InsecureSkipVerify = true
-		log.Warn("securechange.tls.insecure_skip_verify is on: SecureChange's certificate is NOT verified; anyone on the path can impersonate SecureChange, read its password and feed forged tickets to the routes",
-			"url", u.Redacted())
+	tc, err := httpx.TLSConfig("securechange.tls", c.TLS, log,
+		"anyone on the path can impersonate SecureChange, read its password and feed forged tickets to the routes")
+	if err != nil {
+		return nil, err
 	}
 	if u.Scheme == "http" {
 		log.Warn("securechange.url uses plain http: the SecureChange password and tickets travel unencrypted", "url", u.Redacted())
@@ -345,15 +318,7 @@ func (c *SecureChangeClient) transportError(ctx, actx context.Context, id string
 	return &scAttempt{err: err} // *url.Error: names the URL, which holds no credentials
 }
 
-func scIsCertError(err error) bool {
-	var (
-		verr *tls.CertificateVerificationError
-		uerr x509.UnknownAuthorityError
-		herr x509.HostnameError
-		ierr x509.CertificateInvalidError
-	)
-	return errors.As(err, &verr) || errors.As(err, &uerr) || errors.As(err, &herr) || errors.As(err, &ierr)
-}
+func scIsCertError(err error) bool { return httpx.IsCertError(err) }
 
 // quote returns "; response: <snippet>" for a non-empty body, "" otherwise.
 func (c *SecureChangeClient) quote(body []byte) string {
@@ -367,31 +332,13 @@ func (c *SecureChangeClient) quote(body []byte) string {
 // scBackoff is the wait before retry number retry+1: base doubled retry times, ±20 %
 // jitter, at most scMaxBackoff.
 func scBackoff(base time.Duration, retry int) time.Duration {
-	d := base
-	for i := 0; i < retry && d < scMaxBackoff; i++ {
-		d *= 2
-	}
-	d = time.Duration(float64(min(d, scMaxBackoff)) * (0.8 + 0.4*rand.Float64()))
-	return min(d, scMaxBackoff)
+	return httpx.Backoff(base, scMaxBackoff, retry)
 }
 
 // scRetryAfter parses a Retry-After header (seconds or an HTTP date), clamped to
 // [0, scMaxRetryAfter].
 func scRetryAfter(h string, now time.Time) (time.Duration, bool) {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(h, 10, 64); err == nil {
-		if n < 0 {
-			return 0, false
-		}
-		return time.Duration(min(n, int64(scMaxRetryAfter/time.Second))) * time.Second, true
-	}
-	if t, err := http.ParseTime(h); err == nil {
-		return min(max(t.Sub(now), 0), scMaxRetryAfter), true
-	}
-	return 0, false
+	return httpx.RetryAfter(h, now, scMaxRetryAfter)
 }
 
 func scValidTicketID(id string) bool {
@@ -414,46 +361,8 @@ func scQuoteID(id string) string {
 	return strconv.Quote(id)
 }
 
-var (
-	// "password": "x", password=x, api_key: x, ...
-	scSecretKV = regexp.MustCompile(`(?i)("?[a-z0-9_.-]*(?:passw(?:or)?d|passwd|pwd|secret|token|api[_-]?key|apikey|credentials?|session[_-]?id|jsessionid|cookie|auth)[a-z0-9_.-]*"?\s*[:=]\s*)("(?:[^"\\]|\\.)*"?|'[^']*'?|[^\s&,;}"'<]+)`)
-	// Authorization: Basic xxx, Bearer xxx, ... (a plain word after it is prose: see scSnippet)
-	scSecretScheme = regexp.MustCompile(`(?i)\b(basic|bearer|negotiate)(\s+)([a-z0-9+/=._~-]{6,})`)
-	scPlainWord    = regexp.MustCompile(`^[A-Z]?[a-z]+$`)
-	// <password>x</password>
-	scSecretXML = regexp.MustCompile(`(?i)(<[a-z0-9_:.-]*(?:passw(?:or)?d|secret|token|api[_-]?key)[a-z0-9_:.-]*>)[^<]*`)
-	// scheme://user:password@host
-	scSecretUserinfo = regexp.MustCompile(`(?i)([a-z][a-z0-9+.-]*://)[^/\s:@]*:[^/\s@]*@`)
-	scSpaces         = regexp.MustCompile(`[\s\p{Cc}]+`)
-)
-
-// scSnippet returns at most scMaxSnippet bytes of body, on one line, as valid UTF-8, with
-// the literal secrets and anything that looks like a credential replaced by [REDACTED].
+// scSnippet returns at most scMaxSnippet bytes of body, on one line, with secrets
+// stripped (httpx.Snippet).
 func scSnippet(body []byte, secrets []string) string {
-	s := string(body[:min(len(body), scErrBodyRead)])
-	for _, sec := range secrets {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "[REDACTED]")
-		}
-	}
-	s = scSecretUserinfo.ReplaceAllString(s, "${1}[REDACTED]@")
-	s = scSecretScheme.ReplaceAllStringFunc(s, func(m string) string {
-		g := scSecretScheme.FindStringSubmatch(m)
-		if scPlainWord.MatchString(g[3]) {
-			return m // "Basic authentication required"
-		}
-		return g[1] + g[2] + "[REDACTED]"
-	})
-	s = scSecretXML.ReplaceAllString(s, "${1}[REDACTED]")
-	s = scSecretKV.ReplaceAllString(s, "${1}[REDACTED]")
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.TrimSpace(scSpaces.ReplaceAllString(s, " "))
-	if len(s) <= scMaxSnippet {
-		return s
-	}
-	cut := scMaxSnippet
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+	return httpx.Snippet(body, secrets, scMaxSnippet)
 }

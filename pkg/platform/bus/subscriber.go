@@ -19,6 +19,12 @@ const (
 	MetaDelivered = "Scw-Delivered" // how many times this message was delivered, 1 on the first
 	MetaStreamSeq = "Scw-Stream-Seq"
 	MetaSubject   = "Scw-Subject" // the subject it was stored on
+	// MetaTimestamp is when the message was stored (RFC 3339, nanoseconds).
+	MetaTimestamp = "Scw-Stored-At"
+	// MetaNakDelay, set by a handler before it Nacks, overrides the consumer's backoff
+	// for this redelivery (a time.Duration string), e.g. from an ITSM server's
+	// Retry-After. Use NackAfter.
+	MetaNakDelay = "Scw-Nak-Delay"
 )
 
 // ConsumerConfig declares a durable pull consumer, shared by every replica of a service.
@@ -171,7 +177,11 @@ func (s *Subscriber) deliver(ctx context.Context, m jetstream.Msg, out chan<- *m
 		if md, err := m.Metadata(); err == nil {
 			delivered = md.NumDelivered
 		}
-		if err := m.NakWithDelay(s.cfg.Delay(delivered)); err != nil {
+		delay := s.cfg.Delay(delivered)
+		if d, err := time.ParseDuration(wm.Metadata.Get(MetaNakDelay)); err == nil && d >= 0 {
+			delay = d
+		}
+		if err := m.NakWithDelay(delay); err != nil {
 			s.log.Error("nak failed; the message will be redelivered after AckWait", err, watermill.LogFields{"consumer": s.cfg.Durable, "msg": wm.UUID})
 		}
 	case <-ctx.Done(): // the router stopped mid-handling: the server redelivers after AckWait
@@ -193,6 +203,7 @@ func toWatermill(m jetstream.Msg) *message.Message {
 	if info, err := m.Metadata(); err == nil {
 		md[MetaDelivered] = strconv.FormatUint(info.NumDelivered, 10)
 		md[MetaStreamSeq] = strconv.FormatUint(info.Sequence.Stream, 10)
+		md[MetaTimestamp] = info.Timestamp.UTC().Format(time.RFC3339Nano)
 	}
 	out := message.NewMessage(h.Get(nats.MsgIdHdr), m.Data())
 	out.Metadata = md
@@ -206,6 +217,18 @@ func Delivered(m *message.Message) int {
 		return 1
 	}
 	return n
+}
+
+// StoredAt is when a consumed message was stored in its stream (zero if unknown).
+func StoredAt(m *message.Message) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, m.Metadata.Get(MetaTimestamp))
+	return t
+}
+
+// NackAfter Nacks m so that it is redelivered after d instead of the consumer's backoff.
+func NackAfter(m *message.Message, d time.Duration) {
+	m.Metadata.Set(MetaNakDelay, max(d, 0).String())
+	m.Nack()
 }
 
 // Close stops every subscription and waits for them; the connection stays open.

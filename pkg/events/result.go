@@ -1,0 +1,126 @@
+package events
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// Key-value buckets (DESIGN §5).
+const (
+	// BucketCorrelation holds what ITSM servers answered (e.g. ServiceNow's sys_id and
+	// number), one JSON object per ticket and server under CorrelationKey.
+	BucketCorrelation = "scw_correlation"
+	// BucketDone holds proof that an operation succeeded, under its id, so redelivery
+	// and replay never send it twice. Keys of groups that failed are GroupKey.
+	BucketDone = "scw_done"
+	// BucketAttempts holds the attempts of operations still being retried (under the
+	// operation id), so the final result lists every attempt across redeliveries.
+	BucketAttempts = "scw_attempts"
+)
+
+// CorrelationKey is the scw_correlation key of a ticket and server: <ticket>.<server>.
+func CorrelationKey(ticket, server string) string { return ticket + "." + subjectToken(server) }
+
+// GroupKey is the scw_done key that marks an operation group (groupApproval) as failed:
+// the group's operations not yet done are cancelled.
+func GroupKey(triggerID, group string) string { return "group." + triggerID + "." + hashParts("group/v1", group) }
+
+// HdrForce on an operation message makes itsm-sync send it even if scw_done says it
+// succeeded already: an explicit, deliberate replay.
+const HdrForce = "Scw-Force"
+
+// OpContext is what an operation's templates render from, captured when it was planned,
+// so a redelivery or replay renders the same payload.
+type OpContext struct {
+	Trigger TriggerEvent `json:"trigger"`
+	// Ticket is the enriched ticket exactly as SecureChange returned it (Ticket.Raw);
+	// absent when the dispatcher had no SecureChange connection.
+	Ticket json.RawMessage `json:"ticket,omitempty"`
+}
+
+// ResultStatus is how an operation ended.
+type ResultStatus string
+
+// Result statuses.
+const (
+	ResultSucceeded ResultStatus = "succeeded"
+	ResultFailed    ResultStatus = "failed"
+	ResultSkipped   ResultStatus = "skipped" // already done, or cancelled with its group
+)
+
+// Attempt is one request an operation made.
+type Attempt struct {
+	N         int           `json:"n"` // 1-based
+	At        time.Time     `json:"at"`
+	Status    int           `json:"status,omitempty"` // HTTP status; 0: no response
+	Latency   time.Duration `json:"latency_ns"`
+	Error     string        `json:"error,omitempty"`
+	Excerpt   string        `json:"excerpt,omitempty"` // bounded, secrets stripped
+	Lookup    bool          `json:"lookup,omitempty"`  // a lookup-before-create, not the operation itself
+	Transient bool          `json:"transient,omitempty"`
+}
+
+// Result is the outcome of one operation, on scw.result.<kind>.<status>.<ticket> with
+// message id "result-<operation id>".
+type Result struct {
+	OperationID string       `json:"operation_id"`
+	TriggerID   string       `json:"trigger_id"`
+	Ticket      string       `json:"ticket"`
+	Event       Trigger      `json:"event"`
+	Kind        OpKind       `json:"kind"`
+	Target      string       `json:"target"`
+	Route       string       `json:"route"`
+	Action      string       `json:"action"`
+	Status      ResultStatus `json:"status"`
+	Error       string       `json:"error,omitempty"`
+	// Reason of a skip: "already done", "group failed", …
+	Reason   string    `json:"reason,omitempty"`
+	Attempts []Attempt `json:"attempts,omitempty"`
+	// Correlation is what this operation stored in scw_correlation.
+	Correlation map[string]string `json:"correlation,omitempty"`
+	FinishedAt  time.Time         `json:"finished_at"`
+	Instance    string            `json:"instance,omitempty"`
+}
+
+// ResultFor starts the result of op.
+func ResultFor(op Operation, status ResultStatus) Result {
+	return Result{
+		OperationID: op.ID, TriggerID: op.TriggerID, Ticket: op.Ticket, Event: op.Event,
+		Kind: op.Kind, Target: op.Target, Route: op.Route, Action: op.Action, Status: status,
+	}
+}
+
+// ID is the result's message id: one result per operation.
+func (r Result) ID() string { return "result-" + r.OperationID }
+
+// Subject is scw.result.<kind>.<status>.<ticket>.
+func (r Result) Subject() string {
+	return "scw.result." + string(r.Kind) + "." + string(r.Status) + "." + r.Ticket
+}
+
+// Headers of the result: caused by the operation, attempts and error included.
+func (r Result) Headers() map[string]string {
+	h := map[string]string{
+		HdrTriggerID:     r.TriggerID,
+		HdrCausationID:   r.OperationID,
+		HdrCorrelationID: r.TriggerID,
+		HdrTicketID:      r.Ticket,
+		HdrEvent:         string(r.Event),
+		HdrAttempt:       strconv.Itoa(len(r.Attempts)),
+	}
+	if r.Error != "" {
+		h[HdrError] = r.Error
+	}
+	return h
+}
+
+// Marshal encodes the result.
+func (r Result) Marshal() ([]byte, error) { return json.Marshal(r) }
+
+// UnmarshalResult decodes a result.
+func UnmarshalResult(b []byte) (Result, error) {
+	var r Result
+	err := json.Unmarshal(b, &r)
+	return r, err
+}
