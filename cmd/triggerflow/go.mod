@@ -11,6 +11,7 @@ require (
 	github.com/triggerflow/triggerflow/pkg/sctest v0.0.0
 	github.com/triggerflow/triggerflow/services/dispatcher v0.0.0
 	github.com/triggerflow/triggerflow/services/ingress v0.0.0
+	github.com/triggerflow/triggerflow/services/itsm-sync v0.0.0
 	go.uber.org/fx v1.24.0
 )
 
@@ -39,11 +40,16 @@ require (
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/sony/gobreaker v1.0.0 // indirect
+	github.com/sony/gobreaker/v2 v2.4.0 // indirect
+	github.com/tidwall/gjson v1.20.1 // indirect
+	github.com/tidwall/match v1.1.1 // indirect
+	github.com/tidwall/pretty v1.2.0 // indirect
 	github.com/triggerflow/triggerflow/pkg/kvgroup v0.0.0 // indirect
 	go.uber.org/dig v1.19.0 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
 	go.uber.org/zap v1.26.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/oauth2 v0.37.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
@@ -59,4 +65,5 @@ replace (
 	github.com/triggerflow/triggerflow/pkg/sctest => ../../pkg/sctest
 	github.com/triggerflow/triggerflow/services/dispatcher => ../../services/dispatcher
 	github.com/triggerflow/triggerflow/services/ingress => ../../services/ingress
+	github.com/triggerflow/triggerflow/services/itsm-sync => ../../services/itsm-sync
 )

@@ -20,6 +20,7 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
 	"github.com/triggerflow/triggerflow/services/dispatcher"
 	"github.com/triggerflow/triggerflow/services/ingress"
+	itsmsync "github.com/triggerflow/triggerflow/services/itsm-sync"
 )
 
 const usage = `triggerflow carries SecureChange workflow triggers through NATS JetStream.
@@ -29,6 +30,7 @@ Usage:
                                                 JetStream when nats.url is empty
   triggerflow ingress [--config FILE] [--dev]   the HTTP ingress only
   triggerflow dispatcher [--config FILE]        the dispatcher only (plans triggers)
+  triggerflow itsm-sync [--config FILE]         itsm-sync only (ITSM calls, SecureChange write-backs)
   triggerflow config check [FILE]               validate a config file, with line numbers
 
 The config file is --config, else $TRIGGERFLOW_CONFIG, else ./triggerflow.yaml.
@@ -50,8 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve("all", args[1:], stdout, stderr)
 	case "ingress":
 		return serve("ingress", args[1:], stdout, stderr)
-	case "dispatcher":
-		return serve("dispatcher", args[1:], stdout, stderr)
+	case "dispatcher", "itsm-sync":
+		return serve(args[0], args[1:], stdout, stderr)
 	case "config":
 		return configCmd(args[1:], stdout, stderr)
 	}
@@ -69,7 +71,7 @@ func defaultConfigPath() string {
 var serveHelp = map[string]string{
 	"all": `Usage: triggerflow all [--config FILE] [--dev]
 
-Runs every service built so far (ingress, dispatcher) in one process. With nats.url empty it starts an
+Runs every service built so far (ingress, dispatcher, itsm-sync) in one process. With nats.url empty it starts an
 embedded nats-server with JetStream (nats.embedded.*), stopped after the services.
 `,
 	"ingress": `Usage: triggerflow ingress [--config FILE] [--dev]
@@ -82,6 +84,14 @@ POST /v1/triggers/{EVENT} (raw XML), plus /healthz, /readyz and /metrics.
 Runs the dispatcher: consumes SCW_TRIGGERS (durable pull consumer shared by all replicas),
 enriches each trigger from SecureChange, matches the routes, runs the rewrite plugins,
 records the plan on SCW_PLANS and publishes its operations on SCW_OPS.
+`,
+	"itsm-sync": `Usage: triggerflow itsm-sync [--config FILE]
+
+Runs itsm-sync: one durable consumer on SCW_OPS per outbound server (scw.op.itsm.<server>.>)
+and one for SecureChange write-backs (scw.op.securechange.>). Renders each operation's
+template, sends it with the server's auth, TLS, limits and breaker, retries transient
+failures (honouring Retry-After), records successes in the scw_done bucket, stores
+correlation values in scw_correlation, and publishes a result per operation on SCW_RESULTS.
 `,
 }
 
@@ -108,7 +118,7 @@ func serve(name string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "triggerflow: %v\n", err)
 		return 1
 	}
-	if name != "dispatcher" && len(cfg.Ingress.Users) == 0 && !*dev { // before anything starts or listens
+	if (name == "all" || name == "ingress") && len(cfg.Ingress.Users) == 0 && !*dev { // before anything starts or listens
 		fmt.Fprintf(stderr, "triggerflow %s: %v\n", name, ingress.ErrNoUsers)
 		return 1
 	}
@@ -133,7 +143,9 @@ func appOptions(name string, cfg *config.Config, opts ingress.Options) []fx.Opti
 	base = append(base, embedded.Module)
 	switch name {
 	case "all":
-		base = append(base, bus.RouterModule, ingress.Module, dispatcher.Module)
+		base = append(base, bus.RouterModule, ingress.Module, dispatcher.Module, itsmsync.Module)
+	case "itsm-sync":
+		base = append(base, health.ServerModule, bus.RouterModule, itsmsync.Module)
 	case "ingress":
 		base = append(base, ingress.Module)
 	case "dispatcher":
@@ -185,6 +197,10 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "triggerflow config check: %v\n", err)
+		return 1
+	}
+	if err := itsmsync.CheckTemplates(cfg); err != nil { // template syntax, as itsm-sync checks at start-up
+		fmt.Fprintf(stderr, "%s: %v\n", path, err)
 		return 1
 	}
 	var notes []string

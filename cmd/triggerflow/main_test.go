@@ -72,6 +72,36 @@ func TestConfigCheck(t *testing.T) {
 	}
 }
 
+// TestExampleConfigsCheck: every example config passes `config check`, templates included.
+func TestExampleConfigsCheck(t *testing.T) {
+	for _, env := range []string{"TRIGGERFLOW_MEDIATOR_PASSWORD", "SC_PASSWORD", "SNOW_PASSWORD", "JIRA_TOKEN"} {
+		t.Setenv(env, "x")
+	}
+	files, err := filepath.Glob("../../examples/*.yaml")
+	if err != nil || len(files) < 3 {
+		t.Fatalf("examples: %v %v", files, err)
+	}
+	for _, f := range files {
+		if code, out, errOut := runCLI("config", "check", f); code != 0 || !strings.Contains(out, "ok") {
+			t.Errorf("%s: exit %d %q %q", f, code, out, errOut)
+		}
+	}
+	// A template with a syntax error fails the check, naming the route and the file.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "bad.json"), []byte(`{"a":"{{if}}"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := "ingress: {users: [{name: m, password_env: TRIGGERFLOW_MEDIATOR_PASSWORD}]}\nservers: {s: {base_url: https://s.example}}\n" +
+		"routes:\n  - name: broken\n    on: {event: CREATE}\n    actions:\n      - itsm: {server: s, method: POST, path: /x, body_file: bad.json}\n"
+	p := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCLI("config", "check", p); code != 1 || !strings.Contains(errOut, "broken") || !strings.Contains(errOut, "bad.json") {
+		t.Fatalf("bad template: exit %d %q", code, errOut)
+	}
+}
+
 // TestServeRefusesBadConfig: a bad config fails before anything listens, naming the key.
 func TestServeRefusesBadConfig(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.yaml")

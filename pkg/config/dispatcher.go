@@ -155,13 +155,20 @@ type ResponseMap struct {
 // StringMapCfg is a string map in config.
 type StringMapCfg map[string]string
 
-// SecureChangeAction writes back to SecureChange: exactly one of its kinds.
+// SecureChangeAction writes back to SecureChange: exactly one of its kinds. Values are
+// templates (placeholders as in payloads). approve/reject set the current task's
+// approve_reject field (with the reason); advance sets the current task DONE; redo
+// returns the ticket to the named step; reject_ticket rejects the ticket.
 type SecureChangeAction struct {
 	UpdateFields map[string]string `yaml:"update_fields" json:"update_fields,omitempty"`
 	Approve      string            `yaml:"approve" json:"approve,omitempty"` // reason
 	Reject       string            `yaml:"reject" json:"reject,omitempty"`   // reason
 	Advance      bool              `yaml:"advance" json:"advance,omitempty"`
 	Redo         string            `yaml:"redo" json:"redo,omitempty"` // step name to return to
+	// RejectTicket rejects the whole ticket with this comment.
+	RejectTicket string `yaml:"reject_ticket" json:"reject_ticket,omitempty"`
+	// Comment goes with a redo.
+	Comment string `yaml:"comment" json:"comment,omitempty"`
 }
 
 // EmailAction sends an email.

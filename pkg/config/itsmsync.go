@@ -51,7 +51,9 @@ type BasicAuth struct {
 }
 
 // PasswordRef is where the password lives.
-func (b BasicAuth) PasswordRef() SecretRef { return SecretRef{Env: b.PasswordEnv, File: b.PasswordFile} }
+func (b BasicAuth) PasswordRef() SecretRef {
+	return SecretRef{Env: b.PasswordEnv, File: b.PasswordFile}
+}
 
 // BearerAuth sends a static token. A token_file is re-read when it changes (a rotated
 // Kubernetes Secret).
@@ -105,7 +107,9 @@ func (o OAuth2Auth) ClientSecretRef() SecretRef {
 }
 
 // PasswordRef is where the password-grant password lives.
-func (o OAuth2Auth) PasswordRef() SecretRef { return SecretRef{Env: o.PasswordEnv, File: o.PasswordFile} }
+func (o OAuth2Auth) PasswordRef() SecretRef {
+	return SecretRef{Env: o.PasswordEnv, File: o.PasswordFile}
+}
 
 // RefreshTokenRef is where the refresh token lives.
 func (o OAuth2Auth) RefreshTokenRef() SecretRef {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -53,11 +54,14 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(path, data)
+	return parse(path, data, filepath.Dir(path))
 }
 
-// Parse is Load on bytes already read; name is used in messages.
-func Parse(name string, data []byte) (*Config, error) {
+// Parse is Load on bytes already read; name is used in messages. Relative template
+// paths stay relative to the working directory.
+func Parse(name string, data []byte) (*Config, error) { return parse(name, data, "") }
+
+func parse(name string, data []byte, dir string) (*Config, error) {
 	cfg := &Config{}
 	var root yaml.Node
 	problems := &Problems{File: name}
@@ -79,6 +83,9 @@ func Parse(name string, data []byte) (*Config, error) {
 		}
 	}
 	cfg.SetDefaults()
+	if dir != "" {
+		cfg.resolveTemplates(dir)
+	}
 	lines := keyLines(&root)
 	for _, err := range unwrapJoined(cfg.Validate()) {
 		p := &Problem{Msg: err.Error()}
@@ -93,6 +100,28 @@ func Parse(name string, data []byte) (*Config, error) {
 		return cfg, problems
 	}
 	return cfg, nil
+}
+
+// resolveTemplates makes relative template paths (itsm body_file, email template and
+// html) relative to dir, the config file's directory, as a user reading the file expects.
+func (c *Config) resolveTemplates(dir string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	for i := range c.Routes {
+		for j := range c.Routes[i].Actions {
+			a := &c.Routes[i].Actions[j]
+			if a.ITSM != nil {
+				abs(&a.ITSM.BodyFile)
+			}
+			if a.Email != nil {
+				abs(&a.Email.Template)
+				abs(&a.Email.HTML)
+			}
+		}
+	}
 }
 
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)

@@ -122,6 +122,7 @@ func (c *Config) Validate() error {
 	v.file("ingress.tls.key_file", in.TLS.KeyFile)
 
 	c.validateDispatcher(&v)
+	v.itsmSync(c)
 	return errors.Join(v.errs...)
 }
 

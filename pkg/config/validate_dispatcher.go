@@ -139,13 +139,13 @@ func (c *Config) validateAction(v *validator, path string, a Action, i int, seen
 	case a.SecureChange != nil:
 		s := a.SecureChange
 		n := 0
-		for _, set := range []bool{len(s.UpdateFields) > 0, s.Approve != "", s.Reject != "", s.Advance, s.Redo != ""} {
+		for _, set := range []bool{len(s.UpdateFields) > 0, s.Approve != "", s.Reject != "", s.Advance, s.Redo != "", s.RejectTicket != ""} {
 			if set {
 				n++
 			}
 		}
 		if n != 1 {
-			v.add(path+".securechange", "set exactly one of update_fields, approve, reject, advance and redo")
+			v.add(path+".securechange", "set exactly one of update_fields, approve, reject, advance, redo and reject_ticket")
 		}
 		if !c.SecureChange.Enabled() {
 			v.add(path+".securechange", "needs securechange.url")

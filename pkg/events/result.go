@@ -24,7 +24,9 @@ func CorrelationKey(ticket, server string) string { return ticket + "." + subjec
 
 // GroupKey is the scw_done key that marks an operation group (groupApproval) as failed:
 // the group's operations not yet done are cancelled.
-func GroupKey(triggerID, group string) string { return "group." + triggerID + "." + hashParts("group/v1", group) }
+func GroupKey(triggerID, group string) string {
+	return "group." + triggerID + "." + hashParts("group/v1", group)
+}
 
 // HdrForce on an operation message makes itsm-sync send it even if scw_done says it
 // succeeded already: an explicit, deliberate replay.

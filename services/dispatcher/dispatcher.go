@@ -11,14 +11,15 @@ import (
 
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/pkg/platform/bus"
+	"github.com/triggerflow/triggerflow/pkg/platform/securechange"
 )
 
 // Dispatcher plans triggers. Handle is a plain watermill handler: tests call it directly.
 type Dispatcher struct {
 	log        *slog.Logger
 	routes     *Routes
-	sc         *SecureChangeClient // nil: no enrichment
-	rewriter   *Rewriter           // nil: no plugins
+	sc         *securechange.Client // nil: no enrichment
+	rewriter   *Rewriter            // nil: no plugins
 	pub        message.Publisher
 	metrics    *metrics
 	instance   string

@@ -17,6 +17,7 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/pkg/platform/bus"
 	"github.com/triggerflow/triggerflow/pkg/platform/logging"
+	"github.com/triggerflow/triggerflow/pkg/platform/securechange"
 )
 
 // HandlerName is the watermill handlers' name prefix (".0", ".1", … per concurrent
@@ -52,7 +53,7 @@ func New(p Params) (*Dispatcher, error) {
 		d.instance, _ = os.Hostname()
 	}
 	if p.Config.SecureChange.Enabled() {
-		if d.sc, err = NewSecureChangeClient(p.Config.SecureChange, log); err != nil {
+		if d.sc, err = securechange.New(p.Config.SecureChange, log); err != nil {
 			return nil, err
 		}
 	}

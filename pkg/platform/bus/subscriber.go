@@ -42,6 +42,10 @@ type ConsumerConfig struct {
 	Backoff []time.Duration
 	// PullBatch is how many messages are pulled ahead. Keep it small (see AckWait).
 	PullBatch int
+	// FastAck acks without waiting for the server's confirmation. Only for handlers
+	// that record their own completion (itsm-sync's scw_done), so a lost ack costs a
+	// skipped redelivery, never a repeated side effect.
+	FastAck bool
 }
 
 // EnsureConsumer creates or updates the durable pull consumer with explicit settings.
@@ -167,6 +171,12 @@ func (s *Subscriber) deliver(ctx context.Context, m jetstream.Msg, out chan<- *m
 	}
 	select {
 	case <-wm.Acked():
+		if s.cfg.FastAck {
+			if err := m.Ack(); err != nil {
+				s.log.Error("ack failed; the message will be redelivered", err, watermill.LogFields{"consumer": s.cfg.Durable, "msg": wm.UUID})
+			}
+			return
+		}
 		ackCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := m.DoubleAck(ackCtx); err != nil {

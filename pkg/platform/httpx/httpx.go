@@ -124,16 +124,18 @@ func Snippet(body []byte, secrets []string, maxLen int) string {
 			s = strings.ReplaceAll(s, sec, "[REDACTED]")
 		}
 	}
-	s = secretUserinfo.ReplaceAllString(s, "${1}[REDACTED]@")
-	s = secretScheme.ReplaceAllStringFunc(s, func(m string) string {
-		g := secretScheme.FindStringSubmatch(m)
-		if plainWord.MatchString(g[3]) {
-			return m // "Basic authentication required"
-		}
-		return g[1] + g[2] + "[REDACTED]"
-	})
-	s = secretXML.ReplaceAllString(s, "${1}[REDACTED]")
-	s = secretKV.ReplaceAllString(s, "${1}[REDACTED]")
+	if mayHoldSecret(s) { // the regular expressions are the expensive part: most bodies have no cue
+		s = secretUserinfo.ReplaceAllString(s, "${1}[REDACTED]@")
+		s = secretScheme.ReplaceAllStringFunc(s, func(m string) string {
+			g := secretScheme.FindStringSubmatch(m)
+			if plainWord.MatchString(g[3]) {
+				return m // "Basic authentication required"
+			}
+			return g[1] + g[2] + "[REDACTED]"
+		})
+		s = secretXML.ReplaceAllString(s, "${1}[REDACTED]")
+		s = secretKV.ReplaceAllString(s, "${1}[REDACTED]")
+	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.TrimSpace(spaces.ReplaceAllString(s, " "))
 	if len(s) <= maxLen {
@@ -144,4 +146,18 @@ func Snippet(body []byte, secrets []string, maxLen int) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// secretCues are the lower-case fragments without which no secret pattern can match.
+var secretCues = []string{"pass", "pwd", "secret", "token", "key", "cred", "session", "cookie", "auth", "basic", "bearer", "negotiate", "://"}
+
+// mayHoldSecret reports whether s contains a cue of any secret pattern (case-insensitive).
+func mayHoldSecret(s string) bool {
+	l := strings.ToLower(s)
+	for _, c := range secretCues {
+		if strings.Contains(l, c) {
+			return true
+		}
+	}
+	return false
 }

@@ -179,6 +179,34 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, specs []events.S
 	return nil
 }
 
+// Bucket TTLs: correlation values live as long as a change can stay open; done markers
+// must outlive any replay window; attempt histories only matter while retrying.
+const (
+	CorrelationTTL = 365 * 24 * time.Hour
+	DoneTTL        = 90 * 24 * time.Hour
+	AttemptsTTL    = 7 * 24 * time.Hour
+)
+
+// EnsureBuckets creates or updates the key-value buckets of DESIGN §5 (scw_correlation,
+// scw_done, and scw_attempts), idempotently, and returns them by name.
+func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (map[string]jetstream.KeyValue, error) {
+	out := map[string]jetstream.KeyValue{}
+	for _, b := range []jetstream.KeyValueConfig{
+		{Bucket: events.BucketCorrelation, Description: "ITSM record ids learned from responses, per <ticket>.<server>", TTL: CorrelationTTL, History: 5},
+		{Bucket: events.BucketDone, Description: "operations that succeeded (by operation id) and failed groups", TTL: DoneTTL, History: 1},
+		{Bucket: events.BucketAttempts, Description: "attempts of operations still being retried", TTL: AttemptsTTL, History: 1},
+	} {
+		b.Replicas = max(replicas, 1)
+		b.Storage = jetstream.FileStorage
+		kv, err := js.CreateOrUpdateKeyValue(ctx, b)
+		if err != nil {
+			return nil, fmt.Errorf("ensure key-value bucket %s: %w", b.Bucket, err)
+		}
+		out[b.Bucket] = kv
+	}
+	return out, nil
+}
+
 // StreamSpecs derives the stream specs from the config.
 func StreamSpecs(c *config.Config) []events.StreamSpec {
 	return events.Streams(events.StreamOptions{

@@ -1,4 +1,10 @@
-package dispatcher
+// Package securechange is the client of SecureChange's REST API that every service
+// shares: it reads tickets (GET with retries) and performs the write-backs seed 000's
+// custom script and Tufin's SDKs perform (update fields, approve/reject, advance, redo,
+// reject the ticket). Errors are classified once, with pkg/platform/failure: permanent
+// (no retry can fix it) or transient (the caller retries through JetStream, honouring
+// failure.RetryAfter).
+package securechange
 
 import (
 	"context"
@@ -15,37 +21,41 @@ import (
 
 	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/events"
+	"github.com/triggerflow/triggerflow/pkg/platform/failure"
 	"github.com/triggerflow/triggerflow/pkg/platform/httpx"
 )
 
-// ErrSecureChangeAccess is wrapped by the error Ticket returns when SecureChange answers
-// 401 or 403: the configured credentials are wrong or lack permission. It is not
-// permanent (an admin fixes the credentials and the redelivered trigger succeeds) but it
-// is not retried inside the call either, and deserves an alert.
-var ErrSecureChangeAccess = errors.New("SecureChange refused access")
+// ErrAccess is wrapped by the error every call returns when SecureChange answers 401
+// or 403: the configured credentials are wrong or lack permission. It is not permanent
+// (an admin fixes the credentials and the redelivered message succeeds) but it is not
+// retried inside the call either, and deserves an alert.
+var ErrAccess = errors.New("SecureChange refused access")
 
 const (
-	// scMaxBackoff caps one wait between retries.
-	scMaxBackoff = 10 * time.Second
-	// scMaxRetryAfter caps how long a Retry-After header can make us wait.
-	scMaxRetryAfter = 30 * time.Second
-	// scMaxTicketBytes bounds a ticket response; real tickets with large access
+	// maxBackoff caps one wait between retries.
+	maxBackoff = 10 * time.Second
+	// maxRetryAfter caps how long a Retry-After header can make us wait.
+	maxRetryAfter = 30 * time.Second
+	// maxTicketBytes bounds a ticket response; real tickets with large access
 	// requests reach a few MiB.
-	scMaxTicketBytes = 32 << 20
-	// scMaxSnippet is the most of a response body quoted in an error.
-	scMaxSnippet = 200
-	// scErrBodyRead is how much of an error response is read to quote it.
-	scErrBodyRead = 4 << 10
-	// scMaxTicketID is the most digits a ticket id may have (as events.DecodeTicket).
-	scMaxTicketID = 19
+	maxTicketBytes = 32 << 20
+	// maxSnippet is the most of a response body quoted in an error.
+	maxSnippet = 200
+	// errBodyRead is how much of an error response is read to quote it.
+	errBodyRead = 4 << 10
+	// maxTicketID is the most digits a ticket id may have (as events.DecodeTicket).
+	maxTicketID = 19
 
-	scDefaultTimeout = 30 * time.Second
-	scDefaultBackoff = 500 * time.Millisecond
+	defaultTimeout = 30 * time.Second
+	defaultBackoff = 500 * time.Millisecond
+
+	userAgent = "triggerflow"
 )
 
-// SecureChangeClient reads tickets from SecureChange's REST API
-// (GET {url}/tickets/{id}.json with HTTP basic auth). It is safe for concurrent use.
-type SecureChangeClient struct {
+// Client talks to SecureChange's REST API with HTTP basic auth: it reads tickets
+// (GET {url}/tickets/{id}.json, see Ticket) and writes back to them (writeback.go).
+// It is safe for concurrent use.
+type Client struct {
 	base    string // the API base, without a trailing slash
 	user    string
 	pass    config.Secret
@@ -58,14 +68,14 @@ type SecureChangeClient struct {
 	secrets []string
 }
 
-// NewSecureChangeClient resolves the user and password once and builds the HTTP client.
+// New resolves the user and password once and builds the HTTP client.
 // TLS verification is on unless c.TLS.InsecureSkipVerify, which is logged at WARN here,
 // once. c.TLS.CAFile, when set, replaces the system roots (like curl --cacert);
 // c.TLS.CertFile/KeyFile present a client certificate. Zero Timeout and RetryBackoff
 // take config's defaults (30s, 500ms); Retries is read with RetryCount (unset: 4), a
-// negative count is 0. A nil log is
-// slog.Default().
-func NewSecureChangeClient(c config.SecureChange, log *slog.Logger) (*SecureChangeClient, error) {
+// negative count is 0 (they apply to reading tickets; a write is one request). A nil
+// log is slog.Default().
+func New(c config.SecureChange, log *slog.Logger) (*Client, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -117,15 +127,15 @@ func NewSecureChangeClient(c config.SecureChange, log *slog.Logger) (*SecureChan
 
 	timeout := c.Timeout
 	if timeout <= 0 {
-		timeout = scDefaultTimeout
+		timeout = defaultTimeout
 	}
 	backoff := c.RetryBackoff
 	if backoff <= 0 {
-		backoff = scDefaultBackoff
+		backoff = defaultBackoff
 	}
 	retries := max(c.RetryCount(), 0)
 
-	cl := &SecureChangeClient{
+	cl := &Client{
 		base: strings.TrimRight(u.String(), "/"),
 		user: user,
 		pass: pass,
@@ -148,10 +158,10 @@ func NewSecureChangeClient(c config.SecureChange, log *slog.Logger) (*SecureChan
 }
 
 // Close releases idle connections.
-func (c *SecureChangeClient) Close() { c.http.CloseIdleConnections() }
+func (c *Client) Close() { c.http.CloseIdleConnections() }
 
-// scAttempt is the outcome of one failed request.
-type scAttempt struct {
+// failedAttempt is the outcome of one failed request.
+type failedAttempt struct {
 	err error
 	// final: do not retry (the error already names the ticket).
 	final bool
@@ -171,14 +181,14 @@ type scAttempt struct {
 // Errors marked Permanent: an id that is not 1 to 19 digits (no request is made), 404,
 // other 4xx, a body that is not a ticket (wrapping events.ErrBadTicketJSON) and a ticket
 // with another id. Transient but not retried here: 401/403 (wrapping
-// ErrSecureChangeAccess), a redirect, and a server certificate that does not verify;
+// ErrAccess), a redirect, and a server certificate that does not verify;
 // these need an admin, and the redelivered trigger then succeeds.
 //
 // Errors name the ticket and the HTTP status and quote at most 200 bytes of the response
 // body with anything that looks like a secret replaced by [REDACTED].
-func (c *SecureChangeClient) Ticket(ctx context.Context, id string) (events.Ticket, error) {
-	if !scValidTicketID(id) {
-		return events.Ticket{}, Permanent(fmt.Errorf("securechange: ticket id %s is not a number of 1 to %d digits", scQuoteID(id), scMaxTicketID))
+func (c *Client) Ticket(ctx context.Context, id string) (events.Ticket, error) {
+	if !validTicketID(id) {
+		return events.Ticket{}, failure.Permanent(fmt.Errorf("securechange: ticket id %s is not a number of 1 to %d digits", quoteID(id), maxTicketID))
 	}
 	target := c.base + "/tickets/" + id + ".json"
 	var last error
@@ -197,7 +207,7 @@ func (c *SecureChangeClient) Ticket(ctx context.Context, id string) (events.Tick
 		if n > c.retries {
 			return events.Ticket{}, fmt.Errorf("securechange: ticket %s: giving up after %d attempts: %w", id, n, last)
 		}
-		wait := max(scBackoff(c.backoff, n-1), a.retryAfter)
+		wait := max(retryWait(c.backoff, n-1), a.retryAfter)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 			return events.Ticket{}, fmt.Errorf("securechange: ticket %s: giving up after %d attempts, the next one (in %s) would come after the deadline: %w",
 				id, n, wait.Round(time.Millisecond), last)
@@ -214,23 +224,23 @@ func (c *SecureChangeClient) Ticket(ctx context.Context, id string) (events.Tick
 }
 
 // stopped is the error when ctx ended: it wraps ctx.Err() and quotes the last failure.
-func (c *SecureChangeClient) stopped(ctx context.Context, id string, attempts int, last error) error {
+func (c *Client) stopped(ctx context.Context, id string, attempts int, last error) error {
 	if last == nil {
 		return fmt.Errorf("securechange: ticket %s: %w", id, ctx.Err())
 	}
 	return fmt.Errorf("securechange: ticket %s: %w after %d attempts (last error: %v)", id, ctx.Err(), attempts, last)
 }
 
-// attempt makes one request. A nil *scAttempt means success.
-func (c *SecureChangeClient) attempt(ctx context.Context, target, id string) (events.Ticket, *scAttempt) {
+// attempt makes one request. A nil *failedAttempt means success.
+func (c *Client) attempt(ctx context.Context, target, id string) (events.Ticket, *failedAttempt) {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodGet, target, nil)
 	if err != nil { // the base URL was validated and id is digits: cannot happen
-		return events.Ticket{}, &scAttempt{err: Permanent(fmt.Errorf("securechange: ticket %s: %w", id, err)), final: true}
+		return events.Ticket{}, &failedAttempt{err: failure.Permanent(fmt.Errorf("securechange: ticket %s: %w", id, err)), final: true}
 	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "triggerflow-dispatcher")
+	req.Header.Set("User-Agent", userAgent)
 	req.SetBasicAuth(c.user, c.pass.Reveal())
 
 	resp, err := c.http.Do(req)
@@ -245,104 +255,104 @@ func (c *SecureChangeClient) attempt(ctx context.Context, target, id string) (ev
 	code := resp.StatusCode
 	status := fmt.Sprintf("HTTP %d %s", code, http.StatusText(code))
 	if code >= 200 && code < 300 {
-		body, err := io.ReadAll(io.LimitReader(resp.Body, scMaxTicketBytes+1))
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxTicketBytes+1))
 		if err != nil {
 			if ctx.Err() == nil && actx.Err() != nil {
 				err = fmt.Errorf("%s but the body was not received within %s (securechange.timeout)", status, c.timeout)
 			} else {
 				err = fmt.Errorf("%s but reading the body failed: %w", status, err)
 			}
-			return events.Ticket{}, &scAttempt{err: err}
+			return events.Ticket{}, &failedAttempt{err: err}
 		}
-		if len(body) > scMaxTicketBytes {
-			return events.Ticket{}, &scAttempt{final: true, err: Permanent(fmt.Errorf(
-				"securechange: ticket %s: %s but the body exceeds %d MiB", id, status, scMaxTicketBytes>>20))}
+		if len(body) > maxTicketBytes {
+			return events.Ticket{}, &failedAttempt{final: true, err: failure.Permanent(fmt.Errorf(
+				"securechange: ticket %s: %s but the body exceeds %d MiB", id, status, maxTicketBytes>>20))}
 		}
 		t, err := events.DecodeTicket(body)
 		if err != nil {
-			return events.Ticket{}, &scAttempt{final: true, err: Permanent(fmt.Errorf(
+			return events.Ticket{}, &failedAttempt{final: true, err: failure.Permanent(fmt.Errorf(
 				"securechange: ticket %s: %s (Content-Type %q) but the body is not a ticket: %w%s",
 				id, status, resp.Header.Get("Content-Type"), err, c.quote(body)))}
 		}
 		if strings.TrimLeft(t.ID, "0") != strings.TrimLeft(id, "0") {
-			return events.Ticket{}, &scAttempt{final: true, err: Permanent(fmt.Errorf(
+			return events.Ticket{}, &failedAttempt{final: true, err: failure.Permanent(fmt.Errorf(
 				"securechange: ticket %s: %s but SecureChange returned ticket %s", id, status, t.ID))}
 		}
 		return t, nil
 	}
 
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, scErrBodyRead))
-	body := c.quote(snippet)
+	errBody, _ := io.ReadAll(io.LimitReader(resp.Body, errBodyRead))
+	body := c.quote(errBody)
 	switch {
 	case code == http.StatusNotFound:
-		return events.Ticket{}, &scAttempt{final: true, err: Permanent(fmt.Errorf(
+		return events.Ticket{}, &failedAttempt{final: true, err: failure.Permanent(fmt.Errorf(
 			"securechange: ticket %s not found in SecureChange (404)%s", id, body))}
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		hint := "check securechange.user and securechange.password_env / securechange.password_file"
 		if code == http.StatusForbidden {
 			hint += ", and that the user may read this ticket's domain and workflow"
 		}
-		return events.Ticket{}, &scAttempt{final: true, err: fmt.Errorf(
-			"securechange: ticket %s: %s: %w; %s%s", id, status, ErrSecureChangeAccess, hint, body)}
+		return events.Ticket{}, &failedAttempt{final: true, err: fmt.Errorf(
+			"securechange: ticket %s: %s: %w; %s%s", id, status, ErrAccess, hint, body)}
 	case code >= 300 && code < 400:
 		loc := ""
 		if l, err := resp.Location(); err == nil {
 			loc = " to " + strconv.Quote(l.Redacted())
 		}
-		return events.Ticket{}, &scAttempt{final: true, err: fmt.Errorf(
+		return events.Ticket{}, &failedAttempt{final: true, err: fmt.Errorf(
 			"securechange: ticket %s: %s: redirect%s not followed; check securechange.url (e.g. https, the full path .../securechangeworkflow/api/securechange)%s",
 			id, status, loc, body)}
 	case code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code >= 500:
-		a := &scAttempt{err: fmt.Errorf("%s%s", status, body)}
+		a := &failedAttempt{err: fmt.Errorf("%s%s", status, body)}
 		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-			a.retryAfter, _ = scRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+			a.retryAfter, _ = retryAfter(resp.Header.Get("Retry-After"), time.Now())
 		}
 		return events.Ticket{}, a
 	}
-	return events.Ticket{}, &scAttempt{final: true, err: Permanent(fmt.Errorf(
+	return events.Ticket{}, &failedAttempt{final: true, err: failure.Permanent(fmt.Errorf(
 		"securechange: ticket %s: %s%s", id, status, body))}
 }
 
 // transportError classifies an error from http.Client.Do.
-func (c *SecureChangeClient) transportError(ctx, actx context.Context, id string, err error) *scAttempt {
+func (c *Client) transportError(ctx, actx context.Context, id string, err error) *failedAttempt {
 	if ctx.Err() != nil {
-		return &scAttempt{err: err} // Ticket reports ctx's end
+		return &failedAttempt{err: err} // Ticket reports ctx's end
 	}
 	if actx.Err() != nil {
-		return &scAttempt{err: fmt.Errorf("no response within %s (securechange.timeout)", c.timeout)}
+		return &failedAttempt{err: fmt.Errorf("no response within %s (securechange.timeout)", c.timeout)}
 	}
-	if scIsCertError(err) {
-		return &scAttempt{final: true, err: fmt.Errorf(
+	if isCertError(err) {
+		return &failedAttempt{final: true, err: fmt.Errorf(
 			"securechange: ticket %s: SecureChange's TLS certificate was not accepted; check securechange.tls.ca_file: %w", id, err)}
 	}
-	return &scAttempt{err: err} // *url.Error: names the URL, which holds no credentials
+	return &failedAttempt{err: err} // *url.Error: names the URL, which holds no credentials
 }
 
-func scIsCertError(err error) bool { return httpx.IsCertError(err) }
+func isCertError(err error) bool { return httpx.IsCertError(err) }
 
 // quote returns "; response: <snippet>" for a non-empty body, "" otherwise.
-func (c *SecureChangeClient) quote(body []byte) string {
-	s := scSnippet(body, c.secrets)
+func (c *Client) quote(body []byte) string {
+	s := snippet(body, c.secrets)
 	if s == "" {
 		return ""
 	}
 	return "; response: " + s
 }
 
-// scBackoff is the wait before retry number retry+1: base doubled retry times, ±20 %
-// jitter, at most scMaxBackoff.
-func scBackoff(base time.Duration, retry int) time.Duration {
-	return httpx.Backoff(base, scMaxBackoff, retry)
+// retryWait is the wait before retry number retry+1: base doubled retry times, ±20 %
+// jitter, at most maxBackoff.
+func retryWait(base time.Duration, retry int) time.Duration {
+	return httpx.Backoff(base, maxBackoff, retry)
 }
 
-// scRetryAfter parses a Retry-After header (seconds or an HTTP date), clamped to
-// [0, scMaxRetryAfter].
-func scRetryAfter(h string, now time.Time) (time.Duration, bool) {
-	return httpx.RetryAfter(h, now, scMaxRetryAfter)
+// retryAfter parses a Retry-After header (seconds or an HTTP date), clamped to
+// [0, maxRetryAfter].
+func retryAfter(h string, now time.Time) (time.Duration, bool) {
+	return httpx.RetryAfter(h, now, maxRetryAfter)
 }
 
-func scValidTicketID(id string) bool {
-	if id == "" || len(id) > scMaxTicketID {
+func validTicketID(id string) bool {
+	if id == "" || len(id) > maxTicketID {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
@@ -353,16 +363,16 @@ func scValidTicketID(id string) bool {
 	return true
 }
 
-// scQuoteID quotes a rejected id for an error message, shortened.
-func scQuoteID(id string) string {
+// quoteID quotes a rejected id for an error message, shortened.
+func quoteID(id string) string {
 	if len(id) > 40 {
 		id = strings.ToValidUTF8(id[:40], "") + "…"
 	}
 	return strconv.Quote(id)
 }
 
-// scSnippet returns at most scMaxSnippet bytes of body, on one line, with secrets
+// snippet returns at most maxSnippet bytes of body, on one line, with secrets
 // stripped (httpx.Snippet).
-func scSnippet(body []byte, secrets []string) string {
-	return httpx.Snippet(body, secrets, scMaxSnippet)
+func snippet(body []byte, secrets []string) string {
+	return httpx.Snippet(body, secrets, maxSnippet)
 }

@@ -1,4 +1,4 @@
-package dispatcher
+package securechange
 
 import (
 	"bytes"
@@ -32,6 +32,7 @@ import (
 
 	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/events"
+	"github.com/triggerflow/triggerflow/pkg/platform/failure"
 )
 
 const (
@@ -207,13 +208,13 @@ func scConfig(t *testing.T, base string) config.SecureChange {
 
 // newSCClient builds a client and, at cleanup, checks that nothing it logged holds the
 // password or the Authorization header value.
-func newSCClient(t *testing.T, c config.SecureChange) (*SecureChangeClient, *scLogBuf) {
+func newSCClient(t *testing.T, c config.SecureChange) (*Client, *scLogBuf) {
 	t.Helper()
 	logs := &scLogBuf{}
 	l := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cl, err := NewSecureChangeClient(c, l)
+	cl, err := New(c, l)
 	if err != nil {
-		t.Fatalf("NewSecureChangeClient: %v", err)
+		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() {
 		cl.Close()
@@ -261,7 +262,7 @@ func scStatus(status, upTo int, header map[string]string) scSimOpt {
 	})
 }
 
-func TestSecureChangeTicketDecodes(t *testing.T) {
+func TestTicketDecodes(t *testing.T) {
 	t.Parallel()
 	sim := newSCSim(t)
 	cl, _ := newSCClient(t, scConfig(t, sim.url()))
@@ -316,7 +317,7 @@ func TestSecureChangeTicketDecodes(t *testing.T) {
 	}
 }
 
-func TestSecureChangeTicketConcurrent(t *testing.T) {
+func TestTicketConcurrent(t *testing.T) {
 	t.Parallel()
 	sim := newSCSim(t)
 	cl, _ := newSCClient(t, scConfig(t, sim.url()))
@@ -332,7 +333,7 @@ func TestSecureChangeTicketConcurrent(t *testing.T) {
 	wg.Wait()
 }
 
-func TestSecureChangeRetries5xxThenSucceeds(t *testing.T) {
+func TestTicketRetries5xxThenSucceeds(t *testing.T) {
 	t.Parallel()
 	sim := newSCSim(t, scStatus(http.StatusServiceUnavailable, 2, nil))
 	cl, logs := newSCClient(t, scConfig(t, sim.url()))
@@ -362,7 +363,7 @@ func TestSecureChangeRetries5xxThenSucceeds(t *testing.T) {
 	}
 }
 
-func TestSecureChangeHonoursRetryAfter(t *testing.T) {
+func TestTicketHonoursRetryAfter(t *testing.T) {
 	t.Parallel()
 	sim := newSCSim(t, scStatus(http.StatusTooManyRequests, 1, map[string]string{"Retry-After": "1"}))
 	cl, _ := newSCClient(t, scConfig(t, sim.url()))
@@ -379,7 +380,7 @@ func TestSecureChangeHonoursRetryAfter(t *testing.T) {
 	}
 }
 
-func TestSecureChangeGivesUpAfterRetries(t *testing.T) {
+func TestTicketGivesUpAfterRetries(t *testing.T) {
 	t.Parallel()
 	sim := newSCSim(t, scStatus(http.StatusServiceUnavailable, 1<<30, nil))
 	c := scConfig(t, sim.url())
@@ -389,7 +390,7 @@ func TestSecureChangeGivesUpAfterRetries(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	if IsPermanent(err) {
+	if failure.IsPermanent(err) {
 		t.Errorf("permanent: %v", err)
 	}
 	if got := sim.requests.Load(); got != int32(*c.Retries+1) {
@@ -403,12 +404,12 @@ func TestSecureChangeGivesUpAfterRetries(t *testing.T) {
 	scCheckNoSecret(t, "error", err.Error())
 }
 
-func TestSecureChangeNotFoundIsPermanent(t *testing.T) {
+func TestTicketNotFoundIsPermanent(t *testing.T) {
 	t.Parallel()
 	sim := newSCSim(t)
 	cl, _ := newSCClient(t, scConfig(t, sim.url()))
 	_, err := cl.Ticket(t.Context(), "77")
-	if !IsPermanent(err) {
+	if !failure.IsPermanent(err) {
 		t.Fatalf("not permanent: %v", err)
 	}
 	if !strings.Contains(err.Error(), "ticket 77 not found in SecureChange (404)") {
@@ -422,7 +423,7 @@ func TestSecureChangeNotFoundIsPermanent(t *testing.T) {
 	}
 }
 
-func TestSecureChangeUnauthorized(t *testing.T) {
+func TestTicketUnauthorized(t *testing.T) {
 	t.Parallel()
 	sim := newSCSim(t)
 	c := scConfig(t, sim.url())
@@ -432,11 +433,11 @@ func TestSecureChangeUnauthorized(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	if IsPermanent(err) {
+	if failure.IsPermanent(err) {
 		t.Errorf("a credentials problem must not lose the trigger: %v", err)
 	}
-	if !errors.Is(err, ErrSecureChangeAccess) {
-		t.Errorf("does not wrap ErrSecureChangeAccess: %v", err)
+	if !errors.Is(err, ErrAccess) {
+		t.Errorf("does not wrap ErrAccess: %v", err)
 	}
 	for _, want := range []string{"ticket 1234", "401", "securechange.user", "securechange.password_file"} {
 		if !strings.Contains(err.Error(), want) {
@@ -452,7 +453,7 @@ func TestSecureChangeUnauthorized(t *testing.T) {
 	}
 }
 
-func TestSecureChangeStatuses(t *testing.T) {
+func TestTicketStatuses(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name      string
@@ -478,11 +479,11 @@ func TestSecureChangeStatuses(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if IsPermanent(err) != tc.permanent {
-				t.Errorf("IsPermanent = %v, want %v: %v", IsPermanent(err), tc.permanent, err)
+			if failure.IsPermanent(err) != tc.permanent {
+				t.Errorf("IsPermanent = %v, want %v: %v", failure.IsPermanent(err), tc.permanent, err)
 			}
-			if errors.Is(err, ErrSecureChangeAccess) != tc.access {
-				t.Errorf("errors.Is(ErrSecureChangeAccess) = %v, want %v", !tc.access, tc.access)
+			if errors.Is(err, ErrAccess) != tc.access {
+				t.Errorf("errors.Is(ErrAccess) = %v, want %v", !tc.access, tc.access)
 			}
 			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "1234") {
 				t.Errorf("error %q does not name the ticket and %q", err, tc.want)
@@ -494,7 +495,7 @@ func TestSecureChangeStatuses(t *testing.T) {
 	}
 }
 
-func TestSecureChangeSlowServerTimesOut(t *testing.T) {
+func TestTicketSlowServerTimesOut(t *testing.T) {
 	t.Parallel()
 	sim := newSCSim(t, scHook(func(_ int, _ http.ResponseWriter, r *http.Request) bool {
 		<-r.Context().Done() // never answers; returns once the client hangs up
@@ -510,7 +511,7 @@ func TestSecureChangeSlowServerTimesOut(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	if IsPermanent(err) {
+	if failure.IsPermanent(err) {
 		t.Errorf("permanent: %v", err)
 	}
 	if !strings.Contains(err.Error(), "no response within 150ms") || !strings.Contains(err.Error(), "after 3 attempts") {
@@ -524,7 +525,7 @@ func TestSecureChangeSlowServerTimesOut(t *testing.T) {
 	}
 }
 
-func TestSecureChangeStopsWhenContextEnds(t *testing.T) {
+func TestTicketStopsWhenContextEnds(t *testing.T) {
 	t.Parallel()
 	hang := scHook(func(_ int, _ http.ResponseWriter, r *http.Request) bool {
 		<-r.Context().Done()
@@ -565,7 +566,7 @@ func TestSecureChangeStopsWhenContextEnds(t *testing.T) {
 			if el := time.Since(start); el > 2*time.Second {
 				t.Errorf("returned %s after cancel", el)
 			}
-			if !errors.Is(err, context.Canceled) || IsPermanent(err) {
+			if !errors.Is(err, context.Canceled) || failure.IsPermanent(err) {
 				t.Errorf("error %v: want transient, wrapping context.Canceled", err)
 			}
 			if got := sim.requests.Load(); got != 1 {
@@ -585,7 +586,7 @@ func TestSecureChangeStopsWhenContextEnds(t *testing.T) {
 		if el := time.Since(start); el > 5*time.Second {
 			t.Errorf("took %s: it waited instead of giving up", el)
 		}
-		if err == nil || IsPermanent(err) || !strings.Contains(err.Error(), "deadline") || !strings.Contains(err.Error(), "429") {
+		if err == nil || failure.IsPermanent(err) || !strings.Contains(err.Error(), "deadline") || !strings.Contains(err.Error(), "429") {
 			t.Errorf("error %v", err)
 		}
 		if got := sim.requests.Load(); got != 1 {
@@ -594,7 +595,7 @@ func TestSecureChangeStopsWhenContextEnds(t *testing.T) {
 	})
 }
 
-func TestSecureChangeBadBody(t *testing.T) {
+func TestTicketBadBody(t *testing.T) {
 	t.Parallel()
 	read := func(name string) []byte {
 		b, err := os.ReadFile(filepath.Join("testdata", "securechange", name))
@@ -623,7 +624,7 @@ func TestSecureChangeBadBody(t *testing.T) {
 		t.Run(id, func(t *testing.T) {
 			before := sim.requests.Load()
 			_, err := cl.Ticket(t.Context(), id)
-			if !IsPermanent(err) || !errors.Is(err, events.ErrBadTicketJSON) {
+			if !failure.IsPermanent(err) || !errors.Is(err, events.ErrBadTicketJSON) {
 				t.Errorf("want permanent ErrBadTicketJSON, got %v", err)
 			}
 			if err != nil && !strings.Contains(err.Error(), "ticket "+id) {
@@ -638,19 +639,19 @@ func TestSecureChangeBadBody(t *testing.T) {
 	t.Run("another ticket", func(t *testing.T) {
 		sim.tickets["999"] = sim.tickets["1"]
 		_, err := cl.Ticket(t.Context(), "999")
-		if !IsPermanent(err) || !strings.Contains(err.Error(), "returned ticket 1") {
+		if !failure.IsPermanent(err) || !strings.Contains(err.Error(), "returned ticket 1") {
 			t.Errorf("error %v", err)
 		}
 	})
 }
 
-func TestSecureChangeRejectsBadTicketID(t *testing.T) {
+func TestTicketRejectsBadTicketID(t *testing.T) {
 	t.Parallel()
 	sim := newSCSim(t)
 	cl, _ := newSCClient(t, scConfig(t, sim.url()))
 	for _, id := range []string{"", "12a", "../1", "1?x=1", "1/../../2", " 1", "1\n", "-1", "+1", "0x1F", "１２", "12345678901234567890", strings.Repeat("9", 100)} {
 		_, err := cl.Ticket(t.Context(), id)
-		if !IsPermanent(err) {
+		if !failure.IsPermanent(err) {
 			t.Errorf("%q: not permanent: %v", id, err)
 		}
 		if err != nil && len(err.Error()) > 200 {
@@ -662,7 +663,7 @@ func TestSecureChangeRejectsBadTicketID(t *testing.T) {
 	}
 }
 
-func TestSecureChangeRedactsResponseBody(t *testing.T) {
+func TestTicketRedactsResponseBody(t *testing.T) {
 	t.Parallel()
 	// A broken proxy echoing the request back.
 	sim := newSCSim(t, scHook(func(_ int, w http.ResponseWriter, r *http.Request) bool {
@@ -682,15 +683,15 @@ func TestSecureChangeRedactsResponseBody(t *testing.T) {
 		t.Fatalf("error %q quotes no response", err)
 	}
 	quoted := strings.TrimSuffix(err.Error()[i+len("response: "):], "…")
-	if len(quoted) > scMaxSnippet {
-		t.Errorf("quotes %d bytes of the response, want at most %d", len(quoted), scMaxSnippet)
+	if len(quoted) > maxSnippet {
+		t.Errorf("quotes %d bytes of the response, want at most %d", len(quoted), maxSnippet)
 	}
 	if !strings.Contains(quoted, "[REDACTED]") {
 		t.Errorf("quote %q", quoted)
 	}
 }
 
-func TestSecureChangeSnippet(t *testing.T) {
+func TestSnippet(t *testing.T) {
 	t.Parallel()
 	secrets := []string{"hunter2-pw", scBasic("u", "hunter2-pw")}
 	cases := []struct {
@@ -711,44 +712,44 @@ func TestSecureChangeSnippet(t *testing.T) {
 		{`<auth><password>xml-pw</password></auth>`, "[REDACTED]", []string{"xml-pw"}, 0},
 		{"the literal hunter2-pw appears", "the literal [REDACTED] appears", []string{"hunter2"}, 0},
 		{"line one\r\n\tline two\x00", "line one line two", nil, 0},
-		{strings.Repeat("é", 300), "é", nil, scMaxSnippet},
-		{strings.Repeat("x", 150) + " password=" + strings.Repeat("z", 200), "[REDACTED]", []string{"zzz"}, scMaxSnippet},
+		{strings.Repeat("é", 300), "é", nil, maxSnippet},
+		{strings.Repeat("x", 150) + " password=" + strings.Repeat("z", 200), "[REDACTED]", []string{"zzz"}, maxSnippet},
 	}
 	for _, tc := range cases {
-		got := scSnippet([]byte(tc.in), secrets)
+		got := snippet([]byte(tc.in), secrets)
 		if !strings.Contains(got, tc.want) {
-			t.Errorf("scSnippet(%.40q) = %q, want it to contain %q", tc.in, got, tc.want)
+			t.Errorf("snippet(%.40q) = %q, want it to contain %q", tc.in, got, tc.want)
 		}
 		for _, bad := range tc.mustNot {
 			if strings.Contains(got, bad) {
-				t.Errorf("scSnippet(%.40q) = %q leaks %q", tc.in, got, bad)
+				t.Errorf("snippet(%.40q) = %q leaks %q", tc.in, got, bad)
 			}
 		}
-		if body := strings.TrimSuffix(got, "…"); len(body) > scMaxSnippet || !utf8.ValidString(got) {
-			t.Errorf("scSnippet(%.40q): %d bytes, valid UTF-8 %v", tc.in, len(body), utf8.ValidString(got))
+		if body := strings.TrimSuffix(got, "…"); len(body) > maxSnippet || !utf8.ValidString(got) {
+			t.Errorf("snippet(%.40q): %d bytes, valid UTF-8 %v", tc.in, len(body), utf8.ValidString(got))
 		}
 	}
 }
 
-func TestSecureChangeBackoff(t *testing.T) {
+func TestRetryWait(t *testing.T) {
 	t.Parallel()
 	for range 200 {
 		for retry, want := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond} {
-			d := scBackoff(100*time.Millisecond, retry)
+			d := retryWait(100*time.Millisecond, retry)
 			if d < want*8/10 || d > want*12/10 {
 				t.Fatalf("retry %d: %s, want %s ±20%%", retry, d, want)
 			}
 		}
-		if d := scBackoff(100*time.Millisecond, 1000); d < 8*time.Second || d > scMaxBackoff {
-			t.Fatalf("retry 1000: %s, want capped at %s", d, scMaxBackoff)
+		if d := retryWait(100*time.Millisecond, 1000); d < 8*time.Second || d > maxBackoff {
+			t.Fatalf("retry 1000: %s, want capped at %s", d, maxBackoff)
 		}
-		if d := scBackoff(time.Hour, 0); d > scMaxBackoff {
+		if d := retryWait(time.Hour, 0); d > maxBackoff {
 			t.Fatalf("base 1h: %s", d)
 		}
 	}
 }
 
-func TestSecureChangeRetryAfter(t *testing.T) {
+func TestRetryAfter(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2025, 11, 23, 10, 0, 0, 0, time.UTC)
 	cases := []struct {
@@ -769,9 +770,9 @@ func TestSecureChangeRetryAfter(t *testing.T) {
 		{now.Add(time.Hour).Format(http.TimeFormat), 30 * time.Second, true},
 	}
 	for _, tc := range cases {
-		got, ok := scRetryAfter(tc.h, now)
+		got, ok := retryAfter(tc.h, now)
 		if got != tc.want || ok != tc.ok {
-			t.Errorf("scRetryAfter(%q) = %s, %v; want %s, %v", tc.h, got, ok, tc.want, tc.ok)
+			t.Errorf("retryAfter(%q) = %s, %v; want %s, %v", tc.h, got, ok, tc.want, tc.ok)
 		}
 	}
 }
@@ -782,7 +783,7 @@ func scWriteCA(t *testing.T, srv *httptest.Server) string {
 	return scWriteFile(t, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
 }
 
-func TestSecureChangeTLS(t *testing.T) {
+func TestTicketTLS(t *testing.T) {
 	t.Parallel()
 	sim := newSCSim(t, scTLSOn())
 
@@ -810,7 +811,7 @@ func TestSecureChangeTLS(t *testing.T) {
 		if !strings.Contains(err.Error(), "certificate") || !strings.Contains(err.Error(), "securechange.tls.ca_file") {
 			t.Errorf("error %q", err)
 		}
-		if IsPermanent(err) {
+		if failure.IsPermanent(err) {
 			t.Errorf("permanent: %v", err)
 		}
 		if got := sim.conns.Load(); got != 1 {
@@ -909,7 +910,7 @@ func scWriteClientCert(t *testing.T) (*x509.CertPool, string, string) {
 	return pool, certFile, keyFile
 }
 
-func TestNewSecureChangeClientErrors(t *testing.T) {
+func TestNewErrors(t *testing.T) {
 	t.Parallel()
 	good := func() config.SecureChange { return scConfig(t, "https://sc.example"+scAPIPath) }
 	cases := []struct {
@@ -932,7 +933,7 @@ func TestNewSecureChangeClientErrors(t *testing.T) {
 	for _, tc := range cases {
 		c := good()
 		tc.mod(&c)
-		_, err := NewSecureChangeClient(c, slog.New(slog.DiscardHandler))
+		_, err := New(c, slog.New(slog.DiscardHandler))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want it to say %q", tc.name, err, tc.want)
 		}
@@ -940,12 +941,12 @@ func TestNewSecureChangeClientErrors(t *testing.T) {
 			scCheckNoSecret(t, tc.name, err.Error())
 		}
 	}
-	if _, err := NewSecureChangeClient(good(), nil); err != nil {
+	if _, err := New(good(), nil); err != nil {
 		t.Errorf("good config: %v", err)
 	}
 }
 
-func TestNewSecureChangeClientUserEnv(t *testing.T) {
+func TestNewUserEnv(t *testing.T) {
 	t.Setenv("TRIGGERFLOW_TEST_SC_USER", scTestUser)
 	t.Setenv("TRIGGERFLOW_TEST_SC_PASSWORD", scTestPass)
 	sim := newSCSim(t)

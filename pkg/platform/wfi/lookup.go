@@ -1,0 +1,604 @@
+package wfi
+
+import (
+	"bytes"
+	"encoding/xml"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/triggerflow/triggerflow/pkg/events"
+)
+
+// Time formats of the predefined placeholders (WFI writes yyyy-MM-dd HH:mm:ss).
+const (
+	TimeFormat = "2006-01-02 15:04:05" // current_time, ticket_start_time, ticket_update_time; UTC
+	DateFormat = "2006-01-02"          // date_only; UTC
+)
+
+// predefined is one predefined placeholder. value reports false when the
+// name means nothing for this Data (missing); a source that exists but is
+// empty gives "", true.
+type predefined struct {
+	name        string
+	needsTicket bool // missing without an enriched ticket (for the error's reason)
+	value       func(d *Data) (string, bool)
+}
+
+var predefinedList = []predefined{
+	{"ticket_id", false, func(d *Data) (string, bool) {
+		if d.Ticket != nil && d.Ticket.ID != "" {
+			return d.Ticket.ID, true
+		}
+		return d.Trigger.Ticket.ID, d.Trigger.Ticket.ID != ""
+	}},
+	{"ticket_subject", false, func(d *Data) (string, bool) {
+		if d.Ticket != nil {
+			return d.Ticket.Subject, true
+		}
+		return d.Trigger.Ticket.Subject, d.Trigger.Ticket.ID != ""
+	}},
+	{"workflow_name", true, ticketString(func(t *events.Ticket) string { return t.Workflow.Name })},
+	{"ticket_requester", true, ticketString(func(t *events.Ticket) string { return t.Requester })},
+	{"ticket_requester_full_name", true, ticketString(func(t *events.Ticket) string {
+		if s := rawJSONString(t.Raw, "requester_full_name"); s != "" {
+			return s
+		}
+		return t.Requester
+	})},
+	{"ticket_requester_email", true, func(d *Data) (string, bool) {
+		if d.Ticket == nil {
+			return "", false
+		}
+		s := rawJSONString(d.Ticket.Raw, "requester_email")
+		return s, s != ""
+	}},
+	{"ticket_priority", true, ticketString(func(t *events.Ticket) string { return t.Priority })},
+	{"ticket_status", true, ticketString(func(t *events.Ticket) string { return t.Status })},
+	{"ticket_domain", true, ticketString(func(t *events.Ticket) string { return t.Domain })},
+	{"step_name", false, func(d *Data) (string, bool) {
+		if d.Ticket != nil && d.Ticket.CurrentStep != nil {
+			return d.Ticket.CurrentStep.Name, true
+		}
+		if s := d.Trigger.Ticket.CurrentStage; s != nil {
+			return s.Name, true
+		}
+		return "", d.Ticket != nil // an enriched ticket without a current step is closed
+	}},
+	{"current_step_id", false, func(d *Data) (string, bool) {
+		if d.Ticket != nil && d.Ticket.CurrentStep != nil {
+			return d.Ticket.CurrentStep.ID, true
+		}
+		if s := d.Trigger.Ticket.CurrentStage; s != nil {
+			return s.ID, true
+		}
+		return "", d.Ticket != nil
+	}},
+	{"previous_step_name", false, func(d *Data) (string, bool) {
+		if d.Ticket != nil {
+			if s := previousStep(d.Ticket); s != nil {
+				return s.Name, true
+			}
+			return "", true
+		}
+		if s := d.Trigger.Ticket.CompletionStage; s != nil {
+			return s.Name, true
+		}
+		return "", false
+	}},
+	{"current_task_id", true, ticketString(func(t *events.Ticket) string {
+		if task := currentTask(t); task != nil {
+			return task.ID
+		}
+		return ""
+	})},
+	{"assignee", true, ticketString(func(t *events.Ticket) string {
+		if task := currentTask(t); task != nil {
+			return task.Assignee
+		}
+		return ""
+	})},
+	{"reject_reason", true, ticketString(rejectReason)},
+	{"redo_reason", true, ticketString(func(t *events.Ticket) string {
+		return latestComment(t, func(typ string) bool { return strings.EqualFold(typ, "redo") })
+	})},
+	{"automatic_step_failure_reason", true, ticketString(func(t *events.Ticket) string {
+		return latestComment(t, func(typ string) bool { return strings.Contains(strings.ToLower(typ), "fail") })
+	})},
+	{"ticket_start_time", false, func(d *Data) (string, bool) {
+		return ticketTime(d, d.Trigger.Ticket.CreatedAt, d.Trigger.Ticket.CreateDate, "create_date")
+	}},
+	{"ticket_update_time", false, func(d *Data) (string, bool) {
+		return ticketTime(d, d.Trigger.Ticket.UpdatedAt, d.Trigger.Ticket.UpdateDate, "update_date")
+	}},
+	{"current_time", false, func(d *Data) (string, bool) { return d.Now.UTC().Format(TimeFormat), true }},
+	{"date_only", false, func(d *Data) (string, bool) { return d.Now.UTC().Format(DateFormat), true }},
+	{"latest_comment_content", true, ticketString(func(t *events.Ticket) string {
+		if len(t.Comments) == 0 {
+			return ""
+		}
+		return t.Comments[len(t.Comments)-1].Content
+	})},
+	{"ticket_comments", true, ticketString(func(t *events.Ticket) string {
+		var b strings.Builder
+		for i, c := range t.Comments {
+			if i > 0 {
+				b.WriteByte('\n')
+			}
+			b.WriteString(c.User)
+			b.WriteString(": ")
+			b.WriteString(c.Content)
+		}
+		return b.String()
+	})},
+	{"event", false, func(d *Data) (string, bool) { return string(d.Trigger.Event), d.Trigger.Event != "" }},
+	{"trigger_id", false, func(d *Data) (string, bool) { return d.Trigger.ID, d.Trigger.ID != "" }},
+}
+
+var predefinedIndex = func() map[string]*predefined {
+	m := make(map[string]*predefined, len(predefinedList))
+	for i := range predefinedList {
+		m[predefinedList[i].name] = &predefinedList[i]
+	}
+	return m
+}()
+
+// Predefined lists the predefined placeholder names, for docs and errors.
+// The slice is a fresh copy.
+func Predefined() []string {
+	names := make([]string, len(predefinedList))
+	for i, p := range predefinedList {
+		names[i] = p.name
+	}
+	return names
+}
+
+func ticketString(f func(t *events.Ticket) string) func(d *Data) (string, bool) {
+	return func(d *Data) (string, bool) {
+		if d.Ticket == nil {
+			return "", false
+		}
+		return f(d.Ticket), true
+	}
+}
+
+// rawJSONString returns the string at path in a ticket's raw JSON, "" if absent
+// or not a string.
+func rawJSONString(raw []byte, path string) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	r := gjson.GetBytes(raw, path)
+	if r.Type != gjson.String {
+		return ""
+	}
+	return r.Str
+}
+
+// ticketTime formats a trigger date (epoch milliseconds) as TimeFormat in
+// UTC; a date that is not epoch milliseconds is given as SecureChange wrote
+// it; without one, the enriched ticket's raw rawKey, if any.
+func ticketTime(d *Data, at *time.Time, given, rawKey string) (string, bool) {
+	if at != nil {
+		return at.UTC().Format(TimeFormat), true
+	}
+	if given != "" {
+		return given, true
+	}
+	if d.Ticket != nil {
+		if s := rawJSONString(d.Ticket.Raw, rawKey); s != "" {
+			return s, true
+		}
+	}
+	return "", false
+}
+
+// currentStep returns the step current_step names (its latest occurrence;
+// the latest step if none matches), nil for a ticket without a current step.
+func currentStep(t *events.Ticket) *events.Step {
+	if t.CurrentStep == nil || len(t.Steps) == 0 {
+		return nil
+	}
+	for i := len(t.Steps) - 1; i >= 0; i-- {
+		if s := &t.Steps[i]; t.CurrentStep.ID != "" && s.ID == t.CurrentStep.ID {
+			return s
+		}
+	}
+	for i := len(t.Steps) - 1; i >= 0; i-- {
+		if s := &t.Steps[i]; t.CurrentStep.Name != "" && s.Name == t.CurrentStep.Name {
+			return s
+		}
+	}
+	return &t.Steps[len(t.Steps)-1]
+}
+
+// currentTask returns the current step's first task that is not DONE, or
+// its first task; nil if there is none.
+func currentTask(t *events.Ticket) *events.Task {
+	s := currentStep(t)
+	if s == nil || len(s.Tasks) == 0 {
+		return nil
+	}
+	for i := range s.Tasks {
+		if !strings.EqualFold(s.Tasks[i].Status, "DONE") {
+			return &s.Tasks[i]
+		}
+	}
+	return &s.Tasks[0]
+}
+
+// previousStep returns the step before the current one (on ADVANCE, the
+// step just completed); for a ticket without a current step (closed), its
+// last step; nil if there is none.
+func previousStep(t *events.Ticket) *events.Step {
+	n := len(t.Steps)
+	if t.CurrentStep == nil {
+		if n == 0 {
+			return nil
+		}
+		return &t.Steps[n-1]
+	}
+	cur := currentStep(t)
+	for i := n - 1; i > 0; i-- {
+		if &t.Steps[i] == cur {
+			return &t.Steps[i-1]
+		}
+	}
+	return nil
+}
+
+// rejectReason is the reason of the latest approve_reject field that
+// rejects, else the latest comment of type reject, else "".
+func rejectReason(t *events.Ticket) string {
+	for i := len(t.Steps) - 1; i >= 0; i-- {
+		for _, task := range t.Steps[i].Tasks {
+			for _, f := range task.Fields {
+				if f.Type == "approve_reject" && f.Approved != nil && !*f.Approved {
+					return f.Reason
+				}
+			}
+		}
+	}
+	return latestComment(t, func(typ string) bool {
+		return strings.EqualFold(typ, "reject") || strings.EqualFold(typ, "rejected")
+	})
+}
+
+func latestComment(t *events.Ticket, match func(typ string) bool) string {
+	for i := len(t.Comments) - 1; i >= 0; i-- {
+		if match(t.Comments[i].Type) {
+			return t.Comments[i].Content
+		}
+	}
+	return ""
+}
+
+// fieldValue is a field's value as text: "true"/"false" for a checkbox and
+// an approve_reject's decision ("" while unset), the selection of a
+// drop_down_list, the selected options of a multiple_selection joined by
+// ", ", and the text otherwise (as events.Ticket.Value).
+func fieldValue(f *events.Field) string {
+	switch f.Type {
+	case "checkbox":
+		return boolText(f.Checked)
+	case "approve_reject":
+		return boolText(f.Approved)
+	case "drop_down_list":
+		return f.Selection
+	case "multiple_selection":
+		return strings.Join(f.Selected, ", ")
+	}
+	return f.Text
+}
+
+func boolText(b *bool) string {
+	if b == nil {
+		return ""
+	}
+	return strconv.FormatBool(*b)
+}
+
+// findField looks a ticket field up by name: the current task's fields,
+// then the current step's other tasks, then every step from the latest to
+// the first.
+func findField(t *events.Ticket, name string) (*events.Field, bool) {
+	inTask := func(task *events.Task) *events.Field {
+		for i := range task.Fields {
+			if task.Fields[i].Name == name {
+				return &task.Fields[i]
+			}
+		}
+		return nil
+	}
+	task := currentTask(t)
+	if task != nil {
+		if f := inTask(task); f != nil {
+			return f, true
+		}
+	}
+	if s := currentStep(t); s != nil {
+		for i := range s.Tasks {
+			if f := inTask(&s.Tasks[i]); f != nil {
+				return f, true
+			}
+		}
+	}
+	for i := len(t.Steps) - 1; i >= 0; i-- {
+		for j := range t.Steps[i].Tasks {
+			if f := inTask(&t.Steps[i].Tasks[j]); f != nil {
+				return f, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// Namespace prefixes.
+const (
+	prefixCorrelation = "correlation."
+	prefixResult      = "result."
+	prefixAttr        = "attr."
+	prefixTrigger     = "trigger."
+)
+
+// Lookup resolves one placeholder name: predefined WFI placeholders first,
+// then ticket field names (the current task's fields first, then any
+// step's latest value), then custom placeholders (rendered unescaped), and
+// the prefixed namespaces correlation., result., attr. and trigger. It
+// reports false for a name that resolves to nothing, and for a custom
+// placeholder whose template fails (a cycle, a missing placeholder):
+// Render reports those errors.
+func (d *Data) Lookup(name string) (string, bool) {
+	r := resolver{d: d}
+	v, ok, err := r.resolve(name)
+	if err != nil {
+		return "", false
+	}
+	return v, ok
+}
+
+// resolver resolves placeholders for one render; stack holds the custom
+// placeholders being rendered, outermost first, to detect cycles.
+type resolver struct {
+	d     *Data
+	tmpl  string // the outermost template, for errors
+	stack []string
+}
+
+func (r *resolver) resolve(name string) (string, bool, error) {
+	d := r.d
+	if p, ok := predefinedIndex[name]; ok {
+		if v, ok := p.value(d); ok {
+			return v, true, nil
+		}
+	}
+	if d.Ticket != nil {
+		if f, ok := findField(d.Ticket, name); ok {
+			return fieldValue(f), true, nil
+		}
+	}
+	if text, ok := d.Custom[name]; ok {
+		v, err := r.custom(name, text)
+		return v, err == nil, err
+	}
+	switch {
+	case strings.HasPrefix(name, prefixCorrelation):
+		v, ok := d.Correlation[name[len(prefixCorrelation):]]
+		return v, ok, nil
+	case strings.HasPrefix(name, prefixAttr):
+		v, ok := d.Attrs[name[len(prefixAttr):]]
+		return v, ok, nil
+	case strings.HasPrefix(name, prefixResult):
+		v, ok := d.result(name[len(prefixResult):])
+		return v, ok, nil
+	case strings.HasPrefix(name, prefixTrigger):
+		v, ok := d.trigger(name[len(prefixTrigger):])
+		return v, ok, nil
+	}
+	return "", false, nil
+}
+
+// custom renders a custom placeholder's template, unescaped: its value is
+// escaped once, where it is pasted.
+func (r *resolver) custom(name, text string) (string, error) {
+	for i, s := range r.stack {
+		if s == name {
+			cycle := append(append([]string(nil), r.stack[i:]...), name)
+			return "", newTemplateError("template "+strconv.Quote(r.tmpl)+": custom placeholder cycle #"+strings.Join(cycle, "# -> #")+"#", ErrCycle)
+		}
+	}
+	inner := &resolver{d: r.d, tmpl: r.tmpl, stack: append(append([]string(nil), r.stack...), name)}
+	if inner.tmpl == "" {
+		inner.tmpl = "custom placeholder " + name
+	}
+	t, err := customTemplate(name, text)
+	if err != nil {
+		return "", newTemplateError(inner.prefix()+": "+err.msg, err)
+	}
+	out, err2 := t.render(inner)
+	if err2 != nil {
+		return "", err2
+	}
+	return string(out), nil
+}
+
+// customCache keeps parsed custom placeholder templates: custom
+// placeholders come from config, a small set rendered again and again.
+var customCache struct {
+	sync.Mutex
+	m map[[2]string]*Template
+}
+
+const customCacheMax = 1024
+
+func customTemplate(name, text string) (*Template, *parseError) {
+	key := [2]string{name, text}
+	customCache.Lock()
+	t := customCache.m[key]
+	customCache.Unlock()
+	if t != nil {
+		return t, nil
+	}
+	t, err := parseTemplate("#"+name+"#", text, EscapeNone)
+	if err != nil {
+		return nil, err
+	}
+	customCache.Lock()
+	if customCache.m == nil {
+		customCache.m = make(map[[2]string]*Template)
+	}
+	if len(customCache.m) < customCacheMax {
+		customCache.m[key] = t
+	}
+	customCache.Unlock()
+	return t, nil
+}
+
+// prefix starts an error message: template "x", then the custom
+// placeholders being rendered.
+func (r *resolver) prefix() string {
+	var b strings.Builder
+	b.WriteString("template ")
+	b.WriteString(strconv.Quote(r.tmpl))
+	for _, s := range r.stack {
+		b.WriteString(": custom placeholder #")
+		b.WriteString(s)
+		b.WriteString("#")
+	}
+	return b.String()
+}
+
+// missing builds the error for a name that resolves to nothing.
+func (r *resolver) missing(name string) *MissingError {
+	e := &MissingError{Template: r.tmpl, Name: name, Reason: r.d.missingReason(name)}
+	if len(r.stack) > 0 {
+		e.Via = append([]string(nil), r.stack...)
+	}
+	return e
+}
+
+func (d *Data) missingReason(name string) string {
+	if p, ok := predefinedIndex[name]; ok {
+		if p.needsTicket && d.Ticket == nil {
+			return "a predefined placeholder that needs the enriched ticket, and the trigger was not enriched"
+		}
+		return "a predefined placeholder that has no value for this trigger"
+	}
+	switch {
+	case strings.HasPrefix(name, prefixCorrelation):
+		return "no correlation value " + strconv.Quote(name[len(prefixCorrelation):]) + " is stored for this ticket and server"
+	case strings.HasPrefix(name, prefixAttr):
+		return "the operation has no attr " + strconv.Quote(name[len(prefixAttr):])
+	case strings.HasPrefix(name, prefixResult):
+		if len(d.Result) == 0 {
+			return "there is no response body to map"
+		}
+		if !gjson.ValidBytes(d.Result) {
+			return "the response body is not JSON"
+		}
+		return "the response has nothing at " + strconv.Quote(name[len(prefixResult):])
+	case strings.HasPrefix(name, prefixTrigger):
+		return "the trigger has no " + strconv.Quote(name[len(prefixTrigger):])
+	}
+	if d.Ticket == nil {
+		return defaultMissingReason + "; the trigger was not enriched, so ticket fields are unknown"
+	}
+	return ""
+}
+
+// result reads a gjson path of the response body: a string as is, null as
+// "", anything else as its JSON text. A path not found at the top of the
+// body is also looked up under a top-level "result" (ServiceNow's wrapper:
+// #result.sys_id# reads {"result": {"sys_id": …}}, #result.0.number#
+// reads {"result": [{"number": …}]}).
+func (d *Data) result(path string) (string, bool) {
+	if len(d.Result) == 0 || path == "" || !gjson.ValidBytes(d.Result) {
+		return "", false
+	}
+	v := gjson.GetBytes(d.Result, path)
+	if !v.Exists() && !strings.HasPrefix(path, "result.") {
+		v = gjson.GetBytes(d.Result, "result."+path)
+	}
+	if !v.Exists() {
+		return "", false
+	}
+	switch v.Type {
+	case gjson.String:
+		return v.Str, true
+	case gjson.Null:
+		return "", true
+	}
+	return v.Raw, true
+}
+
+// trigger reads trigger.<key>: the event and the ticket_info XML as stored.
+func (d *Data) trigger(key string) (string, bool) {
+	e := &d.Trigger
+	info := &e.Ticket
+	stage := func(s *events.Stage, part string) (string, bool) {
+		if s == nil {
+			return "", false
+		}
+		switch part {
+		case "", ".name":
+			return s.Name, true
+		case ".id":
+			return s.ID, true
+		}
+		return "", false
+	}
+	for _, st := range [...]struct {
+		name  string
+		stage *events.Stage
+	}{{"current_stage", info.CurrentStage}, {"completion_stage", info.CompletionStage}, {"open_request_stage", info.OpenRequestStage}} {
+		if rest, ok := strings.CutPrefix(key, st.name); ok && (rest == "" || rest[0] == '.') {
+			return stage(st.stage, rest)
+		}
+	}
+	switch key {
+	case "event":
+		return string(e.Event), e.Event != ""
+	case "id":
+		return e.ID, e.ID != ""
+	case "args":
+		return e.Args, true
+	case "script":
+		return e.Script, true
+	case "ticket_id":
+		return info.ID, info.ID != ""
+	case "subject":
+		return info.Subject, info.ID != ""
+	case "create_date":
+		return info.CreateDate, info.CreateDate != ""
+	case "update_date":
+		return info.UpdateDate, info.UpdateDate != ""
+	}
+	// An unknown element of ticket_info, kept as is: its text (the last one
+	// of that name wins, as for the known elements).
+	for i := len(info.Extra) - 1; i >= 0; i-- {
+		if info.Extra[i].Name == key {
+			return elementText(info.Extra[i].XML), true
+		}
+	}
+	return "", false
+}
+
+// elementText returns the character data of an element's outer XML,
+// trimmed of surrounding white space.
+func elementText(outer string) string {
+	dec := xml.NewDecoder(strings.NewReader(outer))
+	var b bytes.Buffer
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		if cd, ok := tok.(xml.CharData); ok {
+			b.Write(cd)
+		}
+	}
+	return strings.TrimSpace(b.String())
+}

@@ -1,0 +1,193 @@
+package itsmsync_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/pkg/events"
+	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
+	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
+)
+
+// benchWorkers is the concurrency of both the raw loop and the server under test.
+const benchWorkers = 8
+
+// sink is a local ITSM endpoint: 201 with a ServiceNow-shaped body. failPct percent of
+// the operations (chosen by a hash of the body) get a 503 on their first request.
+type sink struct {
+	*httptest.Server
+	failPct uint32
+	mu      sync.Mutex
+	failed  map[uint32]bool
+	n       atomic.Int64
+}
+
+func newSink(tb testing.TB, failPct uint32) *sink {
+	s := &sink{failPct: failPct, failed: map[uint32]bool{}}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if s.failPct > 0 {
+			h := fnv.New32a()
+			_, _ = h.Write(body)
+			k := h.Sum32()
+			if k%100 < s.failPct {
+				s.mu.Lock()
+				first := !s.failed[k]
+				s.failed[k] = true
+				s.mu.Unlock()
+				if first {
+					w.WriteHeader(http.StatusServiceUnavailable)
+					return
+				}
+			}
+		}
+		s.n.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"result":{"sys_id":"0123456789abcdef0123456789abcdef","number":"CHG0000001"}}`))
+	}))
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// preloadOps stores n operations for server "sink" in a fresh JetStream.
+func preloadOps(b *testing.B, n int) string {
+	b.Helper()
+	s := natstest.RunJetStream(b)
+	nc := natstest.Connect(b, s.ClientURL())
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := baseConfig(s.ClientURL())
+	if err := natsconn.EnsureStreams(context.Background(), js, natsconn.StreamSpecs(cfg), slog.New(slog.DiscardHandler)); err != nil {
+		b.Fatal(err)
+	}
+	spec := config.ITSMAction{Server: "sink", Method: "POST", Path: "/api/now/table/change_request",
+		Body:     `{"short_description":"SecureChange #ticket_id#: #ticket_subject#","requested_by":"#ticket_requester#","correlation_id":"#trigger_id#"}`,
+		Response: config.ResponseMap{Correlate: map[string]string{"sys_id": "#result.sys_id#"}}}
+	ops := make([]events.Operation, n)
+	for i := range ops {
+		ops[i] = op(events.OpITSM, "sink", fmt.Sprint(100000+i), events.Create, "open-change", "create", spec)
+	}
+	publish(b, nc, ops, nil, "")
+	return s.ClientURL()
+}
+
+// rawLimit consumes n operations with benchWorkers workers from one durable pull
+// consumer, POSTs each body to the sink and double-acks: the floor itsm-sync's work sits on.
+func rawLimit(b *testing.B, url, target string, n int) time.Duration {
+	b.Helper()
+	nc := natstest.Connect(b, url)
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	cons, err := js.CreateOrUpdateConsumer(ctx, events.StreamOps, jetstream.ConsumerConfig{
+		Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute, MaxAckPending: 1000,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchWorkers}}
+	var done, end atomic.Int64
+	errc := make(chan error, benchWorkers)
+	start := time.Now()
+	for range benchWorkers {
+		go func() {
+			it, err := cons.Messages(jetstream.PullMaxMessages(8))
+			if err != nil {
+				errc <- err
+				return
+			}
+			defer it.Stop()
+			for done.Load() < int64(n) {
+				m, err := it.Next(jetstream.NextMaxWait(time.Second))
+				if errors.Is(err, nats.ErrTimeout) {
+					continue
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+				resp, err := client.Post(target+"/api/now/table/change_request", "application/json", bytes.NewReader(m.Data()))
+				if err != nil {
+					errc <- err
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+				if resp.StatusCode >= 300 {
+					_ = m.Nak()
+					continue
+				}
+				if err := m.DoubleAck(ctx); err != nil {
+					errc <- err
+					return
+				}
+				if done.Add(1) == int64(n) {
+					end.Store(time.Now().UnixNano())
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for range benchWorkers {
+		if err := <-errc; err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Unix(0, end.Load()).Sub(start)
+}
+
+// BenchmarkITSMSync measures deliveries per second (b.N operations, each rendered from a
+// WFI template, POSTed, its response mapped into scw_correlation, recorded in scw_done and
+// reported on SCW_RESULTS) next to the raw consume → POST → ack limit measured in the same
+// run, with 0 %, 1 % and 10 % of operations failing transiently once.
+func BenchmarkITSMSync(b *testing.B) {
+	for _, pct := range []uint32{0, 1, 10} {
+		b.Run(fmt.Sprintf("transient=%d%%", pct), func(b *testing.B) {
+			n := max(b.N, 100)
+			b.StopTimer()
+			raw := rawLimit(b, preloadOps(b, n), newSink(b, 0).URL, n)
+
+			url := preloadOps(b, n)
+			sk := newSink(b, pct)
+			start := time.Now()
+			b.StartTimer()
+			g := startSync(b, url, func(c *config.Config) {
+				c.Log.Level = "error"
+				c.Servers["sink"] = config.Server{BaseURL: sk.URL, Concurrency: benchWorkers, Breaker: config.Breaker{Failures: -1}}
+				c.ITSMSync.Retry.Backoff = 10 * time.Millisecond
+			}, nil)
+			natstest.CheckFor(b, 10*time.Minute, 2*time.Millisecond, func() error {
+				if got := natstest.StreamMsgs(b, g.JS, events.StreamResults); got < uint64(n) {
+					return fmt.Errorf("%d of %d delivered", got, n)
+				}
+				return nil
+			})
+			b.StopTimer()
+			took := time.Since(start)
+			if got := sk.n.Load(); got != int64(n) {
+				b.Fatalf("the sink accepted %d operations, want %d", got, n)
+			}
+			b.ReportMetric(float64(n)/took.Seconds(), "ops/s")
+			b.ReportMetric(float64(n)/raw.Seconds(), "raw/s")
+			b.ReportMetric(raw.Seconds()/took.Seconds(), "ratio")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}

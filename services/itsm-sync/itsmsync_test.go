@@ -1,0 +1,375 @@
+package itsmsync_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/pkg/events"
+	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
+	itsmsync "github.com/triggerflow/triggerflow/services/itsm-sync"
+)
+
+// A CREATE posts the rendered template, stores sys_id and number in scw_correlation,
+// publishes a succeeded result with its attempt, and the ADVANCE that follows patches
+// the record it created.
+func TestCreateThenUpdate(t *testing.T) {
+	ns := natstest.RunJetStream(t)
+	sn := newSnow(t)
+	g := startSync(t, ns.ClientURL(), withSnow(sn, nil), nil)
+
+	create := op(events.OpITSM, "snow", "1234", events.Create, "open-change", "create", createSpec())
+	publish(t, g.NC, []events.Operation{create}, nil, "")
+	rs := g.waitResults("scw.result.itsm.>", 1)
+	r := rs[0]
+	if r.Status != events.ResultSucceeded || r.OperationID != create.ID || len(r.Attempts) != 1 || r.Attempts[0].Status != http.StatusCreated {
+		t.Fatalf("result = %+v", r)
+	}
+	if r.Correlation["sys_id"] == "" || !strings.HasPrefix(r.Correlation["number"], "CHG") {
+		t.Fatalf("correlation = %v", r.Correlation)
+	}
+	if r.Attempts[0].Excerpt == "" || r.Attempts[0].Latency <= 0 {
+		t.Errorf("attempt not recorded in full: %+v", r.Attempts[0])
+	}
+	kv, err := g.JS.KeyValue(context.Background(), events.BucketCorrelation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := kv.Get(context.Background(), events.CorrelationKey("1234", "snow"))
+	if err != nil || !strings.Contains(string(e.Value()), r.Correlation["sys_id"]) {
+		t.Fatalf("scw_correlation 1234.snow = %v, %v", e, err)
+	}
+	done, _ := g.JS.KeyValue(context.Background(), events.BucketDone)
+	if _, err := done.Get(context.Background(), create.ID); err != nil {
+		t.Fatalf("scw_done has no entry for the create: %v", err)
+	}
+
+	update := op(events.OpITSM, "snow", "1234", events.Advance, "update-change", "update", updateSpec())
+	publish(t, g.NC, []events.Operation{update}, nil, "")
+	g.waitResults("scw.result.itsm.succeeded.1234", 2)
+	sn.mu.Lock()
+	rec := sn.records[r.Correlation["sys_id"]]
+	sn.mu.Unlock()
+	if len(rec.Updates) != 1 || !strings.Contains(rec.Updates[0], "Step Business Approval done ("+r.Correlation["number"]+")") {
+		t.Fatalf("updates = %q", rec.Updates)
+	}
+	if c, u := sn.counts("1234"); c != 1 || u != 1 {
+		t.Fatalf("creates %d, updates %d", c, u)
+	}
+}
+
+// 429 with Retry-After: 2 → the next attempt comes no sooner than 2 s later (measured
+// at the server), and the result lists both attempts.
+func TestRetryAfterHonoured(t *testing.T) {
+	ns := natstest.RunJetStream(t)
+	sn := newSnow(t)
+	var calls atomic.Int32
+	var first, second atomic.Int64
+	sn.setFault(func(r *http.Request, _ []byte) (int, http.Header) {
+		switch calls.Add(1) {
+		case 1:
+			first.Store(time.Now().UnixNano())
+			return http.StatusTooManyRequests, http.Header{"Retry-After": {"2"}}
+		case 2:
+			second.Store(time.Now().UnixNano())
+		}
+		return 0, nil
+	})
+	g := startSync(t, ns.ClientURL(), withSnow(sn, nil), nil)
+	publish(t, g.NC, []events.Operation{op(events.OpITSM, "snow", "77", events.Create, "open-change", "create", createSpec())}, nil, "")
+	r := g.waitResults("scw.result.itsm.>", 1)[0]
+	if r.Status != events.ResultSucceeded {
+		t.Fatalf("result = %+v", r)
+	}
+	if waited := time.Duration(second.Load() - first.Load()); waited < 2*time.Second {
+		t.Fatalf("second attempt %s after the 429; Retry-After asked for 2s", waited)
+	}
+	// The second delivery asks first whether the create went through (lookup-before-create).
+	if as := requests(r); len(as) != 2 || as[0].Status != 429 || !as[0].Transient || as[1].Status != 201 || !r.Attempts[1].Lookup {
+		t.Fatalf("attempts = %+v", r.Attempts)
+	}
+}
+
+// An HTTP-date Retry-After is honoured too, and clamped to retry.max_retry_after.
+func TestRetryAfterDateClamped(t *testing.T) {
+	ns := natstest.RunJetStream(t)
+	sn := newSnow(t)
+	var calls atomic.Int32
+	var first, second atomic.Int64
+	sn.setFault(func(r *http.Request, _ []byte) (int, http.Header) {
+		switch calls.Add(1) {
+		case 1:
+			first.Store(time.Now().UnixNano())
+			return http.StatusServiceUnavailable, http.Header{"Retry-After": {time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}}
+		case 2:
+			second.Store(time.Now().UnixNano())
+		}
+		return 0, nil
+	})
+	g := startSync(t, ns.ClientURL(), withSnow(sn, func(s *config.Server) { s.Retry.MaxRetryAfter = time.Second }), nil)
+	publish(t, g.NC, []events.Operation{op(events.OpITSM, "snow", "78", events.Create, "open-change", "create", createSpec())}, nil, "")
+	r := g.waitResults("scw.result.itsm.>", 1)[0]
+	if r.Status != events.ResultSucceeded || len(requests(r)) != 2 {
+		t.Fatalf("result = %+v", r)
+	}
+	if waited := time.Duration(second.Load() - first.Load()); waited < 900*time.Millisecond {
+		t.Fatalf("second attempt %s after the 503; the clamped Retry-After asked for 1s", waited)
+	}
+}
+
+// Each retry class: 5xx, 408 and network errors are retried up to retry.attempts, then
+// the operation is dead-lettered with its error and a failed result lists every attempt.
+func TestTransientExhaustedDeadLettered(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+	}{{"503", 503}, {"500", 500}, {"408", 408}, {"429", 429}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := natstest.RunJetStream(t)
+			sn := newSnow(t)
+			sn.setFault(func(*http.Request, []byte) (int, http.Header) { return tc.status, nil })
+			g := startSync(t, ns.ClientURL(), withSnow(sn, func(s *config.Server) { s.Breaker.Failures = -1 }), nil)
+			o := op(events.OpITSM, "snow", "90", events.Create, "open-change", "create", createSpec())
+			o.Spec = mustJSON(config.ITSMAction{Server: "snow", Method: "POST", Path: snowPath, Body: `{"a":"#ticket_id#"}`})
+			publish(t, g.NC, []events.Operation{o}, nil, "")
+			r := g.waitResults("scw.result.itsm.failed.90", 1)[0]
+			if len(r.Attempts) != 4 || !strings.Contains(r.Error, "gave up after 4 attempts") || !strings.Contains(r.Error, fmt.Sprint(tc.status)) {
+				t.Fatalf("result = %+v", r)
+			}
+			for _, a := range r.Attempts {
+				if a.Status != tc.status || !a.Transient {
+					t.Errorf("attempt %+v", a)
+				}
+			}
+			dl := g.msgs(events.StreamDLQ, "scw.dlq.itsm-sync.90")
+			if len(dl) != 1 || !strings.Contains(dl[0].Header.Get(events.HdrError), "gave up") ||
+				dl[0].Header.Get(events.HdrOriginalSubject) != o.Subject() || dl[0].Header.Get(events.HdrAttempt) != "4" {
+				t.Fatalf("dead letters = %v", dl)
+			}
+		})
+	}
+	t.Run("network", func(t *testing.T) {
+		ns := natstest.RunJetStream(t)
+		sn := newSnow(t)
+		url := sn.URL
+		sn.Close() // nothing listens any more
+		g := startSync(t, ns.ClientURL(), func(c *config.Config) {
+			c.Servers["snow"] = config.Server{BaseURL: url, Breaker: config.Breaker{Failures: -1}}
+		}, nil)
+		publish(t, g.NC, []events.Operation{op(events.OpITSM, "snow", "91", events.Create, "open-change", "create", createSpec())}, nil, "")
+		r := g.waitResults("scw.result.itsm.failed.91", 1)[0]
+		// A create with a lookup: every delivery after the first asks first, and the
+		// lookups fail too; they count against retry.attempts like any request.
+		for _, a := range r.Attempts {
+			if a.Status != 0 || !a.Transient {
+				t.Errorf("attempt %+v", a)
+			}
+		}
+		if len(r.Attempts) != 4 || !strings.Contains(r.Error, "gave up after 4 attempts") {
+			t.Fatalf("result = %+v", r)
+		}
+	})
+}
+
+// Other 4xx are permanent: one attempt, dead-lettered at once; a missing placeholder
+// fails the operation before anything is sent, naming the placeholder.
+func TestPermanentFailures(t *testing.T) {
+	ns := natstest.RunJetStream(t)
+	sn := newSnow(t)
+	sn.setFault(func(r *http.Request, body []byte) (int, http.Header) {
+		if strings.Contains(string(body), "bad-request") {
+			return http.StatusBadRequest, nil
+		}
+		return 0, nil
+	})
+	g := startSync(t, ns.ClientURL(), withSnow(sn, nil), nil)
+	bad := op(events.OpITSM, "snow", "100", events.Create, "r", "bad", config.ITSMAction{Server: "snow", Method: "POST", Path: snowPath, Body: `{"x":"bad-request"}`})
+	missing := op(events.OpITSM, "snow", "101", events.Create, "r", "missing", config.ITSMAction{Server: "snow", Method: "POST", Path: snowPath, Body: `{"x":"#no_such_placeholder#"}`})
+	publish(t, g.NC, []events.Operation{bad, missing}, nil, "")
+	r := g.waitResults("scw.result.itsm.failed.100", 1)[0]
+	if len(r.Attempts) != 1 || r.Attempts[0].Status != 400 || r.Attempts[0].Transient {
+		t.Fatalf("400: %+v", r)
+	}
+	r = g.waitResults("scw.result.itsm.failed.101", 1)[0]
+	if len(r.Attempts) != 0 || !strings.Contains(r.Error, "#no_such_placeholder#") {
+		t.Fatalf("missing placeholder: %+v", r)
+	}
+	if n := len(g.msgs(events.StreamDLQ, "scw.dlq.itsm-sync.*")); n != 2 {
+		t.Fatalf("%d dead letters, want 2", n)
+	}
+	if sn.totalCreates() != 0 {
+		t.Fatal("a failed operation created a record")
+	}
+}
+
+// A replay (the same operation as a new message) is not sent again; with Scw-Force it is.
+func TestReplayNotSentTwiceUnlessForced(t *testing.T) {
+	ns := natstest.RunJetStream(t)
+	sn := newSnow(t)
+	g := startSync(t, ns.ClientURL(), withSnow(sn, nil), nil)
+	o := op(events.OpITSM, "snow", "200", events.Create, "open-change", "create", createSpec())
+	publish(t, g.NC, []events.Operation{o}, nil, "")
+	g.waitResults("scw.result.itsm.>", 1)
+	publish(t, g.NC, []events.Operation{o}, nil, "-replay")
+	// The replay is consumed (the consumer's pending count drops to zero) and skipped.
+	waitConsumed(t, g, "itsm-sync-snow")
+	if c, _ := sn.counts("200"); c != 1 {
+		t.Fatalf("%d creates after a replay, want 1", c)
+	}
+	publish(t, g.NC, []events.Operation{o}, map[string]string{events.HdrForce: "true"}, "-forced")
+	g.waitResults("scw.result.itsm.>", 2)
+	if c, _ := sn.counts("200"); c != 2 {
+		t.Fatalf("%d creates after a forced replay, want 2", c)
+	}
+}
+
+// The process "dies" after the server's 201 and before anything is recorded or acked.
+// A second instance gets the redelivery, asks the server first (lookup-before-create),
+// finds the record and does not create it again.
+func TestKilledBetweenSendAndAck(t *testing.T) {
+	ns := natstest.RunJetStream(t)
+	sn := newSnow(t)
+	sent := make(chan struct{}, 1)
+	hooks := &itsmsync.Hooks{AfterSend: func(ctx context.Context, _ events.Operation) {
+		sent <- struct{}{}
+		<-ctx.Done() // hold the message until the process stops
+	}}
+	short := func(c *config.Config) { withSnow(sn, nil)(c); c.ITSMSync.AckWait = 2 * time.Second }
+	first := startSync(t, ns.ClientURL(), short, hooks)
+	o := op(events.OpITSM, "snow", "300", events.Create, "open-change", "create", createSpec())
+	publish(t, first.NC, []events.Operation{o}, nil, "")
+	select {
+	case <-sent:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the create was never sent")
+	}
+	first.stop() // killed: no done marker, no result, no ack
+
+	second := startSync(t, ns.ClientURL(), short, nil)
+	r := second.waitResults("scw.result.itsm.>", 1)[0]
+	if r.Status != events.ResultSucceeded || r.Correlation["sys_id"] == "" {
+		t.Fatalf("result = %+v", r)
+	}
+	if c, _ := sn.counts("300"); c != 1 {
+		t.Fatalf("the server saw %d creates, want exactly 1", c)
+	}
+	if len(r.Attempts) == 0 || !r.Attempts[0].Lookup {
+		t.Fatalf("the redelivery did not look up first: %+v", r.Attempts)
+	}
+}
+
+// An update published before its create waits for the create's sys_id, then applies.
+func TestUpdateWaitsForCreate(t *testing.T) {
+	ns := natstest.RunJetStream(t)
+	sn := newSnow(t)
+	g := startSync(t, ns.ClientURL(), withSnow(sn, nil), nil)
+	update := op(events.OpITSM, "snow", "400", events.Advance, "update-change", "update", updateSpec())
+	publish(t, g.NC, []events.Operation{update}, nil, "")
+	natstest.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, err := g.JS.Consumer(ctx, events.StreamOps, "itsm-sync-snow")
+		if err != nil {
+			return err
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.NumRedelivered == 0 {
+			return fmt.Errorf("the update has not been put back yet")
+		}
+		return nil
+	})
+	create := op(events.OpITSM, "snow", "400", events.Create, "open-change", "create", createSpec())
+	publish(t, g.NC, []events.Operation{create}, nil, "")
+	g.waitResults("scw.result.itsm.succeeded.400", 2)
+	if ev := sn.eventLog(); len(ev) != 2 || ev[0] != "create 400" || ev[1] != "update 400" {
+		t.Fatalf("server saw %v", ev)
+	}
+
+	// Without a create, the wait ends at wait_for_create with a clear failure.
+	ns2 := natstest.RunJetStream(t)
+	g2 := startSync(t, ns2.ClientURL(), func(c *config.Config) {
+		withSnow(sn, nil)(c)
+		c.ITSMSync.WaitForCreate = 300 * time.Millisecond
+	}, nil)
+	publish(t, g2.NC, []events.Operation{op(events.OpITSM, "snow", "401", events.Advance, "update-change", "update", updateSpec())}, nil, "")
+	r := g2.waitResults("scw.result.itsm.failed.401", 1)[0]
+	if !strings.Contains(r.Error, "sys_id") || !strings.Contains(r.Error, "wait_for_create") {
+		t.Fatalf("result = %+v", r)
+	}
+}
+
+// groupApproval: a permanent failure of one operation of a group cancels the ones not
+// yet done.
+func TestGroupFailureCancelsTheRest(t *testing.T) {
+	ns := natstest.RunJetStream(t)
+	sn := newSnow(t)
+	sn.setFault(func(r *http.Request, body []byte) (int, http.Header) {
+		if strings.Contains(string(body), "refuse") {
+			return http.StatusUnprocessableEntity, nil
+		}
+		return 0, nil
+	})
+	g := startSync(t, ns.ClientURL(), withSnow(sn, nil), nil)
+	a := op(events.OpITSM, "snow", "500", events.Create, "r", "a", config.ITSMAction{Server: "snow", Method: "POST", Path: snowPath, Body: `{"x":"refuse"}`})
+	b := op(events.OpITSM, "snow", "500", events.Create, "r", "b", config.ITSMAction{Server: "snow", Method: "POST", Path: snowPath, Body: `{"u_securechange_ticket":"500"}`})
+	a.Group, b.Group = "firewall-change", "firewall-change"
+	publish(t, g.NC, []events.Operation{a}, nil, "")
+	g.waitResults("scw.result.itsm.failed.500", 1)
+	publish(t, g.NC, []events.Operation{b}, nil, "")
+	r := g.waitResults("scw.result.itsm.skipped.500", 1)[0]
+	if r.OperationID != b.ID || !strings.Contains(r.Reason, "firewall-change") {
+		t.Fatalf("result = %+v", r)
+	}
+	if sn.totalCreates() != 0 {
+		t.Fatal("a cancelled operation was sent")
+	}
+}
+
+// waitConsumed polls until the durable consumer has nothing pending or unacknowledged.
+func waitConsumed(t testing.TB, g *rig, durable string) {
+	t.Helper()
+	natstest.CheckFor(t, 120*time.Second, 25*time.Millisecond, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, err := g.JS.Consumer(ctx, events.StreamOps, durable)
+		if err != nil {
+			return err
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.NumPending != 0 || info.NumAckPending != 0 {
+			return fmt.Errorf("%s: %d pending, %d unacknowledged", durable, info.NumPending, info.NumAckPending)
+		}
+		return nil
+	})
+}
+
+// requests are a result's attempts for the operation itself (not lookups).
+func requests(r events.Result) []events.Attempt {
+	var out []events.Attempt
+	for _, a := range r.Attempts {
+		if !a.Lookup {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

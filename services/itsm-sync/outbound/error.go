@@ -1,0 +1,69 @@
+package outbound
+
+import (
+	"time"
+
+	"github.com/triggerflow/triggerflow/pkg/platform/failure"
+)
+
+// Class of a failed call: the only input to retry and dead-letter decisions.
+type Class int
+
+const (
+	// Transient failures (network errors, timeouts, 408, 429, 5xx, an open breaker) may
+	// succeed when retried.
+	Transient Class = iota + 1
+	// Permanent failures (other 3xx/4xx, certificate errors, a bad request) never will.
+	Permanent
+)
+
+func (c Class) String() string {
+	switch c {
+	case Transient:
+		return "transient"
+	case Permanent:
+		return "permanent"
+	}
+	return "unknown"
+}
+
+// Error is every failure Do returns. Do returns it wrapped with failure.Permanent when
+// Class is Permanent and with failure.WithRetryAfter when HasRetryAfter, so callers that
+// only know the failure package classify it correctly; errors.As finds the *Error.
+type Error struct {
+	Server string
+	Class  Class
+	// Status is the HTTP status, 0 when there was no response.
+	Status int
+	// RetryAfter is the server's Retry-After (seconds or an HTTP date) clamped to the
+	// server's retry.max_retry_after, or, with BreakerOpen, the time until the probe.
+	RetryAfter    time.Duration
+	HasRetryAfter bool
+	// BreakerOpen: no request was made, the server's circuit breaker is open.
+	BreakerOpen bool
+	// Excerpt is a bounded excerpt of the response body, secrets stripped.
+	Excerpt string
+	Latency time.Duration
+	// Err is the message: server, method, path, status and excerpt; it wraps the cause
+	// (a context error, a network error) where there is one.
+	Err error
+
+	// callerDone: the caller's context ended; the failure says nothing about the server
+	// (the breaker ignores it).
+	callerDone bool
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// wrap returns e marked for the failure package.
+func (e *Error) wrap() error {
+	var err error = e
+	if e.Class == Permanent {
+		err = failure.Permanent(err)
+	}
+	if e.HasRetryAfter {
+		err = failure.WithRetryAfter(err, e.RetryAfter)
+	}
+	return err
+}
