@@ -15,6 +15,8 @@ CONFIG    ?= examples/triggerflow.yaml
 BENCHTIME ?= 20000x
 # triggers per variant in BenchmarkDispatcher
 DISPATCH_N ?= 3000x
+# operations per variant in BenchmarkITSMSync
+ITSM_N    ?= 10000x
 FUZZTIME  ?= 30s
 
 .PHONY: help run nats test vet fmt-check check-modules bench fuzz build
@@ -31,9 +33,11 @@ run: ## run the whole pipeline in one process (embedded JetStream) with examples
 nats: ## the stock nats CLI against `make run`'s server, e.g. make nats ARGS='stream view SCW_TRIGGERS'
 	$(GO) run $(NATS_CLI) --server nats://127.0.0.1:4222 $(ARGS)
 
-build: ## build bin/triggerflow and bin/ingress
+build: ## build bin/triggerflow and each service's own binary
 	$(GO) build -o bin/triggerflow ./cmd/triggerflow
 	$(GO) build -o bin/ingress ./services/ingress/cmd/ingress
+	$(GO) build -o bin/dispatcher ./services/dispatcher/cmd/dispatcher
+	$(GO) build -o bin/itsm-sync ./services/itsm-sync/cmd/itsm-sync
 
 test: fmt-check vet ## gofmt, go vet and every test of every module
 	@set -e; for m in $(MODULES); do \
@@ -56,6 +60,8 @@ bench: ## benchmarks, each next to its raw JetStream limit measured in the same 
 	cd services/ingress && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) $(PKG)
 	cd services/dispatcher && $(GO) test -run '^$$' -bench Dispatcher -benchtime $(DISPATCH_N) $(PKG)
 	cd services/dispatcher && $(GO) test -run '^$$' -bench Match -benchmem $(PKG)
+	cd services/itsm-sync && $(GO) test -run '^$$' -bench ITSMSync -benchtime $(ITSM_N) $(PKG)
+	cd pkg/platform && $(GO) test -run '^$$' -bench . -benchmem ./wfi/
 	cd pkg/events && $(GO) test -run '^$$' -bench . -benchmem -cpu 1 $(PKG)
 	cd pkg/kvgroup && $(GO) test -run '^$$' -bench . -benchmem $(PKG)
 
@@ -67,3 +73,7 @@ fuzz: ## run each fuzz target for FUZZTIME (corpus in testdata/fuzz)
 	cd pkg/config && $(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) .
 	cd pkg/kvgroup && $(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) .
 	cd services/dispatcher && $(GO) test -run '^$$' -fuzz '^FuzzRoutes$$' -fuzztime $(FUZZTIME) .
+	cd pkg/events && $(GO) test -run '^$$' -fuzz '^FuzzDecodeTicketMatchesReference$$' -fuzztime $(FUZZTIME) .
+	cd pkg/platform && $(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./wfi/
+	cd pkg/platform && $(GO) test -run '^$$' -fuzz '^FuzzSnippet$$' -fuzztime $(FUZZTIME) ./httpx/
+	cd pkg/platform && $(GO) test -run '^$$' -fuzz '^FuzzRetryAfter$$' -fuzztime $(FUZZTIME) ./httpx/

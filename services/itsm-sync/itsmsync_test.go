@@ -373,3 +373,30 @@ func mustJSON(v any) []byte {
 	}
 	return b
 }
+
+// 401 from a server with basic auth is permanent (one attempt, dead-lettered) and the
+// password appears nowhere: not in the result, the dead letter or the logs.
+func TestUnauthorizedIsPermanentAndSecretFree(t *testing.T) {
+	ns := natstest.RunJetStream(t)
+	sn := newSnow(t)
+	sn.auth = func(r *http.Request) bool {
+		u, p, ok := r.BasicAuth()
+		return ok && u == "integration" && p == "right-password"
+	}
+	t.Setenv("SNOW_TEST_PASSWORD", "wrong-password-123")
+	g := startSync(t, ns.ClientURL(), withSnow(sn, func(s *config.Server) {
+		s.Auth.Basic = &config.BasicAuth{User: "integration", PasswordEnv: "SNOW_TEST_PASSWORD"}
+	}), nil)
+	publish(t, g.NC, []events.Operation{op(events.OpITSM, "snow", "700", events.Create, "open-change", "create", createSpec())}, nil, "")
+	r := g.waitResults("scw.result.itsm.failed.700", 1)[0]
+	if len(r.Attempts) != 1 || r.Attempts[0].Status != http.StatusUnauthorized || r.Attempts[0].Transient {
+		t.Fatalf("result = %+v", r)
+	}
+	dl := g.msgs(events.StreamDLQ, "scw.dlq.itsm-sync.700")
+	b, _ := json.Marshal(r)
+	for where, text := range map[string]string{"result": string(b), "dead letter": fmt.Sprint(dl[0].Header), "logs": g.Logs.String()} {
+		if strings.Contains(text, "wrong-password-123") {
+			t.Errorf("the password leaks into the %s", where)
+		}
+	}
+}
