@@ -171,9 +171,12 @@ func (r Retry) Merge(def Retry) Retry {
 
 // ITSMSync configures the service that performs itsm and securechange operations.
 type ITSMSync struct {
-	// AckWait must exceed the slowest request (server timeout × 1, plus lookups). Default 2m.
+	// AckWait is how long JetStream waits for an operation's ack before redelivering it.
+	// A message waits in the pull buffer and for a request slot while it runs, so it
+	// must exceed ITSMHandlersPerSlot × pull_batch × the longest server timeout
+	// (validated). Default 5m.
 	AckWait time.Duration `yaml:"ack_wait"`
-	// PullBatch per server consumer. Default 8.
+	// PullBatch is how many operations each handler pulls ahead. Default 2.
 	PullBatch int `yaml:"pull_batch"`
 	// Retry is the default retry policy of every server and of SecureChange write-backs.
 	Retry Retry `yaml:"retry"`
@@ -203,6 +206,10 @@ type Lookup struct {
 	Response *ResponseMap `yaml:"response" json:"response,omitempty"`
 }
 
+// ITSMHandlersPerSlot is how many handlers itsm-sync runs per request slot of a server
+// (servers.<name>.concurrency): the others overlap their JetStream round trips.
+const ITSMHandlersPerSlot = 4
+
 func (c *Config) setITSMDefaults() {
 	defDur := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
@@ -210,9 +217,9 @@ func (c *Config) setITSMDefaults() {
 		}
 	}
 	s := &c.ITSMSync
-	defDur(&s.AckWait, 2*time.Minute)
+	defDur(&s.AckWait, 5*time.Minute)
 	if s.PullBatch == 0 {
-		s.PullBatch = 8
+		s.PullBatch = 2
 	}
 	s.Retry = s.Retry.Merge(Retry{Attempts: 8, MaxAge: 24 * time.Hour, Backoff: time.Second, MaxBackoff: 5 * time.Minute, MaxRetryAfter: 10 * time.Minute})
 	defDur(&s.WaitForCreate, 30*time.Minute)

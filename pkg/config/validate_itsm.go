@@ -39,7 +39,14 @@ func (v *validator) itsmSync(c *Config) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		v.server("servers."+name, c.Servers[name], s.Retry)
+		sv := c.Servers[name]
+		v.server("servers."+name, sv, s.Retry)
+		// A message waits in the pull buffer and for a request slot while AckWait runs:
+		// if that can exceed ack_wait, JetStream redelivers a message still being handled.
+		if worst := time.Duration(ITSMHandlersPerSlot*max(s.PullBatch, 1)) * sv.Timeout; sv.Timeout > 0 && s.AckWait > 0 && s.AckWait <= worst {
+			v.add("itsm_sync.ack_wait", fmt.Sprintf("%s is too short for servers.%s.timeout %s with itsm_sync.pull_batch %d: a message can wait up to %d × %d × %s = %s before its request ends; raise ack_wait above that or lower pull_batch or the timeout",
+				s.AckWait, name, sv.Timeout, s.PullBatch, ITSMHandlersPerSlot, s.PullBatch, sv.Timeout, worst))
+		}
 	}
 
 	for i, r := range c.Routes {

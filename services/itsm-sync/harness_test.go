@@ -43,7 +43,6 @@ func baseConfig(natsURL string) *config.Config {
 	cfg := config.Default()
 	cfg.NATS.URL = natsURL
 	cfg.ITSMSync.Instance = "itsm-sync-test"
-	cfg.ITSMSync.AckWait = 30 * time.Second
 	cfg.ITSMSync.WaitPoll = 50 * time.Millisecond
 	cfg.ITSMSync.Retry = config.Retry{Attempts: 4, Backoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
 	cfg.Servers = map[string]config.Server{}

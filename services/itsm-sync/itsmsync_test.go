@@ -240,7 +240,10 @@ func TestKilledBetweenSendAndAck(t *testing.T) {
 		sent <- struct{}{}
 		<-ctx.Done() // hold the message until the process stops
 	}}
-	short := func(c *config.Config) { withSnow(sn, nil)(c); c.ITSMSync.AckWait = 2 * time.Second }
+	short := func(c *config.Config) {
+		withSnow(sn, func(s *config.Server) { s.Timeout = 200 * time.Millisecond })(c)
+		c.ITSMSync.AckWait, c.ITSMSync.PullBatch = 2*time.Second, 1
+	}
 	first := startSync(t, ns.ClientURL(), short, hooks)
 	o := op(events.OpITSM, "snow", "300", events.Create, "open-change", "create", createSpec())
 	publish(t, first.NC, []events.Operation{o}, nil, "")

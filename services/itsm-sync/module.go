@@ -29,6 +29,12 @@ import (
 // SecureChangeConcurrency is how many write-backs one replica performs at once.
 const SecureChangeConcurrency = 4
 
+// HandlersPerSlot: each server consumer runs this many handlers per request slot
+// (servers.<name>.concurrency), so the JetStream and key-value round trips of some
+// operations overlap with the requests of others. A handler waiting for a slot holds its
+// message: config validation keeps itsm_sync.ack_wait above the longest such wait.
+const HandlersPerSlot = config.ITSMHandlersPerSlot
+
 // Params are the fx inputs of the module.
 type Params struct {
 	fx.In
@@ -166,7 +172,7 @@ func Consumers(c *config.Config) []bus.ConsumerConfig {
 func concurrency(c *config.Config, cc bus.ConsumerConfig) int {
 	for name, s := range c.Servers {
 		if cc.Durable == "itsm-sync-"+durableToken(name) {
-			return max(s.Concurrency, 1) * 8
+			return max(s.Concurrency, 1) * HandlersPerSlot
 		}
 	}
 	return SecureChangeConcurrency

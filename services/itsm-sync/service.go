@@ -208,7 +208,13 @@ func (s *Service) succeed(r *opRun, corr map[string]string) error {
 	// The marker and the result are independent: store them at once.
 	resErr := make(chan error, 1)
 	go func() { resErr <- s.publishResult(r, res) }()
-	_, err := s.done.Put(ctx, r.op.ID, mark)
+	var err error
+	for i := range 3 { // the call went out: try hard to record it before giving the message back
+		if _, err = s.done.Put(ctx, r.op.ID, mark); err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(100<<i) * time.Millisecond)
+	}
 	if rerr := <-resErr; rerr != nil {
 		r.log.Warn("result not published", "err", rerr)
 	}
