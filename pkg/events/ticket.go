@@ -145,8 +145,11 @@ func (e *ticketJSONError) Unwrap() []error {
 //
 // Errors wrap ErrBadTicketJSON and name the path of the offending value.
 func DecodeTicket(b []byte) (Ticket, error) {
-	var whole json.RawMessage
-	if err := json.Unmarshal(b, &whole); err != nil {
+	// Validate once; after this the decoder walks the bytes with the
+	// non-validating scanner of ticket_scan.go.
+	if !json.Valid(b) {
+		var whole json.RawMessage
+		err := json.Unmarshal(b, &whole)
 		msg := "invalid JSON: " + err.Error()
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
@@ -154,13 +157,16 @@ func DecodeTicket(b []byte) (Ticket, error) {
 		}
 		return Ticket{}, &ticketJSONError{msg: msg, err: err}
 	}
-	d := &jsonDecoder{}
-	root := d.object(whole, "")
+	whole := trimJSONSpace(b)
+	if whole[0] != '{' {
+		return Ticket{}, &ticketJSONError{msg: "want an object, got " + jsonKind(whole)}
+	}
 	raw := whole
-	if inner, ok := root.m["ticket"]; ok {
+	if inner, ok := lastJSONMember(whole, "ticket"); ok {
 		raw = inner
 	}
-	t := d.ticket(raw)
+	d := newJSONDecoder(raw)
+	t := d.ticket()
 	if d.err != nil {
 		return Ticket{}, d.err
 	}
@@ -241,23 +247,25 @@ func (t Ticket) PreviousStep() (Step, bool) {
 // XML-to-JSON mapping writes it: absent (nil), null, "", {} and [] are none,
 // an array is its elements, and anything else (normally an object) is one
 // element. The elements are not checked; the error is for invalid JSON.
+// The decoder itself reads collections with jsonDecoder.collection, which
+// follows the same rules over JSON already validated.
 func oneOrMany(raw json.RawMessage) ([]json.RawMessage, error) {
 	if isEmptyJSON(raw) {
 		return nil, nil
 	}
-	if jsonFirst(raw) != '[' {
-		if !json.Valid(raw) {
-			var v json.RawMessage
-			return nil, json.Unmarshal(raw, &v)
-		}
+	if !json.Valid(raw) {
+		var v json.RawMessage
+		return nil, json.Unmarshal(raw, &v)
+	}
+	arr := trimJSONSpace(raw)
+	if arr[0] != '[' {
 		return []json.RawMessage{raw}, nil
 	}
 	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, err
-	}
-	if len(items) == 0 {
-		return nil, nil
+	for i := firstJSONItem(arr, 0); i >= 0; {
+		end := skipJSONValue(arr, i)
+		items = append(items, arr[i:end:end])
+		i = nextJSONItem(arr, end)
 	}
 	return items, nil
 }
@@ -285,11 +293,10 @@ func isEmptyJSON(raw []byte) bool {
 }
 
 func trimJSONSpace(b []byte) []byte {
-	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-	for len(b) > 0 && isSpace(b[0]) {
+	for len(b) > 0 && isJSONSpace(b[0]) {
 		b = b[1:]
 	}
-	for len(b) > 0 && isSpace(b[len(b)-1]) {
+	for len(b) > 0 && isJSONSpace(b[len(b)-1]) {
 		b = b[:len(b)-1]
 	}
 	return b
@@ -314,111 +321,232 @@ func jsonKind(raw []byte) string {
 	return "a number"
 }
 
-// jsonDecoder walks a ticket already known to be valid JSON and keeps the
-// first error; after it, every method returns zero values.
+// jsonDecoder walks a ticket object already known to be valid JSON and
+// keeps the first error; after it, every method returns zero values.
+//
+// Values are spans of buf. Objects are split into members once, into the
+// members arena; collections into the elems arena. Paths are nodes of the
+// paths arena, turned into strings only for an error.
 type jsonDecoder struct {
 	err error
+	// buf is the ticket object, a copy of the input's: Ticket.Raw.
+	buf []byte
+	// str is string(buf): the strings that need no unescaping, and
+	// numbers, are cut from it without allocating.
+	str string
+	// fieldBuf is another copy of buf, made for the first field, that
+	// Field.Raw values are cut from so they do not alias Ticket.Raw.
+	fieldBuf []byte
+	members  []jsonMember
+	elems    []jsonElem
+	paths    []jsonPath
 }
 
-func (d *jsonDecoder) fail(path, msg string) {
-	if d.err == nil {
-		d.err = &ticketJSONError{path: path, msg: msg}
+// jsonSpan is buf[start:end]; the zero jsonSpan is an absent value.
+type jsonSpan struct{ start, end int }
+
+// jsonMember is a member of an object: its key without the quotes, whether
+// the key has escapes, and its value.
+type jsonMember struct {
+	key     jsonSpan
+	escaped bool
+	val     jsonSpan
+}
+
+// jsonElem is one element of a collection and its path.
+type jsonElem struct {
+	val  jsonSpan
+	path int
+}
+
+// jsonPath is a node of a value's path: a member key of the parent node
+// (index < 0), or an index into it. The root is noPath, whose path is "".
+type jsonPath struct {
+	parent int
+	key    string
+	index  int
+}
+
+const noPath = -1
+
+func newJSONDecoder(raw []byte) *jsonDecoder {
+	buf := make([]byte, len(raw))
+	copy(buf, raw)
+	// Rough sizes for SecureChange tickets, so that the arenas rarely grow.
+	return &jsonDecoder{
+		buf:     buf,
+		str:     string(buf),
+		members: make([]jsonMember, 0, 64),
+		elems:   make([]jsonElem, 0, 8+len(raw)/256),
+		paths:   make([]jsonPath, 0, 8+len(raw)/64),
 	}
 }
 
-// jsonObject is a decoded JSON object and its path. Reading a key of the
-// zero jsonObject (or of one whose decoding failed) finds nothing.
-type jsonObject struct {
-	d    *jsonDecoder
-	m    map[string]json.RawMessage
-	path string
+func (d *jsonDecoder) bytes(v jsonSpan) []byte { return d.buf[v.start:v.end] }
+
+// keyPath returns the path node of member key of the value at parent.
+func (d *jsonDecoder) keyPath(parent int, key string) int {
+	d.paths = append(d.paths, jsonPath{parent: parent, key: key, index: -1})
+	return len(d.paths) - 1
 }
 
-// object decodes raw, which must be a JSON object.
-func (d *jsonDecoder) object(raw json.RawMessage, path string) jsonObject {
-	o := jsonObject{d: d, path: path}
+// indexPath returns the path node of element i of the array at parent.
+func (d *jsonDecoder) indexPath(parent, i int) int {
+	d.paths = append(d.paths, jsonPath{parent: parent, index: i})
+	return len(d.paths) - 1
+}
+
+// pathString returns the path p, key appended to it unless key is "", as
+// written in errors: "ticket.steps.step[1].tasks.task".
+func (d *jsonDecoder) pathString(p int, key string) string {
+	s := ""
+	if p != noPath {
+		n := d.paths[p]
+		if n.index < 0 {
+			s = d.pathString(n.parent, n.key)
+		} else {
+			s = d.pathString(n.parent, "") + "[" + strconv.Itoa(n.index) + "]"
+		}
+	}
+	switch {
+	case key == "":
+		return s
+	case s == "":
+		return key
+	}
+	return s + "." + key
+}
+
+// fail records the error msg about the value at path p, or at its member
+// key unless key is "".
+func (d *jsonDecoder) fail(p int, key, msg string) {
+	if d.err == nil {
+		d.err = &ticketJSONError{path: d.pathString(p, key), msg: msg}
+	}
+}
+
+// jsonObject is an object whose members are d.members[lo:hi], and its path.
+// Reading a key of an object whose decoding failed finds nothing.
+type jsonObject struct {
+	d      *jsonDecoder
+	lo, hi int
+	path   int
+}
+
+// object splits the value v, which must be a JSON object, into members.
+func (d *jsonDecoder) object(v jsonSpan, path int) jsonObject {
+	o := jsonObject{d: d, lo: len(d.members), hi: len(d.members), path: path}
 	if d.err != nil {
 		return o
 	}
+	raw := d.bytes(v)
 	if jsonFirst(raw) != '{' {
-		d.fail(path, "want an object, got "+jsonKind(raw))
+		d.fail(path, "", "want an object, got "+jsonKind(raw))
 		return o
 	}
-	if err := json.Unmarshal(raw, &o.m); err != nil {
-		d.err = &ticketJSONError{path: path, msg: err.Error(), err: err}
+	b := d.buf[:v.end]
+	for i := firstJSONItem(b, v.start); i >= 0; {
+		keyEnd, escaped := skipJSONString(b, i)
+		vs := jsonMemberValue(b, keyEnd)
+		ve := skipJSONValue(b, vs)
+		d.members = append(d.members, jsonMember{
+			key:     jsonSpan{i + 1, keyEnd - 1},
+			escaped: escaped,
+			val:     jsonSpan{vs, ve},
+		})
+		i = nextJSONItem(b, ve)
 	}
+	o.hi = len(d.members)
 	return o
 }
 
-func (o jsonObject) keyPath(key string) string {
-	if o.path == "" {
-		return key
+// release drops the members of o, the object parsed last of those not
+// released, from the arena: objects are released in the reverse order of
+// their parsing, once done with.
+func (o jsonObject) release() { o.d.members = o.d.members[:o.lo] }
+
+// get returns the value of the last member named key (as encoding/json
+// does with duplicate keys), the zero jsonSpan if there is none.
+func (o jsonObject) get(key string) jsonSpan {
+	d := o.d
+	for i := o.hi - 1; i >= o.lo; i-- {
+		m := &d.members[i]
+		if m.escaped {
+			if jsonKeyIs(d.bytes(m.key), true, key) {
+				return m.val
+			}
+		} else if m.key.end-m.key.start == len(key) && d.str[m.key.start:m.key.end] == key {
+			return m.val
+		}
 	}
-	return o.path + "." + key
+	return jsonSpan{}
 }
 
 // str reads a string-valued member; see text.
-func (o jsonObject) str(key string) string { return o.d.text(o.m[key], o.keyPath(key)) }
+func (o jsonObject) str(key string) string { return o.d.text(o.get(key), o.path, key) }
 
 // id reads an id member; see id.
-func (o jsonObject) id(key string) string { return o.d.id(o.m[key], o.keyPath(key)) }
+func (o jsonObject) id(key string) string { return o.d.id(o.get(key), o.path, key) }
 
 // flag reads a boolean member; see flag.
-func (o jsonObject) flag(key string) *bool { return o.d.flag(o.m[key], o.keyPath(key)) }
+func (o jsonObject) flag(key string) *bool { return o.d.flag(o.get(key), o.path, key) }
 
-// text reads a string: a string, or a number or boolean as its literal
-// text; absent or null is "".
-func (d *jsonDecoder) text(raw json.RawMessage, path string) string {
+// unquote returns the value of the JSON string v.
+func (d *jsonDecoder) unquote(v jsonSpan) string {
+	s := d.buf[v.start+1 : v.end-1]
+	if plainJSONString(s) {
+		return d.str[v.start+1 : v.end-1]
+	}
+	return string(unquoteJSONString(s))
+}
+
+// text reads a string at path p (and key; see fail): a string, or a number
+// or boolean as its literal text; absent or null is "".
+func (d *jsonDecoder) text(v jsonSpan, p int, key string) string {
+	raw := d.bytes(v)
 	switch jsonFirst(raw) {
 	case 0, 'n':
 		return ""
 	case '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			d.fail(path, err.Error())
-		}
-		return s
+		return d.unquote(v)
 	case '{', '[':
-		d.fail(path, "want a string, got "+jsonKind(raw))
+		d.fail(p, key, "want a string, got "+jsonKind(raw))
 		return ""
 	}
-	return string(trimJSONSpace(raw))
+	return d.str[v.start:v.end]
 }
 
 // id reads an id: a number or a string of decimal digits; absent, null or
 // "" is "".
-func (d *jsonDecoder) id(raw json.RawMessage, path string) string {
+func (d *jsonDecoder) id(v jsonSpan, p int, key string) string {
+	raw := d.bytes(v)
 	switch c := jsonFirst(raw); {
 	case c == 0 || c == 'n':
 		return ""
 	case c == '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			d.fail(path, err.Error())
-			return ""
-		}
+		s := d.unquote(v)
 		if s != "" && !isDigits(s) {
-			d.fail(path, "want a decimal id, got "+strconv.Quote(truncate([]byte(s), 40)))
+			d.fail(p, key, "want a decimal id, got "+strconv.Quote(truncate([]byte(s), 40)))
 			return ""
 		}
 		return s
 	case c == '-' || (c >= '0' && c <= '9'):
-		s := trimJSONSpace(raw)
-		if !isDigits(s) {
-			d.fail(path, "want a decimal id, got "+truncate(s, 40))
+		if !isDigits(raw) {
+			d.fail(p, key, "want a decimal id, got "+truncate(raw, 40))
 			return ""
 		}
-		return string(s)
+		return d.str[v.start:v.end]
 	}
-	d.fail(path, "want a number or string, got "+jsonKind(raw))
+	d.fail(p, key, "want a number or string, got "+jsonKind(raw))
 	return ""
 }
 
 // flag reads a boolean: true, false, "true" or "false"; absent, null or ""
 // is nil.
-func (d *jsonDecoder) flag(raw json.RawMessage, path string) *bool {
+func (d *jsonDecoder) flag(v jsonSpan, p int, key string) *bool {
+	raw := d.bytes(v)
 	var b bool
-	switch string(trimJSONSpace(raw)) {
+	switch string(raw) {
 	case "", "null", `""`:
 		return nil
 	case "true", `"true"`:
@@ -426,7 +554,7 @@ func (d *jsonDecoder) flag(raw json.RawMessage, path string) *bool {
 	case "false", `"false"`:
 		b = false
 	default:
-		d.fail(path, "want a boolean, got "+jsonKind(raw))
+		d.fail(p, key, "want a boolean, got "+jsonKind(raw))
 		return nil
 	}
 	return &b
@@ -440,65 +568,73 @@ func (o jsonObject) boolean(key string) bool {
 // child reads an optional nested object; ok is false when it is absent,
 // null, "" or {}.
 func (o jsonObject) child(key string) (jsonObject, bool) {
-	raw := o.m[key]
-	if o.d.err != nil || isEmptyJSON(raw) {
-		return jsonObject{d: o.d}, false
+	d := o.d
+	v := o.get(key)
+	if d.err != nil || isEmptyJSON(d.bytes(v)) {
+		return jsonObject{d: d, lo: len(d.members), hi: len(d.members), path: noPath}, false
 	}
-	c := o.d.object(raw, o.keyPath(key))
-	return c, o.d.err == nil
-}
-
-// jsonElem is one element of a collection and its path.
-type jsonElem struct {
-	raw  json.RawMessage
-	path string
+	c := d.object(v, d.keyPath(o.path, key))
+	return c, d.err == nil
 }
 
 // collection reads the collection o[wrapper][child], e.g. "steps" then
-// "step". The wrapper must be an object unless it is empty; see oneOrMany.
-// An element's path has an index only if the collection was an array.
-func (o jsonObject) collection(wrapper, child string) []jsonElem {
+// "step", into d.elems[lo:hi]: none when it is absent, null, "", {} or [],
+// the elements of an array, or else the one value. The wrapper must be an
+// object unless it is empty. An element's path has an index only if the
+// collection was an array.
+func (o jsonObject) collection(wrapper, child string) (lo, hi int) {
+	d := o.d
 	w, ok := o.child(wrapper)
 	if !ok {
-		return nil
+		return 0, 0
 	}
-	raw := w.m[child]
-	path := w.keyPath(child)
-	items, err := oneOrMany(raw)
-	if err != nil {
-		o.d.fail(path, err.Error())
-		return nil
+	v := w.get(child)
+	w.release()
+	raw := d.bytes(v)
+	if isEmptyJSON(raw) {
+		return 0, 0
 	}
-	elems := make([]jsonElem, len(items))
-	array := jsonFirst(raw) == '['
-	for i, it := range items {
-		elems[i] = jsonElem{raw: it, path: path}
-		if array {
-			elems[i].path = path + "[" + strconv.Itoa(i) + "]"
-		}
+	path := d.keyPath(w.path, child)
+	lo = len(d.elems)
+	if raw[0] != '[' {
+		d.elems = append(d.elems, jsonElem{val: v, path: path})
+		return lo, len(d.elems)
 	}
-	return elems
+	b := d.buf[:v.end]
+	n := 0
+	for i := firstJSONItem(b, v.start); i >= 0; n++ {
+		end := skipJSONValue(b, i)
+		d.elems = append(d.elems, jsonElem{val: jsonSpan{i, end}, path: d.indexPath(path, n)})
+		i = nextJSONItem(b, end)
+	}
+	return lo, len(d.elems)
 }
 
 // values reads a collection of options: objects with a "value", or bare
 // strings or numbers.
 func (o jsonObject) values(wrapper, child string) []string {
+	d := o.d
 	var out []string
-	for _, e := range o.collection(wrapper, child) {
-		switch c := jsonFirst(e.raw); {
+	lo, hi := o.collection(wrapper, child)
+	for i := lo; i < hi; i++ {
+		e := d.elems[i]
+		raw := d.bytes(e.val)
+		switch c := raw[0]; {
 		case c == '{':
-			out = append(out, o.d.object(e.raw, e.path).str("value"))
+			v := d.object(e.val, e.path)
+			out = append(out, v.str("value"))
+			v.release()
 		case c == '"' || c == '-' || (c >= '0' && c <= '9'):
-			out = append(out, o.d.text(e.raw, e.path))
+			out = append(out, d.text(e.val, e.path, ""))
 		default:
-			o.d.fail(e.path, "want an object or string, got "+jsonKind(e.raw))
+			d.fail(e.path, "", "want an object or string, got "+jsonKind(raw))
 		}
 	}
 	return out
 }
 
-func (d *jsonDecoder) ticket(raw json.RawMessage) Ticket {
-	o := d.object(raw, "ticket")
+func (d *jsonDecoder) ticket() Ticket {
+	o := d.object(jsonSpan{0, len(d.buf)}, d.keyPath(noPath, "ticket"))
 	t := Ticket{
 		ID:          o.id("id"),
 		Subject:     o.str("subject"),
@@ -507,26 +643,37 @@ func (d *jsonDecoder) ticket(raw json.RawMessage) Ticket {
 		Priority:    o.str("priority"),
 		Status:      o.str("status"),
 		Domain:      o.str("domain_name"),
-		Raw:         raw,
+		Raw:         d.buf,
 	}
 	if d.err == nil && !isTicketNumber([]byte(t.ID)) {
 		if t.ID == "" {
-			d.fail("ticket.id", "missing")
+			d.fail(noPath, "ticket.id", "missing")
 		} else {
-			d.fail("ticket.id", "want 1 to 19 digits, got "+strconv.Quote(truncate([]byte(t.ID), 40)))
+			d.fail(noPath, "ticket.id", "want 1 to 19 digits, got "+strconv.Quote(truncate([]byte(t.ID), 40)))
 		}
 	}
 	if w, ok := o.child("workflow"); ok {
 		t.Workflow = Workflow{ID: w.id("id"), Name: w.str("name")}
+		w.release()
 	}
 	if c, ok := o.child("current_step"); ok {
 		t.CurrentStep = &StepRef{ID: c.id("id"), Name: c.str("name")}
+		c.release()
 	}
-	for _, e := range o.collection("steps", "step") {
-		t.Steps = append(t.Steps, d.step(e))
+	lo, hi := o.collection("steps", "step")
+	if hi > lo {
+		t.Steps = make([]Step, 0, hi-lo)
 	}
-	for _, e := range o.collection("comments", "comment") {
-		c := d.object(e.raw, e.path)
+	for i := lo; i < hi; i++ {
+		t.Steps = append(t.Steps, d.step(d.elems[i]))
+	}
+	lo, hi = o.collection("comments", "comment")
+	if hi > lo {
+		t.Comments = make([]Comment, 0, hi-lo)
+	}
+	for i := lo; i < hi; i++ {
+		e := d.elems[i]
+		c := d.object(e.val, e.path)
 		t.Comments = append(t.Comments, Comment{
 			Content:  c.str("content"),
 			Created:  c.str("created"),
@@ -534,20 +681,26 @@ func (d *jsonDecoder) ticket(raw json.RawMessage) Ticket {
 			Type:     c.str("type"),
 			User:     c.str("user"),
 		})
+		c.release()
 	}
 	return t
 }
 
 func (d *jsonDecoder) step(e jsonElem) Step {
-	o := d.object(e.raw, e.path)
+	o := d.object(e.val, e.path)
 	s := Step{
 		ID:      o.id("id"),
 		Name:    o.str("name"),
 		Redone:  o.boolean("redone"),
 		Skipped: o.boolean("skipped"),
 	}
-	for _, e := range o.collection("tasks", "task") {
-		t := d.object(e.raw, e.path)
+	lo, hi := o.collection("tasks", "task")
+	if hi > lo {
+		s.Tasks = make([]Task, 0, hi-lo)
+	}
+	for i := lo; i < hi; i++ {
+		e := d.elems[i]
+		t := d.object(e.val, e.path)
 		task := Task{
 			ID:         t.id("id"),
 			Name:       t.str("name"),
@@ -555,21 +708,31 @@ func (d *jsonDecoder) step(e jsonElem) Step {
 			AssigneeID: t.id("assignee_id"),
 			Assignee:   t.str("assignee"),
 		}
-		for _, e := range t.collection("fields", "field") {
-			task.Fields = append(task.Fields, d.field(e))
+		flo, fhi := t.collection("fields", "field")
+		if fhi > flo {
+			task.Fields = make([]Field, 0, fhi-flo)
 		}
+		for j := flo; j < fhi; j++ {
+			task.Fields = append(task.Fields, d.field(d.elems[j]))
+		}
+		t.release()
 		s.Tasks = append(s.Tasks, task)
 	}
+	o.release()
 	return s
 }
 
 func (d *jsonDecoder) field(e jsonElem) Field {
-	o := d.object(e.raw, e.path)
+	o := d.object(e.val, e.path)
+	if d.fieldBuf == nil {
+		d.fieldBuf = make([]byte, len(d.buf))
+		copy(d.fieldBuf, d.buf)
+	}
 	f := Field{
 		ID:   o.id("id"),
 		Name: o.str("name"),
 		Type: o.str("@xsi.type"),
-		Raw:  e.raw,
+		Raw:  d.fieldBuf[e.val.start:e.val.end:e.val.end],
 	}
 	switch f.Type {
 	case "text_field", "text_area", "hyperlink", "date", "time", "manager":
@@ -586,9 +749,10 @@ func (d *jsonDecoder) field(e jsonElem) Field {
 		f.Approved = o.flag("approved")
 		f.Reason = o.str("reason")
 	default:
-		if raw := o.m["text"]; jsonFirst(raw) == '"' {
-			_ = json.Unmarshal(raw, &f.Text) // valid JSON: cannot fail
+		if v := o.get("text"); jsonFirst(d.bytes(v)) == '"' {
+			f.Text = d.unquote(v)
 		}
 	}
+	o.release()
 	return f
 }
