@@ -105,7 +105,7 @@ func (v *validator) server(path string, s Server, global Retry) {
 	for _, k := range sortedKeys(s.Headers) {
 		hp := path + ".headers." + k
 		switch ck := http.CanonicalHeaderKey(k); {
-		case !validHeaderName(k):
+		case !ValidHeaderName(k):
 			v.add(hp, fmt.Sprintf("%q is not a valid header name", k))
 		case ck == authHeader:
 			v.add(hp, fmt.Sprintf("%s is set by %s.auth; remove it here", ck, path))
@@ -143,7 +143,7 @@ func (v *validator) server(path string, s Server, global Retry) {
 	}
 	v.positive(path+".breaker.open_for", s.Breaker.OpenFor)
 	v.retry(path+".retry", s.Retry, &global)
-	if h := s.IdempotencyHeader; h != "-" && !validHeaderName(h) {
+	if h := s.IdempotencyHeader; h != "-" && !ValidHeaderName(h) {
 		v.add(path+".idempotency_header", fmt.Sprintf("%q is not a valid header name (or - to send none)", h))
 	}
 	v.serverAuth(path+".auth", s.Auth)
@@ -260,16 +260,16 @@ func (v *validator) userOrEnv(path, user, env string) {
 }
 
 func (v *validator) headerScheme(path, header, scheme string) {
-	if header != "" && !validHeaderName(header) {
+	if header != "" && !ValidHeaderName(header) {
 		v.add(path+".header", fmt.Sprintf("%q is not a valid header name", header))
 	}
-	if scheme != "" && !validHeaderName(scheme) {
+	if scheme != "" && !ValidHeaderName(scheme) {
 		v.add(path+".scheme", fmt.Sprintf("%q must be one word (e.g. Bearer, Token)", scheme))
 	}
 }
 
-// validHeaderName reports whether s is an HTTP field name (RFC 9110 token).
-func validHeaderName(s string) bool {
+// ValidHeaderName reports whether s is an HTTP field name (RFC 9110 token).
+func ValidHeaderName(s string) bool {
 	if s == "" {
 		return false
 	}

@@ -199,10 +199,13 @@ func (t Ticket) Value(name string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	return f.value(), true
+	return f.Value(), true
 }
 
-func (f Field) value() string {
+// Value is the field's value as text: "true"/"false" for a checkbox and for an
+// approve_reject decision ("" while unset), the selection of a drop_down_list, the
+// selected options of a multiple_selection joined by ", ", and the text otherwise.
+func (f Field) Value() string {
 	switch f.Type {
 	case "checkbox":
 		return boolText(f.Checked)

@@ -137,27 +137,7 @@ func trigger(event events.Trigger, id string, current, completion string) events
 // msgs returns every message of a stream (with subject filter), in order.
 func (g *rig) msgs(stream, subject string) []*jetstream.RawStreamMsg {
 	g.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	s, err := g.JS.Stream(ctx, stream)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	var out []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if err != nil {
-			continue // deleted
-		}
-		if subject == "" || subjectMatch(subject, m.Subject) {
-			out = append(out, m)
-		}
-	}
-	return out
+	return natstest.Msgs(g.t, g.JS, stream, subject)
 }
 
 func (g *rig) count(stream string) uint64 {
@@ -174,30 +154,4 @@ func (g *rig) waitCount(stream string, n uint64) {
 		}
 		return nil
 	})
-}
-
-// subjectMatch matches NATS subjects with * and > wildcards.
-func subjectMatch(pattern, subject string) bool {
-	p, s := splitDots(pattern), splitDots(subject)
-	for i, tok := range p {
-		if tok == ">" {
-			return len(s) > i
-		}
-		if i >= len(s) || (tok != "*" && tok != s[i]) {
-			return false
-		}
-	}
-	return len(p) == len(s)
-}
-
-func splitDots(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] == '.' {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, s[start:])
 }

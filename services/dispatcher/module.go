@@ -107,16 +107,7 @@ var Module = fx.Module("dispatcher",
 				return nil
 			},
 			OnStop: func(ctx context.Context) error {
-				for _, h := range hs {
-					h.Stop()
-				}
-				for _, h := range hs {
-					select {
-					case <-h.Stopped():
-					case <-ctx.Done():
-						return nil
-					}
-				}
+				bus.StopHandlers(ctx, hs)
 				return nil
 			},
 		})

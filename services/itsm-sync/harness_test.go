@@ -1,7 +1,6 @@
 package itsmsync_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -149,27 +148,7 @@ func publish(t testing.TB, nc *nats.Conn, ops []events.Operation, header map[str
 // msgs returns every message of a stream matching subject (NATS wildcards), in order.
 func (g *rig) msgs(stream, subject string) []*jetstream.RawStreamMsg {
 	g.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	s, err := g.JS.Stream(ctx, stream)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	var out []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if err != nil {
-			continue
-		}
-		if subject == "" || subjectMatch(subject, m.Subject) {
-			out = append(out, m)
-		}
-	}
-	return out
+	return natstest.Msgs(g.t, g.JS, stream, subject)
 }
 
 // results decodes the results stored for subject.
@@ -197,19 +176,6 @@ func (g *rig) waitResults(subject string, n int) []events.Result {
 		return nil
 	})
 	return rs
-}
-
-func subjectMatch(pattern, subject string) bool {
-	p, s := strings.Split(pattern, "."), strings.Split(subject, ".")
-	for i, tok := range p {
-		if tok == ">" {
-			return len(s) > i
-		}
-		if i >= len(s) || (tok != "*" && tok != s[i]) {
-			return false
-		}
-	}
-	return len(p) == len(s)
 }
 
 // snow is an httptest server that behaves like ServiceNow's Table API for

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
@@ -275,20 +277,11 @@ func TestUpdateWaitsForCreate(t *testing.T) {
 	update := op(events.OpITSM, "snow", "400", events.Advance, "update-change", "update", updateSpec())
 	publish(t, g.NC, []events.Operation{update}, nil, "")
 	natstest.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, err := g.JS.Consumer(ctx, events.StreamOps, "itsm-sync-snow")
-		if err != nil {
-			return err
+		info, err := consumerInfo(g, "itsm-sync-snow")
+		if err == nil && info.NumRedelivered == 0 {
+			err = fmt.Errorf("the update has not been put back yet")
 		}
-		info, err := c.Info(ctx)
-		if err != nil {
-			return err
-		}
-		if info.NumRedelivered == 0 {
-			return fmt.Errorf("the update has not been put back yet")
-		}
-		return nil
+		return err
 	})
 	create := op(events.OpITSM, "snow", "400", events.Create, "open-change", "create", createSpec())
 	publish(t, g.NC, []events.Operation{create}, nil, "")
@@ -341,21 +334,23 @@ func TestGroupFailureCancelsTheRest(t *testing.T) {
 func waitConsumed(t testing.TB, g *rig, durable string) {
 	t.Helper()
 	natstest.CheckFor(t, 120*time.Second, 25*time.Millisecond, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, err := g.JS.Consumer(ctx, events.StreamOps, durable)
-		if err != nil {
-			return err
+		info, err := consumerInfo(g, durable)
+		if err == nil && (info.NumPending != 0 || info.NumAckPending != 0) {
+			err = fmt.Errorf("%s: %d pending, %d unacknowledged", durable, info.NumPending, info.NumAckPending)
 		}
-		info, err := c.Info(ctx)
-		if err != nil {
-			return err
-		}
-		if info.NumPending != 0 || info.NumAckPending != 0 {
-			return fmt.Errorf("%s: %d pending, %d unacknowledged", durable, info.NumPending, info.NumAckPending)
-		}
-		return nil
+		return err
 	})
+}
+
+// consumerInfo reads a durable consumer's state on SCW_OPS.
+func consumerInfo(g *rig, durable string) (*jetstream.ConsumerInfo, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := g.JS.Consumer(ctx, events.StreamOps, durable)
+	if err != nil {
+		return nil, err
+	}
+	return c.Info(ctx)
 }
 
 // requests are a result's attempts for the operation itself (not lookups).

@@ -5,6 +5,7 @@ package natstest
 
 import (
 	"context"
+	"strings"
 
 	"fmt"
 	"net"
@@ -80,6 +81,47 @@ func StreamMsgs(t testing.TB, js jetstream.JetStream, stream string) uint64 {
 		t.Fatalf("natstest: stream %s info: %v", stream, err)
 	}
 	return info.State.Msgs
+}
+
+// Msgs returns every message of stream whose subject matches subject (NATS wildcards;
+// "" for all), in order.
+func Msgs(t testing.TB, js jetstream.JetStream, stream, subject string) []*jetstream.RawStreamMsg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatalf("natstest: stream %s: %v", stream, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatalf("natstest: stream %s info: %v", stream, err)
+	}
+	var out []*jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			continue // deleted
+		}
+		if subject == "" || SubjectMatch(subject, m.Subject) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// SubjectMatch matches a NATS subject against a pattern with * and > wildcards.
+func SubjectMatch(pattern, subject string) bool {
+	p, s := strings.Split(pattern, "."), strings.Split(subject, ".")
+	for i, tok := range p {
+		if tok == ">" {
+			return len(s) > i
+		}
+		if i >= len(s) || (tok != "*" && tok != s[i]) {
+			return false
+		}
+	}
+	return len(p) == len(s)
 }
 
 // CheckFor polls f every interval until it returns nil or timeout passes, then fails t

@@ -16,6 +16,21 @@ import (
 // CloseTimeout matches fx's default stop timeout, so a stop hook is not cut off.
 const CloseTimeout = 14 * time.Second
 
+// StopHandlers stops the handlers a module added to the running router and waits for
+// them, at most until ctx ends (fx's stop timeout).
+func StopHandlers(ctx context.Context, hs []*message.Handler) {
+	for _, h := range hs {
+		h.Stop()
+	}
+	for _, h := range hs {
+		select {
+		case <-h.Stopped():
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // NewRouter returns a watermill Router whose life follows fx: OnStart runs it in a
 // goroutine (never with the OnStart context, which expires) and waits until it runs;
 // OnStop closes it. Panics in handlers become errors (and so NAKs).

@@ -64,7 +64,7 @@ func (r *resolver) field(name string) (string, error) {
 		e.Reason = "field: the ticket has no field of that name"
 		return "", e
 	}
-	return fieldValue(f), nil
+	return f.Value(), nil
 }
 
 // staticFuncs are the functions that depend only on the template's escape

@@ -276,31 +276,6 @@ func latestComment(t *events.Ticket, match func(typ string) bool) string {
 	return ""
 }
 
-// fieldValue is a field's value as text: "true"/"false" for a checkbox and
-// an approve_reject's decision ("" while unset), the selection of a
-// drop_down_list, the selected options of a multiple_selection joined by
-// ", ", and the text otherwise (as events.Ticket.Value).
-func fieldValue(f *events.Field) string {
-	switch f.Type {
-	case "checkbox":
-		return boolText(f.Checked)
-	case "approve_reject":
-		return boolText(f.Approved)
-	case "drop_down_list":
-		return f.Selection
-	case "multiple_selection":
-		return strings.Join(f.Selected, ", ")
-	}
-	return f.Text
-}
-
-func boolText(b *bool) string {
-	if b == nil {
-		return ""
-	}
-	return strconv.FormatBool(*b)
-}
-
 // findField looks a ticket field up by name: the current task's fields,
 // then the current step's other tasks, then every step from the latest to
 // the first.
@@ -377,7 +352,7 @@ func (r *resolver) resolve(name string) (string, bool, error) {
 	}
 	if d.Ticket != nil {
 		if f, ok := findField(d.Ticket, name); ok {
-			return fieldValue(f), true, nil
+			return f.Value(), true, nil
 		}
 	}
 	if text, ok := d.Custom[name]; ok {

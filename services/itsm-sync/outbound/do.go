@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/platform/failure"
 	"github.com/triggerflow/triggerflow/pkg/platform/httpx"
 )
@@ -195,7 +196,7 @@ func (s *Server) url(path string) (string, error) {
 // checkHeaders rejects action headers that cannot be sent.
 func checkHeaders(h map[string]string) error {
 	for k, v := range h {
-		if !validHeaderName(k) {
+		if !config.ValidHeaderName(k) {
 			return fmt.Errorf("header %q is not a valid header name", k)
 		}
 		if strings.ContainsAny(v, "\r\n\x00") {
@@ -203,19 +204,6 @@ func checkHeaders(h map[string]string) error {
 		}
 	}
 	return nil
-}
-
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // fail is an *Error about method path with cause err.
