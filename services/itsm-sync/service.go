@@ -198,16 +198,26 @@ func (s *Service) retryLater(r *opRun, err error, wait time.Duration) error {
 	return nil
 }
 
-// succeed records the success (done marker first, so a crash after it never sends
-// again), publishes the result and acks.
-func (s *Service) succeed(r *opRun, corr map[string]string) error {
+// succeed records the success (the done marker before the ack, so a redelivery never
+// sends again), publishes the result and acks.
+//
+// first, if not nil, stores what the response taught (correlation values, the
+// write-back); it runs while the result is being published, and before the marker, so a
+// failure leaves the operation unmarked and it is redelivered.
+func (s *Service) succeed(r *opRun, corr map[string]string, first func() error) error {
 	ctx := r.msg.Context()
 	mark, _ := json.Marshal(map[string]any{"at": s.now().UTC(), "instance": s.instance, "attempts": countRequests(r.attempts)})
 	res := events.ResultFor(r.op, events.ResultSucceeded)
 	res.Attempts, res.Correlation = r.attempts, corr
-	// The marker and the result are independent: store them at once.
+	// The result is independent of the rest: store it meanwhile.
 	resErr := make(chan error, 1)
 	go func() { resErr <- s.publishResult(r, res) }()
+	if first != nil {
+		if err := first(); err != nil {
+			<-resErr
+			return s.retryLater(r, err, time.Second) // the lookup finds the record next time
+		}
+	}
 	var err error
 	for i := range 3 { // the call went out: try hard to record it before giving the message back
 		if _, err = s.done.Put(ctx, r.op.ID, mark); err == nil || ctx.Err() != nil {
@@ -402,35 +412,38 @@ func (s *Service) lookup(ctx context.Context, r *opRun, srv *outbound.Server, sp
 func (s *Service) mapResponse(r *opRun, m config.ResponseMap, body []byte) error {
 	ctx := r.msg.Context()
 	r.data.Result = body
-	var stored map[string]string
+	var stored, fields map[string]string
 	if len(m.Correlate) > 0 {
-		vals := make(map[string]string, len(m.Correlate))
+		stored = make(map[string]string, len(m.Correlate))
 		for k, tmpl := range m.Correlate {
 			v, err := s.renderString("response.correlate."+k+" of "+r.op.Action, tmpl, r.data, wfi.EscapeNone)
 			if err != nil {
 				return s.fail(r, failure.Permanent(fmt.Errorf("the call succeeded but its response cannot be mapped: %w", err)))
 			}
-			vals[k] = v
+			stored[k] = v
 		}
-		if err := s.storeCorrelation(ctx, r.op.Ticket, r.op.Target, vals); err != nil {
-			return s.retryLater(r, err, time.Second) // the done marker is not set: the lookup finds the record next time
-		}
-		stored = vals
 	}
 	if len(m.Fields) > 0 {
-		vals := make(map[string]string, len(m.Fields))
+		fields = make(map[string]string, len(m.Fields))
 		for k, tmpl := range m.Fields {
 			v, err := s.renderString("response.fields."+k+" of "+r.op.Action, tmpl, r.data, wfi.EscapeNone)
 			if err != nil {
 				return s.fail(r, failure.Permanent(fmt.Errorf("the call succeeded but its response cannot be mapped to SecureChange fields: %w", err)))
 			}
-			vals[k] = v
-		}
-		if err := s.publishWriteBack(r, vals); err != nil {
-			return s.retryLater(r, err, time.Second)
+			fields[k] = v
 		}
 	}
-	return s.succeed(r, stored)
+	return s.succeed(r, stored, func() error {
+		if stored != nil {
+			if err := s.storeCorrelation(ctx, r.op.Ticket, r.op.Target, stored); err != nil {
+				return err
+			}
+		}
+		if fields != nil {
+			return s.publishWriteBack(r, fields)
+		}
+		return nil
+	})
 }
 
 // runSecureChange performs one write-back; nil means it was settled.
@@ -503,7 +516,7 @@ func (s *Service) runSecureChange(ctx context.Context, r *opRun) error {
 	if callErr != nil {
 		return callErr
 	}
-	return s.succeed(r, nil)
+	return s.succeed(r, nil, nil)
 }
 
 // record appends the attempt of one request.
