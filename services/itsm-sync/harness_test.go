@@ -284,6 +284,16 @@ func (s *snow) setFault(f func(r *http.Request, body []byte) (int, http.Header))
 	s.mu.Unlock()
 }
 
+// failBodies answers status to every request whose body contains marker.
+func (s *snow) failBodies(marker string, status int) {
+	s.setFault(func(_ *http.Request, body []byte) (int, http.Header) {
+		if strings.Contains(string(body), marker) {
+			return status, nil
+		}
+		return 0, nil
+	})
+}
+
 // counts returns creates and updates of ticket.
 func (s *snow) counts(ticket string) (creates, updates int) {
 	s.mu.Lock()

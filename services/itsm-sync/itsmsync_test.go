@@ -184,12 +184,7 @@ func TestTransientExhaustedDeadLettered(t *testing.T) {
 func TestPermanentFailures(t *testing.T) {
 	ns := natstest.RunJetStream(t)
 	sn := newSnow(t)
-	sn.setFault(func(r *http.Request, body []byte) (int, http.Header) {
-		if strings.Contains(string(body), "bad-request") {
-			return http.StatusBadRequest, nil
-		}
-		return 0, nil
-	})
+	sn.failBodies("bad-request", http.StatusBadRequest)
 	g := startSync(t, ns.ClientURL(), withSnow(sn, nil), nil)
 	bad := op(events.OpITSM, "snow", "100", events.Create, "r", "bad", config.ITSMAction{Server: "snow", Method: "POST", Path: snowPath, Body: `{"x":"bad-request"}`})
 	missing := op(events.OpITSM, "snow", "101", events.Create, "r", "missing", config.ITSMAction{Server: "snow", Method: "POST", Path: snowPath, Body: `{"x":"#no_such_placeholder#"}`})
@@ -308,12 +303,7 @@ func TestUpdateWaitsForCreate(t *testing.T) {
 func TestGroupFailureCancelsTheRest(t *testing.T) {
 	ns := natstest.RunJetStream(t)
 	sn := newSnow(t)
-	sn.setFault(func(r *http.Request, body []byte) (int, http.Header) {
-		if strings.Contains(string(body), "refuse") {
-			return http.StatusUnprocessableEntity, nil
-		}
-		return 0, nil
-	})
+	sn.failBodies("refuse", http.StatusUnprocessableEntity)
 	g := startSync(t, ns.ClientURL(), withSnow(sn, nil), nil)
 	a := op(events.OpITSM, "snow", "500", events.Create, "r", "a", config.ITSMAction{Server: "snow", Method: "POST", Path: snowPath, Body: `{"x":"refuse"}`})
 	b := op(events.OpITSM, "snow", "500", events.Create, "r", "b", config.ITSMAction{Server: "snow", Method: "POST", Path: snowPath, Body: `{"u_securechange_ticket":"500"}`})

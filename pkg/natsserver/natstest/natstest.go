@@ -72,6 +72,12 @@ func StreamMsgs(t testing.TB, js jetstream.JetStream, stream string) uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	_, info := streamInfo(ctx, t, js, stream)
+	return info.State.Msgs
+}
+
+func streamInfo(ctx context.Context, t testing.TB, js jetstream.JetStream, stream string) (jetstream.Stream, *jetstream.StreamInfo) {
+	t.Helper()
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
 		t.Fatalf("natstest: stream %s: %v", stream, err)
@@ -80,7 +86,7 @@ func StreamMsgs(t testing.TB, js jetstream.JetStream, stream string) uint64 {
 	if err != nil {
 		t.Fatalf("natstest: stream %s info: %v", stream, err)
 	}
-	return info.State.Msgs
+	return s, info
 }
 
 // Msgs returns every message of stream whose subject matches subject (NATS wildcards;
@@ -89,14 +95,7 @@ func Msgs(t testing.TB, js jetstream.JetStream, stream, subject string) []*jetst
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		t.Fatalf("natstest: stream %s: %v", stream, err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatalf("natstest: stream %s info: %v", stream, err)
-	}
+	s, info := streamInfo(ctx, t, js, stream)
 	var out []*jetstream.RawStreamMsg
 	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
 		m, err := s.GetMsg(ctx, seq)
