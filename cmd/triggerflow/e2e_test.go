@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -397,6 +399,15 @@ func TestAllInOneAndREADME(t *testing.T) {
 	cfg = strings.Replace(cfg, "listen: 127.0.0.1:8000", "listen: "+addr, 1)
 	cfg = strings.Replace(cfg, "port: 4222", "port: "+strconv.Itoa(natsPort), 1)
 	cfg = strings.Replace(cfg, "store_dir: .triggerflow/nats", "store_dir: "+filepath.Join(t.TempDir(), "nats"), 1)
+	// The example's webhook, for real: itsm-sync in the same process posts to it.
+	posts := make(chan string, 10)
+	webhook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		posts <- r.Method + " " + r.URL.Path + " " + r.Header.Get("Idempotency-Key") + " " + string(b)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(webhook.Close)
+	cfg = strings.Replace(cfg, "base_url: http://127.0.0.1:9999", "base_url: "+webhook.URL, 1)
 	startTriggerflow(t, "all", cfg, addr, "TRIGGERFLOW_MEDIATOR_PASSWORD=triggerflow-dev")
 
 	readme := string(repoFile(t, "README.md"))
@@ -427,6 +438,24 @@ func TestAllInOneAndREADME(t *testing.T) {
 			t.Fatalf("plan lacks %q:\n%s", want, plan)
 		}
 	}
+	// itsm-sync rendered the example's template and posted it, with the operation id as
+	// the idempotency key, and recorded the result.
+	select {
+	case p := <-posts:
+		if !strings.HasPrefix(p, "POST /triggers ") || !strings.Contains(p, `"ticket":"1001"`) || !strings.Contains(p, `"event":"CREATE"`) || len(strings.Fields(p)[2]) != 32 {
+			t.Fatalf("webhook got %q", p)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the webhook was never called")
+	}
+	resultCmd := strings.Replace(strings.Replace(view, "SCW_TRIGGERS", "SCW_RESULTS", 1), "scw.trigger.create.1001", "scw.result.itsm.succeeded.1001", 1)
+	natstest.CheckFor(t, 60*time.Second, 200*time.Millisecond, func() error {
+		out, err := exec.Command("bash", "-c", resultCmd).CombinedOutput()
+		if err == nil && !strings.Contains(string(out), `"status":"succeeded"`) {
+			err = fmt.Errorf("no result yet: %s", out)
+		}
+		return err
+	})
 }
 
 // readmeCommand returns the README line (in a shell block) that contains marker.
