@@ -2,11 +2,9 @@ package dispatcher_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,60 +51,18 @@ func rawLimit(b *testing.B, url string, n int) time.Duration {
 	nc := natstest.Connect(b, url)
 	js, _ := jetstream.New(nc)
 	ctx := context.Background()
-	cons, err := js.CreateOrUpdateConsumer(ctx, events.StreamTriggers, jetstream.ConsumerConfig{
-		Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute, MaxAckPending: 1000,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var done atomic.Int64
-	var end atomic.Int64 // when the n-th message was acked (idle workers then wait in Next)
-	errc := make(chan error, 4)
-	start := time.Now()
-	for w := 0; w < 4; w++ {
-		go func() {
-			it, err := cons.Messages(jetstream.PullMaxMessages(8))
-			if err != nil {
-				errc <- err
-				return
+	return natstest.RawConsume(b, js, events.StreamTriggers, 4, n, func(m jetstream.Msg) (bool, error) {
+		id := m.Headers().Get(events.HdrTriggerID)
+		for _, subj := range []string{"scw.plan.raw." + id, "scw.op.raw.x." + id} {
+			out := nats.NewMsg(subj)
+			out.Data = m.Data()
+			out.Header.Set(nats.MsgIdHdr, subj)
+			if _, err := js.PublishMsg(ctx, out); err != nil {
+				return false, err
 			}
-			defer it.Stop()
-			for done.Load() < int64(n) {
-				m, err := it.Next(jetstream.NextMaxWait(time.Second))
-				if errors.Is(err, nats.ErrTimeout) {
-					continue
-				}
-				if err != nil {
-					errc <- err
-					return
-				}
-				id := m.Headers().Get(events.HdrTriggerID)
-				for _, subj := range []string{"scw.plan.raw." + id, "scw.op.raw.x." + id} {
-					out := nats.NewMsg(subj)
-					out.Data = m.Data()
-					out.Header.Set(nats.MsgIdHdr, subj)
-					if _, err := js.PublishMsg(ctx, out); err != nil {
-						errc <- err
-						return
-					}
-				}
-				if err := m.DoubleAck(ctx); err != nil {
-					errc <- err
-					return
-				}
-				if done.Add(1) == int64(n) {
-					end.Store(time.Now().UnixNano())
-				}
-			}
-			errc <- nil
-		}()
-	}
-	for w := 0; w < 4; w++ {
-		if err := <-errc; err != nil {
-			b.Fatal(err)
 		}
-	}
-	return time.Unix(0, end.Load()).Sub(start)
+		return true, m.DoubleAck(ctx)
+	})
 }
 
 // BenchmarkDispatcher measures plans per second (b.N triggers, each planned into one

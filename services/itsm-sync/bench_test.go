@@ -3,7 +3,6 @@ package itsmsync_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -15,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/triggerflow/triggerflow/pkg/config"
@@ -96,61 +94,19 @@ func rawLimit(b *testing.B, url, target string, n int) time.Duration {
 	nc := natstest.Connect(b, url)
 	js, _ := jetstream.New(nc)
 	ctx := context.Background()
-	cons, err := js.CreateOrUpdateConsumer(ctx, events.StreamOps, jetstream.ConsumerConfig{
-		Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute, MaxAckPending: 1000,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchWorkers}}
-	var done, end atomic.Int64
-	errc := make(chan error, benchWorkers)
-	start := time.Now()
-	for range benchWorkers {
-		go func() {
-			it, err := cons.Messages(jetstream.PullMaxMessages(8))
-			if err != nil {
-				errc <- err
-				return
-			}
-			defer it.Stop()
-			for done.Load() < int64(n) {
-				m, err := it.Next(jetstream.NextMaxWait(time.Second))
-				if errors.Is(err, nats.ErrTimeout) {
-					continue
-				}
-				if err != nil {
-					errc <- err
-					return
-				}
-				resp, err := client.Post(target+"/api/now/table/change_request", "application/json", bytes.NewReader(m.Data()))
-				if err != nil {
-					errc <- err
-					return
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				_ = resp.Body.Close()
-				if resp.StatusCode >= 300 {
-					_ = m.Nak()
-					continue
-				}
-				if err := m.DoubleAck(ctx); err != nil {
-					errc <- err
-					return
-				}
-				if done.Add(1) == int64(n) {
-					end.Store(time.Now().UnixNano())
-				}
-			}
-			errc <- nil
-		}()
-	}
-	for range benchWorkers {
-		if err := <-errc; err != nil {
-			b.Fatal(err)
+	return natstest.RawConsume(b, js, events.StreamOps, benchWorkers, n, func(m jetstream.Msg) (bool, error) {
+		resp, err := client.Post(target+"/api/now/table/change_request", "application/json", bytes.NewReader(m.Data()))
+		if err != nil {
+			return false, err
 		}
-	}
-	return time.Unix(0, end.Load()).Sub(start)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			return false, m.Nak()
+		}
+		return true, m.DoubleAck(ctx)
+	})
 }
 
 // BenchmarkITSMSync measures deliveries per second (b.N operations, each rendered from a

@@ -5,7 +5,9 @@ package natstest
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"sync/atomic"
 
 	"fmt"
 	"net"
@@ -121,6 +123,58 @@ func SubjectMatch(pattern, subject string) bool {
 		}
 	}
 	return len(p) == len(s)
+}
+
+// RawConsume is the floor of benchmarks: workers goroutines pull from one durable
+// consumer ("raw", explicit ack) on stream and call handle for each message until n
+// messages were handled (handle returns true when it acked one; it may Nak instead). It
+// returns the time from start to the n-th ack.
+func RawConsume(tb testing.TB, js jetstream.JetStream, stream string, workers, n int, handle func(m jetstream.Msg) (acked bool, err error)) time.Duration {
+	tb.Helper()
+	cons, err := js.CreateOrUpdateConsumer(context.Background(), stream, jetstream.ConsumerConfig{
+		Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute, MaxAckPending: 1000,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var done, end atomic.Int64
+	errc := make(chan error, workers)
+	start := time.Now()
+	for range workers {
+		go func() {
+			it, err := cons.Messages(jetstream.PullMaxMessages(8))
+			if err != nil {
+				errc <- err
+				return
+			}
+			defer it.Stop()
+			for done.Load() < int64(n) {
+				m, err := it.Next(jetstream.NextMaxWait(time.Second))
+				if errors.Is(err, nats.ErrTimeout) {
+					continue
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+				acked, err := handle(m)
+				if err != nil {
+					errc <- err
+					return
+				}
+				if acked && done.Add(1) == int64(n) {
+					end.Store(time.Now().UnixNano())
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errc; err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return time.Unix(0, end.Load()).Sub(start)
 }
 
 // CheckFor polls f every interval until it returns nil or timeout passes, then fails t
