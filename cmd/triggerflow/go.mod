@@ -13,6 +13,7 @@ require (
 	github.com/triggerflow/triggerflow/services/ingress v0.0.0
 	github.com/triggerflow/triggerflow/services/itsm-sync v0.0.0
 	go.uber.org/fx v1.24.0
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (
@@ -53,7 +54,6 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
-	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
 
 replace (
