@@ -17,6 +17,8 @@ BENCHTIME ?= 20000x
 DISPATCH_N ?= 3000x
 # operations per variant in BenchmarkITSMSync
 ITSM_N    ?= 10000x
+# email operations in BenchmarkNotifier
+MAIL_N    ?= 2000x
 FUZZTIME  ?= 30s
 
 .PHONY: help run nats test vet fmt-check check-modules bench fuzz build
@@ -38,6 +40,7 @@ build: ## build bin/triggerflow and each service's own binary
 	$(GO) build -o bin/ingress ./services/ingress/cmd/ingress
 	$(GO) build -o bin/dispatcher ./services/dispatcher/cmd/dispatcher
 	$(GO) build -o bin/itsm-sync ./services/itsm-sync/cmd/itsm-sync
+	$(GO) build -o bin/notifier ./services/notifier/cmd/notifier
 
 test: fmt-check vet ## gofmt, go vet and every test of every module
 	@set -e; for m in $(MODULES); do \
@@ -61,6 +64,7 @@ bench: ## benchmarks, each next to its raw JetStream limit measured in the same 
 	cd services/dispatcher && $(GO) test -run '^$$' -bench Dispatcher -benchtime $(DISPATCH_N) $(PKG)
 	cd services/dispatcher && $(GO) test -run '^$$' -bench Match -benchmem $(PKG)
 	cd services/itsm-sync && $(GO) test -run '^$$' -bench ITSMSync -benchtime $(ITSM_N) $(PKG)
+	cd services/notifier && $(GO) test -run '^$$' -bench Notifier -benchtime $(MAIL_N) $(PKG)
 	cd pkg/platform && $(GO) test -run '^$$' -bench . -benchmem ./wfi/
 	cd pkg/events && $(GO) test -run '^$$' -bench . -benchmem -cpu 1 $(PKG)
 	cd pkg/kvgroup && $(GO) test -run '^$$' -bench . -benchmem $(PKG)

@@ -12,6 +12,7 @@ require (
 	github.com/triggerflow/triggerflow/services/dispatcher v0.0.0
 	github.com/triggerflow/triggerflow/services/ingress v0.0.0
 	github.com/triggerflow/triggerflow/services/itsm-sync v0.0.0
+	github.com/triggerflow/triggerflow/services/notifier v0.0.0
 	go.uber.org/fx v1.24.0
 	gopkg.in/yaml.v3 v3.0.1
 )
@@ -46,12 +47,14 @@ require (
 	github.com/tidwall/match v1.1.1 // indirect
 	github.com/tidwall/pretty v1.2.0 // indirect
 	github.com/triggerflow/triggerflow/pkg/kvgroup v0.0.0 // indirect
+	github.com/wneessen/go-mail v0.8.1 // indirect
 	go.uber.org/dig v1.19.0 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
 	go.uber.org/zap v1.26.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/oauth2 v0.37.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
@@ -66,4 +69,5 @@ replace (
 	github.com/triggerflow/triggerflow/services/dispatcher => ../../services/dispatcher
 	github.com/triggerflow/triggerflow/services/ingress => ../../services/ingress
 	github.com/triggerflow/triggerflow/services/itsm-sync => ../../services/itsm-sync
+	github.com/triggerflow/triggerflow/services/notifier => ../../services/notifier
 )

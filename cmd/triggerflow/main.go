@@ -21,6 +21,7 @@ import (
 	"github.com/triggerflow/triggerflow/services/dispatcher"
 	"github.com/triggerflow/triggerflow/services/ingress"
 	itsmsync "github.com/triggerflow/triggerflow/services/itsm-sync"
+	"github.com/triggerflow/triggerflow/services/notifier"
 )
 
 const usage = `triggerflow carries SecureChange workflow triggers through NATS JetStream.
@@ -31,6 +32,7 @@ Usage:
   triggerflow ingress [--config FILE] [--dev]   the HTTP ingress only
   triggerflow dispatcher [--config FILE]        the dispatcher only (plans triggers)
   triggerflow itsm-sync [--config FILE]         itsm-sync only (ITSM calls, SecureChange write-backs)
+  triggerflow notifier [--config FILE]          the notifier only (emails and failure alerts)
   triggerflow config check [FILE]               validate a config file, with line numbers
 
 The config file is --config, else $TRIGGERFLOW_CONFIG, else ./triggerflow.yaml.
@@ -52,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve("all", args[1:], stdout, stderr)
 	case "ingress":
 		return serve("ingress", args[1:], stdout, stderr)
-	case "dispatcher", "itsm-sync":
+	case "dispatcher", "itsm-sync", "notifier":
 		return serve(args[0], args[1:], stdout, stderr)
 	case "config":
 		return configCmd(args[1:], stdout, stderr)
@@ -71,7 +73,7 @@ func defaultConfigPath() string {
 var serveHelp = map[string]string{
 	"all": `Usage: triggerflow all [--config FILE] [--dev]
 
-Runs every service built so far (ingress, dispatcher, itsm-sync) in one process. With nats.url empty it starts an
+Runs every service (ingress, dispatcher, itsm-sync, and the notifier when smtp.host is set) in one process. With nats.url empty it starts an
 embedded nats-server with JetStream (nats.embedded.*), stopped after the services.
 `,
 	"ingress": `Usage: triggerflow ingress [--config FILE] [--dev]
@@ -92,6 +94,12 @@ and one for SecureChange write-backs (scw.op.securechange.>). Renders each opera
 template, sends it with the server's auth, TLS, limits and breaker, retries transient
 failures (honouring Retry-After), records successes in the scw_done bucket, stores
 correlation values in scw_correlation, and publishes a result per operation on SCW_RESULTS.
+`,
+	"notifier": `Usage: triggerflow notifier [--config FILE]
+
+Runs the notifier: sends email operations (scw.op.email.>) over smtp.*, and alerts
+notifications.on_failure (or a route's on_failure) on failed results and on triggers the
+dispatcher dead-lettered, turning storms into digests.
 `,
 }
 
@@ -144,8 +152,13 @@ func appOptions(name string, cfg *config.Config, opts ingress.Options) []fx.Opti
 	switch name {
 	case "all":
 		base = append(base, bus.RouterModule, ingress.Module, dispatcher.Module, itsmsync.Module)
+		if cfg.SMTP.Enabled() {
+			base = append(base, notifier.Module)
+		}
 	case "itsm-sync":
 		base = append(base, health.ServerModule, bus.RouterModule, itsmsync.Module)
+	case "notifier":
+		base = append(base, health.ServerModule, bus.RouterModule, notifier.Module)
 	case "ingress":
 		base = append(base, ingress.Module)
 	case "dispatcher":

@@ -74,7 +74,7 @@ func TestConfigCheck(t *testing.T) {
 
 // TestExampleConfigsCheck: every example config passes `config check`, templates included.
 func TestExampleConfigsCheck(t *testing.T) {
-	for _, env := range []string{"TRIGGERFLOW_MEDIATOR_PASSWORD", "SC_PASSWORD", "SNOW_PASSWORD", "JIRA_TOKEN"} {
+	for _, env := range []string{"TRIGGERFLOW_MEDIATOR_PASSWORD", "SC_PASSWORD", "SNOW_PASSWORD", "JIRA_TOKEN", "SMTP_PASSWORD"} {
 		t.Setenv(env, "x")
 	}
 	files, err := filepath.Glob("../../examples/*.yaml")

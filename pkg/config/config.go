@@ -26,6 +26,10 @@ type Config struct {
 	Dispatcher   Dispatcher        `yaml:"dispatcher"`
 	ITSMSync     ITSMSync          `yaml:"itsm_sync"`
 	Routes       []Route           `yaml:"routes"`
+
+	SMTP          SMTP          `yaml:"smtp"`
+	Notifications Notifications `yaml:"notifications"`
+	Notifier      Notifier      `yaml:"notifier"`
 }
 
 // Admin configures the operational HTTP listener.
@@ -228,6 +232,7 @@ func (c *Config) SetDefaults() {
 		}
 	}
 	c.setITSMDefaults()
+	c.setNotifierDefaults()
 	for i := range c.Routes {
 		on := &c.Routes[i].On
 		if on.Point == "" {

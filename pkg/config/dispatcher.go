@@ -92,6 +92,8 @@ type Route struct {
 	// Continue: a step-level match does not stop workflow-level routes for the event.
 	Continue bool     `yaml:"continue"`
 	Actions  []Action `yaml:"actions"`
+	// OnFailure replaces notifications.on_failure for this route's operations.
+	OnFailure []string `yaml:"on_failure"`
 }
 
 // RouteOn says which triggers a route matches.

@@ -123,6 +123,7 @@ func (c *Config) Validate() error {
 
 	c.validateDispatcher(&v)
 	v.itsmSync(c)
+	v.notifier(c)
 	return errors.Join(v.errs...)
 }
 

@@ -1,0 +1,97 @@
+package config
+
+import "time"
+
+// SMTP is the mail server the notifier sends through.
+type SMTP struct {
+	Host string `yaml:"host"`
+	// Port. Default 587 (465 with tls: true, 25 with starttls: false and no auth).
+	Port int `yaml:"port"`
+	// StartTLS upgrades the connection (required unless false). Default true.
+	StartTLS *bool `yaml:"starttls"`
+	// TLS is implicit TLS from the first byte (SMTPS, port 465).
+	TLS bool `yaml:"tls"`
+	// TLSConfig: verification is on; ca_file for a private CA; insecure_skip_verify warns.
+	TLSConfig    ClientTLS `yaml:"tls_config"`
+	Username     string    `yaml:"username"`
+	UsernameEnv  string    `yaml:"username_env"`
+	PasswordEnv  string    `yaml:"password_env"`
+	PasswordFile string    `yaml:"password_file"`
+	Password     string    `yaml:"password"` // rejected: secrets never inline
+	// Auth is plain, login or cram-md5. Default plain when a username is set.
+	Auth string `yaml:"auth"`
+	// From is the sender address, e.g. "triggerflow <triggerflow@example.com>".
+	From string `yaml:"from"`
+	// Timeout of connecting and of each command. Default 30s.
+	Timeout time.Duration `yaml:"timeout"`
+	// HELO name. Default: the host name.
+	HELO string `yaml:"helo"`
+}
+
+// StartTLSOn reports whether STARTTLS is required (the default).
+func (s SMTP) StartTLSOn() bool { return !s.TLS && (s.StartTLS == nil || *s.StartTLS) }
+
+// PasswordRef is where the SMTP password lives.
+func (s SMTP) PasswordRef() SecretRef { return SecretRef{Env: s.PasswordEnv, File: s.PasswordFile} }
+
+// Enabled reports whether an SMTP server is configured.
+func (s SMTP) Enabled() bool { return s.Host != "" }
+
+// Notifications configures failure alerts (WFI's "email on failure").
+type Notifications struct {
+	// OnFailure: who is alerted when any operation fails or a message is
+	// dead-lettered: addresses, or "requester" / "handler" (from the ticket). A route's
+	// on_failure replaces it for the route's operations.
+	OnFailure []string `yaml:"on_failure"`
+	// DigestAfter: more alerts than this within DigestWindow become one digest.
+	// Default 10.
+	DigestAfter int `yaml:"digest_after"`
+	// DigestWindow. Default 1m.
+	DigestWindow time.Duration `yaml:"digest_window"`
+}
+
+// Notifier configures the service that sends emails and alerts.
+type Notifier struct {
+	// AckWait: default 2m; must exceed smtp.timeout × pull_batch × concurrency.
+	AckWait     time.Duration `yaml:"ack_wait"`
+	PullBatch   int           `yaml:"pull_batch"`  // default 2
+	Concurrency int           `yaml:"concurrency"` // emails sent at once per replica; default 4
+	// Retry of transient SMTP failures (4xx replies, network); the same knobs as itsm_sync.retry.
+	Retry    Retry  `yaml:"retry"`
+	Instance string `yaml:"instance"`
+}
+
+func (c *Config) setNotifierDefaults() {
+	defDur := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	s := &c.SMTP
+	if s.Port == 0 {
+		switch {
+		case s.TLS:
+			s.Port = 465
+		default:
+			s.Port = 587
+		}
+	}
+	defDur(&s.Timeout, 30*time.Second)
+	if s.Auth == "" && (s.Username != "" || s.UsernameEnv != "") {
+		s.Auth = "plain"
+	}
+	n := &c.Notifications
+	if n.DigestAfter == 0 {
+		n.DigestAfter = 10
+	}
+	defDur(&n.DigestWindow, time.Minute)
+	nt := &c.Notifier
+	defDur(&nt.AckWait, 2*time.Minute)
+	if nt.PullBatch == 0 {
+		nt.PullBatch = 2
+	}
+	if nt.Concurrency == 0 {
+		nt.Concurrency = 4
+	}
+	nt.Retry = nt.Retry.Merge(Retry{Attempts: 8, MaxAge: 24 * time.Hour, Backoff: 5 * time.Second, MaxBackoff: 10 * time.Minute, MaxRetryAfter: 10 * time.Minute})
+}

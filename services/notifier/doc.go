@@ -1,0 +1,2 @@
+// Package notifier sends email operations and failure alerts over SMTP.
+package notifier
