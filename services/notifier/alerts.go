@@ -63,7 +63,7 @@ func (a *alerter) HandleResult(msg *message.Message) error {
 		Key:    "alert." + r.OperationID,
 		What:   fmt.Sprintf("%s operation %s (route %s) to %s", r.Kind, r.Action, r.Route, r.Target),
 		Ticket: r.Ticket, Event: string(r.Event), Attempts: len(r.Attempts), Error: r.Error,
-		Redrive: redrive(r.Kind, r.Ticket), To: a.recipients(r.Route),
+		Redrive: redrive(r), To: a.recipients(r.Route),
 	})
 }
 
@@ -84,20 +84,27 @@ func (a *alerter) HandleDeadLetter(msg *message.Message) error {
 	return a.raise(msg, alert{
 		Key: "alert.trigger." + key, What: fmt.Sprintf("trigger %s could not be planned", trig.Event),
 		Ticket: ticket, Event: msg.Metadata.Get(events.HdrEvent), Error: msg.Metadata.Get(events.HdrError),
-		Redrive: fmt.Sprintf("nats stream view SCW_DLQ --subject 'scw.dlq.dispatcher.%s'\n"+
-			"nats stream view SCW_TRIGGERS --subject 'scw.trigger.*.%s'   # the trigger: resend it from SecureChange, or re-run the dispatcher from its sequence", ticket, ticket),
+		Redrive: fmt.Sprintf("nats stream view SCW_DLQ --subject 'scw.dlq.dispatcher.%s'   # the trigger, its Scw-Error and Scw-Original-Subject\n"+
+			"nats sub 'scw.dlq.dispatcher.%s' --stream SCW_DLQ --last-per-subject --count 1 --raw | nats pub '%s' --force-stdin   # redrive it, once the cause is fixed",
+			ticket, ticket, msg.Metadata.Get(events.HdrOriginalSubject)),
 		To: a.recipients(""),
 	})
 }
 
-// redrive says how to find and resend a failed operation with the stock nats CLI.
-func redrive(kind events.OpKind, ticket string) string {
+// redrive says how to find and resend a failed operation with the stock nats CLI: view
+// the dead letters of the ticket, then republish the last one to the subject it was
+// going to (the operation's id is deterministic; it has not succeeded, so it is sent).
+func redrive(r events.Result) string {
 	svc := "itsm-sync"
-	if kind == events.OpEmail {
+	if r.Kind == events.OpEmail {
 		svc = ServiceName
 	}
-	return fmt.Sprintf("nats stream view SCW_DLQ --subject 'scw.dlq.%s.%s'   # the operation, its Scw-Error and Scw-Original-Subject\n"+
-		"nats stream view SCW_RESULTS --subject 'scw.result.*.*.%s'   # every attempt", svc, ticket, ticket)
+	dlq := fmt.Sprintf("scw.dlq.%s.%s", svc, r.Ticket)
+	orig := events.Operation{Kind: r.Kind, Target: r.Target, Ticket: r.Ticket}.Subject()
+	return fmt.Sprintf("nats stream view SCW_DLQ --subject '%s'   # the operation, its Scw-Error and Scw-Original-Subject\n"+
+		"nats stream view SCW_RESULTS --subject 'scw.result.*.*.%s'   # every attempt\n"+
+		"nats sub '%s' --stream SCW_DLQ --last-per-subject --count 1 --raw | nats pub '%s' --force-stdin   # redrive it, once the cause is fixed",
+		dlq, r.Ticket, dlq, orig)
 }
 
 // recipients of a route's alerts: its on_failure, else notifications.on_failure. Only
