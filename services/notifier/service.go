@@ -288,48 +288,16 @@ func (s *Service) loadAttempts(ctx context.Context, id string) []events.Attempt 
 	return as
 }
 
-// publishResult records how an operation ended (message id: result, op, stream seq).
+// publishResult records how an operation ended (bus.PublishResult).
 func (s *Service) publishResult(msg *message.Message, res events.Result) error {
 	res.FinishedAt = s.now().UTC()
 	res.Instance = s.instance
-	b, err := res.Marshal()
-	if err != nil {
-		return err
-	}
-	m := message.NewMessage(res.ID()+"-"+msg.Metadata.Get(bus.MetaStreamSeq), b)
-	for k, v := range res.Headers() {
-		m.Metadata.Set(k, v)
-	}
-	return s.pub.Publish(res.Subject(), m)
+	return bus.PublishResult(s.pub, msg, res)
 }
 
-// deadLetter stores the operation on scw.dlq.notifier.<ticket> with the error and acks.
+// deadLetter stores the operation on scw.dlq.notifier.<ticket> (bus.DeadLetter).
 func (s *Service) deadLetter(msg *message.Message, op events.Operation, cause error, attempts int) error {
-	ticket := op.Ticket
-	if ticket == "" {
-		ticket = "unknown"
-	}
-	id := op.ID
-	if id == "" {
-		id = msg.UUID
-	}
-	dl := message.NewMessage("dlq-"+ServiceName+"-"+id+"-"+msg.Metadata.Get(bus.MetaStreamSeq), msg.Payload)
-	for k, v := range msg.Metadata {
-		switch k {
-		case bus.MetaDelivered, bus.MetaStreamSeq, bus.MetaSubject, bus.MetaTimestamp, bus.MetaNakDelay, events.HdrForce:
-		default:
-			dl.Metadata.Set(k, v)
-		}
-	}
-	dl.Metadata.Set(events.HdrError, cause.Error())
-	dl.Metadata.Set(events.HdrService, ServiceName)
-	dl.Metadata.Set(events.HdrOriginalSubject, msg.Metadata.Get(bus.MetaSubject))
-	dl.Metadata.Set(events.HdrAttempt, fmt.Sprint(attempts))
-	if err := s.pub.Publish(fmt.Sprintf(events.SubjDLQT, ServiceName, ticket), dl); err != nil {
-		return fmt.Errorf("dead-letter %s: %w", id, err)
-	}
-	msg.Ack()
-	return nil
+	return bus.DeadLetter(s.pub, msg, ServiceName, op.ID, op.Ticket, cause, attempts)
 }
 
 // render renders a template text (parsed once per distinct text).
