@@ -17,6 +17,7 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/pkg/platform/bus"
+	"github.com/triggerflow/triggerflow/pkg/platform/wfi"
 	"github.com/triggerflow/triggerflow/services/notifier/mailer"
 )
 
@@ -63,7 +64,7 @@ func (a *alerter) HandleResult(msg *message.Message) error {
 		Key:    "alert." + r.OperationID,
 		What:   fmt.Sprintf("%s operation %s (route %s) to %s", r.Kind, r.Action, r.Route, r.Target),
 		Ticket: r.Ticket, Event: string(r.Event), Attempts: len(r.Attempts), Error: r.Error,
-		Redrive: redrive(r), To: a.recipients(r.Route),
+		Redrive: redrive(r), To: a.recipients(msg.Context(), r.Route, r.Ticket),
 	})
 }
 
@@ -87,7 +88,7 @@ func (a *alerter) HandleDeadLetter(msg *message.Message) error {
 		Redrive: fmt.Sprintf("nats stream view SCW_DLQ --subject 'scw.dlq.dispatcher.%s'   # the trigger, its Scw-Error and Scw-Original-Subject\n"+
 			"nats sub 'scw.dlq.dispatcher.%s' --stream SCW_DLQ --last-per-subject --count 1 --raw | nats pub '%s' --force-stdin   # redrive it, once the cause is fixed",
 			ticket, ticket, msg.Metadata.Get(events.HdrOriginalSubject)),
-		To: a.recipients(""),
+		To: a.recipients(msg.Context(), "", ticket),
 	})
 }
 
@@ -107,17 +108,42 @@ func redrive(r events.Result) string {
 		dlq, r.Ticket, dlq, orig)
 }
 
-// recipients of a route's alerts: its on_failure, else notifications.on_failure. Only
-// addresses: requester/handler need the ticket, which results do not carry.
-func (a *alerter) recipients(route string) []string {
+// recipients of a route's alerts: its on_failure, else notifications.on_failure.
+// requester and handler are looked up in SecureChange (the ticket, then the user's
+// address) when securechange.url is set; a lookup that fails drops that recipient with a
+// warning rather than the alert.
+func (a *alerter) recipients(ctx context.Context, route, ticket string) []string {
 	list := a.s.cfg.Notifications.OnFailure
 	if r, ok := a.s.routes[route]; ok && len(r.OnFailure) > 0 {
 		list = r.OnFailure
 	}
 	var out []string
+	var d *wfi.Data
 	for _, x := range list {
-		if ad, err := mail.ParseAddress(x); err == nil {
-			out = append(out, ad.String())
+		switch kw := strings.ToLower(strings.TrimSpace(x)); kw {
+		case Requester, Handler:
+			if a.s.sc == nil || ticket == "" {
+				a.log.Warn("alert recipient "+kw+" needs securechange.url; skipped", "ticket", ticket)
+				continue
+			}
+			if d == nil {
+				t, err := a.s.sc.Ticket(ctx, ticket)
+				if err != nil {
+					a.log.Warn("alert recipient "+kw+": ticket not read; skipped", "ticket", ticket, "err", err)
+					continue
+				}
+				d = &wfi.Data{Ticket: &t}
+			}
+			addr, err := a.s.person(ctx, d, kw)
+			if err != nil {
+				a.log.Warn("alert recipient "+kw+" not resolved; skipped", "ticket", ticket, "err", err)
+				continue
+			}
+			out = append(out, addr)
+		default:
+			if ad, err := mail.ParseAddress(x); err == nil {
+				out = append(out, ad.String())
+			}
 		}
 	}
 	return out

@@ -146,6 +146,10 @@ func (g *rig) results(subject string, n int) []events.Result {
 // usersAPI answers SecureChange's GET /users/{id}.json.
 func usersAPI(t testing.TB) string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/tickets/4343.json" {
+			_, _ = io.WriteString(w, `{"ticket":`+string(emailOp("4343", config.EmailAction{}).Context.Ticket)+`}`)
+			return
+		}
 		if r.URL.Path == "/users/42.json" {
 			_, _ = io.WriteString(w, `{"user":{"id":42,"name":"b.jones","email":"b.jones@example.com"}}`)
 			return
@@ -344,5 +348,26 @@ func TestDeadLetteredTriggerAlertsOnce(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("alert lacks %q:\n%s", want, text)
 		}
+	}
+}
+
+// Alert recipients requester and handler are resolved through SecureChange: the ticket,
+// then the handler's address from the users API.
+func TestAlertToRequesterAndHandler(t *testing.T) {
+	ns := natstest.RunJetStream(t)
+	srv, smtpCfg := smtpServer(t)
+	t.Setenv("SC_TEST_PASSWORD", "sc")
+	g := startNotifier(t, ns.ClientURL(), func(c *config.Config) {
+		c.SMTP = smtpCfg
+		c.SecureChange = config.SecureChange{URL: usersAPI(t), User: "api", PasswordEnv: "SC_TEST_PASSWORD"}
+		c.Notifications.OnFailure = []string{"requester", "handler", "ops@example.com"}
+	})
+	r := events.Result{OperationID: "op-4343", TriggerID: "t", Ticket: "4343", Event: events.Create, Kind: events.OpITSM,
+		Target: "servicenow", Route: "open-change", Action: "create", Status: events.ResultFailed, Error: "HTTP 400"}
+	b, _ := r.Marshal()
+	publish(t, g.NC, r.Subject(), r.ID(), b, r.Headers())
+	m := srv.WaitMessages(t, 1, time.Minute)[0]
+	if got := strings.Join(m.To, ","); got != "a.smith@example.com,b.jones@example.com,ops@example.com" {
+		t.Fatalf("alert recipients %s", got)
 	}
 }
