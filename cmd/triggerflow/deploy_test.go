@@ -339,7 +339,7 @@ func checkK8sDeployments(t *testing.T, objs []k8sObject) {
 			}
 		}
 	}
-	for _, sub := range []string{"ingress", "dispatcher", "itsm-sync"} {
+	for _, sub := range []string{"ingress", "dispatcher", "itsm-sync", "notifier"} {
 		if ran[sub] == "" {
 			t.Errorf("no Deployment runs triggerflow %s", sub)
 		}
