@@ -12,8 +12,9 @@ import (
 
 // publishResult records how an operation ended (bus.PublishResult).
 func (s *Service) publishResult(r *opRun, res events.Result) error {
-	res.FinishedAt = s.now().UTC()
-	res.Instance = s.instance
+	if res.FinishedAt.IsZero() {
+		res.FinishedAt, res.Instance = s.now().UTC(), s.instance
+	}
 	return bus.PublishResult(s.pub, r.msg, res)
 }
 

@@ -104,9 +104,14 @@ func (s *Service) Handle(msg *message.Message) error {
 	ctx := msg.Context()
 
 	if msg.Metadata.Get(events.HdrForce) != "true" {
-		if _, err := s.done.Get(ctx, op.ID); err == nil {
+		if e, err := s.done.Get(ctx, op.ID); err == nil {
 			r.log.Debug("already done; not sent again")
 			s.metrics.skipped.WithLabelValues(op.Target, "done").Inc()
+			if r.delivered > 1 { // the replica that sent it may have died before its result was stored
+				if err := s.republish(msg, op, e.Value()); err != nil {
+					return s.retryLater(r, err, time.Second)
+				}
+			}
 			msg.Ack()
 			return nil
 		} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -206,9 +211,15 @@ func (s *Service) retryLater(r *opRun, err error, wait time.Duration) error {
 // failure leaves the operation unmarked and it is redelivered.
 func (s *Service) succeed(r *opRun, corr map[string]string, first func() error) error {
 	ctx := r.msg.Context()
-	mark, _ := json.Marshal(map[string]any{"at": s.now().UTC(), "instance": s.instance, "attempts": countRequests(r.attempts)})
 	res := events.ResultFor(r.op, events.ResultSucceeded)
 	res.Attempts, res.Correlation = r.attempts, corr
+	res.FinishedAt, res.Instance = s.now().UTC(), s.instance
+	// The marker is the result itself: a redelivery that finds it republishes it, so a
+	// replica that dies between the marker and the result loses no result.
+	mark, err := res.Marshal()
+	if err != nil {
+		return s.retryLater(r, err, time.Second)
+	}
 	// The result is independent of the rest: store it meanwhile.
 	resErr := make(chan error, 1)
 	go func() { resErr <- s.publishResult(r, res) }()
@@ -218,21 +229,21 @@ func (s *Service) succeed(r *opRun, corr map[string]string, first func() error) 
 			return s.retryLater(r, err, time.Second) // the lookup finds the record next time
 		}
 	}
-	var err error
 	for i := range 3 { // the call went out: try hard to record it before giving the message back
 		if _, err = s.done.Put(ctx, r.op.ID, mark); err == nil || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(time.Duration(100<<i) * time.Millisecond)
 	}
-	if rerr := <-resErr; rerr != nil {
-		r.log.Warn("result not published", "err", rerr)
-	}
+	rerr := <-resErr
 	if err != nil {
 		// The call went out; without the marker a redelivery relies on the lookup
 		// (or the server's idempotency key). Retrying the marker is all we can do; the
 		// result's message id makes the second one a duplicate JetStream drops.
 		return s.retryLater(r, fmt.Errorf("record success in %s: %w", events.BucketDone, err), time.Second)
+	}
+	if rerr != nil { // marked done: the redelivery republishes the result from the marker
+		return s.retryLater(r, fmt.Errorf("publish the result: %w", rerr), time.Second)
 	}
 	s.deleteAttempts(r)
 	s.metrics.ops.WithLabelValues(r.op.Target, string(events.ResultSucceeded)).Inc()
@@ -678,4 +689,15 @@ func plannedStep(d *wfi.Data) string {
 		return st.Name
 	}
 	return ""
+}
+
+// republish stores again the result a done marker holds (markers written before results
+// were kept in them hold none). Its message id is the first one's, so JetStream drops it
+// if the first made it.
+func (s *Service) republish(msg *message.Message, op events.Operation, mark []byte) error {
+	res, err := events.UnmarshalResult(mark)
+	if err != nil || res.OperationID != op.ID {
+		return nil
+	}
+	return bus.PublishResult(s.pub, msg, res)
 }

@@ -90,8 +90,16 @@ func (s *Service) HandleEmail(msg *message.Message) error {
 	r.log = s.log.With("op", op.ID, "ticket", op.Ticket, "route", op.Route, "action", op.Action, "delivery", r.delivered)
 	ctx := msg.Context()
 	if msg.Metadata.Get(events.HdrForce) != "true" {
-		if _, err := s.done.Get(ctx, op.ID); err == nil {
+		if e, err := s.done.Get(ctx, op.ID); err == nil {
 			r.log.Debug("already sent; not sent again")
+			if r.delivered > 1 { // the replica that sent it may have died before its result was stored
+				if res, err := events.UnmarshalResult(e.Value()); err == nil && res.OperationID == op.ID {
+					if err := bus.PublishResult(s.pub, msg, res); err != nil {
+						bus.NackAfter(msg, time.Second)
+						return nil
+					}
+				}
+			}
 			msg.Ack()
 			return nil
 		} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -250,14 +258,18 @@ func (s *Service) transient(r *run, err error) error {
 // succeed marks the operation done, publishes the result and acks.
 func (s *Service) succeed(r *run) error {
 	ctx := r.msg.Context()
-	mark, _ := json.Marshal(map[string]any{"at": s.now().UTC(), "instance": s.instance})
+	res := events.ResultFor(r.op, events.ResultSucceeded)
+	res.Attempts = r.attempts
+	res.FinishedAt, res.Instance = s.now().UTC(), s.instance
+	// The marker is the result itself: a redelivery that finds it republishes it.
+	mark, _ := res.Marshal()
 	if _, err := s.done.Put(ctx, r.op.ID, mark); err != nil {
 		r.log.Warn("sent, but not recorded in scw_done; a redelivery may send it again", "err", err)
 	}
-	res := events.ResultFor(r.op, events.ResultSucceeded)
-	res.Attempts = r.attempts
 	if err := s.publishResult(r.msg, res); err != nil {
-		r.log.Warn("result not published", "err", err)
+		r.log.Warn("result not published; the redelivery will publish it", "err", err)
+		bus.NackAfter(r.msg, time.Second)
+		return nil
 	}
 	if len(r.attempts) > 1 {
 		_ = s.attempts.Purge(context.WithoutCancel(ctx), r.op.ID)
@@ -290,8 +302,9 @@ func (s *Service) loadAttempts(ctx context.Context, id string) []events.Attempt 
 
 // publishResult records how an operation ended (bus.PublishResult).
 func (s *Service) publishResult(msg *message.Message, res events.Result) error {
-	res.FinishedAt = s.now().UTC()
-	res.Instance = s.instance
+	if res.FinishedAt.IsZero() {
+		res.FinishedAt, res.Instance = s.now().UTC(), s.instance
+	}
 	return bus.PublishResult(s.pub, msg, res)
 }
 
