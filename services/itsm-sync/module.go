@@ -56,7 +56,6 @@ func New(lc fx.Lifecycle, p Params) (*Service, error) {
 	}
 	s := &Service{
 		log: log, cfg: c.ITSMSync, instance: c.ITSMSync.Instance, now: time.Now,
-		tmpls: map[tmplKey]*wfi.Template{}, files: map[string]string{},
 	}
 	if p.Hooks != nil {
 		s.hooks = *p.Hooks

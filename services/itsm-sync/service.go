@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -52,14 +50,7 @@ type Service struct {
 	now      func() time.Time
 	hooks    Hooks
 
-	tmplMu sync.Mutex
-	tmpls  map[tmplKey]*wfi.Template
-	files  map[string]string
-}
-
-type tmplKey struct {
-	text string
-	esc  wfi.Escape
+	tmpls wfi.Cache
 }
 
 // errWaiting is returned (internally) when an operation needs a correlation value that
@@ -381,9 +372,9 @@ func (s *Service) render(r *opRun, spec config.ITSMAction, body string) (outboun
 		if ct := headerValue(spec.Headers, "Content-Type"); ct != "" && !strings.Contains(strings.ToLower(ct), "json") {
 			esc = wfi.EscapeNone
 		}
-		b, err := s.renderBytes(name, body, r.data, esc)
+		b, err := s.tmpls.Render(name, body, r.data, esc)
 		if err != nil {
-			return req, err
+			return req, failure.Permanent(err)
 		}
 		req.Body = b
 	}
@@ -563,55 +554,27 @@ func (s *Service) newData(op events.Operation, corr map[string]string) (*wfi.Dat
 	return d, nil
 }
 
-// template returns the parsed template, parsing each distinct text once.
+// template returns the parsed template (each distinct text parsed once).
 func (s *Service) template(name, text string, esc wfi.Escape) (*wfi.Template, error) {
-	k := tmplKey{text, esc}
-	s.tmplMu.Lock()
-	defer s.tmplMu.Unlock()
-	if t, ok := s.tmpls[k]; ok {
-		return t, nil
-	}
-	t, err := wfi.Parse(name, text, esc)
-	if err != nil {
-		return nil, failure.Permanent(err)
-	}
-	s.tmpls[k] = t
-	return t, nil
-}
-
-func (s *Service) renderBytes(name, text string, d *wfi.Data, esc wfi.Escape) ([]byte, error) {
-	t, err := s.template(name, text, esc)
-	if err != nil {
-		return nil, err
-	}
-	b, err := t.Render(d)
-	if err != nil {
-		return nil, failure.Permanent(err)
-	}
-	return b, nil
+	t, err := s.tmpls.Template(name, text, esc)
+	return t, failure.Permanent(err)
 }
 
 func (s *Service) renderString(name, text string, d *wfi.Data, esc wfi.Escape) (string, error) {
 	if !strings.ContainsAny(text, "#{") {
 		return text, nil
 	}
-	b, err := s.renderBytes(name, text, d, esc)
-	return string(b), err
+	b, err := s.tmpls.Render(name, text, d, esc)
+	return string(b), failure.Permanent(err)
 }
 
 // file reads a body template file once.
 func (s *Service) file(path string) (string, error) {
-	s.tmplMu.Lock()
-	defer s.tmplMu.Unlock()
-	if b, ok := s.files[path]; ok {
-		return b, nil
-	}
-	b, err := os.ReadFile(path)
+	text, err := s.tmpls.File(path)
 	if err != nil {
 		return "", failure.Permanent(fmt.Errorf("body_file: %w", err))
 	}
-	s.files[path] = string(b)
-	return string(b), nil
+	return text, nil
 }
 
 // usesCorrelation reports whether any template of the action may read correlation values.

@@ -19,7 +19,6 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/platform/logging"
 	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
 	"github.com/triggerflow/triggerflow/pkg/platform/securechange"
-	"github.com/triggerflow/triggerflow/pkg/platform/wfi"
 	"github.com/triggerflow/triggerflow/services/notifier/mailer"
 )
 
@@ -41,7 +40,7 @@ func New(lc fx.Lifecycle, p Params) (*Service, error) {
 	log := p.Log.With("service", ServiceName)
 	s := &Service{
 		log: log, cfg: c, instance: c.Notifier.Instance, now: time.Now,
-		tmpls: map[tmplKey]*wfi.Template{}, files: map[string]string{}, routes: map[string]config.Route{},
+		routes: map[string]config.Route{},
 	}
 	for _, r := range c.Routes {
 		s.routes[r.Name] = r

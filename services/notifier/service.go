@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
-	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -53,14 +51,7 @@ type Service struct {
 	now      func() time.Time
 	routes   map[string]config.Route
 
-	tmplMu sync.Mutex
-	tmpls  map[tmplKey]*wfi.Template
-	files  map[string]string
-}
-
-type tmplKey struct {
-	text string
-	esc  wfi.Escape
+	tmpls wfi.Cache
 }
 
 // run is one email operation being handled.
@@ -313,41 +304,17 @@ func (s *Service) deadLetter(msg *message.Message, op events.Operation, cause er
 	return bus.DeadLetter(s.pub, msg, ServiceName, op.ID, op.Ticket, cause, attempts)
 }
 
-// render renders a template text (parsed once per distinct text).
+// render renders a template text (each distinct text parsed once).
 func (s *Service) render(name, text string, d *wfi.Data, esc wfi.Escape) (string, error) {
-	k := tmplKey{text, esc}
-	s.tmplMu.Lock()
-	t, ok := s.tmpls[k]
-	s.tmplMu.Unlock()
-	if !ok {
-		var err error
-		if t, err = wfi.Parse(name, text, esc); err != nil {
-			return "", failure.Permanent(err)
-		}
-		s.tmplMu.Lock()
-		s.tmpls[k] = t
-		s.tmplMu.Unlock()
-	}
-	b, err := t.Render(d)
-	if err != nil {
-		return "", failure.Permanent(err)
-	}
-	return string(b), nil
+	b, err := s.tmpls.Render(name, text, d, esc)
+	return string(b), failure.Permanent(err)
 }
 
+// renderFile renders a template file (read once).
 func (s *Service) renderFile(path string, d *wfi.Data, esc wfi.Escape) (string, error) {
-	s.tmplMu.Lock()
-	text, ok := s.files[path]
-	s.tmplMu.Unlock()
-	if !ok {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return "", failure.Permanent(fmt.Errorf("email template: %w", err))
-		}
-		text = string(b)
-		s.tmplMu.Lock()
-		s.files[path] = text
-		s.tmplMu.Unlock()
+	text, err := s.tmpls.File(path)
+	if err != nil {
+		return "", failure.Permanent(fmt.Errorf("email template: %w", err))
 	}
 	return s.render(path, text, d, esc)
 }

@@ -3,34 +3,8 @@
 package main
 
 import (
-	"flag"
-	"fmt"
-	"os"
-
-	"go.uber.org/fx"
-
-	"github.com/triggerflow/triggerflow/pkg/config"
-	"github.com/triggerflow/triggerflow/pkg/platform/bus"
-	"github.com/triggerflow/triggerflow/pkg/platform/health"
-	"github.com/triggerflow/triggerflow/pkg/platform/logging"
-	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
+	"github.com/triggerflow/triggerflow/pkg/platform/servicemain"
 	itsmsync "github.com/triggerflow/triggerflow/services/itsm-sync"
 )
 
-func main() {
-	path := flag.String("config", envOr("TRIGGERFLOW_CONFIG", "triggerflow.yaml"), "config file")
-	flag.Parse()
-	cfg, err := config.Load(*path)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "itsm-sync: %v\n", err)
-		os.Exit(1)
-	}
-	fx.New(fx.Supply(cfg), logging.Module, natsconn.Module, health.Module, health.ServerModule, bus.RouterModule, itsmsync.Module).Run()
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
+func main() { servicemain.Run("itsm-sync", itsmsync.Module) }
