@@ -20,10 +20,6 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/platform/securechange"
 )
 
-// HandlerName is the watermill handlers' name prefix (".0", ".1", … per concurrent
-// handler), unique in the all-in-one process; the durable consumer is named after it.
-const HandlerName = "dispatcher.plan_trigger"
-
 // Durable is the durable pull consumer on SCW_TRIGGERS shared by all replicas.
 const Durable = "dispatcher-plan_trigger"
 
@@ -89,18 +85,15 @@ var Module = fx.Module("dispatcher",
 		var hs []*message.Handler
 		lc.Append(fx.Hook{
 			OnStart: func(ctx context.Context) error {
-				cc := ConsumerConfig(c.Dispatcher)
-				if _, err := bus.EnsureConsumer(ctx, js, cc); err != nil {
-					return err
-				}
 				// Concurrency handlers pull from the same durable consumer; each plans one
 				// trigger at a time.
-				for i := range c.Dispatcher.Concurrency {
-					sub := bus.NewSubscriber(js, cc, logging.Watermill(d.log))
-					hs = append(hs, r.AddConsumerHandler(fmt.Sprintf("%s.%d", HandlerName, i), events.SubjTriggers, sub, d.Handle))
+				cc := ConsumerConfig(c.Dispatcher)
+				var err error
+				if hs, err = bus.AddHandlers(ctx, js, r, cc, c.Dispatcher.Concurrency, d.Handle, logging.Watermill(d.log)); err != nil {
+					return err
 				}
 				if err := r.RunHandlers(context.Background()); err != nil {
-					return fmt.Errorf("start %s: %w", HandlerName, err)
+					return fmt.Errorf("start %s: %w", Durable, err)
 				}
 				d.log.Info("dispatcher consuming", "stream", cc.Stream, "consumer", cc.Durable, "concurrency", len(hs),
 					"routes", len(c.Routes), "plugins", len(c.Dispatcher.Plugins), "enrichment", d.sc != nil)

@@ -191,13 +191,11 @@ var Module = fx.Module(ServiceName,
 				}
 				s.done, s.corr, s.attempts = kv[events.BucketDone], kv[events.BucketCorrelation], kv[events.BucketAttempts]
 				for _, cc := range Consumers(c) {
-					if _, err := bus.EnsureConsumer(ctx, js, cc); err != nil {
+					h, err := bus.AddHandlers(ctx, js, r, cc, concurrency(c, cc), s.Handle, logging.Watermill(s.log))
+					if err != nil {
 						return err
 					}
-					for i := range concurrency(c, cc) {
-						sub := bus.NewSubscriber(js, cc, logging.Watermill(s.log))
-						hs = append(hs, r.AddConsumerHandler(fmt.Sprintf("%s.%d", cc.Durable, i), cc.FilterSubject, sub, s.Handle))
-					}
+					hs = append(hs, h...)
 				}
 				if err := r.RunHandlers(context.Background()); err != nil {
 					return fmt.Errorf("start %s: %w", ServiceName, err)

@@ -103,17 +103,15 @@ var Module = fx.Module(ServiceName,
 				ccs := Consumers(c.Notifier)
 				handlers := []message.NoPublishHandlerFunc{s.HandleEmail, s.alerts.HandleResult, s.alerts.HandleDeadLetter}
 				for i, cc := range ccs {
-					if _, err := bus.EnsureConsumer(ctx, js, cc); err != nil {
-						return err
-					}
-					n := 1
+					n := 1 // alerts one at a time: storm control counts them in order
 					if i == 0 {
 						n = c.Notifier.Concurrency
 					}
-					for j := range n {
-						sub := bus.NewSubscriber(js, cc, logging.Watermill(s.log))
-						hs = append(hs, r.AddConsumerHandler(fmt.Sprintf("%s.%d", cc.Durable, j), cc.FilterSubject, sub, handlers[i]))
+					h, err := bus.AddHandlers(ctx, js, r, cc, n, handlers[i], logging.Watermill(s.log))
+					if err != nil {
+						return err
 					}
+					hs = append(hs, h...)
 				}
 				if err := r.RunHandlers(context.Background()); err != nil {
 					return fmt.Errorf("start %s: %w", ServiceName, err)

@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/fx"
 
 	"github.com/triggerflow/triggerflow/pkg/platform/logging"
@@ -15,6 +17,20 @@ import (
 
 // CloseTimeout matches fx's default stop timeout, so a stop hook is not cut off.
 const CloseTimeout = 14 * time.Second
+
+// AddHandlers creates or updates the durable consumer cc and adds n handlers to the router
+// that pull from it, each handling one message at a time, named <durable>.<i>. Start them
+// on a running router with RunHandlers; stop them with StopHandlers.
+func AddHandlers(ctx context.Context, js jetstream.JetStream, r *message.Router, cc ConsumerConfig, n int, h message.NoPublishHandlerFunc, log watermill.LoggerAdapter) ([]*message.Handler, error) {
+	if _, err := EnsureConsumer(ctx, js, cc); err != nil {
+		return nil, err
+	}
+	hs := make([]*message.Handler, 0, n)
+	for i := range max(n, 1) {
+		hs = append(hs, r.AddConsumerHandler(fmt.Sprintf("%s.%d", cc.Durable, i), cc.FilterSubject, NewSubscriber(js, cc, log), h))
+	}
+	return hs, nil
+}
 
 // StopHandlers stops the handlers a module added to the running router and waits for
 // them, at most until ctx ends (fx's stop timeout).
