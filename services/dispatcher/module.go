@@ -20,7 +20,8 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/platform/securechange"
 )
 
-// Durable is the durable pull consumer on SCW_TRIGGERS shared by all replicas.
+// Durable is the durable pull consumer on SCW_TRIGGERS shared by all replicas; its
+// handlers in the router are named Durable.0, Durable.1, ….
 const Durable = "dispatcher-plan_trigger"
 
 // Params are the fx inputs of the module.
