@@ -17,7 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/triggerflow/triggerflow/pkg/config"
-	itsmsync "github.com/triggerflow/triggerflow/services/itsm-sync"
+	"github.com/triggerflow/triggerflow/pkg/platform/wfi"
 )
 
 // The layout deploy/k8s promises (see deploy/k8s/README.md).
@@ -210,7 +210,7 @@ func checkK8sConfig(t *testing.T, objs []k8sObject) {
 	if err != nil {
 		t.Fatalf("the config in %s does not load:\n%v", cm.file, err)
 	}
-	if err := itsmsync.CheckTemplates(cfg); err != nil { // as `triggerflow config check` does
+	if err := wfi.CheckConfig(cfg); err != nil { // as `triggerflow config check` does
 		t.Errorf("%s: templates: %v", cm.file, err)
 	}
 	if cfg.NATS.URL == "" {

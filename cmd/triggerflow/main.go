@@ -18,6 +18,7 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/platform/health"
 	"github.com/triggerflow/triggerflow/pkg/platform/logging"
 	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
+	"github.com/triggerflow/triggerflow/pkg/platform/wfi"
 	"github.com/triggerflow/triggerflow/services/dispatcher"
 	"github.com/triggerflow/triggerflow/services/ingress"
 	itsmsync "github.com/triggerflow/triggerflow/services/itsm-sync"
@@ -83,17 +84,20 @@ POST /v1/triggers/{EVENT} (raw XML), plus /healthz, /readyz and /metrics.
 `,
 	"dispatcher": `Usage: triggerflow dispatcher [--config FILE]
 
-Runs the dispatcher: consumes SCW_TRIGGERS (durable pull consumer shared by all replicas),
+Runs the dispatcher: consumes SCW_TRIGGERS in 16 ordered lanes (durable pull consumers
+shared by all replicas; a ticket's triggers are planned in the order they were stored),
 enriches each trigger from SecureChange, matches the routes, runs the rewrite plugins,
 records the plan on SCW_PLANS and publishes its operations on SCW_OPS.
 `,
 	"itsm-sync": `Usage: triggerflow itsm-sync [--config FILE]
 
-Runs itsm-sync: one durable consumer on SCW_OPS per outbound server (scw.op.itsm.<server>.>)
-and one for SecureChange write-backs (scw.op.securechange.>). Renders each operation's
+Runs itsm-sync: 16 ordered lanes on SCW_OPS per outbound server (scw.op.itsm.<server>.<lane>.>)
+and 16 for SecureChange write-backs; the operations of one ticket and destination are
+performed one after the other, in order, by whichever replica. Renders each operation's
 template, sends it with the server's auth, TLS, limits and breaker, retries transient
 failures (honouring Retry-After), records successes in the scw_done bucket, stores
 correlation values in scw_correlation, and publishes a result per operation on SCW_RESULTS.
+On SIGTERM, operations in flight get shutdown.drain_timeout to finish.
 `,
 	"notifier": `Usage: triggerflow notifier [--config FILE]
 
@@ -143,6 +147,7 @@ func serve(name string, args []string, stdout, stderr io.Writer) int {
 func appOptions(name string, cfg *config.Config, opts ingress.Options) []fx.Option {
 	base := []fx.Option{
 		fx.Supply(cfg, opts),
+		fx.StopTimeout(cfg.StopTimeout()),
 		logging.Module,
 		natsconn.Module,
 		health.Module,
@@ -212,9 +217,16 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "triggerflow config check: %v\n", err)
 		return 1
 	}
-	if err := itsmsync.CheckTemplates(cfg); err != nil { // template syntax, as itsm-sync checks at start-up
+	if err := wfi.CheckConfig(cfg); err != nil { // template syntax, as the dispatcher checks at start-up
 		fmt.Fprintf(stderr, "%s: %v\n", path, err)
 		return 1
+	}
+	for _, w := range cfg.Warnings {
+		loc := path
+		if w.Line > 0 {
+			loc = fmt.Sprintf("%s:%d", path, w.Line)
+		}
+		fmt.Fprintf(stderr, "%s: warning: %s\n", loc, w.Error())
 	}
 	var notes []string
 	if cfg.NATS.URL == "" {

@@ -30,7 +30,29 @@ type Config struct {
 	SMTP          SMTP          `yaml:"smtp"`
 	Notifications Notifications `yaml:"notifications"`
 	Notifier      Notifier      `yaml:"notifier"`
+
+	Shutdown Shutdown `yaml:"shutdown"`
+
+	// Warnings are what Load found worth saying that does not stop a start: keys that no
+	// longer do anything, risky but valid settings. `config check` prints them and the
+	// services log them at start-up.
+	Warnings []*Problem `yaml:"-"`
 }
+
+// Shutdown configures the graceful stop (SIGTERM) of the services that consume streams
+// (dispatcher, itsm-sync, notifier).
+type Shutdown struct {
+	// DrainTimeout: on SIGTERM every consumer stops pulling at once and gives back what it
+	// had not started; operations in flight get this long to finish and be recorded.
+	// Then they are cut off and given back (their outcome is unknown: the next attempt
+	// runs the action's lookup). Default 10s; keep it well under the pod's
+	// terminationGracePeriodSeconds (30s by default).
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// StopTimeout is how long a process gives its services to stop: the drain plus the
+// time to record and hand back what was in flight.
+func (c *Config) StopTimeout() time.Duration { return c.Shutdown.DrainTimeout + 10*time.Second }
 
 // Admin configures the operational HTTP listener.
 type Admin struct {
@@ -205,18 +227,12 @@ func (c *Config) SetDefaults() {
 	defDur(&sc.RetryBackoff, 500*time.Millisecond)
 
 	d := &c.Dispatcher
-	defDur(&d.AckWait, 2*time.Minute)
+	defDur(&d.AckWait, 30*time.Second)
 	if d.MaxDeliver == 0 {
 		d.MaxDeliver = 8
 	}
 	if d.Backoff == nil {
 		d.Backoff = []time.Duration{2 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute}
-	}
-	if d.PullBatch == 0 {
-		d.PullBatch = 4
-	}
-	if d.Concurrency == 0 {
-		d.Concurrency = 4
 	}
 	for i := range d.Plugins {
 		p := &d.Plugins[i]
@@ -233,6 +249,7 @@ func (c *Config) SetDefaults() {
 	}
 	c.setITSMDefaults()
 	c.setNotifierDefaults()
+	defDur(&c.Shutdown.DrainTimeout, 10*time.Second)
 	for i := range c.Routes {
 		on := &c.Routes[i].On
 		if on.Point == "" {

@@ -50,18 +50,17 @@ func (s SecureChange) PasswordRef() SecretRef {
 
 // Dispatcher configures the planning service.
 type Dispatcher struct {
-	// AckWait is how long JetStream waits for a plan before redelivering the trigger;
-	// it must exceed the slowest enrichment plus plugins. Default 2m.
+	// AckWait is how long a trigger held by a replica that died stays unavailable before
+	// JetStream redelivers it (a live replica keeps the triggers it plans with in-progress
+	// acks). Default 30s.
 	AckWait time.Duration `yaml:"ack_wait"`
 	// MaxDeliver bounds deliveries of one trigger; then it is dead-lettered. Default 8.
 	MaxDeliver int `yaml:"max_deliver"`
 	// Backoff between redeliveries after a transient failure. Default [2s, 10s, 30s, 1m, 2m].
 	Backoff []time.Duration `yaml:"backoff"`
-	// PullBatch is how many triggers one replica pulls ahead. Default 4: small, because
-	// AckWait runs while a message waits in the buffer.
-	PullBatch int `yaml:"pull_batch"`
-	// Concurrency is how many triggers one replica plans at once (each waits mostly on
-	// SecureChange and plugins). Default 4.
+	// PullBatch and Concurrency are no longer used (a warning says so): triggers are
+	// planned in events.Partitions lanes, one at a time per lane, in order per ticket.
+	PullBatch   int `yaml:"pull_batch"`
 	Concurrency int `yaml:"concurrency"`
 	// Instance names this replica in plans. Default: the host name.
 	Instance string `yaml:"instance"`
@@ -130,28 +129,28 @@ type Action struct {
 
 // ITSMAction posts a templated payload to an outbound server.
 type ITSMAction struct {
-	Server   string       `yaml:"server" json:"server"`
-	Method   string       `yaml:"method" json:"method"`
-	Path     string       `yaml:"path" json:"path"`
-	Body     string       `yaml:"body" json:"body,omitempty"`
-	BodyFile string       `yaml:"body_file" json:"body_file,omitempty"`
-	Response ResponseMap  `yaml:"response" json:"response"`
-	Headers  StringMapCfg `yaml:"headers" json:"headers,omitempty"`
+	Server   string       `yaml:"server"`
+	Method   string       `yaml:"method"`
+	Path     string       `yaml:"path"`
+	Body     string       `yaml:"body"`
+	BodyFile string       `yaml:"body_file"`
+	Response ResponseMap  `yaml:"response"`
+	Headers  StringMapCfg `yaml:"headers"`
 	// Lookup, on a create, is asked first on a redelivery or replay whether the record
 	// already exists (the process may have died after the server accepted the create).
-	Lookup *Lookup `yaml:"lookup" json:"lookup,omitempty"`
+	Lookup *Lookup `yaml:"lookup"`
 	// Needs names correlation values (e.g. sys_id) this operation cannot run without;
 	// until a create stored them it waits (itsm_sync.wait_for_create). Default: every
 	// #correlation.X# the path, body and headers use.
-	Needs []string `yaml:"needs" json:"needs,omitempty"`
+	Needs []string `yaml:"needs"`
 }
 
 // ResponseMap maps an ITSM response back: into the correlation bucket and into
 // SecureChange fields. Values are templates over the response (#result.sys_id# is the
 // gjson path result.sys_id of the response body) and the operation's placeholders.
 type ResponseMap struct {
-	Correlate map[string]string `yaml:"correlate" json:"correlate,omitempty"`
-	Fields    map[string]string `yaml:"fields" json:"fields,omitempty"`
+	Correlate map[string]string `yaml:"correlate"`
+	Fields    map[string]string `yaml:"fields"`
 }
 
 // StringMapCfg is a string map in config.
@@ -162,24 +161,24 @@ type StringMapCfg map[string]string
 // approve_reject field (with the reason); advance sets the current task DONE; redo
 // returns the ticket to the named step; reject_ticket rejects the ticket.
 type SecureChangeAction struct {
-	UpdateFields map[string]string `yaml:"update_fields" json:"update_fields,omitempty"`
-	Approve      string            `yaml:"approve" json:"approve,omitempty"` // reason
-	Reject       string            `yaml:"reject" json:"reject,omitempty"`   // reason
-	Advance      bool              `yaml:"advance" json:"advance,omitempty"`
-	Redo         string            `yaml:"redo" json:"redo,omitempty"` // step name to return to
+	UpdateFields map[string]string `yaml:"update_fields"`
+	Approve      string            `yaml:"approve"` // reason
+	Reject       string            `yaml:"reject"`  // reason
+	Advance      bool              `yaml:"advance"`
+	Redo         string            `yaml:"redo"` // step name to return to
 	// RejectTicket rejects the whole ticket with this comment.
-	RejectTicket string `yaml:"reject_ticket" json:"reject_ticket,omitempty"`
+	RejectTicket string `yaml:"reject_ticket"`
 	// Comment goes with a redo.
-	Comment string `yaml:"comment" json:"comment,omitempty"`
+	Comment string `yaml:"comment"`
 }
 
 // EmailAction sends an email.
 type EmailAction struct {
-	To       []string `yaml:"to" json:"to"` // addresses, or requester / handler
-	Cc       []string `yaml:"cc" json:"cc,omitempty"`
-	Subject  string   `yaml:"subject" json:"subject,omitempty"`
-	Template string   `yaml:"template" json:"template,omitempty"` // text body template file
-	HTML     string   `yaml:"html" json:"html,omitempty"`         // HTML body template file
+	To       []string `yaml:"to"` // addresses, or requester / handler
+	Cc       []string `yaml:"cc"`
+	Subject  string   `yaml:"subject"`
+	Template string   `yaml:"template"` // text body template file
+	HTML     string   `yaml:"html"`     // HTML body template file
 }
 
 // Kind is the action's kind ("itsm", "securechange", "email"), "" if none is set.

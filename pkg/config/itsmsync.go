@@ -171,20 +171,18 @@ func (r Retry) Merge(def Retry) Retry {
 
 // ITSMSync configures the service that performs itsm and securechange operations.
 type ITSMSync struct {
-	// AckWait is how long JetStream waits for an operation's ack before redelivering it.
-	// A message waits in the pull buffer and for a request slot while it runs, so it
-	// must exceed ITSMHandlersPerSlot × pull_batch × the longest server timeout
-	// (validated). Default 5m.
+	// AckWait is how long an operation held by a replica that died (kill -9, node lost)
+	// stays unavailable before JetStream redelivers it; a live replica keeps the
+	// operations it is performing with in-progress acks. Default 30s.
 	AckWait time.Duration `yaml:"ack_wait"`
-	// PullBatch is how many operations each handler pulls ahead. Default 2.
-	PullBatch int `yaml:"pull_batch"`
+	// PullBatch, WaitForCreate and WaitPoll are no longer used (a warning says so):
+	// each lane performs one operation at a time, and an update waits for its create by
+	// being behind it in its lane.
+	PullBatch     int           `yaml:"pull_batch"`
+	WaitForCreate time.Duration `yaml:"wait_for_create"`
+	WaitPoll      time.Duration `yaml:"wait_poll"`
 	// Retry is the default retry policy of every server and of SecureChange write-backs.
 	Retry Retry `yaml:"retry"`
-	// WaitForCreate is how long an operation that needs a correlation value (e.g. the
-	// sys_id of the change its create made) waits for it before failing. Default 30m.
-	WaitForCreate time.Duration `yaml:"wait_for_create"`
-	// WaitPoll is the delay between checks while waiting. Default 2s.
-	WaitPoll time.Duration `yaml:"wait_poll"`
 	// Placeholders are custom WFI placeholders: name → template (may use other
 	// placeholders). Resolved after the predefined ones and the ticket's fields.
 	Placeholders map[string]string `yaml:"placeholders"`
@@ -200,15 +198,11 @@ type ITSMSync struct {
 // record does. The answer then stands in for the create's response: Response maps it
 // (default: the action's own response mapping).
 type Lookup struct {
-	Method   string       `yaml:"method" json:"method,omitempty"` // default GET
-	Path     string       `yaml:"path" json:"path"`
-	Found    string       `yaml:"found" json:"found"`
-	Response *ResponseMap `yaml:"response" json:"response,omitempty"`
+	Method   string       `yaml:"method"` // default GET
+	Path     string       `yaml:"path"`
+	Found    string       `yaml:"found"`
+	Response *ResponseMap `yaml:"response"`
 }
-
-// ITSMHandlersPerSlot is how many handlers itsm-sync runs per request slot of a server
-// (servers.<name>.concurrency): the others overlap their JetStream round trips.
-const ITSMHandlersPerSlot = 4
 
 func (c *Config) setITSMDefaults() {
 	defDur := func(d *time.Duration, v time.Duration) {
@@ -217,13 +211,8 @@ func (c *Config) setITSMDefaults() {
 		}
 	}
 	s := &c.ITSMSync
-	defDur(&s.AckWait, 5*time.Minute)
-	if s.PullBatch == 0 {
-		s.PullBatch = 2
-	}
+	defDur(&s.AckWait, 30*time.Second)
 	s.Retry = s.Retry.Merge(Retry{Attempts: 8, MaxAge: 24 * time.Hour, Backoff: time.Second, MaxBackoff: 5 * time.Minute, MaxRetryAfter: 10 * time.Minute})
-	defDur(&s.WaitForCreate, 30*time.Minute)
-	defDur(&s.WaitPoll, 2*time.Second)
 	if s.ExcerptBytes == 0 {
 		s.ExcerptBytes = 512
 	}

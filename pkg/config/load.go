@@ -2,11 +2,13 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -96,6 +98,11 @@ func parse(name string, data []byte, dir string) (*Config, error) {
 		p.Line = lines.lookup(p.Path)
 		problems.List = append(problems.List, p)
 	}
+	for _, w := range cfg.warnings() {
+		w.Line = lines.lookup(w.Path)
+		cfg.Warnings = append(cfg.Warnings, w)
+	}
+	slices.SortStableFunc(cfg.Warnings, func(a, b *Problem) int { return cmp.Compare(a.Line, b.Line) })
 	if len(problems.List) > 0 {
 		return cfg, problems
 	}

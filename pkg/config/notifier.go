@@ -52,10 +52,14 @@ type Notifications struct {
 
 // Notifier configures the service that sends emails and alerts.
 type Notifier struct {
-	// AckWait: default 2m; must exceed smtp.timeout × pull_batch × concurrency.
-	AckWait     time.Duration `yaml:"ack_wait"`
-	PullBatch   int           `yaml:"pull_batch"`  // default 2
-	Concurrency int           `yaml:"concurrency"` // emails sent at once per replica; default 4
+	// AckWait: how long an email or alert held by a replica that died stays unavailable
+	// before it is redelivered. Default 30s.
+	AckWait time.Duration `yaml:"ack_wait"`
+	// PullBatch is no longer used (a warning says so).
+	PullBatch int `yaml:"pull_batch"`
+	// Concurrency is how many SMTP connections one replica keeps (emails in flight at
+	// once). Default 4.
+	Concurrency int `yaml:"concurrency"`
 	// Retry of transient SMTP failures (4xx replies, network); the same knobs as itsm_sync.retry.
 	Retry    Retry  `yaml:"retry"`
 	Instance string `yaml:"instance"`
@@ -86,10 +90,7 @@ func (c *Config) setNotifierDefaults() {
 	}
 	defDur(&n.DigestWindow, time.Minute)
 	nt := &c.Notifier
-	defDur(&nt.AckWait, 2*time.Minute)
-	if nt.PullBatch == 0 {
-		nt.PullBatch = 2
-	}
+	defDur(&nt.AckWait, 30*time.Second)
 	if nt.Concurrency == 0 {
 		nt.Concurrency = 4
 	}

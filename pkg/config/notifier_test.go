@@ -36,8 +36,8 @@ func TestNotifierProblems(t *testing.T) {
 				"3 notifications.digest_after: -1 must be at least 1",
 				"4 notifications.digest_window: -1s must be positive",
 			}},
-		{"notifier", "notifier:\n  ack_wait: -1s\n  pull_batch: -1\n  concurrency: -1\n",
-			[]string{"2 notifier.ack_wait: -1s must be positive", "3 notifier.pull_batch: -1 must be at least 1", "4 notifier.concurrency: -1 must be at least 1"}},
+		{"notifier", "notifier:\n  ack_wait: -1s\n  # (line 3)\n  concurrency: -1\n",
+			[]string{"2 notifier.ack_wait: -1s must be positive", "4 notifier.concurrency: -1 must be at least 1"}},
 		{"email recipients", "routes:\n  - name: r\n    on: {event: CREATE}\n    on_failure: [\"x@\"]\n    actions:\n      - email: {to: [requester, handler, \"bad address\"]}\n",
 			[]string{
 				"4 routes[0].on_failure: \"x@\" is not an e-mail address",

@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Validate reports every problem in the config at once (errors.Join of *Problem), each
@@ -61,6 +62,11 @@ func (c *Config) Validate() error {
 		if n.Replicas != 1 {
 			v.add("nats.replicas", fmt.Sprintf("%d needs a cluster; the embedded server (nats.url empty) is a single node", n.Replicas))
 		}
+	}
+
+	v.positive("shutdown.drain_timeout", c.Shutdown.DrainTimeout)
+	if c.Shutdown.DrainTimeout > 5*time.Minute {
+		v.add("shutdown.drain_timeout", fmt.Sprintf("%s is longer than 5m: a stop that slow outlives any orchestrator's grace period", c.Shutdown.DrainTimeout))
 	}
 
 	v.positive("streams.trigger_max_age", c.Streams.TriggerMaxAge)

@@ -49,12 +49,6 @@ func (c *Config) validateDispatcher(v *validator) {
 			v.add(fmt.Sprintf("dispatcher.backoff[%d]", i), fmt.Sprintf("%s must be positive", b))
 		}
 	}
-	if d.Concurrency < 1 || d.Concurrency > 256 {
-		v.add("dispatcher.concurrency", fmt.Sprintf("%d is out of range (1 to 256)", d.Concurrency))
-	}
-	if d.PullBatch < 1 || d.PullBatch > 256 {
-		v.add("dispatcher.pull_batch", fmt.Sprintf("%d is out of range (1 to 256)", d.PullBatch))
-	}
 	seenPlugin := map[string]bool{}
 	for i, p := range d.Plugins {
 		path := fmt.Sprintf("dispatcher.plugins[%d]", i)

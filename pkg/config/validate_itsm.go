@@ -15,12 +15,7 @@ import (
 func (v *validator) itsmSync(c *Config) {
 	s := &c.ITSMSync
 	v.positive("itsm_sync.ack_wait", s.AckWait)
-	if s.PullBatch < 1 {
-		v.add("itsm_sync.pull_batch", fmt.Sprintf("%d must be at least 1", s.PullBatch))
-	}
 	v.retry("itsm_sync.retry", s.Retry, nil)
-	v.positive("itsm_sync.wait_for_create", s.WaitForCreate)
-	v.positive("itsm_sync.wait_poll", s.WaitPoll)
 	if s.ExcerptBytes < 64 || s.ExcerptBytes > 64<<10 {
 		v.add("itsm_sync.excerpt_bytes", fmt.Sprintf("%d is out of range (64 to 65536)", s.ExcerptBytes))
 	}
@@ -41,12 +36,6 @@ func (v *validator) itsmSync(c *Config) {
 	for _, name := range names {
 		sv := c.Servers[name]
 		v.server("servers."+name, sv, s.Retry)
-		// A message waits in the pull buffer and for a request slot while AckWait runs:
-		// if that can exceed ack_wait, JetStream redelivers a message still being handled.
-		if worst := time.Duration(ITSMHandlersPerSlot*max(s.PullBatch, 1)) * sv.Timeout; sv.Timeout > 0 && s.AckWait > 0 && s.AckWait <= worst {
-			v.add("itsm_sync.ack_wait", fmt.Sprintf("%s is too short for servers.%s.timeout %s with itsm_sync.pull_batch %d: a message can wait up to %d × %d × %s = %s before its request ends; raise ack_wait above that or lower pull_batch or the timeout",
-				s.AckWait, name, sv.Timeout, s.PullBatch, ITSMHandlersPerSlot, s.PullBatch, sv.Timeout, worst))
-		}
 	}
 
 	for i, r := range c.Routes {

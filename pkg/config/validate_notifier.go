@@ -68,9 +68,6 @@ func (v *validator) notifier(c *Config) {
 	}
 	nt := &c.Notifier
 	v.positive("notifier.ack_wait", nt.AckWait)
-	if nt.PullBatch < 1 {
-		v.add("notifier.pull_batch", fmt.Sprintf("%d must be at least 1", nt.PullBatch))
-	}
 	if nt.Concurrency < 1 {
 		v.add("notifier.concurrency", fmt.Sprintf("%d must be at least 1", nt.Concurrency))
 	}

@@ -46,6 +46,12 @@ func (e TriggerEvent) Subject() string {
 	return "scw.trigger." + e.Event.Token() + "." + e.Ticket.ID
 }
 
+// StoredSubject is the subject SCW_TRIGGERS stores the event under, with the ticket's
+// partition (the dispatcher's lane): scw.trigger.<event>.<partition>.<ticket>.
+func (e TriggerEvent) StoredSubject() string {
+	return fmt.Sprintf(SubjTriggerStoredT, e.Event.Token(), Partition(e.Ticket.ID), e.Ticket.ID)
+}
+
 // Headers returns the headers of the event's message. A trigger is the root
 // of its chain, so its causation and correlation ids are its own id.
 func (e TriggerEvent) Headers() map[string]string {

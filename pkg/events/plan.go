@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -48,10 +49,27 @@ func OperationID(triggerID, route, action string) string {
 	return hashParts("op/v1", triggerID, route, action)
 }
 
-// Subject is scw.op.<kind>.<target>.<ticket>.
+// Subject is scw.op.<kind>.<target>.<ticket>, where the operation is published.
 func (o Operation) Subject() string {
 	return "scw.op." + string(o.Kind) + "." + subjectToken(o.Target) + "." + o.Ticket
 }
+
+// StoredSubject is scw.op.<kind>.<target>.<partition>.<ticket>, the subject SCW_OPS
+// stores it under (its lane).
+func (o Operation) StoredSubject() string {
+	return fmt.Sprintf(SubjOpStoredT, o.Kind, subjectToken(o.Target), Partition(o.Ticket), o.Ticket)
+}
+
+// Lane is the ticket and destination whose operations are performed in order:
+// <target>.<ticket>, the key of its park record (BucketParked).
+func (o Operation) Lane() string { return LaneKey(o.Target, o.Ticket) }
+
+// ParkedSubject is scw.parked.<target>.<ticket>, where the lane's operations wait
+// while it is held back behind a failed one.
+func (o Operation) ParkedSubject() string { return "scw.parked." + o.Lane() }
+
+// LaneKey is the key of a ticket's lane to a destination: <target>.<ticket>.
+func LaneKey(target, ticket string) string { return subjectToken(target) + "." + ticket }
 
 // Headers are the headers of the operation's message: its causation is the plan
 // (the trigger id), its correlation the trigger.

@@ -17,6 +17,9 @@ const (
 	// BucketAttempts holds the attempts of operations still being retried (under the
 	// operation id), so the final result lists every attempt across redeliveries.
 	BucketAttempts = "scw_attempts"
+	// BucketParked holds, per lane (Operation.Lane), the failed operation the lane's later
+	// operations wait behind, or the released ones that go first (a Park).
+	BucketParked = "scw_parked"
 )
 
 // CorrelationKey is the scw_correlation key of a ticket and server: <ticket>.<server>.
@@ -48,7 +51,10 @@ type ResultStatus string
 const (
 	ResultSucceeded ResultStatus = "succeeded"
 	ResultFailed    ResultStatus = "failed"
-	ResultSkipped   ResultStatus = "skipped" // already done, or cancelled with its group
+	ResultSkipped   ResultStatus = "skipped" // cancelled with its group, or skipped by an operator
+	// ResultParked: set aside behind a failed operation of the same ticket and
+	// destination; it runs once that one is redriven or skipped.
+	ResultParked ResultStatus = "parked"
 )
 
 // Attempt is one request an operation made.
@@ -61,6 +67,12 @@ type Attempt struct {
 	Excerpt   string        `json:"excerpt,omitempty"` // bounded, secrets stripped
 	Lookup    bool          `json:"lookup,omitempty"`  // a lookup-before-create, not the operation itself
 	Transient bool          `json:"transient,omitempty"`
+	// Unknown: the request was cut off (a stop, a lost connection) and whether the
+	// server acted on it is not known; the next attempt looks the record up first.
+	Unknown bool `json:"unknown,omitempty"`
+	// Outage: the destination was failing for every operation (e.g. its circuit breaker
+	// was open); not counted against the operation's retry.attempts.
+	Outage bool `json:"outage,omitempty"`
 }
 
 // Result is the outcome of one operation, on scw.result.<kind>.<status>.<ticket> with
@@ -81,8 +93,15 @@ type Result struct {
 	Attempts []Attempt `json:"attempts,omitempty"`
 	// Correlation is what this operation stored in scw_correlation.
 	Correlation map[string]string `json:"correlation,omitempty"`
-	FinishedAt  time.Time         `json:"finished_at"`
-	Instance    string            `json:"instance,omitempty"`
+	// ParkedBehind: this operation waits behind that failed one (status parked).
+	ParkedBehind string `json:"parked_behind,omitempty"`
+	// Parks: this failed operation holds back the later operations of its ticket and
+	// destination until it is redriven or skipped (status failed).
+	Parks bool `json:"parks,omitempty"`
+	// Forced: sent although scw_done said it was done (Scw-Force).
+	Forced     bool      `json:"forced,omitempty"`
+	FinishedAt time.Time `json:"finished_at"`
+	Instance   string    `json:"instance,omitempty"`
 }
 
 // ResultFor starts the result of op.
@@ -125,4 +144,20 @@ func UnmarshalResult(b []byte) (Result, error) {
 	var r Result
 	err := json.Unmarshal(b, &r)
 	return r, err
+}
+
+// Park is the record of a lane (BucketParked, key Operation.Lane) that is held back:
+// Head failed (dead-lettered) and the lane's later operations wait in SCW_PARKED behind
+// it; once Head is redriven and succeeds, or is skipped, they are released: republished
+// in their original order, and Release lists them; until it is empty, nothing else of the
+// lane runs before them.
+type Park struct {
+	Head      string    `json:"head,omitempty"` // the failed operation's id
+	HeadRoute string    `json:"head_route,omitempty"`
+	HeadAct   string    `json:"head_action,omitempty"`
+	Error     string    `json:"error,omitempty"`
+	Since     time.Time `json:"since"`
+	// Parked counts the operations set aside behind Head.
+	Parked  int      `json:"parked,omitempty"`
+	Release []string `json:"release,omitempty"`
 }

@@ -1,15 +1,27 @@
 package events
 
-import "time"
+import (
+	"fmt"
+	"hash/fnv"
+	"time"
+)
 
 // Subjects come in pairs: a wildcard for subscribers and stream definitions,
 // and a format for publishers.
+//
+// Triggers and operations are published without a partition and stored with one:
+// SCW_TRIGGERS and SCW_OPS insert the ticket's partition (Partition) before the ticket
+// id with a subject transform, so a message published by hand (a redrive with the nats
+// CLI) lands in the right lane too. A subject already carrying a partition is stored as
+// it is.
 const (
-	SubjTriggers = "scw.trigger.>"
-	SubjTriggerT = "scw.trigger.%s.%s" // event token (Trigger.Token), ticket id
+	SubjTriggers       = "scw.trigger.>"
+	SubjTriggerT       = "scw.trigger.%s.%s"    // event token (Trigger.Token), ticket id
+	SubjTriggerStoredT = "scw.trigger.%s.%d.%s" // event token, partition, ticket id
 
-	SubjOps = "scw.op.>"
-	SubjOpT = "scw.op.%s.%s.%s" // operation kind, target, ticket id
+	SubjOps       = "scw.op.>"
+	SubjOpT       = "scw.op.%s.%s.%s"    // operation kind, target, ticket id
+	SubjOpStoredT = "scw.op.%s.%s.%d.%s" // operation kind, target, partition, ticket id
 
 	SubjResults = "scw.result.>"
 	SubjResultT = "scw.result.%s.%s.%s" // operation kind, status, ticket id
@@ -19,6 +31,64 @@ const (
 
 	SubjPlans = "scw.plan.>"
 	SubjPlanT = "scw.plan.%s.%s" // event token (Trigger.Token), ticket id
+
+	// Operations set aside behind a failed one of their ticket and destination (see
+	// BucketParked), until it is redriven or skipped.
+	SubjParked  = "scw.parked.>"
+	SubjParkedT = "scw.parked.%s.%s" // target, ticket id (Operation.ParkedSubject)
+
+	// Failure alerts waiting for the next digest (storm control).
+	SubjAlerts      = "scw.alert.>"
+	SubjAlertDigest = "scw.alert.digest.>"
+	SubjAlertDigT   = "scw.alert.digest.%s" // ticket id
+)
+
+// Partitions is the number of ordered lanes of the dispatcher and of each operation
+// destination (an outbound server, SecureChange, SMTP). A lane is a durable consumer
+// with one message in flight at a time, shared by every replica: the operations of one
+// ticket and destination are always in the same lane, so they are performed one after
+// the other in the order they were stored, by whichever replica, while the other lanes
+// go on. It is part of the stored subjects (a transform of SCW_TRIGGERS and SCW_OPS):
+// changing it re-partitions only new messages, so drain the streams first.
+const Partitions = 16
+
+// Partition is the lane of a ticket: the nats-server subject transform
+// partition(Partitions, <ticket token>), FNV-1a 32 of the ticket id modulo Partitions.
+func Partition(ticket string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(ticket))
+	return int(h.Sum32() % Partitions)
+}
+
+// TriggerLane is the filter of the dispatcher's lane p: scw.trigger.*.<p>.*.
+func TriggerLane(p int) string { return fmt.Sprintf("scw.trigger.*.%d.*", p) }
+
+// OpLane is the filter of lane p of a destination: scw.op.<kind>.<target>.<p>.*.
+func OpLane(kind OpKind, target string, p int) string {
+	return fmt.Sprintf("scw.op.%s.%s.%d.*", kind, subjectToken(target), p)
+}
+
+// OpDestination is the filter of every lane of a destination: scw.op.<kind>.<target>.>.
+func OpDestination(kind OpKind, target string) string {
+	return "scw.op." + string(kind) + "." + subjectToken(target) + ".>"
+}
+
+// SubjectTransform maps the subjects a stream receives (Source) to those it stores.
+type SubjectTransform struct {
+	Source, Destination string
+}
+
+// Lane transforms of SCW_TRIGGERS and SCW_OPS: the partition of the last token (the
+// ticket id) is inserted before it.
+var (
+	TriggerTransform = SubjectTransform{
+		Source:      "scw.trigger.*.*",
+		Destination: fmt.Sprintf("scw.trigger.{{wildcard(1)}}.{{partition(%d,2)}}.{{wildcard(2)}}", Partitions),
+	}
+	OpTransform = SubjectTransform{
+		Source:      "scw.op.*.*.*",
+		Destination: fmt.Sprintf("scw.op.{{wildcard(1)}}.{{wildcard(2)}}.{{partition(%d,3)}}.{{wildcard(3)}}", Partitions),
+	}
 )
 
 // Stream names (DESIGN §5).
@@ -28,6 +98,8 @@ const (
 	StreamResults  = "SCW_RESULTS"
 	StreamDLQ      = "SCW_DLQ"
 	StreamPlans    = "SCW_PLANS"
+	StreamParked   = "SCW_PARKED"
+	StreamAlerts   = "SCW_ALERTS"
 )
 
 // Message headers. Every message carries the trigger, causation and
@@ -45,6 +117,15 @@ const (
 	// On dead letters: where the message was going and who gave up on it.
 	HdrOriginalSubject = "Scw-Original-Subject"
 	HdrService         = "Scw-Service"
+	// HdrSkip: "true" on a redriven operation that heads a parked lane skips it (a
+	// skipped result, no call) and releases the operations parked behind it.
+	HdrSkip = "Scw-Skip"
+	// HdrParkedBehind, on a parked operation, is the id of the failed operation it waits
+	// behind.
+	HdrParkedBehind = "Scw-Parked-Behind"
+	// HdrOrder, on a parked or released operation, is the stream sequence it first had
+	// in SCW_OPS: released operations go out in that order.
+	HdrOrder = "Scw-Order"
 )
 
 // Stream defaults.
@@ -71,6 +152,8 @@ type StreamSpec struct {
 	MaxAge      time.Duration // messages older than this are removed
 	Duplicates  time.Duration // Nats-Msg-Id dedup window
 	Replicas    int
+	// Transform, if set, rewrites matching subjects as they are stored.
+	Transform *SubjectTransform
 }
 
 // StreamOptions are the configurable stream knobs. Zero values take the
@@ -105,6 +188,7 @@ func Streams(o StreamOptions) []StreamSpec {
 			MaxAge:      o.TriggerMaxAge,
 			Duplicates:  o.Duplicates,
 			Replicas:    o.Replicas,
+			Transform:   &TriggerTransform,
 		},
 		{
 			Name:        StreamOps,
@@ -113,6 +197,7 @@ func Streams(o StreamOptions) []StreamSpec {
 			MaxAge:      OpsMaxAge,
 			Duplicates:  o.Duplicates,
 			Replicas:    o.Replicas,
+			Transform:   &OpTransform,
 		},
 		{
 			Name:        StreamResults,
@@ -135,6 +220,22 @@ func Streams(o StreamOptions) []StreamSpec {
 			Subjects:    []string{SubjDLQ},
 			Description: "messages a service gave up on, with the original subject and the error",
 			MaxAge:      DLQMaxAge,
+			Duplicates:  o.Duplicates,
+			Replicas:    o.Replicas,
+		},
+		{
+			Name:        StreamParked,
+			Subjects:    []string{SubjParked},
+			Description: "operations parked behind a failed one of their ticket and destination, until it is redriven or skipped",
+			MaxAge:      DLQMaxAge,
+			Duplicates:  o.Duplicates,
+			Replicas:    o.Replicas,
+		},
+		{
+			Name:        StreamAlerts,
+			Subjects:    []string{SubjAlerts},
+			Description: "failure alerts waiting for (and kept after) their digest email",
+			MaxAge:      ResultsMaxAge,
 			Duplicates:  o.Duplicates,
 			Replicas:    o.Replicas,
 		},

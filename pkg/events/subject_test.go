@@ -22,6 +22,10 @@ func TestSubjectPairs(t *testing.T) {
 		{events.SubjOps, events.SubjOpT, []any{"itsm", "snow", "1234"}, "scw.op.itsm.snow.1234"},
 		{events.SubjResults, events.SubjResultT, []any{"itsm", "failed", "1234"}, "scw.result.itsm.failed.1234"},
 		{events.SubjDLQ, events.SubjDLQT, []any{"dispatcher", "1234"}, "scw.dlq.dispatcher.1234"},
+		{events.SubjTriggers, events.SubjTriggerStoredT, []any{"advance", 7, "1234"}, "scw.trigger.advance.7.1234"},
+		{events.SubjOps, events.SubjOpStoredT, []any{"itsm", "snow", 7, "1234"}, "scw.op.itsm.snow.7.1234"},
+		{events.SubjParked, events.SubjParkedT, []any{"snow", "1234"}, "scw.parked.snow.1234"},
+		{events.SubjAlerts, events.SubjAlertDigT, []any{"1234"}, "scw.alert.digest.1234"},
 	}
 	for _, tt := range tests {
 		got := fmt.Sprintf(tt.format, tt.args...)
@@ -72,6 +76,8 @@ func TestStreams(t *testing.T) {
 				{events.StreamResults, events.SubjResults, events.ResultsMaxAge},
 				{events.StreamPlans, events.SubjPlans, events.OpsMaxAge},
 				{events.StreamDLQ, events.SubjDLQ, events.DLQMaxAge},
+				{events.StreamParked, events.SubjParked, events.DLQMaxAge},
+				{events.StreamAlerts, events.SubjAlerts, events.ResultsMaxAge},
 			}
 			if len(got) != len(want) {
 				t.Fatalf("Streams() returned %d streams, want %d", len(got), len(want))
@@ -94,4 +100,63 @@ func TestStreams(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLanes: a ticket's stored subjects name its partition, and its lane filters match
+// them and no other partition's.
+func TestLanes(t *testing.T) {
+	t.Parallel()
+	seen := map[int]int{}
+	for i := range 1000 {
+		ticket := fmt.Sprint(1000 + i)
+		p := events.Partition(ticket)
+		if p < 0 || p >= events.Partitions {
+			t.Fatalf("Partition(%s) = %d", ticket, p)
+		}
+		seen[p]++
+		op := events.Operation{Kind: events.OpITSM, Target: "snow", Ticket: ticket}
+		if got, want := op.StoredSubject(), fmt.Sprintf("scw.op.itsm.snow.%d.%s", p, ticket); got != want {
+			t.Fatalf("StoredSubject = %q, want %q", got, want)
+		}
+		trig := events.TriggerEvent{Event: events.Advance, Ticket: events.TicketInfo{ID: ticket}}
+		if got, want := trig.StoredSubject(), fmt.Sprintf("scw.trigger.advance.%d.%s", p, ticket); got != want {
+			t.Fatalf("trigger StoredSubject = %q, want %q", got, want)
+		}
+		for q := range events.Partitions {
+			if got := subjectMatches(events.OpLane(events.OpITSM, "snow", q), op.StoredSubject()); got != (q == p) {
+				t.Fatalf("OpLane(%d) matches %s: %v", q, op.StoredSubject(), got)
+			}
+			if got := subjectMatches(events.TriggerLane(q), trig.StoredSubject()); got != (q == p) {
+				t.Fatalf("TriggerLane(%d) matches %s: %v", q, trig.StoredSubject(), got)
+			}
+		}
+		if !subjectMatches(events.OpDestination(events.OpITSM, "snow"), op.StoredSubject()) {
+			t.Fatalf("OpDestination does not match %s", op.StoredSubject())
+		}
+	}
+	if len(seen) != events.Partitions {
+		t.Fatalf("1000 tickets use %d of %d partitions", len(seen), events.Partitions)
+	}
+	for p, n := range seen {
+		if n < 1000/events.Partitions/3 {
+			t.Errorf("partition %d has %d of 1000 tickets: badly spread", p, n)
+		}
+	}
+	if got := (events.Operation{Target: "my.server", Ticket: "12"}).Lane(); got != "my_server.12" {
+		t.Errorf("Lane = %q", got)
+	}
+}
+
+// subjectMatches is NATS subject matching (* one token, > the rest).
+func subjectMatches(filter, subject string) bool {
+	f, s := strings.Split(filter, "."), strings.Split(subject, ".")
+	for i, tok := range f {
+		if tok == ">" {
+			return len(s) > i
+		}
+		if i >= len(s) || tok != "*" && tok != s[i] {
+			return false
+		}
+	}
+	return len(f) == len(s)
 }

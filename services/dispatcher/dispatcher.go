@@ -14,10 +14,14 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/platform/securechange"
 )
 
+// ServiceName names the dispatcher in dead letters and logs.
+const ServiceName = "dispatcher"
+
 // Dispatcher plans triggers. Handle is a plain watermill handler: tests call it directly.
 type Dispatcher struct {
 	log        *slog.Logger
 	routes     *Routes
+	actions    Actions
 	sc         *securechange.Client // nil: no enrichment
 	rewriter   *Rewriter            // nil: no plugins
 	pub        message.Publisher
@@ -78,7 +82,7 @@ func (d *Dispatcher) plan(ctx context.Context, trig events.TriggerEvent, deliver
 	if err != nil {
 		return events.Plan{}, nil, err
 	}
-	ops, err := buildOperations(trig, matches)
+	ops, err := buildOperations(trig, matches, d.actions)
 	if err != nil {
 		return events.Plan{}, nil, err
 	}
@@ -161,30 +165,11 @@ func (d *Dispatcher) fail(msg *message.Message, trig events.TriggerEvent, cause 
 			}
 		}
 	}
-	dl := message.NewMessage(deadLetterID(msg, trig), msg.Payload)
-	for k, v := range msg.Metadata {
-		switch k {
-		case bus.MetaDelivered, bus.MetaStreamSeq, bus.MetaSubject, bus.MetaTimestamp, bus.MetaNakDelay:
-		default:
-			dl.Metadata.Set(k, v)
-		}
-	}
-	dl.Metadata.Set(events.HdrError, reason)
-	dl.Metadata.Set(events.HdrService, "dispatcher")
-	dl.Metadata.Set(events.HdrOriginalSubject, msg.Metadata.Get(bus.MetaSubject))
-	dl.Metadata.Set(events.HdrAttempt, fmt.Sprint(delivered))
-	if err := d.pub.Publish(fmt.Sprintf(events.SubjDLQT, "dispatcher", ticket), dl); err != nil {
-		return errors.Join(cause, fmt.Errorf("dead-letter: %w", err))
+	// The one dead-letter path of every service (bus.DeadLetter); it acks the trigger.
+	if err := bus.DeadLetter(d.pub, msg, ServiceName, trig.ID, ticket, errors.New(reason), delivered); err != nil {
+		return errors.Join(cause, err)
 	}
 	return nil
-}
-
-func deadLetterID(msg *message.Message, trig events.TriggerEvent) string {
-	id := trig.ID
-	if id == "" {
-		id = msg.UUID
-	}
-	return "dlq-dispatcher-" + id
 }
 
 func setHeaders(m *message.Message, h map[string]string) {

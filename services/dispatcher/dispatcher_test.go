@@ -13,6 +13,7 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
+	"github.com/triggerflow/triggerflow/services/dispatcher"
 )
 
 // itsmAction is an ITSM action on the configured servicenow server.
@@ -53,8 +54,8 @@ func TestPlansAndPublishesOperations(t *testing.T) {
 		t.Fatalf("plan headers %v", pm.Header)
 	}
 	wantIDs := map[string]string{
-		events.OperationID(ev.ID, "open-change", "create"):  "scw.op.itsm.servicenow.1234",
-		events.OperationID(ev.ID, "open-change", "email-1"): "scw.op.email.smtp.1234",
+		events.OperationID(ev.ID, "open-change", "create"):  fmt.Sprintf("scw.op.itsm.servicenow.%d.1234", events.Partition("1234")),
+		events.OperationID(ev.ID, "open-change", "email-1"): fmt.Sprintf("scw.op.email.smtp.%d.1234", events.Partition("1234")),
 	}
 	for _, m := range g.msgs(events.StreamOps, "") {
 		op, err := events.UnmarshalOperation(m.Data)
@@ -82,16 +83,18 @@ func TestPlansAndPublishesOperations(t *testing.T) {
 	}
 	g.waitCount(events.StreamTriggers, 2)
 	natstest.CheckFor(t, 60e9, 20e6, func() error {
-		info, err := g.JS.Consumer(t.Context(), events.StreamTriggers, "dispatcher-plan_trigger")
-		if err != nil {
-			return err
-		}
-		ci, err := info.Info(t.Context())
-		if err != nil {
-			return err
-		}
-		if ci.NumAckPending+int(ci.NumPending) != 0 {
-			return fmt.Errorf("consumer still has %d pending", ci.NumAckPending+int(ci.NumPending))
+		for _, cc := range dispatcher.Consumers(config.Dispatcher{}) {
+			info, err := g.JS.Consumer(t.Context(), events.StreamTriggers, cc.Durable)
+			if err != nil {
+				return err
+			}
+			ci, err := info.Info(t.Context())
+			if err != nil {
+				return err
+			}
+			if ci.NumAckPending+int(ci.NumPending) != 0 {
+				return fmt.Errorf("lane %s still has %d pending", cc.Durable, ci.NumAckPending+int(ci.NumPending))
+			}
 		}
 		return nil
 	})
@@ -189,7 +192,7 @@ func TestPermanentFailureDeadLetters(t *testing.T) {
 	g.waitCount(events.StreamDLQ, 1)
 	dl := g.msgs(events.StreamDLQ, "")[0]
 	if dl.Subject != "scw.dlq.dispatcher.404404" || !strings.Contains(dl.Header.Get(events.HdrError), "not found") ||
-		dl.Header.Get(events.HdrOriginalSubject) != bad.Subject() || dl.Header.Get(events.HdrTriggerID) != bad.ID || dl.Header.Get(events.HdrAttempt) != "1" {
+		dl.Header.Get(events.HdrOriginalSubject) != bad.StoredSubject() || dl.Header.Get(events.HdrTriggerID) != bad.ID || dl.Header.Get(events.HdrAttempt) != "1" {
 		t.Fatalf("dead letter %s %v", dl.Subject, dl.Header)
 	}
 	if calls.Load() != 1 {

@@ -18,10 +18,11 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/platform/bus"
 	"github.com/triggerflow/triggerflow/pkg/platform/logging"
 	"github.com/triggerflow/triggerflow/pkg/platform/securechange"
+	"github.com/triggerflow/triggerflow/pkg/platform/wfi"
 )
 
-// Durable is the durable pull consumer on SCW_TRIGGERS shared by all replicas; its
-// handlers in the router are named Durable.0, Durable.1, ….
+// Durable prefixes the dispatcher's lanes on SCW_TRIGGERS, durable pull consumers shared
+// by all replicas: dispatcher-plan_trigger-p00 … p15 (events.Partitions).
 const Durable = "dispatcher-plan_trigger"
 
 // Params are the fx inputs of the module.
@@ -37,13 +38,20 @@ type Params struct {
 // New builds the dispatcher: routes compiled, SecureChange client and plugins checked,
 // all before anything is consumed.
 func New(p Params) (*Dispatcher, error) {
-	log := p.Log.With("service", "dispatcher")
+	log := p.Log.With("service", ServiceName)
 	routes, err := CompileRoutes(p.Config.Routes)
 	if err != nil {
 		return nil, err
 	}
+	if err := wfi.CheckConfig(p.Config); err != nil {
+		return nil, err
+	}
+	actions, err := PlanActions(p.Config.Routes)
+	if err != nil {
+		return nil, err
+	}
 	d := &Dispatcher{
-		log: log, routes: routes, maxDeliver: p.Config.Dispatcher.MaxDeliver, now: time.Now,
+		log: log, routes: routes, actions: actions, maxDeliver: p.Config.Dispatcher.MaxDeliver, now: time.Now,
 		instance: p.Config.Dispatcher.Instance,
 	}
 	if d.instance == "" {
@@ -68,40 +76,47 @@ func New(p Params) (*Dispatcher, error) {
 	return d, nil
 }
 
-// ConsumerConfig is the explicit durable consumer of the dispatcher.
-func ConsumerConfig(c config.Dispatcher) bus.ConsumerConfig {
-	return bus.ConsumerConfig{
-		Stream: events.StreamTriggers, Durable: Durable, FilterSubject: events.SubjTriggers,
-		Description: "dispatcher: plans every stored trigger", AckWait: c.AckWait,
-		MaxDeliver: c.MaxDeliver, Backoff: c.Backoff, PullBatch: c.PullBatch,
+// Consumers are the dispatcher's lanes: events.Partitions ordered consumers on
+// SCW_TRIGGERS, each planning one trigger at a time across every replica, so the
+// triggers of one ticket are planned, and their operations published, in the order they
+// were stored.
+func Consumers(c config.Dispatcher) []bus.ConsumerConfig {
+	out := make([]bus.ConsumerConfig, 0, events.Partitions)
+	for p := range events.Partitions {
+		out = append(out, bus.ConsumerConfig{
+			Stream: events.StreamTriggers, Durable: fmt.Sprintf("%s-p%02d", Durable, p), FilterSubject: events.TriggerLane(p),
+			Description: fmt.Sprintf("dispatcher: plans stored triggers, lane %d of %d", p, events.Partitions),
+			AckWait:     c.AckWait, MaxDeliver: c.MaxDeliver, Backoff: c.Backoff, Ordered: true,
+		})
 	}
+	return out
 }
 
 // Module is the dispatcher service: one wiring, used by `triggerflow dispatcher`,
 // `triggerflow all` and the tests. On start it creates its durable consumer and adds its
 // handler to the running router; on stop it stops the handler and waits for it.
-var Module = fx.Module("dispatcher",
+var Module = fx.Module(ServiceName,
 	fx.Provide(New),
-	fx.Invoke(func(lc fx.Lifecycle, c *config.Config, d *Dispatcher, js jetstream.JetStream, r *message.Router) {
+	fx.Invoke(func(lc fx.Lifecycle, c *config.Config, d *Dispatcher, js jetstream.JetStream, r *message.Router, drain *bus.Drain) {
 		var hs []*message.Handler
 		lc.Append(fx.Hook{
 			OnStart: func(ctx context.Context) error {
-				// Concurrency handlers pull from the same durable consumer; each plans one
-				// trigger at a time.
-				cc := ConsumerConfig(c.Dispatcher)
-				var err error
-				if hs, err = bus.AddHandlers(ctx, js, r, cc, c.Dispatcher.Concurrency, d.Handle, logging.Watermill(d.log)); err != nil {
-					return err
+				for _, cc := range Consumers(c.Dispatcher) {
+					h, err := bus.AddHandlers(ctx, js, r, cc, 1, d.Handle, drain, logging.Watermill(d.log))
+					if err != nil {
+						return err
+					}
+					hs = append(hs, h...)
 				}
 				if err := r.RunHandlers(context.Background()); err != nil {
-					return fmt.Errorf("start %s: %w", Durable, err)
+					return fmt.Errorf("start %s: %w", ServiceName, err)
 				}
-				d.log.Info("dispatcher consuming", "stream", cc.Stream, "consumer", cc.Durable, "concurrency", len(hs),
+				d.log.Info("dispatcher consuming", "stream", events.StreamTriggers, "lanes", len(hs),
 					"routes", len(c.Routes), "plugins", len(c.Dispatcher.Plugins), "enrichment", d.sc != nil)
 				return nil
 			},
 			OnStop: func(ctx context.Context) error {
-				bus.StopHandlers(ctx, hs)
+				bus.StopHandlers(ctx, drain, hs)
 				return nil
 			},
 		})

@@ -76,9 +76,9 @@ func preloadOps(b *testing.B, n int) string {
 	if err := natsconn.EnsureStreams(context.Background(), js, natsconn.StreamSpecs(cfg), slog.New(slog.DiscardHandler)); err != nil {
 		b.Fatal(err)
 	}
-	spec := config.ITSMAction{Server: "sink", Method: "POST", Path: "/api/now/table/change_request",
+	spec := events.ITSMSpec{Server: "sink", Method: "POST", Path: "/api/now/table/change_request",
 		Body:     `{"short_description":"SecureChange #ticket_id#: #ticket_subject#","requested_by":"#ticket_requester#","correlation_id":"#trigger_id#"}`,
-		Response: config.ResponseMap{Correlate: map[string]string{"sys_id": "#result.sys_id#"}}}
+		Response: events.ResponseSpec{Correlate: map[string]string{"sys_id": "#result.sys_id#"}}}
 	ops := make([]events.Operation, n)
 	for i := range ops {
 		ops[i] = op(events.OpITSM, "sink", fmt.Sprint(100000+i), events.Create, "open-change", "create", spec)

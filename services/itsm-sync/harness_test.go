@@ -42,7 +42,6 @@ func baseConfig(natsURL string) *config.Config {
 	cfg := config.Default()
 	cfg.NATS.URL = natsURL
 	cfg.ITSMSync.Instance = "itsm-sync-test"
-	cfg.ITSMSync.WaitPoll = 50 * time.Millisecond
 	cfg.ITSMSync.Retry = config.Retry{Attempts: 4, Backoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
 	cfg.Servers = map[string]config.Server{}
 	return cfg
@@ -301,6 +300,19 @@ func (s *snow) counts(ticket string) (creates, updates int) {
 	return s.creates[ticket], s.updates[ticket]
 }
 
+// updatesOf returns the bodies of the updates of ticket's records, in arrival order.
+func (s *snow) updatesOf(ticket string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, rec := range s.records {
+		if rec.Ticket == ticket {
+			out = append(out, rec.Updates...)
+		}
+	}
+	return out
+}
+
 func (s *snow) totalCreates() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -315,18 +327,18 @@ func (s *snow) eventLog() []string {
 
 // snowRoutes are the actions of the ServiceNow example: create on CREATE (with a
 // lookup-before-create on correlation_id = trigger id), update on ADVANCE.
-func createSpec() config.ITSMAction {
-	return config.ITSMAction{
+func createSpec() events.ITSMSpec {
+	return events.ITSMSpec{
 		Server: "snow", Method: "POST", Path: snowPath,
 		Body:     `{"short_description":"SecureChange #ticket_id#: #ticket_subject#","u_securechange_ticket":"#ticket_id#","correlation_id":"#trigger_id#"}`,
-		Response: config.ResponseMap{Correlate: map[string]string{"sys_id": "#result.sys_id#", "number": "#result.number#"}},
-		Lookup: &config.Lookup{Path: snowPath + "?sysparm_query=correlation_id=#trigger_id#", Found: "result.0.sys_id",
-			Response: &config.ResponseMap{Correlate: map[string]string{"sys_id": "#result.0.sys_id#", "number": "#result.0.number#"}}},
+		Response: events.ResponseSpec{Correlate: map[string]string{"sys_id": "#result.sys_id#", "number": "#result.number#"}},
+		Lookup: &events.LookupSpec{Path: snowPath + "?sysparm_query=correlation_id=#trigger_id#", Found: "result.0.sys_id",
+			Response: &events.ResponseSpec{Correlate: map[string]string{"sys_id": "#result.0.sys_id#", "number": "#result.0.number#"}}},
 	}
 }
 
-func updateSpec() config.ITSMAction {
-	return config.ITSMAction{
+func updateSpec() events.ITSMSpec {
+	return events.ITSMSpec{
 		Server: "snow", Method: "PATCH", Path: snowPath + "/#correlation.sys_id#",
 		Body: `{"work_notes":"Step #step_name# done (#correlation.number#)"}`,
 	}

@@ -1,12 +1,13 @@
 package itsmsync_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -58,11 +59,11 @@ func TestServerIsolation(t *testing.T) {
 	var downOps, upOps []events.Operation
 	for i := range 50 {
 		downOps = append(downOps, op(events.OpITSM, "down", fmt.Sprint(10000+i), events.Create, "r", "a",
-			config.ITSMAction{Server: "down", Method: "POST", Path: "/api", Body: `{"t":"#ticket_id#"}`}))
+			events.ITSMSpec{Server: "down", Method: "POST", Path: "/api", Body: `{"t":"#ticket_id#"}`}))
 	}
 	for i := range 1000 {
 		upOps = append(upOps, op(events.OpITSM, "up", fmt.Sprint(20000+i), events.Create, "r", "a",
-			config.ITSMAction{Server: "up", Method: "POST", Path: "/api", Body: `{"t":"#ticket_id#"}`}))
+			events.ITSMSpec{Server: "up", Method: "POST", Path: "/api", Body: `{"t":"#ticket_id#"}`}))
 	}
 	start := time.Now()
 	publish(t, g.NC, downOps, nil, "")
@@ -87,8 +88,10 @@ func TestServerIsolation(t *testing.T) {
 	}
 }
 
-// CREATE and ADVANCE for 500 tickets, published concurrently in random order, with two
-// itsm-sync replicas: every ticket is created once and updated once, after its create.
+// 300 tickets × (create, three updates), each ticket's operations stored in order and
+// the tickets interleaved, with two itsm-sync replicas sharing the lanes: every ticket is
+// created once, and its updates reach the server in the order they were stored, each
+// after the previous one was answered.
 func TestOrderingTwoReplicas(t *testing.T) {
 	ns := natstest.RunJetStream(t)
 	sn := newSnow(t)
@@ -101,25 +104,28 @@ func TestOrderingTwoReplicas(t *testing.T) {
 	a := startSync(t, ns.ClientURL(), mutate("replica-a"), nil)
 	startSync(t, ns.ClientURL(), mutate("replica-b"), nil)
 
-	const tickets = 500
-	var ops []events.Operation
+	const tickets, perTicket = 300, 4
+	queues := make([][]events.Operation, tickets)
 	for i := range tickets {
 		id := fmt.Sprint(30000 + i)
-		ops = append(ops,
-			op(events.OpITSM, "snow", id, events.Create, "open-change", "create", createSpec()),
-			op(events.OpITSM, "snow", id, events.Advance, "update-change", "update", updateSpec()))
+		queues[i] = append(queues[i], op(events.OpITSM, "snow", id, events.Create, "open-change", "create", createSpec()))
+		for u := 1; u < perTicket; u++ {
+			up := updateSpec()
+			up.Body = fmt.Sprintf(`{"work_notes":"u%d of #ticket_id#"}`, u)
+			queues[i] = append(queues[i], op(events.OpITSM, "snow", id, events.Advance, "update-change", fmt.Sprintf("u%d", u), up))
+		}
 	}
-	rand.Shuffle(len(ops), func(i, j int) { ops[i], ops[j] = ops[j], ops[i] })
-	var wg sync.WaitGroup
-	for half := range 2 { // two concurrent publishers
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			publish(t, a.NC, ops[half*tickets:(half+1)*tickets], nil, "")
-		}()
+	// Interleave: take the next operation of a random ticket until all are taken.
+	var ops []events.Operation
+	for left := tickets * perTicket; left > 0; left-- {
+		i := rand.IntN(tickets)
+		for len(queues[i]) == 0 {
+			i = (i + 1) % tickets
+		}
+		ops, queues[i] = append(ops, queues[i][0]), queues[i][1:]
 	}
-	wg.Wait()
-	rs := a.waitResults("scw.result.itsm.>", 2*tickets)
+	publish(t, a.NC, ops, nil, "")
+	rs := a.waitResults("scw.result.itsm.>", tickets*perTicket)
 	byInstance := map[string]int{}
 	for _, r := range rs {
 		if r.Status != events.ResultSucceeded {
@@ -127,21 +133,25 @@ func TestOrderingTwoReplicas(t *testing.T) {
 		}
 		byInstance[r.Instance]++
 	}
-	first := map[string]string{}
-	for _, e := range sn.eventLog() {
-		kind, ticket, _ := strings.Cut(e, " ")
-		if _, seen := first[ticket]; !seen {
-			first[ticket] = kind
-		}
-	}
 	for i := range tickets {
 		id := fmt.Sprint(30000 + i)
-		if c, u := sn.counts(id); c != 1 || u != 1 {
+		if c, u := sn.counts(id); c != 1 || u != perTicket-1 {
 			t.Errorf("ticket %s: %d creates, %d updates", id, c, u)
 		}
-		if first[id] != "create" {
-			t.Errorf("ticket %s: the server saw %q first", id, first[id])
+		var got []string
+		for _, b := range sn.updatesOf(id) {
+			var u struct {
+				Notes string `json:"work_notes"`
+			}
+			_ = json.Unmarshal([]byte(b), &u)
+			got = append(got, strings.Fields(u.Notes + " ?")[0])
 		}
+		if want := []string{"u1", "u2", "u3"}; !slices.Equal(got, want) {
+			t.Errorf("ticket %s: updates arrived as %v, want %v", id, got, want)
+		}
+	}
+	if len(byInstance) != 2 {
+		t.Errorf("results by replica %v: one replica did everything", byInstance)
 	}
 	t.Logf("results by replica: %v", byInstance)
 }

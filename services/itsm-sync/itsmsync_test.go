@@ -138,7 +138,7 @@ func TestTransientExhaustedDeadLettered(t *testing.T) {
 			sn.setFault(func(*http.Request, []byte) (int, http.Header) { return tc.status, nil })
 			g := startSync(t, ns.ClientURL(), withSnow(sn, func(s *config.Server) { s.Breaker.Failures = -1 }), nil)
 			o := op(events.OpITSM, "snow", "90", events.Create, "open-change", "create", createSpec())
-			o.Spec = mustJSON(config.ITSMAction{Server: "snow", Method: "POST", Path: snowPath, Body: `{"a":"#ticket_id#"}`})
+			o.Spec = mustJSON(events.ITSMSpec{Server: "snow", Method: "POST", Path: snowPath, Body: `{"a":"#ticket_id#"}`})
 			publish(t, g.NC, []events.Operation{o}, nil, "")
 			r := g.waitResults("scw.result.itsm.failed.90", 1)[0]
 			if len(r.Attempts) != 4 || !strings.Contains(r.Error, "gave up after 4 attempts") || !strings.Contains(r.Error, fmt.Sprint(tc.status)) {
@@ -151,7 +151,7 @@ func TestTransientExhaustedDeadLettered(t *testing.T) {
 			}
 			dl := g.msgs(events.StreamDLQ, "scw.dlq.itsm-sync.90")
 			if len(dl) != 1 || !strings.Contains(dl[0].Header.Get(events.HdrError), "gave up") ||
-				dl[0].Header.Get(events.HdrOriginalSubject) != o.Subject() || dl[0].Header.Get(events.HdrAttempt) != "4" {
+				dl[0].Header.Get(events.HdrOriginalSubject) != o.StoredSubject() || dl[0].Header.Get(events.HdrAttempt) != "4" {
 				t.Fatalf("dead letters = %v", dl)
 			}
 		})
@@ -186,8 +186,8 @@ func TestPermanentFailures(t *testing.T) {
 	sn := newSnow(t)
 	sn.failBodies("bad-request", http.StatusBadRequest)
 	g := startSync(t, ns.ClientURL(), withSnow(sn, nil), nil)
-	bad := op(events.OpITSM, "snow", "100", events.Create, "r", "bad", config.ITSMAction{Server: "snow", Method: "POST", Path: snowPath, Body: `{"x":"bad-request"}`})
-	missing := op(events.OpITSM, "snow", "101", events.Create, "r", "missing", config.ITSMAction{Server: "snow", Method: "POST", Path: snowPath, Body: `{"x":"#no_such_placeholder#"}`})
+	bad := op(events.OpITSM, "snow", "100", events.Create, "r", "bad", events.ITSMSpec{Server: "snow", Method: "POST", Path: snowPath, Body: `{"x":"bad-request"}`})
+	missing := op(events.OpITSM, "snow", "101", events.Create, "r", "missing", events.ITSMSpec{Server: "snow", Method: "POST", Path: snowPath, Body: `{"x":"#no_such_placeholder#"}`})
 	publish(t, g.NC, []events.Operation{bad, missing}, nil, "")
 	r := g.waitResults("scw.result.itsm.failed.100", 1)[0]
 	if len(r.Attempts) != 1 || r.Attempts[0].Status != 400 || r.Attempts[0].Transient {
@@ -215,7 +215,7 @@ func TestReplayNotSentTwiceUnlessForced(t *testing.T) {
 	g.waitResults("scw.result.itsm.>", 1)
 	publish(t, g.NC, []events.Operation{o}, nil, "-replay")
 	// The replay is consumed (the consumer's pending count drops to zero) and skipped.
-	waitConsumed(t, g, "itsm-sync-snow")
+	waitConsumed(t, g, laneOf(o))
 	if c, _ := sn.counts("200"); c != 1 {
 		t.Fatalf("%d creates after a replay, want 1", c)
 	}
@@ -239,7 +239,8 @@ func TestKilledBetweenSendAndAck(t *testing.T) {
 	}}
 	short := func(c *config.Config) {
 		withSnow(sn, func(s *config.Server) { s.Timeout = 200 * time.Millisecond })(c)
-		c.ITSMSync.AckWait, c.ITSMSync.PullBatch = 2*time.Second, 1
+		c.ITSMSync.AckWait = 2 * time.Second
+		c.Shutdown.DrainTimeout = 100 * time.Millisecond
 	}
 	first := startSync(t, ns.ClientURL(), short, hooks)
 	o := op(events.OpITSM, "snow", "300", events.Create, "open-change", "create", createSpec())
@@ -249,7 +250,7 @@ func TestKilledBetweenSendAndAck(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		t.Fatal("the create was never sent")
 	}
-	first.stop() // killed: no done marker, no result, no ack
+	first.stop() // cut off by the stop's deadline: no done marker, no result; handed back
 
 	second := startSync(t, ns.ClientURL(), short, nil)
 	r := second.waitResults("scw.result.itsm.>", 1)[0]
@@ -259,41 +260,31 @@ func TestKilledBetweenSendAndAck(t *testing.T) {
 	if c, _ := sn.counts("300"); c != 1 {
 		t.Fatalf("the server saw %d creates, want exactly 1", c)
 	}
-	if len(r.Attempts) == 0 || !r.Attempts[0].Lookup {
+	// The cut-off create is in the history, its outcome unknown; the redelivery looked
+	// the record up and found it.
+	if len(r.Attempts) != 2 || !r.Attempts[0].Unknown || r.Attempts[0].Lookup || !r.Attempts[1].Lookup || r.Attempts[1].Status != 200 {
 		t.Fatalf("the redelivery did not look up first: %+v", r.Attempts)
 	}
 }
 
-// An update published before its create waits for the create's sys_id, then applies.
-func TestUpdateWaitsForCreate(t *testing.T) {
+// An update behind its create in its lane finds the create's sys_id; an update whose
+// create never stored one fails at once, saying so (no waiting: nothing before it in its
+// lane is left to store it).
+func TestUpdateAfterItsCreate(t *testing.T) {
 	ns := natstest.RunJetStream(t)
 	sn := newSnow(t)
 	g := startSync(t, ns.ClientURL(), withSnow(sn, nil), nil)
-	update := op(events.OpITSM, "snow", "400", events.Advance, "update-change", "update", updateSpec())
-	publish(t, g.NC, []events.Operation{update}, nil, "")
-	natstest.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
-		info, err := consumerInfo(g, "itsm-sync-snow")
-		if err == nil && info.NumRedelivered == 0 {
-			err = fmt.Errorf("the update has not been put back yet")
-		}
-		return err
-	})
 	create := op(events.OpITSM, "snow", "400", events.Create, "open-change", "create", createSpec())
-	publish(t, g.NC, []events.Operation{create}, nil, "")
+	update := op(events.OpITSM, "snow", "400", events.Advance, "update-change", "update", updateSpec())
+	publish(t, g.NC, []events.Operation{create, update}, nil, "")
 	g.waitResults("scw.result.itsm.succeeded.400", 2)
 	if ev := sn.eventLog(); len(ev) != 2 || ev[0] != "create 400" || ev[1] != "update 400" {
 		t.Fatalf("server saw %v", ev)
 	}
 
-	// Without a create, the wait ends at wait_for_create with a clear failure.
-	ns2 := natstest.RunJetStream(t)
-	g2 := startSync(t, ns2.ClientURL(), func(c *config.Config) {
-		withSnow(sn, nil)(c)
-		c.ITSMSync.WaitForCreate = 300 * time.Millisecond
-	}, nil)
-	publish(t, g2.NC, []events.Operation{op(events.OpITSM, "snow", "401", events.Advance, "update-change", "update", updateSpec())}, nil, "")
-	r := g2.waitResults("scw.result.itsm.failed.401", 1)[0]
-	if !strings.Contains(r.Error, "sys_id") || !strings.Contains(r.Error, "wait_for_create") {
+	publish(t, g.NC, []events.Operation{op(events.OpITSM, "snow", "401", events.Advance, "update-change", "update", updateSpec())}, nil, "")
+	r := g.waitResults("scw.result.itsm.failed.401", 1)[0]
+	if !strings.Contains(r.Error, "sys_id") || !strings.Contains(r.Error, "no earlier operation stored") || !r.Parks || len(r.Attempts) != 0 {
 		t.Fatalf("result = %+v", r)
 	}
 }
@@ -305,8 +296,8 @@ func TestGroupFailureCancelsTheRest(t *testing.T) {
 	sn := newSnow(t)
 	sn.failBodies("refuse", http.StatusUnprocessableEntity)
 	g := startSync(t, ns.ClientURL(), withSnow(sn, nil), nil)
-	a := op(events.OpITSM, "snow", "500", events.Create, "r", "a", config.ITSMAction{Server: "snow", Method: "POST", Path: snowPath, Body: `{"x":"refuse"}`})
-	b := op(events.OpITSM, "snow", "500", events.Create, "r", "b", config.ITSMAction{Server: "snow", Method: "POST", Path: snowPath, Body: `{"u_securechange_ticket":"500"}`})
+	a := op(events.OpITSM, "snow", "500", events.Create, "r", "a", events.ITSMSpec{Server: "snow", Method: "POST", Path: snowPath, Body: `{"x":"refuse"}`})
+	b := op(events.OpITSM, "snow", "500", events.Create, "r", "b", events.ITSMSpec{Server: "snow", Method: "POST", Path: snowPath, Body: `{"u_securechange_ticket":"500"}`})
 	a.Group, b.Group = "firewall-change", "firewall-change"
 	publish(t, g.NC, []events.Operation{a}, nil, "")
 	g.waitResults("scw.result.itsm.failed.500", 1)
@@ -318,6 +309,11 @@ func TestGroupFailureCancelsTheRest(t *testing.T) {
 	if sn.totalCreates() != 0 {
 		t.Fatal("a cancelled operation was sent")
 	}
+}
+
+// laneOf is the durable consumer (lane) of an operation.
+func laneOf(o events.Operation) string {
+	return fmt.Sprintf("itsm-sync-%s-p%02d", o.Target, events.Partition(o.Ticket))
 }
 
 // waitConsumed polls until the durable consumer has nothing pending or unacknowledged.

@@ -2,7 +2,6 @@ package itsmsync
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -21,19 +20,10 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/platform/bus"
 	"github.com/triggerflow/triggerflow/pkg/platform/logging"
 	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
+	"github.com/triggerflow/triggerflow/pkg/platform/runner"
 	"github.com/triggerflow/triggerflow/pkg/platform/securechange"
-	"github.com/triggerflow/triggerflow/pkg/platform/wfi"
 	"github.com/triggerflow/triggerflow/services/itsm-sync/outbound"
 )
-
-// SecureChangeConcurrency is how many write-backs one replica performs at once.
-const SecureChangeConcurrency = 4
-
-// HandlersPerSlot: each server consumer runs this many handlers per request slot
-// (servers.<name>.concurrency), so the JetStream and key-value round trips of some
-// operations overlap with the requests of others. A handler waiting for a slot holds its
-// message: config validation keeps itsm_sync.ack_wait above the longest such wait.
-const HandlersPerSlot = config.ITSMHandlersPerSlot
 
 // Params are the fx inputs of the module.
 type Params struct {
@@ -46,142 +36,81 @@ type Params struct {
 	Hooks    *Hooks `optional:"true"`
 }
 
-// New builds the service: servers, SecureChange client, templates and buckets checked
-// before anything is consumed.
-func New(lc fx.Lifecycle, p Params) (*Service, error) {
+// New builds the service and its runner: servers and the SecureChange client checked
+// before anything is consumed. The buckets are bound at start (Module).
+func New(lc fx.Lifecycle, p Params) (*Service, *runner.Runner, error) {
 	log := p.Log.With("service", ServiceName)
 	c := p.Config
-	if err := CheckTemplates(c); err != nil {
-		return nil, err
+	instance := c.ITSMSync.Instance
+	if instance == "" {
+		instance, _ = os.Hostname()
 	}
-	s := &Service{
-		log: log, cfg: c.ITSMSync, instance: c.ITSMSync.Instance, now: time.Now,
-	}
+	s := &Service{Log: log, Cfg: c.ITSMSync}
 	if p.Hooks != nil {
-		s.hooks = *p.Hooks
-	}
-	if s.instance == "" {
-		s.instance, _ = os.Hostname()
+		s.Hooks = *p.Hooks
 	}
 	var err error
-	if s.servers, err = outbound.NewSet(c.Servers, outbound.Options{ExcerptBytes: c.ITSMSync.ExcerptBytes, Log: log}); err != nil {
-		return nil, err
+	if s.Servers, err = outbound.NewSet(c.Servers, outbound.Options{ExcerptBytes: c.ITSMSync.ExcerptBytes, Log: log}); err != nil {
+		return nil, nil, err
 	}
 	if c.SecureChange.Enabled() {
-		if s.sc, err = securechange.New(c.SecureChange, log); err != nil {
-			return nil, err
+		if s.SecureChange, err = securechange.New(c.SecureChange, log); err != nil {
+			return nil, nil, err
 		}
 	}
-	if s.pub, err = bus.NewPublisher(p.Conn, bus.PublisherConfig{AckWait: 10 * time.Second}, logging.Watermill(log)); err != nil {
-		return nil, err
+	if s.Pub, err = bus.NewPublisher(p.Conn, bus.PublisherConfig{AckWait: 10 * time.Second}, logging.Watermill(log)); err != nil {
+		return nil, nil, err
 	}
-	if s.metrics, err = newMetrics(p.Registry); err != nil {
-		return nil, err
+	if s.Metrics, err = newMetrics(p.Registry); err != nil {
+		return nil, nil, err
+	}
+	rm, err := runner.NewMetrics(p.Registry)
+	if err != nil {
+		return nil, nil, err
+	}
+	r := &runner.Runner{
+		Service: ServiceName, Log: log, Pub: s.Pub, JS: p.JS, Perform: s.Perform, Retry: s.Retry,
+		Results: true, Lanes: true, Metrics: rm, Instance: instance,
 	}
 	lc.Append(fx.StopHook(func() {
-		for _, srv := range s.servers {
+		for _, srv := range s.Servers {
 			srv.Close()
 		}
 	}))
-	return s, nil
+	return s, r, nil
 }
 
-// CheckTemplates parses every template the routes' itsm and securechange actions use,
-// so a syntax error stops the start (and `triggerflow config check`), naming the route.
-func CheckTemplates(c *config.Config) error {
-	var errs []error
-	parse := func(where, text string, esc wfi.Escape) {
-		if text == "" {
-			return
-		}
-		if _, err := wfi.Parse(where, text, esc); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", where, err))
-		}
-	}
-	for i, r := range c.Routes {
-		for j, a := range r.Actions {
-			where := fmt.Sprintf("routes[%d] (%s).actions[%d]", i, r.Name, j)
-			switch {
-			case a.ITSM != nil:
-				it := a.ITSM
-				parse(where+".itsm.path", it.Path, wfi.EscapeURL)
-				parse(where+".itsm.body", it.Body, wfi.EscapeJSON)
-				if it.BodyFile != "" {
-					b, err := os.ReadFile(it.BodyFile)
-					if err != nil {
-						errs = append(errs, fmt.Errorf("%s.itsm.body_file: %w", where, err))
-					} else {
-						parse(where+".itsm.body_file "+it.BodyFile, string(b), wfi.EscapeJSON)
-					}
-				}
-				for k, v := range it.Headers {
-					parse(where+".itsm.headers."+k, v, wfi.EscapeNone)
-				}
-				for k, v := range it.Response.Correlate {
-					parse(where+".itsm.response.correlate."+k, v, wfi.EscapeNone)
-				}
-				for k, v := range it.Response.Fields {
-					parse(where+".itsm.response.fields."+k, v, wfi.EscapeNone)
-				}
-				if it.Lookup != nil {
-					parse(where+".itsm.lookup.path", it.Lookup.Path, wfi.EscapeURL)
-				}
-			case a.SecureChange != nil:
-				sc := a.SecureChange
-				for k, v := range sc.UpdateFields {
-					parse(where+".securechange.update_fields."+k, v, wfi.EscapeNone)
-				}
-				for k, v := range map[string]string{"approve": sc.Approve, "reject": sc.Reject, "redo": sc.Redo, "comment": sc.Comment, "reject_ticket": sc.RejectTicket} {
-					parse(where+".securechange."+k, v, wfi.EscapeNone)
-				}
-			}
-		}
-	}
-	for k, v := range c.ITSMSync.Placeholders {
-		parse("itsm_sync.placeholders."+k, v, wfi.EscapeNone)
-	}
-	return errors.Join(errs...)
-}
-
-// Consumers are the durable consumers of itsm-sync: one per outbound server (so a
-// server that is down or slow delays no other) and one for SecureChange write-backs.
+// Consumers are the lanes of itsm-sync: events.Partitions per outbound server (so a server
+// that is down or slow delays no other) and as many for SecureChange write-backs. Each
+// lane performs one operation at a time, across every replica, in the order they were
+// stored: the operations of one ticket and destination never overtake each other.
 func Consumers(c *config.Config) []bus.ConsumerConfig {
-	base := bus.ConsumerConfig{
-		Stream: events.StreamOps, AckWait: c.ITSMSync.AckWait, MaxDeliver: -1,
-		Backoff: []time.Duration{time.Second, 5 * time.Second, 30 * time.Second}, PullBatch: c.ITSMSync.PullBatch,
-		FastAck: true, // completion is recorded in scw_done before the ack
+	lane := func(kind events.OpKind, target, durable, what string, p int) bus.ConsumerConfig {
+		return bus.ConsumerConfig{
+			Stream: events.StreamOps, Durable: fmt.Sprintf("%s-p%02d", durable, p),
+			FilterSubject: events.OpLane(kind, target, p),
+			Description:   fmt.Sprintf("itsm-sync: %s, lane %d of %d", what, p, events.Partitions),
+			AckWait:       c.ITSMSync.AckWait, MaxDeliver: -1, Ordered: true,
+			FastAck: true, // completion is recorded in scw_done before the ack
+		}
 	}
 	var out []bus.ConsumerConfig
 	for _, name := range slices.Sorted(maps.Keys(c.Servers)) {
-		cc := base
-		tok := events.Operation{Kind: events.OpITSM, Target: name, Ticket: "x"}.Subject()
-		cc.FilterSubject = tok[:len(tok)-1] + ">"
-		cc.Durable = "itsm-sync-" + durableToken(name)
-		cc.Description = "itsm-sync: operations for server " + name
-		out = append(out, cc)
-	}
-	sc := base
-	sc.FilterSubject = "scw.op." + string(events.OpSecureChange) + ".>"
-	sc.Durable = "itsm-sync-securechange"
-	sc.Description = "itsm-sync: SecureChange write-backs"
-	return append(out, sc)
-}
-
-// concurrency of the handlers of a consumer.
-func concurrency(c *config.Config, cc bus.ConsumerConfig) int {
-	for name, s := range c.Servers {
-		if cc.Durable == "itsm-sync-"+durableToken(name) {
-			return max(s.Concurrency, 1) * HandlersPerSlot
+		for p := range events.Partitions {
+			out = append(out, lane(events.OpITSM, name, "itsm-sync-"+durableToken(name), "operations for server "+name, p))
 		}
 	}
-	return SecureChangeConcurrency
+	for p := range events.Partitions {
+		out = append(out, lane(events.OpSecureChange, TargetSecureChange, "itsm-sync-securechange", "SecureChange write-backs", p))
+	}
+	return out
 }
 
 // Module is the itsm-sync service: one wiring, used by `triggerflow itsm-sync`,
 // `triggerflow all` and the tests.
 var Module = fx.Module(ServiceName,
-	fx.Provide(New),
-	fx.Invoke(func(lc fx.Lifecycle, c *config.Config, s *Service, js jetstream.JetStream, r *message.Router) {
+	fx.Provide(fx.Private, New),
+	fx.Invoke(func(lc fx.Lifecycle, c *config.Config, s *Service, run *runner.Runner, js jetstream.JetStream, r *message.Router, drain *bus.Drain) {
 		var hs []*message.Handler
 		lc.Append(fx.Hook{
 			OnStart: func(ctx context.Context) error {
@@ -189,9 +118,10 @@ var Module = fx.Module(ServiceName,
 				if err != nil {
 					return err
 				}
-				s.done, s.corr, s.attempts = kv[events.BucketDone], kv[events.BucketCorrelation], kv[events.BucketAttempts]
+				s.Correlations = KVCorrelations{KV: kv[events.BucketCorrelation]}
+				run.Done, run.Attempts, run.Parked = kv[events.BucketDone], kv[events.BucketAttempts], kv[events.BucketParked]
 				for _, cc := range Consumers(c) {
-					h, err := bus.AddHandlers(ctx, js, r, cc, concurrency(c, cc), s.Handle, logging.Watermill(s.log))
+					h, err := bus.AddHandlers(ctx, js, r, cc, 1, run.Handle, drain, logging.Watermill(s.Log))
 					if err != nil {
 						return err
 					}
@@ -200,11 +130,11 @@ var Module = fx.Module(ServiceName,
 				if err := r.RunHandlers(context.Background()); err != nil {
 					return fmt.Errorf("start %s: %w", ServiceName, err)
 				}
-				s.log.Info("itsm-sync consuming", "servers", serverNames(s.servers), "handlers", len(hs), "securechange", s.sc != nil)
+				s.Log.Info("itsm-sync consuming", "servers", slices.Sorted(maps.Keys(s.Servers)), "lanes", len(hs), "securechange", s.SecureChange != nil)
 				return nil
 			},
 			OnStop: func(ctx context.Context) error {
-				bus.StopHandlers(ctx, hs)
+				bus.StopHandlers(ctx, drain, hs)
 				return nil
 			},
 		})

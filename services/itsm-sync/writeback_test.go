@@ -50,12 +50,12 @@ func TestSecureChangeWriteBacks(t *testing.T) {
 	}
 	g := startSync(t, ns.ClientURL(), func(c *config.Config) { c.SecureChange = sc.Config() }, nil)
 	ops := []events.Operation{
-		op(events.OpSecureChange, "securechange", "1601", events.Advance, "r", "fields", config.SecureChangeAction{UpdateFields: map[string]string{"ITSM Change": "from #ticket_requester#", "Risk": "High"}}),
-		op(events.OpSecureChange, "securechange", "1602", events.Advance, "r", "approve", config.SecureChangeAction{Approve: "approved by the CAB for #ticket_id#"}),
-		op(events.OpSecureChange, "securechange", "1603", events.Advance, "r", "advance", config.SecureChangeAction{Advance: true}),
-		op(events.OpSecureChange, "securechange", "1604", events.Advance, "r", "redo", config.SecureChangeAction{Redo: "Submit Request", Comment: "please add a justification"}),
-		op(events.OpSecureChange, "securechange", "1605", events.Advance, "r", "reject", config.SecureChangeAction{RejectTicket: "rejected in ServiceNow"}),
-		op(events.OpSecureChange, "securechange", "1606", events.Advance, "r", "nofield", config.SecureChangeAction{UpdateFields: map[string]string{"No Such Field": "x"}}),
+		op(events.OpSecureChange, "securechange", "1601", events.Advance, "r", "fields", events.SecureChangeSpec{UpdateFields: map[string]string{"ITSM Change": "from #ticket_requester#", "Risk": "High"}}),
+		op(events.OpSecureChange, "securechange", "1602", events.Advance, "r", "approve", events.SecureChangeSpec{Approve: "approved by the CAB for #ticket_id#"}),
+		op(events.OpSecureChange, "securechange", "1603", events.Advance, "r", "advance", events.SecureChangeSpec{Advance: true}),
+		op(events.OpSecureChange, "securechange", "1604", events.Advance, "r", "redo", events.SecureChangeSpec{Redo: "Submit Request", Comment: "please add a justification"}),
+		op(events.OpSecureChange, "securechange", "1605", events.Advance, "r", "reject", events.SecureChangeSpec{RejectTicket: "rejected in ServiceNow"}),
+		op(events.OpSecureChange, "securechange", "1606", events.Advance, "r", "nofield", events.SecureChangeSpec{UpdateFields: map[string]string{"No Such Field": "x"}}),
 	}
 	publish(t, g.NC, ops, nil, "")
 	rs := g.waitResults("scw.result.securechange.>", len(ops))

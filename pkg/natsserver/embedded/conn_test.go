@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 	"go.uber.org/fx"
@@ -162,11 +164,64 @@ func TestEnsureStreamsIdempotent(t *testing.T) {
 	for n := range names.Name() {
 		got = append(got, n)
 	}
-	if len(got) != 5 {
+	if len(got) != len(events.Streams(events.StreamOptions{})) {
 		t.Fatalf("streams %v", got)
 	}
 	lc.RequireStart()
 	lc.RequireStop()
+}
+
+// TestStoredSubjectsArePartitioned: SCW_TRIGGERS and SCW_OPS store what is published on
+// scw.trigger.<event>.<ticket> and scw.op.<kind>.<target>.<ticket> under the ticket's
+// lane, the partition nats-server computes being events.Partition's; a subject that
+// already names a lane (a redrive to a stored subject) is stored as it is; and the
+// transform is added to streams created before it existed.
+func TestStoredSubjectsArePartitioned(t *testing.T) {
+	s := startServer(t, server.Options{})
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	// An SCW_OPS from before lanes existed, then provisioning.
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: events.StreamOps, Subjects: []string{events.SubjOps}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := natsconn.EnsureStreams(ctx, js, events.Streams(events.StreamOptions{}), slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	ops, _ := js.Stream(ctx, events.StreamOps)
+	trigs, _ := js.Stream(ctx, events.StreamTriggers)
+	for i := range 200 {
+		ticket := fmt.Sprint(4000 + i*7)
+		op := events.Operation{Kind: events.OpITSM, Target: "snow", Ticket: ticket}
+		ack, err := js.Publish(ctx, op.Subject(), []byte("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := ops.GetMsg(ctx, ack.Sequence)
+		if err != nil || m.Subject != op.StoredSubject() {
+			t.Fatalf("published on %s, stored on %v, want %s (%v)", op.Subject(), m.Subject, op.StoredSubject(), err)
+		}
+		trig := events.TriggerEvent{Event: events.Create, Ticket: events.TicketInfo{ID: ticket}}
+		ack, err = js.Publish(ctx, trig.Subject(), []byte("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err = trigs.GetMsg(ctx, ack.Sequence); err != nil || m.Subject != trig.StoredSubject() {
+			t.Fatalf("trigger stored on %v, want %s (%v)", m.Subject, trig.StoredSubject(), err)
+		}
+	}
+	stored := events.Operation{Kind: events.OpITSM, Target: "snow", Ticket: "77"}.StoredSubject()
+	ack, err := js.Publish(ctx, stored, []byte("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := ops.GetMsg(ctx, ack.Sequence); m == nil || m.Subject != stored {
+		t.Fatalf("a redrive to %s was stored elsewhere: %+v", stored, m)
+	}
 }
 
 // TestModuleLifecycle: with nats.url empty the embedded server starts before the

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/fx"
 
+	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/platform/logging"
 )
 
@@ -19,22 +20,30 @@ import (
 const CloseTimeout = 14 * time.Second
 
 // AddHandlers creates or updates the durable consumer cc and adds n handlers to the router
-// that pull from it, each handling one message at a time, named <durable>.<i>. Start them
-// on a running router with RunHandlers; stop them with StopHandlers.
-func AddHandlers(ctx context.Context, js jetstream.JetStream, r *message.Router, cc ConsumerConfig, n int, h message.NoPublishHandlerFunc, log watermill.LoggerAdapter) ([]*message.Handler, error) {
+// that pull from it, each handling one message at a time, named <durable>.<i> (an ordered
+// lane gets one). Start them on a running router with RunHandlers; stop them with
+// StopHandlers.
+func AddHandlers(ctx context.Context, js jetstream.JetStream, r *message.Router, cc ConsumerConfig, n int, h message.NoPublishHandlerFunc, drain *Drain, log watermill.LoggerAdapter) ([]*message.Handler, error) {
 	if _, err := EnsureConsumer(ctx, js, cc); err != nil {
 		return nil, err
 	}
+	if cc.Ordered {
+		n = 1
+	}
 	hs := make([]*message.Handler, 0, n)
 	for i := range max(n, 1) {
-		hs = append(hs, r.AddConsumerHandler(fmt.Sprintf("%s.%d", cc.Durable, i), cc.FilterSubject, NewSubscriber(js, cc, log), h))
+		hs = append(hs, r.AddConsumerHandler(fmt.Sprintf("%s.%d", cc.Durable, i), cc.FilterSubject, NewSubscriber(js, cc, drain, log), h))
 	}
 	return hs, nil
 }
 
-// StopHandlers stops the handlers a module added to the running router and waits for
-// them, at most until ctx ends (fx's stop timeout).
-func StopHandlers(ctx context.Context, hs []*message.Handler) {
+// StopHandlers drains the process (every consumer stops pulling at once; see Drain),
+// stops the handlers a module added to the running router and waits for them: for what
+// was in flight to be settled, at most until ctx ends (fx's stop timeout).
+func StopHandlers(ctx context.Context, drain *Drain, hs []*message.Handler) {
+	if drain != nil {
+		drain.Begin()
+	}
 	for _, h := range hs {
 		h.Stop()
 	}
@@ -74,5 +83,9 @@ func NewRouter(lc fx.Lifecycle, log *slog.Logger) (*message.Router, error) {
 	return r, nil
 }
 
-// RouterModule provides the process's one *message.Router, shared by every service.
-var RouterModule = fx.Module("router", fx.Provide(NewRouter))
+// NewDrainFromConfig is the process's one Drain, with shutdown.drain_timeout.
+func NewDrainFromConfig(c *config.Config) *Drain { return NewDrain(c.Shutdown.DrainTimeout) }
+
+// RouterModule provides the process's one *message.Router and its Drain, shared by
+// every service.
+var RouterModule = fx.Module("router", fx.Provide(NewRouter, NewDrainFromConfig))

@@ -33,24 +33,43 @@ type ConsumerConfig struct {
 	Durable       string // <service>-<handler>
 	FilterSubject string // empty: the whole stream
 	Description   string
-	// AckWait must exceed the slowest handler: the server redelivers a message not
-	// acknowledged within it (also while it waits in the pull buffer).
+	// AckWait: the server redelivers a message not acknowledged within it. While a
+	// handler holds a message the subscriber tells the server it is still in progress
+	// (every AckWait/3), so AckWait bounds how long a message held by a process that
+	// died stays unavailable, not how long a handler may take.
 	AckWait time.Duration
 	// MaxDeliver bounds deliveries; the handler dead-letters on the last one.
 	MaxDeliver int
 	// Backoff is the NAK delay after the Nth failed delivery (the last value repeats).
 	Backoff []time.Duration
-	// PullBatch is how many messages are pulled ahead. Keep it small (see AckWait).
+	// PullBatch is how many messages are pulled ahead (1 for an ordered lane).
 	PullBatch int
+	// Ordered makes the consumer a lane: one message in flight at a time (MaxAckPending
+	// 1) across every replica, so messages are handled in stream order; a NAK holds the
+	// lane until the redelivery.
+	Ordered bool
+	// MaxAckPending of an unordered consumer. Default 1000.
+	MaxAckPending int
 	// FastAck acks without waiting for the server's confirmation. Only for handlers
-	// that record their own completion (itsm-sync's scw_done), so a lost ack costs a
-	// skipped redelivery, never a repeated side effect.
+	// that record their own completion (scw_done), so a lost ack costs a skipped
+	// redelivery, never a repeated side effect.
 	FastAck bool
 }
 
-// EnsureConsumer creates or updates the durable pull consumer with explicit settings.
-func EnsureConsumer(ctx context.Context, js jetstream.JetStream, c ConsumerConfig) (jetstream.Consumer, error) {
-	cc := jetstream.ConsumerConfig{
+// maxHold bounds how long the subscriber keeps a handled message alive with
+// in-progress acks: a handler stuck longer gives the message back to the server.
+const maxHold = 30 * time.Minute
+
+// jsConfig is the explicit JetStream configuration of c.
+func (c ConsumerConfig) jsConfig() jetstream.ConsumerConfig {
+	pending := c.MaxAckPending
+	if pending == 0 {
+		pending = 1000
+	}
+	if c.Ordered {
+		pending = 1
+	}
+	return jetstream.ConsumerConfig{
 		Durable:       c.Durable,
 		Description:   c.Description,
 		FilterSubject: c.FilterSubject,
@@ -59,9 +78,13 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, c ConsumerConfi
 		MaxDeliver:    c.MaxDeliver,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		ReplayPolicy:  jetstream.ReplayInstantPolicy,
-		MaxAckPending: 1000,
+		MaxAckPending: pending,
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, c.Stream, cc)
+}
+
+// EnsureConsumer creates or updates the durable pull consumer with explicit settings.
+func EnsureConsumer(ctx context.Context, js jetstream.JetStream, c ConsumerConfig) (jetstream.Consumer, error) {
+	cons, err := js.CreateOrUpdateConsumer(ctx, c.Stream, c.jsConfig())
 	if err != nil {
 		return nil, fmt.Errorf("ensure consumer %s on %s: %w", c.Durable, c.Stream, err)
 	}
@@ -84,18 +107,25 @@ func (c ConsumerConfig) Delay(delivered uint64) time.Duration {
 }
 
 // Subscriber is a watermill Subscriber over one durable pull consumer (nats.go's
-// jetstream API). A handler's Ack is a synchronous double ack; a Nack is a NAK with the
-// configured backoff for that delivery. A message neither acked nor nacked when the
-// subscription ends is left to the server, which redelivers it after AckWait.
+// jetstream API). A handler's Ack is an ack (double, unless FastAck); a Nack is a NAK
+// with the configured backoff for that delivery, or the delay set by NackAfter.
+//
+// Stopping (the subscription's context ends) is graceful: the subscriber stops pulling,
+// gives back at once (NAK without delay) what it pulled but did not hand out, and
+// waits for the message being handled to be settled until the Drain's deadline; then
+// it cancels that message's context and, if the handler still does not settle it,
+// gives it back too. So a restart or another replica takes over within seconds, never
+// after AckWait.
 //
 // It is our own rather than watermill-nats' jetstream subscriber (beta), whose output
 // channel can be closed while a message is being sent on it at shutdown, and which has
 // no way to bind to a durable pull consumer created with explicit settings.
 // Close never closes the shared connection.
 type Subscriber struct {
-	js  jetstream.JetStream
-	cfg ConsumerConfig
-	log watermill.LoggerAdapter
+	js    jetstream.JetStream
+	cfg   ConsumerConfig
+	log   watermill.LoggerAdapter
+	drain *Drain
 
 	mu     sync.Mutex
 	closed bool
@@ -106,11 +136,15 @@ type Subscriber struct {
 var _ message.Subscriber = (*Subscriber)(nil)
 
 // NewSubscriber returns a subscriber for the consumer c (created by EnsureConsumer).
-func NewSubscriber(js jetstream.JetStream, c ConsumerConfig, log watermill.LoggerAdapter) *Subscriber {
-	if c.PullBatch <= 0 {
+// drain may be nil (a stop then gives back in-flight messages at once).
+func NewSubscriber(js jetstream.JetStream, c ConsumerConfig, drain *Drain, log watermill.LoggerAdapter) *Subscriber {
+	if c.PullBatch <= 0 || c.Ordered {
 		c.PullBatch = 1
 	}
-	return &Subscriber{js: js, cfg: c, log: log, stop: make(chan struct{})}
+	if drain == nil {
+		drain = NewDrain(0)
+	}
+	return &Subscriber{js: js, cfg: c, log: log, drain: drain, stop: make(chan struct{})}
 }
 
 // Subscribe starts consuming. The topic is informational: the consumer's filter decides.
@@ -128,15 +162,20 @@ func (s *Subscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.M
 	if err != nil {
 		return nil, fmt.Errorf("consume %s: %w", s.cfg.Durable, err)
 	}
+	// stopping ends when the subscription, the subscriber or the process (the drain)
+	// stops; the iterator is drained then, so what it buffered is given back.
+	stopping, cancel := context.WithCancel(ctx)
 	out := make(chan *message.Message)
 	s.wg.Add(2)
-	go func() { // ends the iterator when the subscription or the subscriber ends
+	go func() {
 		defer s.wg.Done()
 		select {
 		case <-ctx.Done():
 		case <-s.stop:
+		case <-s.drain.Begun():
 		}
-		it.Stop()
+		cancel()
+		it.Drain()
 	}()
 	go func() { // the only goroutine that sends on, and closes, out
 		defer s.wg.Done()
@@ -147,55 +186,124 @@ func (s *Subscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.M
 				if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 					return
 				}
-				s.log.Error("pull failed", err, watermill.LogFields{"consumer": s.cfg.Durable})
+				if stopping.Err() == nil {
+					s.log.Error("pull failed", err, watermill.LogFields{"consumer": s.cfg.Durable})
+				}
 				continue
 			}
-			s.deliver(ctx, m, out)
+			if stopping.Err() != nil {
+				s.giveBack(m)
+				continue
+			}
+			s.deliver(stopping, m, out)
 		}
 	}()
 	return out, nil
 }
 
+// giveBack NAKs m without delay: another replica (or this one after a restart) takes it.
+func (s *Subscriber) giveBack(m jetstream.Msg) {
+	if err := m.Nak(); err != nil {
+		s.log.Error("give back failed; the message will be redelivered after AckWait", err, watermill.LogFields{"consumer": s.cfg.Durable})
+	}
+}
+
 // deliver hands one message to the handler and settles it.
-func (s *Subscriber) deliver(ctx context.Context, m jetstream.Msg, out chan<- *message.Message) {
+func (s *Subscriber) deliver(stopping context.Context, m jetstream.Msg, out chan<- *message.Message) {
 	wm := toWatermill(m)
-	mctx, cancel := context.WithCancel(ctx)
+	// The handler's context is not the subscription's: a stop lets it finish (drain);
+	// only the drain's deadline cancels it.
+	mctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	wm.SetContext(mctx)
 	select {
 	case out <- wm:
-	case <-ctx.Done():
-		return
-	case <-s.stop:
+	case <-stopping.Done():
+		s.giveBack(m)
 		return
 	}
-	select {
-	case <-wm.Acked():
-		if s.cfg.FastAck {
-			if err := m.Ack(); err != nil {
-				s.log.Error("ack failed; the message will be redelivered", err, watermill.LogFields{"consumer": s.cfg.Durable, "msg": wm.UUID})
+	heartbeat := time.NewTicker(max(s.cfg.AckWait/3, 50*time.Millisecond))
+	defer heartbeat.Stop()
+	held := time.Now()
+	for {
+		select {
+		case <-wm.Acked():
+			s.ack(m, wm)
+			return
+		case <-wm.Nacked():
+			s.nak(m, wm)
+			return
+		case <-heartbeat.C:
+			if time.Since(held) < maxHold && s.cfg.AckWait > 0 {
+				_ = m.InProgress()
 			}
+		case <-stopping.Done():
+			s.settleDraining(m, wm, cancel)
 			return
 		}
-		ackCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := m.DoubleAck(ackCtx); err != nil {
+	}
+}
+
+// settleDraining waits for the handler to settle wm until the drain's deadline, then
+// cancels its context and gives it a moment more; unsettled, it is given back.
+func (s *Subscriber) settleDraining(m jetstream.Msg, wm *message.Message, cancel context.CancelFunc) {
+	heartbeat := time.NewTicker(max(s.cfg.AckWait/3, 50*time.Millisecond))
+	defer heartbeat.Stop()
+	deadline := s.drain.Deadline()
+	var grace <-chan time.Time
+	for {
+		select {
+		case <-wm.Acked():
+			s.ack(m, wm)
+			return
+		case <-wm.Nacked():
+			s.nak(m, wm)
+			return
+		case <-heartbeat.C:
+			_ = m.InProgress()
+		case <-deadline:
+			deadline = nil
+			cancel() // the handler's request is cut off: its outcome is unknown
+			grace = time.After(DrainGrace)
+		case <-grace:
+			s.log.Info("handler did not settle its message after the drain; given back", watermill.LogFields{"consumer": s.cfg.Durable, "msg": wm.UUID})
+			s.giveBack(m)
+			return
+		}
+	}
+}
+
+func (s *Subscriber) ack(m jetstream.Msg, wm *message.Message) {
+	if s.cfg.FastAck {
+		if err := m.Ack(); err != nil {
 			s.log.Error("ack failed; the message will be redelivered", err, watermill.LogFields{"consumer": s.cfg.Durable, "msg": wm.UUID})
 		}
-	case <-wm.Nacked():
-		var delivered uint64 = 1
-		if md, err := m.Metadata(); err == nil {
-			delivered = md.NumDelivered
-		}
-		delay := s.cfg.Delay(delivered)
-		if d, err := time.ParseDuration(wm.Metadata.Get(MetaNakDelay)); err == nil && d >= 0 {
-			delay = d
-		}
-		if err := m.NakWithDelay(delay); err != nil {
-			s.log.Error("nak failed; the message will be redelivered after AckWait", err, watermill.LogFields{"consumer": s.cfg.Durable, "msg": wm.UUID})
-		}
-	case <-ctx.Done(): // the router stopped mid-handling: the server redelivers after AckWait
-	case <-s.stop:
+		return
+	}
+	ackCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.DoubleAck(ackCtx); err != nil {
+		s.log.Error("ack failed; the message will be redelivered", err, watermill.LogFields{"consumer": s.cfg.Durable, "msg": wm.UUID})
+	}
+}
+
+func (s *Subscriber) nak(m jetstream.Msg, wm *message.Message) {
+	var delivered uint64 = 1
+	if md, err := m.Metadata(); err == nil {
+		delivered = md.NumDelivered
+	}
+	delay := s.cfg.Delay(delivered)
+	if d, err := time.ParseDuration(wm.Metadata.Get(MetaNakDelay)); err == nil && d >= 0 {
+		delay = d
+	}
+	var err error
+	if delay > 0 {
+		err = m.NakWithDelay(delay)
+	} else {
+		err = m.Nak()
+	}
+	if err != nil {
+		s.log.Error("nak failed; the message will be redelivered after AckWait", err, watermill.LogFields{"consumer": s.cfg.Durable, "msg": wm.UUID})
 	}
 }
 
@@ -233,6 +341,12 @@ func Delivered(m *message.Message) int {
 func StoredAt(m *message.Message) time.Time {
 	t, _ := time.Parse(time.RFC3339Nano, m.Metadata.Get(MetaTimestamp))
 	return t
+}
+
+// StreamSeq is the stream sequence of a consumed message (0 if unknown).
+func StreamSeq(m *message.Message) uint64 {
+	n, _ := strconv.ParseUint(m.Metadata.Get(MetaStreamSeq), 10, 64)
+	return n
 }
 
 // NackAfter Nacks m so that it is redelivered after d instead of the consumer's backoff.

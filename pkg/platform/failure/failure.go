@@ -54,3 +54,46 @@ func RetryAfter(err error) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+// outageError marks a transient failure of the destination as a whole (its circuit
+// breaker is open or just tripped): it says nothing about the operation, so it is not
+// counted against the operation's retry.attempts; only retry.max_age bounds it.
+type outageError struct{ err error }
+
+func (e *outageError) Error() string { return e.err.Error() }
+func (e *outageError) Unwrap() error { return e.err }
+
+// Outage marks err as an outage of the destination (nil stays nil).
+func Outage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &outageError{err: err}
+}
+
+// IsOutage reports whether err, or an error it wraps, was marked an outage.
+func IsOutage(err error) bool {
+	var o *outageError
+	return errors.As(err, &o)
+}
+
+// notAttemptedError marks a failure that happened before anything was sent (an open
+// breaker, a full slot queue): no attempt is recorded.
+type notAttemptedError struct{ err error }
+
+func (e *notAttemptedError) Error() string { return e.err.Error() }
+func (e *notAttemptedError) Unwrap() error { return e.err }
+
+// NotAttempted marks err as a failure before any request was made (nil stays nil).
+func NotAttempted(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &notAttemptedError{err: err}
+}
+
+// IsNotAttempted reports whether err was marked NotAttempted.
+func IsNotAttempted(err error) bool {
+	var n *notAttemptedError
+	return errors.As(err, &n)
+}

@@ -24,11 +24,18 @@ func New(w io.Writer, c config.Log) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// Module provides *slog.Logger from the config and routes fx's own events to it
-// (at Debug, so start-up is quiet unless asked). It is fx.Options, not fx.Module: an
-// fx.WithLogger inside a module would apply to that module's scope only.
+// Module provides *slog.Logger from the config, logs the config's warnings once, sets
+// fx's stop timeout from the config (the drain plus time to settle), and routes fx's own
+// events to the logger (at Debug, so start-up is quiet unless asked). It is fx.Options,
+// not fx.Module: an fx.WithLogger inside a module would apply to that module's scope
+// only.
 var Module = fx.Options(
 	fx.Provide(func(c *config.Config) *slog.Logger { return New(os.Stderr, c.Log) }),
+	fx.Invoke(func(c *config.Config, l *slog.Logger) {
+		for _, w := range c.Warnings {
+			l.Warn("config: "+w.Error(), "line", w.Line)
+		}
+	}),
 	fx.WithLogger(func(l *slog.Logger) fxevent.Logger {
 		sl := &fxevent.SlogLogger{Logger: l}
 		sl.UseLogLevel(slog.LevelDebug)

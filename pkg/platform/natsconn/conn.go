@@ -151,18 +151,23 @@ func Ready(ctx context.Context, js jetstream.JetStream) error {
 
 // StreamConfig maps a spec of pkg/events to an explicit JetStream stream config.
 func StreamConfig(s events.StreamSpec) jetstream.StreamConfig {
+	var tr *jetstream.SubjectTransformConfig
+	if s.Transform != nil {
+		tr = &jetstream.SubjectTransformConfig{Source: s.Transform.Source, Destination: s.Transform.Destination}
+	}
 	return jetstream.StreamConfig{
-		Name:        s.Name,
-		Description: s.Description,
-		Subjects:    s.Subjects,
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     jetstream.FileStorage,
-		Discard:     jetstream.DiscardOld,
-		MaxAge:      s.MaxAge,
-		Duplicates:  s.Duplicates,
-		Replicas:    s.Replicas,
-		MaxMsgs:     -1,
-		MaxBytes:    -1,
+		SubjectTransform: tr,
+		Name:             s.Name,
+		Description:      s.Description,
+		Subjects:         s.Subjects,
+		Retention:        jetstream.LimitsPolicy,
+		Storage:          jetstream.FileStorage,
+		Discard:          jetstream.DiscardOld,
+		MaxAge:           s.MaxAge,
+		Duplicates:       s.Duplicates,
+		Replicas:         s.Replicas,
+		MaxMsgs:          -1,
+		MaxBytes:         -1,
 	}
 }
 
@@ -188,13 +193,14 @@ const (
 )
 
 // EnsureBuckets creates or updates the key-value buckets of DESIGN §5 (scw_correlation,
-// scw_done, and scw_attempts), idempotently, and returns them by name.
+// scw_done, scw_attempts and scw_parked), idempotently, and returns them by name.
 func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (map[string]jetstream.KeyValue, error) {
 	out := map[string]jetstream.KeyValue{}
 	for _, b := range []jetstream.KeyValueConfig{
 		{Bucket: events.BucketCorrelation, Description: "ITSM record ids learned from responses, per <ticket>.<server>", TTL: CorrelationTTL, History: 5},
 		{Bucket: events.BucketDone, Description: "operations that succeeded (by operation id) and failed groups", TTL: DoneTTL, History: 1},
 		{Bucket: events.BucketAttempts, Description: "attempts of operations still being retried", TTL: AttemptsTTL, History: 1},
+		{Bucket: events.BucketParked, Description: "lanes (<target>.<ticket>) held back behind a failed operation, or releasing", History: 1},
 	} {
 		b.Replicas = max(replicas, 1)
 		b.Storage = jetstream.FileStorage
@@ -244,4 +250,11 @@ func redact(urls string) string {
 		}
 	}
 	return strings.Join(parts, ",")
+}
+
+// IsWrongRevision reports whether a key-value compare-and-set (Update, Delete with
+// LastRevision) failed because the key changed meanwhile.
+func IsWrongRevision(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }

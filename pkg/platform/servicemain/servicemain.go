@@ -31,5 +31,5 @@ func Run(name string, service fx.Option) {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(1)
 	}
-	fx.New(fx.Supply(cfg), logging.Module, natsconn.Module, health.Module, health.ServerModule, bus.RouterModule, service).Run()
+	fx.New(fx.Supply(cfg), fx.StopTimeout(cfg.StopTimeout()), logging.Module, natsconn.Module, health.Module, health.ServerModule, bus.RouterModule, service).Run()
 }

@@ -78,6 +78,9 @@ func (s *Server) Do(ctx context.Context, r Request) (Response, error) {
 		done(errCallerDone)
 	default:
 		done(errTransientOutcome)
+		// This failure tripped the breaker, or was its failed probe: the server is down
+		// for everyone, not just for this operation.
+		e.Outage = s.breaker != nil && s.breaker.state() != "closed"
 	}
 	if e != nil {
 		return Response{}, e.wrap()

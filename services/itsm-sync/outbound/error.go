@@ -41,6 +41,10 @@ type Error struct {
 	HasRetryAfter bool
 	// BreakerOpen: no request was made, the server's circuit breaker is open.
 	BreakerOpen bool
+	// Outage: the server is failing for every operation (its breaker is open, or this
+	// failure tripped it or was its failed probe); wrapped with failure.Outage, so the
+	// failure is not counted against the operation's retry.attempts.
+	Outage bool
 	// Excerpt is a bounded excerpt of the response body, secrets stripped.
 	Excerpt string
 	Latency time.Duration
@@ -64,6 +68,12 @@ func (e *Error) wrap() error {
 	}
 	if e.HasRetryAfter {
 		err = failure.WithRetryAfter(err, e.RetryAfter)
+	}
+	if e.Outage || e.BreakerOpen {
+		err = failure.Outage(err)
+	}
+	if e.BreakerOpen {
+		err = failure.NotAttempted(err)
 	}
 	return err
 }

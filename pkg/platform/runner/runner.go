@@ -1,0 +1,489 @@
+// Package runner is the one protocol for performing an operation, shared by every
+// service that performs them (itsm-sync's itsm and securechange lanes, the notifier's
+// email lanes and alerts). A service supplies Perform only, a plain function that never
+// touches the message; the runner owns everything around it:
+//
+//  1. the done check (scw_done): an operation that succeeded is not performed again on a
+//     redelivery or replay (unless Scw-Force: true); a redelivery republishes its result;
+//  2. the lane: an operation behind a failed one of its ticket and destination is parked
+//     (lane.go), and released in order once that one is redriven or skipped;
+//  3. the group (groupApproval): a failed group cancels its other operations;
+//  4. the attempt history (scw_attempts, capped), across redeliveries and replicas;
+//  5. Perform, then settling, each outcome logged and counted once with the same fields:
+//     - success: what the response taught is stored (Done.Commit), the done marker is
+//     written (before the ack: a redelivery never performs it again), the result is
+//     published, the message acked;
+//     - transient: NAK with backoff and jitter, or the server's Retry-After, until
+//     retry.attempts or retry.max_age; an outage of the destination is not counted;
+//     - permanent or exhausted: a failed result, a dead letter (scw.dlq.<service>.<ticket>),
+//     the lane parked, the message acked (terminated);
+//     - cut off by a stop (the drain's deadline): an unknown outcome, handed back at once;
+//     the next attempt runs the action's lookup.
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/pkg/events"
+	"github.com/triggerflow/triggerflow/pkg/platform/bus"
+	"github.com/triggerflow/triggerflow/pkg/platform/failure"
+	"github.com/triggerflow/triggerflow/pkg/platform/httpx"
+)
+
+// MaxAttemptsKept bounds the attempt history of one operation (the first attempt and
+// the latest ones are kept).
+const MaxAttemptsKept = 50
+
+// Perform does an operation. It returns what to record on success, or an error
+// classified with the failure package: failure.Permanent (no retry can fix it),
+// failure.WithRetryAfter (the server asked for a delay), failure.Outage (the destination
+// is failing for everyone: not counted against retry.attempts), failure.NotAttempted
+// (nothing was sent); anything else is transient. Each request it makes is recorded
+// with Job.Record.
+type Perform func(ctx context.Context, j *Job) (Done, error)
+
+// Done is what a successful Perform leaves to record.
+type Done struct {
+	// Correlation is what the operation stored in scw_correlation (for the result).
+	Correlation map[string]string
+	// Commit stores what the response taught (correlation values, a follow-up operation)
+	// before the operation is marked done. An error leaves it unmarked: it is redelivered
+	// (and a create is looked up first).
+	Commit func(ctx context.Context) error
+	// Marker, if set, is the done marker's value instead of the result (alerts).
+	Marker []byte
+	// Note is logged with the success (e.g. "the lookup found the record").
+	Note string
+}
+
+// Job is one delivery of an operation, as Perform sees it.
+type Job struct {
+	Op        events.Operation
+	Delivered int
+	// Forced: Scw-Force: true, performed although scw_done says it was done.
+	Forced bool
+	// Attempts so far, across deliveries (Record appends).
+	Attempts []events.Attempt
+	// Msg is the message the operation came in, for Perform's that read headers (alerts).
+	Msg *message.Message
+	Log *slog.Logger
+}
+
+// Unknown reports whether an earlier attempt may have reached the server without its
+// outcome being recorded (a redelivery, or an earlier attempt): a create looks up first.
+func (j *Job) Unknown() bool { return j.Delivered > 1 || len(j.Attempts) > 0 }
+
+// Record appends the attempt of one request (its N is set here).
+func (j *Job) Record(a events.Attempt) {
+	a.N = len(j.Attempts) + 1
+	j.Attempts = append(j.Attempts, a)
+}
+
+// Runner performs the operations of one service's consumers.
+type Runner struct {
+	Service string // names dead letters (scw.dlq.<service>.<ticket>), logs and metrics
+	Log     *slog.Logger
+	Pub     message.Publisher
+	JS      jetstream.JetStream
+	// Done holds done markers and failed groups; Attempts the histories; Parked the
+	// lanes' park records (lanes only).
+	Done, Attempts, Parked jetstream.KeyValue
+	Perform                Perform
+	// Retry is the policy of an operation (its server's, SecureChange's, SMTP's).
+	Retry func(events.Operation) config.Retry
+	// Decode turns a message into its operation. Default: events.UnmarshalOperation.
+	Decode func(*message.Message) (events.Operation, error)
+	// Results: publish a result per finished operation (not for alerts).
+	Results bool
+	// Lanes: the consumers are ordered lanes; a failed operation parks the later
+	// operations of its ticket and destination.
+	Lanes    bool
+	Metrics  *Metrics
+	Instance string
+	Now      func() time.Time
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
+}
+
+// recordTimeout bounds the writes that record an outcome. They use their own context:
+// a call that went out is recorded even when the stop's deadline has cut the message's.
+const recordTimeout = 10 * time.Second
+
+// infraRetry is the NAK delay after a failure of our own infrastructure (KV, publish).
+const infraRetry = time.Second
+
+// Handle is the watermill handler of the runner's consumers. It always settles the
+// message itself; it returns an error only when not even the dead letter could be
+// stored (the message is then redelivered rather than lost).
+func (r *Runner) Handle(msg *message.Message) error {
+	decode := r.Decode
+	if decode == nil {
+		decode = func(m *message.Message) (events.Operation, error) {
+			op, err := events.UnmarshalOperation(m.Payload)
+			if err == nil && op.ID == "" {
+				err = errors.New("no operation id")
+			}
+			return op, err
+		}
+	}
+	op, err := decode(msg)
+	if err != nil {
+		r.Metrics.outcome(r.Service, "", "", outcomeInvalid)
+		r.Log.Error("not an operation; dead-lettered", "subject", msg.Metadata.Get(bus.MetaSubject), "err", err)
+		return bus.DeadLetter(r.Pub, msg, r.Service, "", "", failure.Permanent(fmt.Errorf("not an operation: %w", err)), 0)
+	}
+	j := &Job{
+		Op: op, Msg: msg, Delivered: bus.Delivered(msg),
+		Forced: msg.Metadata.Get(events.HdrForce) == "true",
+	}
+	j.Log = r.Log.With("op", op.ID, "ticket", op.Ticket, "kind", op.Kind, "target", op.Target,
+		"route", op.Route, "action", op.Action, "delivery", j.Delivered)
+	ctx := msg.Context()
+
+	if !j.Forced {
+		mark, err := r.Done.Get(ctx, op.ID)
+		switch {
+		case err == nil:
+			return r.alreadyDone(j, mark.Value())
+		case !errors.Is(err, jetstream.ErrKeyNotFound):
+			return r.later(j, fmt.Errorf("read %s: %w", events.BucketDone, err))
+		}
+	}
+	if op.Group != "" { // a failed group cancels its operations, parked or not
+		if _, err := r.Done.Get(ctx, events.GroupKey(op.TriggerID, op.Group)); err == nil {
+			return r.skip(j, "group "+op.Group+" failed: cancelled")
+		} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return r.later(j, fmt.Errorf("read %s: %w", events.BucketDone, err))
+		}
+	}
+	if r.Lanes {
+		p, err := r.park(ctx, op)
+		if err != nil {
+			return r.later(j, err)
+		}
+		if p != nil && !p.lets(op.ID) {
+			return r.setAside(j, p)
+		}
+	}
+	if msg.Metadata.Get(events.HdrSkip) == "true" {
+		return r.skip(j, "skipped by an operator (Scw-Skip: true)")
+	}
+	if j.Delivered > 1 {
+		j.Attempts = r.loadAttempts(ctx, op.ID)
+	}
+
+	done, err := r.Perform(ctx, j)
+	switch {
+	case err == nil:
+		return r.succeed(j, done)
+	case ctx.Err() != nil:
+		return r.cutOff(j, err)
+	case failure.IsPermanent(err):
+		return r.fail(j, err)
+	}
+	return r.transient(j, err)
+}
+
+// alreadyDone acks an operation that succeeded before. A redelivery republishes the
+// result the marker holds: the replica that performed it may have died before its
+// result was stored (same message id: JetStream drops it if it was).
+func (r *Runner) alreadyDone(j *Job, mark []byte) error {
+	j.Log.Debug("already done; not performed again")
+	if r.Results && j.Delivered > 1 {
+		if res, err := events.UnmarshalResult(mark); err == nil && res.OperationID == j.Op.ID {
+			if err := bus.PublishResult(r.Pub, j.Msg, res); err != nil {
+				return r.later(j, err)
+			}
+		}
+	}
+	if r.Lanes {
+		if err := r.advance(j); err != nil {
+			return r.later(j, err)
+		}
+	}
+	r.Metrics.outcome(r.Service, j.Op.Kind, j.Op.Target, outcomeDone)
+	j.Msg.Ack()
+	return nil
+}
+
+// succeed records the success: what the response taught, the done marker (before the
+// ack, so a redelivery never performs it again), the result; then acks.
+func (r *Runner) succeed(j *Job, d Done) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(j.Msg.Context()), recordTimeout)
+	defer cancel()
+	res := r.result(j, events.ResultSucceeded)
+	res.Correlation = d.Correlation
+	mark := d.Marker
+	if mark == nil {
+		var err error
+		if mark, err = res.Marshal(); err != nil {
+			return r.later(j, err)
+		}
+	}
+	// The result is independent of the rest: stored meanwhile.
+	resErr := make(chan error, 1)
+	if r.Results {
+		go func() { resErr <- bus.PublishResult(r.Pub, j.Msg, res) }()
+	} else {
+		resErr <- nil
+	}
+	if d.Commit != nil {
+		if err := d.Commit(ctx); err != nil {
+			<-resErr
+			return r.later(j, fmt.Errorf("the call succeeded but what it returned was not stored: %w", err))
+		}
+	}
+	var err error
+	for i := range 3 { // the call went out: try hard to record it before giving it back
+		if _, err = r.Done.Put(ctx, j.Op.ID, mark); err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(100<<i) * time.Millisecond)
+	}
+	rerr := <-resErr
+	if err != nil {
+		// Unrecorded: the redelivery looks the record up first (or relies on the
+		// server's idempotency key); the result's message id makes a second one a
+		// duplicate JetStream drops.
+		return r.later(j, fmt.Errorf("performed, but not recorded in %s: %w", events.BucketDone, err))
+	}
+	if rerr != nil { // marked done: the redelivery republishes the result from the marker
+		return r.later(j, fmt.Errorf("publish the result: %w", rerr))
+	}
+	if r.Lanes {
+		if err := r.advance(j); err != nil {
+			return r.later(j, err)
+		}
+	}
+	r.forgetAttempts(j)
+	r.Metrics.outcome(r.Service, j.Op.Kind, j.Op.Target, outcomeSucceeded)
+	args := []any{"attempts", len(j.Attempts)}
+	if d.Note != "" {
+		args = append(args, "note", d.Note)
+	}
+	j.Log.Info("operation succeeded", args...)
+	j.Msg.Ack()
+	return nil
+}
+
+// skip publishes a skipped result, marks the operation done and acks.
+func (r *Runner) skip(j *Job, reason string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(j.Msg.Context()), recordTimeout)
+	defer cancel()
+	res := r.result(j, events.ResultSkipped)
+	res.Reason = reason
+	if r.Results {
+		if err := bus.PublishResult(r.Pub, j.Msg, res); err != nil {
+			return r.later(j, err)
+		}
+	}
+	if mark, err := res.Marshal(); err == nil {
+		if _, err := r.Done.Put(ctx, j.Op.ID, mark); err != nil {
+			return r.later(j, fmt.Errorf("record the skip in %s: %w", events.BucketDone, err))
+		}
+	}
+	if r.Lanes {
+		if err := r.advance(j); err != nil {
+			return r.later(j, err)
+		}
+	}
+	r.Metrics.outcome(r.Service, j.Op.Kind, j.Op.Target, outcomeSkipped)
+	j.Log.Info("operation skipped", "reason", reason)
+	j.Msg.Ack()
+	return nil
+}
+
+// transient decides between another attempt and giving up.
+func (r *Runner) transient(j *Job, err error) error {
+	policy := r.Retry(j.Op)
+	n := countAttempts(j.Attempts)
+	age := r.now().Sub(r.storedAt(j))
+	outage := failure.IsOutage(err)
+	if !outage && n >= policy.Attempts {
+		return r.fail(j, fmt.Errorf("gave up after %d attempts (retry.attempts): %w", n, err))
+	}
+	wait := httpx.Backoff(policy.Backoff, policy.MaxBackoff, max(n-1, 0))
+	if ra, ok := failure.RetryAfter(err); ok {
+		wait = min(ra, policy.MaxRetryAfter)
+	}
+	if outage {
+		wait = max(wait, 100*time.Millisecond)
+	}
+	if age+wait > policy.MaxAge {
+		return r.fail(j, fmt.Errorf("gave up after %d attempts: the next one (in %s) would pass retry.max_age %s: %w", n, wait.Round(time.Millisecond), policy.MaxAge, err))
+	}
+	if !failure.IsNotAttempted(err) {
+		if err := r.saveAttempts(j); err != nil {
+			j.Log.Warn("attempt history not saved; the result will list only later attempts", "err", err)
+		}
+	}
+	reason := outcomeRetry
+	if outage {
+		reason = outcomeOutage
+	}
+	r.Metrics.outcome(r.Service, j.Op.Kind, j.Op.Target, reason)
+	if outage {
+		j.Log.Warn("destination down; will retry (not counted as an attempt)", "attempts", n, "wait", wait.Round(time.Millisecond), "err", err)
+	} else {
+		j.Log.Warn("transient failure; will retry", "attempt", n, "of", policy.Attempts, "wait", wait.Round(time.Millisecond), "err", err)
+	}
+	bus.NackAfter(j.Msg, wait)
+	return nil
+}
+
+// cutOff hands back an operation whose Perform the stop's deadline cut off: whether
+// its request reached the server is unknown (the next attempt looks it up first).
+func (r *Runner) cutOff(j *Job, err error) error {
+	if n := len(j.Attempts); n > 0 && !j.Attempts[n-1].Lookup {
+		j.Attempts[n-1].Unknown = true
+	}
+	if err := r.saveAttempts(j); err != nil {
+		j.Log.Warn("attempt history not saved", "err", err)
+	}
+	r.Metrics.outcome(r.Service, j.Op.Kind, j.Op.Target, outcomeHandedBack)
+	j.Log.Warn("stopping: operation cut off and handed back; its outcome is unknown (the next attempt looks it up first)", "err", err)
+	bus.NackAfter(j.Msg, 0)
+	return nil
+}
+
+// fail publishes a failed result, marks the operation's group failed, parks its lane,
+// dead-letters the operation and acks. Only a failed dead letter leaves the message to
+// be redelivered.
+func (r *Runner) fail(j *Job, cause error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(j.Msg.Context()), recordTimeout)
+	defer cancel()
+	reason := cause.Error()
+	res := r.result(j, events.ResultFailed)
+	res.Error = reason
+	if r.Lanes {
+		if err := r.parkHead(ctx, j, reason); err != nil {
+			return r.later(j, err)
+		}
+		res.Parks = true
+	}
+	if j.Op.Group != "" {
+		if _, err := r.Done.Put(ctx, events.GroupKey(j.Op.TriggerID, j.Op.Group), []byte(reason)); err != nil {
+			j.Log.Warn("group failure not recorded", "group", j.Op.Group, "err", err)
+		}
+	}
+	if r.Results {
+		if err := bus.PublishResult(r.Pub, j.Msg, res); err != nil {
+			j.Log.Warn("failed result not published", "err", err)
+		}
+	}
+	r.Metrics.outcome(r.Service, j.Op.Kind, j.Op.Target, outcomeFailed)
+	args := []any{"attempts", countAttempts(j.Attempts), "err", reason}
+	if r.Lanes {
+		args = append(args, "parks", "the later operations of ticket "+j.Op.Ticket+" for "+j.Op.Target+" wait until it is redriven or skipped")
+	}
+	j.Log.Error("operation failed; dead-lettered", args...)
+	if err := bus.DeadLetter(r.Pub, j.Msg, r.Service, j.Op.ID, j.Op.Ticket, cause, countAttempts(j.Attempts)); err != nil {
+		return err
+	}
+	r.forgetAttempts(j)
+	return nil
+}
+
+// later NAKs after a failure of our own infrastructure (KV, publish): not an attempt.
+func (r *Runner) later(j *Job, err error) error {
+	r.Metrics.outcome(r.Service, j.Op.Kind, j.Op.Target, outcomeInfra)
+	j.Log.Warn("will retry", "err", err, "wait", infraRetry)
+	bus.NackAfter(j.Msg, infraRetry)
+	return nil
+}
+
+// result starts the result of j.
+func (r *Runner) result(j *Job, status events.ResultStatus) events.Result {
+	res := events.ResultFor(j.Op, status)
+	res.Attempts, res.Forced = capAttempts(j.Attempts), j.Forced
+	res.FinishedAt, res.Instance = r.now().UTC(), r.Instance
+	return res
+}
+
+// storedAt is when the operation's message was stored (the retry.max_age clock).
+func (r *Runner) storedAt(j *Job) time.Time {
+	if t := bus.StoredAt(j.Msg); !t.IsZero() {
+		return t
+	}
+	return r.now()
+}
+
+func (r *Runner) loadAttempts(ctx context.Context, id string) []events.Attempt {
+	e, err := r.Attempts.Get(ctx, id)
+	if err != nil {
+		return nil
+	}
+	var as []events.Attempt
+	if json.Unmarshal(e.Value(), &as) != nil {
+		return nil
+	}
+	return as
+}
+
+func (r *Runner) saveAttempts(j *Job) error {
+	if len(j.Attempts) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(capAttempts(j.Attempts))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(j.Msg.Context()), recordTimeout)
+	defer cancel()
+	_, err = r.Attempts.Put(ctx, j.Op.ID, b)
+	return err
+}
+
+// forgetAttempts drops the history of a finished operation.
+func (r *Runner) forgetAttempts(j *Job) {
+	if len(j.Attempts) > 1 || j.Delivered > 1 {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(j.Msg.Context()), recordTimeout)
+		defer cancel()
+		_ = r.Attempts.Purge(ctx, j.Op.ID)
+	}
+}
+
+// countAttempts counts the attempts that count against retry.attempts: requests
+// (lookups included: a server failing them is failing) that were not outages of the
+// destination nor cut off by a stop.
+func countAttempts(as []events.Attempt) int {
+	n := 0
+	for _, a := range as {
+		if !a.Outage && !a.Unknown {
+			n++
+		}
+	}
+	return n
+}
+
+// capAttempts keeps the first attempt and the latest ones.
+func capAttempts(as []events.Attempt) []events.Attempt {
+	if len(as) <= MaxAttemptsKept {
+		return as
+	}
+	return slices.Concat(as[:1], as[len(as)-MaxAttemptsKept+1:])
+}
+
+// Failed fills an attempt's error fields from err: its message, whether it is worth
+// retrying, and whether it was an outage of the destination.
+func Failed(a *events.Attempt, err error) {
+	if err == nil {
+		return
+	}
+	a.Error, a.Transient, a.Outage = err.Error(), !failure.IsPermanent(err), failure.IsOutage(err)
+}
