@@ -2,9 +2,10 @@ package notifier
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/mail"
 	"sort"
 	"strings"
@@ -12,89 +13,157 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/platform/bus"
+	"github.com/triggerflow/triggerflow/pkg/platform/failure"
+	"github.com/triggerflow/triggerflow/pkg/platform/runner"
 	"github.com/triggerflow/triggerflow/pkg/platform/wfi"
 	"github.com/triggerflow/triggerflow/services/notifier/mailer"
 )
 
-// alert is one failure worth an email.
+// OpAlert is the kind of the operations the alerter makes of failures: one per failed
+// result or dead-lettered trigger, with id alert.<operation id> (alert.trigger.<trigger
+// id>), performed by the runner like any operation (done marker, retries, dead letter).
+const OpAlert events.OpKind = "alert"
+
+// alert is one failure worth an email: the spec of an alert operation.
 type alert struct {
-	Key      string // operation id, or trigger id for a dead-lettered trigger
-	What     string // "itsm operation create-change (route open-change) to servicenow"
-	Ticket   string
-	Event    string
-	Attempts int
-	Error    string
-	Redrive  string // the nats commands that find and redrive it
-	To       []string
-	At       time.Time
+	Key      string    `json:"key"`  // alert.<operation id>, or alert.trigger.<trigger id>
+	What     string    `json:"what"` // "itsm operation create-change (route open-change) to servicenow"
+	Ticket   string    `json:"ticket"`
+	Event    string    `json:"event,omitempty"`
+	Route    string    `json:"route,omitempty"`
+	Attempts int       `json:"attempts,omitempty"`
+	Error    string    `json:"error,omitempty"`
+	Parks    bool      `json:"parks,omitempty"`   // the lane's later operations wait behind it
+	Redrive  string    `json:"redrive,omitempty"` // the nats commands that find and redrive it
+	To       []string  `json:"to,omitempty"`      // resolved when performed
+	At       time.Time `json:"at"`
 }
 
-// alerter sends alerts, turning storms into digests: within one window, the first
-// DigestAfter alerts go out one by one, the rest in one digest at the window's end.
+// alerter turns failed results and dead-lettered triggers into alert emails. Within one
+// digest window, the first DigestAfter alerts go out one by one; the rest are queued on
+// SCW_ALERTS, and the digester sends them as one email (digest.go).
 type alerter struct {
-	s      *Service
-	log    *slog.Logger
+	s     *Service
+	log   *slog.Logger
+	queue func(al alert) error // publishes to scw.alert.digest.<ticket>
+	storm storm
+}
+
+// storm counts the alerts of the current window (per replica). Each alert is decided
+// once per window: its retries do not count again.
+type storm struct {
+	mu     sync.Mutex
 	after  int
 	window time.Duration
-
-	mu      sync.Mutex
-	start   time.Time
-	count   int
-	pending []alert
-	timer   *time.Timer
-	stopped bool
+	start  time.Time
+	digest map[string]bool
 }
 
-func newAlerter(s *Service, n config.Notifications) *alerter {
-	return &alerter{s: s, log: s.log, after: n.DigestAfter, window: n.DigestWindow}
+// toDigest reports whether the alert key goes into the digest.
+func (st *storm) toDigest(key string, now time.Time) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.start.IsZero() || now.Sub(st.start) >= st.window {
+		st.start, st.digest = now, map[string]bool{}
+	}
+	d, ok := st.digest[key]
+	if !ok {
+		d = len(st.digest) >= st.after
+		st.digest[key] = d
+	}
+	return d
 }
 
-// HandleResult alerts on a failed result.
-func (a *alerter) HandleResult(msg *message.Message) error {
-	r, err := events.UnmarshalResult(msg.Payload)
-	if err != nil || r.Status != events.ResultFailed {
-		return nil // not ours to judge: ack
-	}
-	return a.raise(msg, alert{
-		Key:    "alert." + r.OperationID,
-		What:   fmt.Sprintf("%s operation %s (route %s) to %s", r.Kind, r.Action, r.Route, r.Target),
-		Ticket: r.Ticket, Event: string(r.Event), Attempts: len(r.Attempts), Error: r.Error,
-		Redrive: redrive(r), To: a.recipients(msg.Context(), r.Route, r.Ticket),
-	})
+// Retry is how alerts are retried: until they are sent (notifier.retry's backoff, no
+// limit of attempts), for as long as a dead letter is kept.
+func (a *alerter) Retry(events.Operation) config.Retry {
+	r := a.s.Cfg.Notifier.Retry
+	r.Attempts, r.MaxAge = math.MaxInt32, events.DLQMaxAge
+	return r
 }
 
-// HandleDeadLetter alerts on what only the dead-letter queue knows about: triggers the
-// dispatcher gave up on (operations that fail also publish a failed result, which
-// alerts once).
-func (a *alerter) HandleDeadLetter(msg *message.Message) error {
-	svc := msg.Metadata.Get(events.HdrService)
-	if svc != "dispatcher" {
-		return nil
+// Decode makes an alert operation of a failed result or of a dead-lettered trigger.
+func (a *alerter) Decode(msg *message.Message) (events.Operation, error) {
+	var al alert
+	var op events.Operation
+	if msg.Metadata.Get(events.HdrService) == "dispatcher" {
+		trig, _ := events.UnmarshalTriggerEvent(msg.Payload)
+		key := msg.Metadata.Get(events.HdrTriggerID)
+		if key == "" {
+			key = msg.UUID
+		}
+		ticket := msg.Metadata.Get(events.HdrTicketID)
+		al = alert{
+			Key: "alert.trigger." + key, What: fmt.Sprintf("trigger %s could not be planned", trig.Event),
+			Ticket: ticket, Event: msg.Metadata.Get(events.HdrEvent), Error: msg.Metadata.Get(events.HdrError),
+			Redrive: fmt.Sprintf("nats stream view SCW_DLQ --subject 'scw.dlq.dispatcher.%s'   # the trigger, its Scw-Error and Scw-Original-Subject\n"+
+				"nats sub 'scw.dlq.dispatcher.%s' --stream SCW_DLQ --last-per-subject --count 1 --raw | nats pub '%s' --force-stdin   # redrive it, once the cause is fixed",
+				ticket, ticket, msg.Metadata.Get(events.HdrOriginalSubject)),
+		}
+		op.TriggerID = key
+	} else {
+		r, err := events.UnmarshalResult(msg.Payload)
+		if err != nil {
+			return op, fmt.Errorf("not a result: %w", err)
+		}
+		if r.Status != events.ResultFailed || r.OperationID == "" {
+			return op, fmt.Errorf("result of %q is %q, not a failure", r.OperationID, r.Status)
+		}
+		al = alert{
+			Key:    "alert." + r.OperationID,
+			What:   fmt.Sprintf("%s operation %s (route %s) to %s", r.Kind, r.Action, r.Route, r.Target),
+			Ticket: r.Ticket, Event: string(r.Event), Route: r.Route, Attempts: len(r.Attempts), Error: r.Error,
+			Parks: r.Parks, Redrive: redrive(r),
+		}
+		op.TriggerID = r.TriggerID
 	}
-	trig, _ := events.UnmarshalTriggerEvent(msg.Payload)
-	ticket := msg.Metadata.Get(events.HdrTicketID)
-	key := msg.Metadata.Get(events.HdrTriggerID)
-	if key == "" {
-		key = msg.UUID
+	al.At = a.s.now().UTC()
+	spec, err := json.Marshal(al)
+	if err != nil {
+		return op, err
 	}
-	return a.raise(msg, alert{
-		Key: "alert.trigger." + key, What: fmt.Sprintf("trigger %s could not be planned", trig.Event),
-		Ticket: ticket, Event: msg.Metadata.Get(events.HdrEvent), Error: msg.Metadata.Get(events.HdrError),
-		Redrive: fmt.Sprintf("nats stream view SCW_DLQ --subject 'scw.dlq.dispatcher.%s'   # the trigger, its Scw-Error and Scw-Original-Subject\n"+
-			"nats sub 'scw.dlq.dispatcher.%s' --stream SCW_DLQ --last-per-subject --count 1 --raw | nats pub '%s' --force-stdin   # redrive it, once the cause is fixed",
-			ticket, ticket, msg.Metadata.Get(events.HdrOriginalSubject)),
-		To: a.recipients(msg.Context(), "", ticket),
-	})
+	op.ID, op.Kind, op.Target, op.Route, op.Action = al.Key, OpAlert, TargetSMTP, al.Route, "alert"
+	op.Ticket, op.Event, op.Spec = al.Ticket, events.Trigger(al.Event), spec
+	return op, nil
+}
+
+// Perform sends the alert now, or queues it for the digest during a storm. An alert
+// counts as sent only once the SMTP server accepted it (or, queued, when the digest
+// is accepted).
+func (a *alerter) Perform(ctx context.Context, j *runner.Job) (runner.Done, error) {
+	var al alert
+	if err := json.Unmarshal(j.Op.Spec, &al); err != nil {
+		return runner.Done{}, failure.Permanent(fmt.Errorf("not an alert: %w", err))
+	}
+	al.To = a.recipients(ctx, al.Route, al.Ticket)
+	if len(al.To) == 0 {
+		j.Log.Warn("failure not alerted: nobody to alert (notifications.on_failure, routes[].on_failure)")
+		return runner.Done{Marker: marker("nobody to alert")}, nil
+	}
+	if a.storm.toDigest(al.Key, a.s.now()) {
+		if err := a.queue(al); err != nil {
+			return runner.Done{}, fmt.Errorf("queue the alert for the digest: %w", err)
+		}
+		return runner.Done{Marker: marker("queued for the digest"), Note: "queued for the digest"}, nil
+	}
+	if err := a.s.send(ctx, j, single(al)); err != nil {
+		return runner.Done{}, err
+	}
+	return runner.Done{Marker: marker("sent")}, nil
+}
+
+func marker(what string) []byte {
+	b, _ := json.Marshal(map[string]string{"alert": what, "at": time.Now().UTC().Format(time.RFC3339)})
+	return b
 }
 
 // redrive says how to find and resend a failed operation with the stock nats CLI: view
 // the dead letters of the ticket, then republish the last one to the subject it was
-// going to (the operation's id is deterministic; it has not succeeded, so it is sent).
+// going to (the operation's id is deterministic; it has not succeeded, so it is sent),
+// or skip it, which releases what its failure parked.
 func redrive(r events.Result) string {
 	svc := "itsm-sync"
 	if r.Kind == events.OpEmail {
@@ -102,10 +171,15 @@ func redrive(r events.Result) string {
 	}
 	dlq := fmt.Sprintf("scw.dlq.%s.%s", svc, r.Ticket)
 	orig := events.Operation{Kind: r.Kind, Target: r.Target, Ticket: r.Ticket}.Subject()
-	return fmt.Sprintf("nats stream view SCW_DLQ --subject '%s'   # the operation, its Scw-Error and Scw-Original-Subject\n"+
+	out := fmt.Sprintf("nats stream view SCW_DLQ --subject '%s'   # the operation, its Scw-Error and Scw-Original-Subject\n"+
 		"nats stream view SCW_RESULTS --subject 'scw.result.*.*.%s'   # every attempt\n"+
 		"nats sub '%s' --stream SCW_DLQ --last-per-subject --count 1 --raw | nats pub '%s' --force-stdin   # redrive it, once the cause is fixed",
 		dlq, r.Ticket, dlq, orig)
+	if r.Parks {
+		out += fmt.Sprintf("\nnats sub '%s' --stream SCW_DLQ --last-per-subject --count 1 --raw | nats pub '%s' --force-stdin -H 'Scw-Skip:true'   # or skip it: what it holds back goes out",
+			dlq, orig)
+	}
+	return out
 }
 
 // recipients of a route's alerts: its on_failure, else notifications.on_failure.
@@ -113,7 +187,7 @@ func redrive(r events.Result) string {
 // address) when securechange.url is set; a lookup that fails drops that recipient with a
 // warning rather than the alert.
 func (a *alerter) recipients(ctx context.Context, route, ticket string) []string {
-	list := a.s.cfg.Notifications.OnFailure
+	list := a.s.Cfg.Notifications.OnFailure
 	if r, ok := a.s.routes[route]; ok && len(r.OnFailure) > 0 {
 		list = r.OnFailure
 	}
@@ -122,12 +196,12 @@ func (a *alerter) recipients(ctx context.Context, route, ticket string) []string
 	for _, x := range list {
 		switch kw := strings.ToLower(strings.TrimSpace(x)); kw {
 		case Requester, Handler:
-			if a.s.sc == nil || ticket == "" {
+			if a.s.SecureChange == nil || ticket == "" {
 				a.log.Warn("alert recipient "+kw+" needs securechange.url; skipped", "ticket", ticket)
 				continue
 			}
 			if d == nil {
-				t, err := a.s.sc.Ticket(ctx, ticket)
+				t, err := a.s.SecureChange.Ticket(ctx, ticket)
 				if err != nil {
 					a.log.Warn("alert recipient "+kw+": ticket not read; skipped", "ticket", ticket, "err", err)
 					continue
@@ -149,77 +223,6 @@ func (a *alerter) recipients(ctx context.Context, route, ticket string) []string
 	return out
 }
 
-// raise sends the alert once (scw_done key alert.<key>), now or in the digest.
-func (a *alerter) raise(msg *message.Message, al alert) error {
-	if len(al.To) == 0 {
-		return nil
-	}
-	ctx := msg.Context()
-	if _, err := a.s.done.Get(ctx, al.Key); err == nil {
-		return nil // alerted already (a redelivery)
-	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
-		bus.NackAfter(msg, time.Second)
-		return nil
-	}
-	al.At = a.s.now()
-	a.mu.Lock()
-	if a.start.IsZero() || al.At.Sub(a.start) >= a.window {
-		a.start, a.count = al.At, 0
-	}
-	a.count++
-	digest := a.count > a.after
-	if digest {
-		a.pending = append(a.pending, al)
-		if a.timer == nil && !a.stopped {
-			a.timer = time.AfterFunc(a.window-al.At.Sub(a.start), a.flush)
-		}
-	}
-	a.mu.Unlock()
-	if !digest {
-		if err := a.s.mail.Send(ctx, single(al)); err != nil {
-			a.log.Warn("alert not sent; will retry", "ticket", al.Ticket, "err", err)
-			bus.NackAfter(msg, a.s.cfg.Notifier.Retry.Backoff)
-			return nil
-		}
-	}
-	_, _ = a.s.done.Put(ctx, al.Key, []byte(al.At.UTC().Format(time.RFC3339)))
-	return nil
-}
-
-// flush sends the pending alerts as one digest.
-func (a *alerter) flush() {
-	a.mu.Lock()
-	batch := a.pending
-	a.pending, a.timer = nil, nil
-	a.mu.Unlock()
-	if len(batch) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := a.s.mail.Send(ctx, digest(batch)); err != nil {
-		a.log.Error("alert digest not sent; kept for the next one", "alerts", len(batch), "err", err)
-		a.mu.Lock()
-		a.pending = append(batch, a.pending...)
-		if a.timer == nil && !a.stopped {
-			a.timer = time.AfterFunc(a.window, a.flush)
-		}
-		a.mu.Unlock()
-	}
-}
-
-// stop sends what is pending and stops the timer.
-func (a *alerter) stop() {
-	a.mu.Lock()
-	a.stopped = true
-	if a.timer != nil {
-		a.timer.Stop()
-		a.timer = nil
-	}
-	a.mu.Unlock()
-	a.flush()
-}
-
 func single(al alert) mailer.Message {
 	return mailer.Message{
 		To:      al.To,
@@ -231,11 +234,16 @@ func single(al alert) mailer.Message {
 
 func describe(al alert) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "What failed: %s\nTicket: %s (%s)\nAttempts: %d\nLast error: %s\nAt: %s\n\nTo find and redrive it:\n%s\n",
-		al.What, al.Ticket, al.Event, al.Attempts, al.Error, al.At.UTC().Format(time.RFC3339), al.Redrive)
+	fmt.Fprintf(&b, "What failed: %s\nTicket: %s (%s)\nAttempts: %d\nLast error: %s\nAt: %s\n",
+		al.What, al.Ticket, al.Event, al.Attempts, al.Error, al.At.UTC().Format(time.RFC3339))
+	if al.Parks {
+		fmt.Fprintf(&b, "\nThe later operations of ticket %s for the same destination are parked behind it: they go out, in order, once it is redriven and succeeds, or is skipped.\n", al.Ticket)
+	}
+	fmt.Fprintf(&b, "\nTo find and redrive it:\n%s\n", al.Redrive)
 	return b.String()
 }
 
+// digest is one email for many alerts.
 func digest(batch []alert) mailer.Message {
 	to := map[string]bool{}
 	var b strings.Builder

@@ -31,7 +31,7 @@ func preloadEmails(b *testing.B, n int) string {
 		b.Fatal(err)
 	}
 	for i := range n {
-		publishOp(b, nc, emailOp(fmt.Sprint(100000+i), config.EmailAction{To: []string{"ops@example.com"}, Subject: "Ticket #ticket_id#: #ticket_subject#"}), "")
+		publishOp(b, nc, emailOp(fmt.Sprint(100000+i), events.EmailSpec{To: []string{"ops@example.com"}, Subject: "Ticket #ticket_id#: #ticket_subject#"}), "")
 	}
 	return s.ClientURL()
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 
 	"github.com/triggerflow/triggerflow/pkg/config"
@@ -18,6 +19,7 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/platform/bus"
 	"github.com/triggerflow/triggerflow/pkg/platform/logging"
 	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
+	"github.com/triggerflow/triggerflow/pkg/platform/runner"
 	"github.com/triggerflow/triggerflow/pkg/platform/securechange"
 	"github.com/triggerflow/triggerflow/services/notifier/mailer"
 )
@@ -25,31 +27,39 @@ import (
 // Params are the fx inputs of the module.
 type Params struct {
 	fx.In
-	Config *config.Config
-	Log    *slog.Logger
-	Conn   *nats.Conn
-	JS     jetstream.JetStream
+	Config   *config.Config
+	Log      *slog.Logger
+	Conn     *nats.Conn
+	JS       jetstream.JetStream
+	Registry *prometheus.Registry
 	// Sender replaces the SMTP mailer (benchmarks, tests); nil: smtp.* from config.
 	Sender Sender `optional:"true"`
 }
 
+// Notifier is the notifier's parts: the service, the runners of its email lanes and of
+// its alerts, and the digester.
+type Notifier struct {
+	Service *Service
+	Emails  *runner.Runner
+	Alerts  *runner.Runner
+	alerter *alerter
+	digest  *digester
+}
+
 // New builds the notifier: SMTP and SecureChange clients checked before anything is
-// consumed.
-func New(lc fx.Lifecycle, p Params) (*Service, error) {
+// consumed; the buckets are bound at start (Module).
+func New(lc fx.Lifecycle, p Params) (*Notifier, error) {
 	c := p.Config
 	log := p.Log.With("service", ServiceName)
-	s := &Service{
-		log: log, cfg: c, instance: c.Notifier.Instance, now: time.Now,
-		routes: map[string]config.Route{},
+	instance := c.Notifier.Instance
+	if instance == "" {
+		instance, _ = os.Hostname()
 	}
+	s := &Service{Log: log, Cfg: c, routes: map[string]config.Route{}, Mail: p.Sender}
 	for _, r := range c.Routes {
 		s.routes[r.Name] = r
 	}
-	if s.instance == "" {
-		s.instance, _ = os.Hostname()
-	}
-	s.mail = p.Sender
-	if s.mail == nil {
+	if s.Mail == nil {
 		if !c.SMTP.Enabled() {
 			return nil, errors.New("notifier: smtp.host is required")
 		}
@@ -62,66 +72,123 @@ func New(lc fx.Lifecycle, p Params) (*Service, error) {
 			lc.Append(fx.StopHook(m.Close))
 			pool <- m
 		}
-		s.mail = pool
+		s.Mail = pool
 	}
 	var err error
 	if c.SecureChange.Enabled() {
-		if s.sc, err = securechange.New(c.SecureChange, log); err != nil {
+		if s.SecureChange, err = securechange.New(c.SecureChange, log); err != nil {
 			return nil, err
 		}
 	}
-	if s.pub, err = bus.NewPublisher(p.Conn, bus.PublisherConfig{AckWait: 10 * time.Second}, logging.Watermill(log)); err != nil {
+	pub, err := bus.NewPublisher(p.Conn, bus.PublisherConfig{AckWait: 10 * time.Second}, logging.Watermill(log))
+	if err != nil {
 		return nil, err
 	}
-	s.alerts = newAlerter(s, c.Notifications)
-	return s, nil
+	rm, err := runner.NewMetrics(p.Registry)
+	if err != nil {
+		return nil, err
+	}
+	dg := &digester{
+		s: s, log: log, js: p.JS, cc: DigestConsumer(c.SMTP.Timeout), pub: pub, window: c.Notifications.DigestWindow,
+		sent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "triggerflow_notifier_digest_alerts_sent_total", Help: "Alerts sent in digest emails (the SMTP server accepted them).",
+		}),
+		unsent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "triggerflow_notifier_digest_alerts_unsent_total", Help: "Alerts of digests the SMTP server did not accept (kept and retried).",
+		}),
+		stopped: make(chan struct{}),
+	}
+	for _, col := range []prometheus.Collector{dg.sent, dg.unsent} {
+		if err := p.Registry.Register(col); err != nil {
+			return nil, err
+		}
+	}
+	al := &alerter{s: s, log: log, queue: dg.queue, storm: storm{after: c.Notifications.DigestAfter, window: c.Notifications.DigestWindow}}
+	n := &Notifier{
+		Service: s, alerter: al, digest: dg,
+		Emails: &runner.Runner{
+			Service: ServiceName, Log: log, Pub: pub, JS: p.JS, Perform: s.Perform, Retry: s.Retry,
+			Results: true, Lanes: true, Metrics: rm, Instance: instance,
+		},
+		Alerts: &runner.Runner{
+			Service: ServiceName, Log: log, Pub: pub, JS: p.JS, Perform: al.Perform, Retry: al.Retry,
+			Decode: al.Decode, Metrics: rm, Instance: instance,
+		},
+	}
+	return n, nil
 }
 
-// Consumers of the notifier: email operations, failed results, dispatcher dead letters.
-func Consumers(c config.Notifier) []bus.ConsumerConfig {
-	base := bus.ConsumerConfig{AckWait: c.AckWait, MaxDeliver: -1, PullBatch: c.PullBatch,
-		Backoff: []time.Duration{time.Second, 5 * time.Second, 30 * time.Second}}
-	email, results, dlq := base, base, base
-	email.Stream, email.Durable, email.FilterSubject, email.Description = events.StreamOps, "notifier-email", "scw.op.email.>", "notifier: email operations"
+// Consumers of the notifier: the email lanes (events.Partitions: the emails of one
+// ticket go out in order), failed results and the dispatcher's dead letters (alerts),
+// and the queued digest alerts.
+func Consumers(c *config.Config) (lanes, alerts []bus.ConsumerConfig, digest bus.ConsumerConfig) {
+	for p := range events.Partitions {
+		lanes = append(lanes, bus.ConsumerConfig{
+			Stream: events.StreamOps, Durable: fmt.Sprintf("notifier-email-p%02d", p),
+			FilterSubject: events.OpLane(events.OpEmail, TargetSMTP, p),
+			Description:   fmt.Sprintf("notifier: email operations, lane %d of %d", p, events.Partitions),
+			AckWait:       c.Notifier.AckWait, MaxDeliver: -1, Ordered: true, FastAck: true,
+		})
+	}
+	base := bus.ConsumerConfig{AckWait: c.Notifier.AckWait, MaxDeliver: -1, PullBatch: 2, FastAck: true}
+	results, dlq := base, base
 	results.Stream, results.Durable, results.FilterSubject, results.Description = events.StreamResults, "notifier-alerts", "scw.result.*.failed.>", "notifier: alerts on failed operations"
 	dlq.Stream, dlq.Durable, dlq.FilterSubject, dlq.Description = events.StreamDLQ, "notifier-dlq", "scw.dlq.dispatcher.>", "notifier: alerts on triggers the dispatcher gave up on"
-	return []bus.ConsumerConfig{email, results, dlq}
+	return lanes, []bus.ConsumerConfig{results, dlq}, DigestConsumer(c.SMTP.Timeout)
 }
 
 // Module is the notifier service.
 var Module = fx.Module(ServiceName,
-	fx.Provide(New),
-	fx.Invoke(func(lc fx.Lifecycle, c *config.Config, s *Service, js jetstream.JetStream, r *message.Router) {
+	fx.Provide(fx.Private, New),
+	fx.Invoke(func(lc fx.Lifecycle, c *config.Config, n *Notifier, js jetstream.JetStream, r *message.Router, drain *bus.Drain) {
 		var hs []*message.Handler
+		digestCtx, stopDigest := context.WithCancel(context.Background())
+		final := make(chan struct{})
+		log := n.Service.Log
 		lc.Append(fx.Hook{
 			OnStart: func(ctx context.Context) error {
 				kv, err := natsconn.EnsureBuckets(ctx, js, c.NATS.Replicas)
 				if err != nil {
 					return err
 				}
-				s.done, s.attempts = kv[events.BucketDone], kv[events.BucketAttempts]
-				ccs := Consumers(c.Notifier)
-				handlers := []message.NoPublishHandlerFunc{s.HandleEmail, s.alerts.HandleResult, s.alerts.HandleDeadLetter}
-				for i, cc := range ccs {
-					n := 1 // alerts one at a time: storm control counts them in order
-					if i == 0 {
-						n = c.Notifier.Concurrency
-					}
-					h, err := bus.AddHandlers(ctx, js, r, cc, n, handlers[i], logging.Watermill(s.log))
+				for _, run := range []*runner.Runner{n.Emails, n.Alerts} {
+					run.Done, run.Attempts, run.Parked = kv[events.BucketDone], kv[events.BucketAttempts], kv[events.BucketParked]
+				}
+				lanes, alerts, dg := Consumers(c)
+				for _, cc := range lanes {
+					h, err := bus.AddHandlers(ctx, js, r, cc, 1, n.Emails.Handle, drain, logging.Watermill(log))
 					if err != nil {
 						return err
 					}
 					hs = append(hs, h...)
 				}
+				for _, cc := range alerts {
+					// One at a time: storm control counts alerts in order.
+					h, err := bus.AddHandlers(ctx, js, r, cc, 1, n.Alerts.Handle, drain, logging.Watermill(log))
+					if err != nil {
+						return err
+					}
+					hs = append(hs, h...)
+				}
+				if _, err := bus.EnsureConsumer(ctx, js, dg); err != nil {
+					return err
+				}
 				if err := r.RunHandlers(context.Background()); err != nil {
 					return fmt.Errorf("start %s: %w", ServiceName, err)
 				}
-				s.log.Info("notifier consuming", "handlers", len(hs), "smtp", c.SMTP.Host)
+				go n.digest.run(digestCtx, final)
+				log.Info("notifier consuming", "handlers", len(hs), "smtp", c.SMTP.Host)
 				return nil
 			},
 			OnStop: func(ctx context.Context) error {
-				bus.StopHandlers(ctx, hs)
-				s.alerts.stop()
+				bus.StopHandlers(ctx, drain, hs)
+				close(final) // one last digest, then stop
+				select {
+				case <-n.digest.stopped:
+				case <-ctx.Done():
+					stopDigest()
+				}
+				stopDigest()
 				return nil
 			},
 		})
@@ -129,7 +196,7 @@ var Module = fx.Module(ServiceName,
 )
 
 // mailPool shares notifier.concurrency mailers (one SMTP connection each) between the
-// handlers: each send takes one, so emails go out in parallel on reused connections.
+// lanes: each send takes one, so emails go out in parallel on reused connections.
 type mailPool chan *mailer.Mailer
 
 // Send sends on a free connection.

@@ -90,7 +90,7 @@ func startNotifier(t testing.TB, natsURL string, mutate func(*config.Config), op
 }
 
 // emailOp is an email operation as the dispatcher plans it, with an enriched ticket.
-func emailOp(ticket string, spec config.EmailAction) events.Operation {
+func emailOp(ticket string, spec events.EmailSpec) events.Operation {
 	info := events.TicketInfo{ID: ticket, Subject: "Zugriff für Web → DB", UpdateDate: "1763884860000"}
 	trig := events.NewTriggerEvent(events.Create, info, []byte("<ticket_info/>"), "", "")
 	b, _ := json.Marshal(spec)
@@ -153,7 +153,7 @@ func (g *rig) results(subject string, n int) []events.Result {
 func usersAPI(t testing.TB) string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/tickets/4343.json" {
-			_, _ = io.WriteString(w, `{"ticket":`+string(emailOp("4343", config.EmailAction{}).Context.Ticket)+`}`)
+			_, _ = io.WriteString(w, `{"ticket":`+string(emailOp("4343", events.EmailSpec{}).Context.Ticket)+`}`)
 			return
 		}
 		if r.URL.Path == "/users/42.json" {
@@ -182,8 +182,14 @@ func TestEmailOperation(t *testing.T) {
 		c.SMTP = smtpCfg
 		c.SecureChange = config.SecureChange{URL: scURL, User: "api", PasswordEnv: "SC_TEST_PASSWORD"}
 	})
-	o := emailOp("1234", config.EmailAction{To: []string{"cab@example.com", "requester"}, Cc: []string{"handler"},
-		Subject: "Ticket #ticket_id# – #ticket_subject# ✓", Template: text, HTML: html})
+	// As the dispatcher plans it: the route's template files read into the operation.
+	spec, err := config.EmailAction{To: []string{"cab@example.com", "requester"}, Cc: []string{"handler"},
+		Subject: "Ticket #ticket_id# – #ticket_subject# ✓", Template: text, HTML: html}.Spec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Remove(text) // the notifier needs no template file
+	o := emailOp("1234", spec)
 	publishOp(t, g.NC, o, "")
 	msgs := srv.WaitMessages(t, 1, time.Minute)
 	m := msgs[0]
@@ -243,7 +249,7 @@ func TestTransientPermanentAndReplay(t *testing.T) {
 	g := startNotifier(t, ns.ClientURL(), func(c *config.Config) { c.SMTP = smtpCfg })
 
 	srv.FailNext(1, 451, "4.3.0 try again later")
-	publishOp(t, g.NC, emailOp("1", config.EmailAction{To: []string{"ops@example.com"}}), "")
+	publishOp(t, g.NC, emailOp("1", events.EmailSpec{To: []string{"ops@example.com"}}), "")
 	r := g.results("scw.result.email.succeeded.1", 1)[0]
 	if len(r.Attempts) != 2 || !r.Attempts[0].Transient {
 		t.Fatalf("result %+v", r)
@@ -253,7 +259,7 @@ func TestTransientPermanentAndReplay(t *testing.T) {
 	}
 
 	srv.FailNext(1, 550, "5.1.1 mailbox unavailable")
-	publishOp(t, g.NC, emailOp("2", config.EmailAction{To: []string{"nobody@example.com"}}), "")
+	publishOp(t, g.NC, emailOp("2", events.EmailSpec{To: []string{"nobody@example.com"}}), "")
 	r = g.results("scw.result.email.failed.2", 1)[0]
 	if len(r.Attempts) != 1 || r.Attempts[0].Transient || !strings.Contains(r.Error, "550") {
 		t.Fatalf("result %+v", r)
@@ -262,11 +268,11 @@ func TestTransientPermanentAndReplay(t *testing.T) {
 		t.Fatalf("dead letters %v", dl)
 	}
 
-	o := emailOp("3", config.EmailAction{To: []string{"ops@example.com"}})
+	o := emailOp("3", events.EmailSpec{To: []string{"ops@example.com"}})
 	publishOp(t, g.NC, o, "")
 	g.results("scw.result.email.succeeded.3", 1)
 	publishOp(t, g.NC, o, "-replay")
-	publishOp(t, g.NC, emailOp("4", config.EmailAction{To: []string{"ops@example.com"}}), "") // a marker behind the replay
+	publishOp(t, g.NC, emailOp("4", events.EmailSpec{To: []string{"ops@example.com"}}), "") // a marker behind the replay
 	g.results("scw.result.email.succeeded.4", 1)
 	if n := len(srv.Messages()); n != 3 { // 1, 3 and 4; the replay of 3 sent nothing
 		t.Fatalf("%d emails, want 3", n)
