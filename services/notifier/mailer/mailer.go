@@ -11,6 +11,13 @@
 // When some recipients are rejected with a 5xx reply and others accepted, the message is
 // sent to the accepted ones, the rejections are logged at WARN, and Send returns nil: a
 // retry could only send duplicates to the accepted recipients.
+//
+// The envelope is written as RFC 5321 requires, "MAIL FROM:<addr>" and "RCPT TO:<addr>"
+// (go-mail's smtp.Client writes its argument as given), asking for SMTPUTF8 only when
+// an address is not ASCII. The mailer folds the Subject and the extra headers itself
+// (go-mail would start a long value on a continuation line, leaving "Subject:" empty):
+// the value starts on the field's own line, lines keep to 78 characters, and non-ASCII
+// text is written as RFC 2047 encoded-words of at most 75 characters, 76 per line.
 package mailer
 
 import (

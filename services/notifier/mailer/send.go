@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/mail"
 	"net/textproto"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	gomail "github.com/wneessen/go-mail"
 	"github.com/wneessen/go-mail/smtp"
@@ -94,15 +96,31 @@ type rejection struct {
 }
 
 // transact runs MAIL, RCPT and DATA on m.conn.
+//
+// go-mail's smtp.Client writes the argument of Mail and Rcpt as it is given
+// ("MAIL FROM:%s"), so the addresses are passed as RFC 5321 paths, "<local@domain>"
+// (envelopePath). Mail appends BODY=8BITMIME when the server offers it (harmless: it
+// only permits 8-bit content; the parts are quoted-printable and the headers RFC
+// 2047-encoded) and SMTPUTF8 when the server offers it and the client does not skip it:
+// it is asked for only when an envelope address is not ASCII (RFC 6531), since a
+// message flagged SMTPUTF8 bounces at any later hop that lacks the extension.
 func (m *Mailer) transact(g *gomail.Msg, rcpts []string) error {
-	if err := m.conn.Mail(m.from.Address); err != nil {
+	needUTF8 := !isASCII(m.from.Address)
+	for _, r := range rcpts {
+		needUTF8 = needUTF8 || !isASCII(r)
+	}
+	if ok, _ := m.conn.Extension("SMTPUTF8"); needUTF8 && !ok {
+		return failure.Permanent(fmt.Errorf("send mail via %s: an address is not ASCII and the server does not offer SMTPUTF8 (RFC 6531)", m.server))
+	}
+	m.conn.SkipSMTPUTF8(!needUTF8)
+	if err := m.conn.Mail(envelopePath(m.from.Address)); err != nil {
 		return m.fail("MAIL FROM", err)
 	}
 	var accepted []string
 	var rejected []rejection
 	warn := func() {}
 	for _, r := range rcpts {
-		err := m.conn.Rcpt(r)
+		err := m.conn.Rcpt(envelopePath(r))
 		if err == nil {
 			accepted = append(accepted, r)
 			continue
@@ -196,6 +214,22 @@ func (m *Mailer) dialError(err error) error {
 		return failure.Permanent(fmt.Errorf("connect to %s: smtp.starttls is on, but the server does not offer STARTTLS: %w", m.server, err))
 	}
 	return fmt.Errorf("connect to %s: %w", m.server, err)
+}
+
+// envelopePath is addr (a bare addr-spec, as net/mail parsed it) as an RFC 5321 path
+// for MAIL FROM and RCPT TO: in angle brackets, the local part quoted when it must be.
+func envelopePath(addr string) string {
+	return (&mail.Address{Address: addr}).String()
+}
+
+// isASCII reports whether s has only ASCII characters.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // isTemp reports whether err is a 4xx reply.

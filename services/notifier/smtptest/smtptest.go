@@ -2,6 +2,11 @@
 // tests: it keeps every message it accepts, can require STARTTLS, implicit TLS and AUTH
 // (PLAIN, LOGIN, CRAM-MD5), and can be told to fail the next transactions or reject a
 // recipient, so clients are tested against real SMTP replies instead of mocks.
+//
+// go-smtp parses commands forgivingly (it takes "MAIL FROM:a@b" as well as the RFC 5321
+// "MAIL FROM:<a@b>"), so the server also records the raw command lines exactly as the
+// client sent them, also inside TLS (Server.Commands, Message.Commands): assert the
+// wire format on those, not on the parsed envelope.
 package smtptest
 
 import (
@@ -25,11 +30,15 @@ import (
 
 // Message is one message the server accepted.
 type Message struct {
-	From   string   // envelope sender (MAIL FROM)
-	Auth   string   // the SASL mechanism the client authenticated with ("" without AUTH)
-	To     []string // envelope recipients (RCPT TO), in the order accepted
-	Data   []byte   // the raw RFC 5322 message as received
-	Parsed *mail.Message
+	From string   // envelope sender (MAIL FROM), as go-smtp parsed it
+	Auth string   // the SASL mechanism the client authenticated with ("" without AUTH)
+	To   []string // envelope recipients (RCPT TO), in the order accepted
+	// Commands are the raw command lines of this message's transaction as the client
+	// sent them, without CRLF: "MAIL FROM:<a@example.com> BODY=8BITMIME", each
+	// "RCPT TO:<…>" (refused ones too), "DATA".
+	Commands []string
+	Data     []byte // the raw RFC 5322 message as received
+	Parsed   *mail.Message
 	// ParseErr is why Data did not parse (Parsed is nil then).
 	ParseErr error
 }
@@ -45,9 +54,11 @@ type Server struct {
 	user, pass  string // AUTH required when user != ""
 	startTLS    *tls.Certificate
 	implicitTLS *tls.Certificate
+	smtputf8    bool
 
 	mu       sync.Mutex
 	msgs     []Message
+	cmds     []string
 	conns    []net.Conn
 	accepted int
 	failN    int
@@ -74,6 +85,11 @@ func WithImplicitTLS(cert tls.Certificate) Option {
 	return func(s *Server) { s.implicitTLS = &cert }
 }
 
+// WithSMTPUTF8 offers the SMTPUTF8 extension (RFC 6531).
+func WithSMTPUTF8() Option {
+	return func(s *Server) { s.smtputf8 = true }
+}
+
 // New starts a server on 127.0.0.1:0; it is closed when t ends.
 func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
@@ -88,8 +104,10 @@ func New(t testing.TB, opts ...Option) *Server {
 	if err != nil {
 		t.Fatalf("smtptest: listen: %v", err)
 	}
-	var l net.Listener = &countingListener{Listener: ln, s: s}
+	cl := &countingListener{Listener: ln, s: s}
+	var l net.Listener = cl
 	s.srv = smtp.NewServer(backend{s})
+	s.srv.EnableSMTPUTF8 = s.smtputf8
 	s.srv.Domain = "localhost"
 	s.srv.ReadTimeout = time.Minute
 	s.srv.WriteTimeout = time.Minute
@@ -99,8 +117,11 @@ func New(t testing.TB, opts ...Option) *Server {
 	switch {
 	case s.startTLS != nil:
 		s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*s.startTLS}, MinVersion: tls.VersionTLS12}
+		cl.tlsConf = s.srv.TLSConfig
 	case s.implicitTLS != nil:
-		l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{*s.implicitTLS}, MinVersion: tls.VersionTLS12})
+		cl.tlsConf = &tls.Config{Certificates: []tls.Certificate{*s.implicitTLS}, MinVersion: tls.VersionTLS12}
+		cl.implicitTLS = true
+		l = tls.NewListener(l, cl.tlsConf)
 	default:
 		s.srv.AllowInsecureAuth = true
 	}
@@ -124,6 +145,18 @@ func (s *Server) Messages() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Message(nil), s.msgs...)
+}
+
+// Commands returns the raw command lines clients sent so far, without their CRLF, in
+// the order the server read them (connections interleave): "EHLO …", "STARTTLS",
+// "AUTH PLAIN …" and the lines of the AUTH exchange, "MAIL FROM:<…> …", "RCPT TO:<…>",
+// "DATA", "RSET", "NOOP", "QUIT"… Lines sent inside TLS are recorded as the client
+// wrote them before encryption; the message content after DATA is not a command and
+// is left out.
+func (s *Server) Commands() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.cmds...)
 }
 
 // WaitMessages polls until at least n messages arrived and returns them all; it fails t
@@ -186,31 +219,38 @@ func enhanced(code, subject, detail int) smtp.EnhancedCode {
 	return smtp.EnhancedCode{class, subject, detail}
 }
 
+// countingListener counts the accepted connections and wraps each in a recConn, which
+// records the client's command lines.
 type countingListener struct {
 	net.Listener
-	s *Server
+	s           *Server
+	tlsConf     *tls.Config // for STARTTLS or implicit TLS
+	implicitTLS bool
 }
 
 func (l *countingListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if err == nil {
-		l.s.mu.Lock()
-		l.s.accepted++
-		l.s.conns = append(l.s.conns, c)
-		l.s.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
-	return c, err
+	rc := newRecConn(c, l.s, l.tlsConf, l.implicitTLS)
+	l.s.mu.Lock()
+	l.s.accepted++
+	l.s.conns = append(l.s.conns, rc)
+	l.s.mu.Unlock()
+	return rc, nil
 }
 
 type backend struct{ s *Server }
 
 func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	return &session{s: b.s}, nil
+	return &session{s: b.s, rec: recConnOf(c.Conn())}, nil
 }
 
 // session is one go-smtp session; go-smtp starts a new one after STARTTLS.
 type session struct {
 	s      *Server
+	rec    *recConn // its connection
 	authed bool
 	mech   string
 	from   string
@@ -280,6 +320,9 @@ func (se *session) Data(r io.Reader) error {
 		return err
 	}
 	m := Message{From: se.from, Auth: se.mech, To: append([]string(nil), se.to...), Data: data}
+	if se.rec != nil {
+		m.Commands = se.rec.transaction()
+	}
 	m.Parsed, m.ParseErr = mail.ReadMessage(bytes.NewReader(data))
 	se.s.mu.Lock()
 	se.s.msgs = append(se.s.msgs, m)
