@@ -36,7 +36,11 @@ func TestWireGolden(t *testing.T) {
 		}, func(b []byte) (any, error) { var v events.ITSMSpec; err := json.Unmarshal(b, &v); return v, err }},
 		{"spec_securechange.golden.json", events.SecureChangeSpec{
 			UpdateFields: map[string]string{"ITSM Change": "#correlation.number#"}, Redo: "Business Approval", Comment: "redo: #reject_reason#",
-		}, func(b []byte) (any, error) { var v events.SecureChangeSpec; err := json.Unmarshal(b, &v); return v, err }},
+		}, func(b []byte) (any, error) {
+			var v events.SecureChangeSpec
+			err := json.Unmarshal(b, &v)
+			return v, err
+		}},
 		{"spec_email.golden.json", events.EmailSpec{
 			To: []string{"requester", "ops@example.com"}, Cc: []string{"handler"}, Subject: "Ticket #ticket_id# created",
 			Text: "Ticket #ticket_id#: #ticket_subject#\n", TextName: "templates/created.txt", HTML: "<p>#ticket_subject#</p>\n", HTMLName: "templates/created.html",
