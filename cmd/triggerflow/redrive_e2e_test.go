@@ -17,7 +17,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
 	"github.com/triggerflow/triggerflow/services/notifier/smtptest"
@@ -60,7 +59,7 @@ notifications: {on_failure: ["ops@example.com"]}
 	startTriggerflow(t, "itsm-sync", yaml(a1), a1)
 	startTriggerflow(t, "notifier", yaml(a2), a2)
 
-	spec, _ := json.Marshal(config.ITSMAction{Server: "snow", Method: "POST", Path: "/api/now/table/change_request", Body: `{"t":"#ticket_id#"}`})
+	spec, _ := json.Marshal(events.ITSMSpec{Server: "snow", Method: "POST", Path: "/api/now/table/change_request", Body: `{"t":"#ticket_id#"}`})
 	trig := events.NewTriggerEvent(events.Create, events.TicketInfo{ID: "4242", Subject: "s", UpdateDate: "1"}, []byte("<ticket_info/>"), "", "")
 	o := events.Operation{ID: events.OperationID(trig.ID, "open-change", "create"), Kind: events.OpITSM, Target: "snow",
 		Route: "open-change", Action: "create", TriggerID: trig.ID, Ticket: "4242", Event: events.Create, Spec: spec,

@@ -16,7 +16,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
 )
@@ -76,19 +75,19 @@ admin: {listen: %q}
 log: {level: warn}
 servers:
   snow: {base_url: %q, timeout: 500ms}
-itsm_sync: {ack_wait: 3s, pull_batch: 1, instance: %q}
+itsm_sync: {ack_wait: 3s, instance: %q}
 `, ns.URL(), admin, srv.URL, admin)
 	}
 	addrA, addrB := freeAddr(t), freeAddr(t)
 	a := startTriggerflow(t, "itsm-sync", yaml(addrA), addrA)
 	startTriggerflow(t, "itsm-sync", yaml(addrB), addrB)
 
-	spec, _ := json.Marshal(config.ITSMAction{
+	spec, _ := json.Marshal(events.ITSMSpec{
 		Server: "snow", Method: "POST", Path: "/api/now/table/change_request",
 		Body:     `{"short_description":"#ticket_subject#","correlation_id":"#trigger_id#"}`,
-		Response: config.ResponseMap{Correlate: map[string]string{"sys_id": "#result.sys_id#"}},
-		Lookup: &config.Lookup{Path: "/api/now/table/change_request?sysparm_query=correlation_id=#trigger_id#", Found: "result.0.sys_id",
-			Response: &config.ResponseMap{Correlate: map[string]string{"sys_id": "#result.0.sys_id#"}}},
+		Response: events.ResponseSpec{Correlate: map[string]string{"sys_id": "#result.sys_id#"}},
+		Lookup: &events.LookupSpec{Path: "/api/now/table/change_request?sysparm_query=correlation_id=#trigger_id#", Found: "result.0.sys_id",
+			Response: &events.ResponseSpec{Correlate: map[string]string{"sys_id": "#result.0.sys_id#"}}},
 	})
 	const n = 300
 	nc := natstest.Connect(t, ns.URL())
