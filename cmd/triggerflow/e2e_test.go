@@ -315,7 +315,7 @@ func checkStored(t *testing.T, m *jetstream.RawStreamMsg, trig events.Trigger, r
 		{"Scw-Correlation-Id", m.Header.Get(events.HdrCorrelationID) == ev.ID},
 		{"Scw-Ticket-Id", m.Header.Get(events.HdrTicketID) == ref.ID},
 		{"Scw-Event", m.Header.Get(events.HdrEvent) == string(trig)},
-		{"subject", m.Subject == "scw.trigger."+trig.Token()+"."+ref.ID},
+		{"subject (the ticket's lane)", m.Subject == fmt.Sprintf(events.SubjTriggerStoredT, trig.Token(), events.Partition(ref.ID), ref.ID)},
 		{"event", ev.Event == trig},
 		{"ticket id", tk.ID == ref.ID},
 		{"subject line", tk.Subject == ref.Subject},
@@ -420,13 +420,14 @@ func TestAllInOneAndREADME(t *testing.T) {
 	view := readmeCommand(t, readme, "go run github.com/nats-io/natscli/nats@")
 	view = strings.ReplaceAll(view, "nats://127.0.0.1:4222", "nats://127.0.0.1:"+strconv.Itoa(natsPort))
 	out = shell(t, view)
-	for _, want := range []string{"scw.trigger.create.1001", `"event":"CREATE"`, `"id":"1001"`, "Scw-Trigger-Id"} {
+	stored := events.TriggerEvent{Event: events.Create, Ticket: events.TicketInfo{ID: "1001"}}.StoredSubject()
+	for _, want := range []string{stored, `"event":"CREATE"`, `"id":"1001"`, "Scw-Trigger-Id"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("README nats command output lacks %q:\n%s", want, out)
 		}
 	}
 	// The dispatcher in the same process planned it: the plan and its operations.
-	planCmd := strings.Replace(strings.Replace(view, "SCW_TRIGGERS", "SCW_PLANS", 1), "scw.trigger.create.1001", "scw.plan.create.1001", 1)
+	planCmd := strings.Replace(strings.Replace(view, "SCW_TRIGGERS", "SCW_PLANS", 1), "'scw.trigger.create.*.1001'", "scw.plan.create.1001", 1)
 	var plan string
 	natstest.CheckFor(t, 60*time.Second, 200*time.Millisecond, func() error {
 		out, err := exec.Command("bash", "-c", planCmd).CombinedOutput()
@@ -448,7 +449,7 @@ func TestAllInOneAndREADME(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		t.Fatal("the webhook was never called")
 	}
-	resultCmd := strings.Replace(strings.Replace(view, "SCW_TRIGGERS", "SCW_RESULTS", 1), "scw.trigger.create.1001", "scw.result.itsm.succeeded.1001", 1)
+	resultCmd := strings.Replace(strings.Replace(view, "SCW_TRIGGERS", "SCW_RESULTS", 1), "'scw.trigger.create.*.1001'", "scw.result.itsm.succeeded.1001", 1)
 	natstest.CheckFor(t, 60*time.Second, 200*time.Millisecond, func() error {
 		out, err := exec.Command("bash", "-c", resultCmd).CombinedOutput()
 		if err == nil && !strings.Contains(string(out), `"status":"succeeded"`) {

@@ -81,14 +81,15 @@ notifications: {on_failure: ["ops@example.com"]}
 		dec, _ := io.ReadAll(quotedprintable.NewReader(strings.NewReader(body)))
 		body = string(dec)
 	}
-	for _, want := range []string{"Ticket: 4242", "Attempts: 1", "Invalid assignment group", "itsm operation create"} {
+	for _, want := range []string{"Ticket: 4242", "Attempts: 1", "Invalid assignment group", "itsm operation create",
+		"later operations of ticket 4242 for the same destination are parked behind it", "-H 'Scw-Skip:true'"} {
 		if !strings.Contains(body, want) {
 			t.Fatalf("alert lacks %q:\n%s", want, body)
 		}
 	}
 	var redrive string
 	for _, l := range strings.Split(body, "\n") {
-		if l = strings.TrimSpace(l); strings.HasPrefix(l, "nats sub ") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "nats sub ") && strings.Contains(l, "# redrive it") {
 			redrive = l
 		}
 	}
