@@ -72,7 +72,8 @@ func TestConfigCheck(t *testing.T) {
 	}
 }
 
-// TestExampleConfigsCheck: every example config passes `config check`, templates included.
+// TestExampleConfigsCheck: every example config passes `config check` without a
+// warning (every create has a lookup), templates included.
 func TestExampleConfigsCheck(t *testing.T) {
 	for _, env := range []string{"TRIGGERFLOW_MEDIATOR_PASSWORD", "SC_PASSWORD", "SNOW_PASSWORD", "JIRA_TOKEN", "SMTP_PASSWORD"} {
 		t.Setenv(env, "x")
@@ -82,7 +83,7 @@ func TestExampleConfigsCheck(t *testing.T) {
 		t.Fatalf("examples: %v %v", files, err)
 	}
 	for _, f := range files {
-		if code, out, errOut := runCLI("config", "check", f); code != 0 || !strings.Contains(out, "ok") {
+		if code, out, errOut := runCLI("config", "check", f); code != 0 || !strings.Contains(out, "ok") || strings.Contains(errOut, "warning") {
 			t.Errorf("%s: exit %d %q %q", f, code, out, errOut)
 		}
 	}
@@ -99,6 +100,36 @@ func TestExampleConfigsCheck(t *testing.T) {
 	}
 	if code, _, errOut := runCLI("config", "check", p); code != 1 || !strings.Contains(errOut, "broken") || !strings.Contains(errOut, "bad.json") {
 		t.Fatalf("bad template: exit %d %q", code, errOut)
+	}
+}
+
+// TestConfigCheckWarnsAboutCreatesWithoutLookup: a create with no lookup passes the
+// check (exit 0) with a warning on its line that explains the kill -9 window and the fix.
+func TestConfigCheckWarnsAboutCreatesWithoutLookup(t *testing.T) {
+	t.Setenv("TRIGGERFLOW_MEDIATOR_PASSWORD", "x")
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	cfg := "ingress: {users: [{name: m, password_env: TRIGGERFLOW_MEDIATOR_PASSWORD}]}\nservers: {s: {base_url: https://s.example}}\n" +
+		"itsm_sync: {pull_batch: 2}\n" +
+		"routes:\n  - name: open\n    on: {event: CREATE}\n    actions:\n      - itsm: {server: s, method: POST, path: /api/records, body: '{}'}\n" +
+		"      - itsm: {server: s, method: PATCH, path: '/api/records/#correlation.id#', body: '{}'}\n"
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI("config", "check", p)
+	if code != 0 || !strings.Contains(out, "ok") {
+		t.Fatalf("exit %d %q %q", code, out, errOut)
+	}
+	for _, want := range []string{
+		p + ":3: warning: itsm_sync.pull_batch: has no effect any more",
+		p + ":8: warning: routes[0].actions[0].itsm: a create (POST /api/records) without a lookup",
+		"kill -9", "Idempotency-Key", "add lookup",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("missing %q in:\n%s", want, errOut)
+		}
+	}
+	if n := strings.Count(errOut, "warning:"); n != 2 {
+		t.Errorf("%d warnings, want 2 (the update names its record):\n%s", n, errOut)
 	}
 }
 
