@@ -69,7 +69,11 @@ func New(lc fx.Lifecycle, p Params) (*Notifier, error) {
 			if err != nil {
 				return nil, err
 			}
-			lc.Append(fx.StopHook(m.Close))
+			lc.Append(fx.StopHook(func() {
+				if err := m.Close(); err != nil { // a server already gone cannot spoil the stop
+					log.Debug("smtp connection not closed cleanly", "err", err)
+				}
+			}))
 			pool <- m
 		}
 		s.Mail = pool
