@@ -34,7 +34,7 @@ func TestFailureAlertRedrive(t *testing.T) {
 	var posts atomic.Int32
 	itsm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		posts.Add(1)
-		if !fixed.Load() {
+		if b, _ := io.ReadAll(r.Body); strings.Contains(string(b), "refuse-always") || !fixed.Load() {
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = io.WriteString(w, `{"error":{"message":"Invalid assignment group"}}`)
 			return
@@ -113,4 +113,64 @@ notifications: {on_failure: ["ops@example.com"]}
 	if n := posts.Load(); n != 2 {
 		t.Fatalf("the ITSM server saw %d requests, want 2 (the refused one and the redriven one)", n)
 	}
+
+	// A create the server keeps refusing parks its ticket's next operation; the alert's
+	// skip command, run verbatim, skips it and releases the parked one.
+	head := events.Operation{ID: events.OperationID(trig.ID, "open-change", "create-2"), Kind: events.OpITSM, Target: "snow",
+		Route: "open-change", Action: "create-2", TriggerID: trig.ID, Ticket: "4243", Event: events.Create, Context: &events.OpContext{Trigger: trig}}
+	head.Spec, _ = json.Marshal(events.ITSMSpec{Server: "snow", Method: "POST", Path: "/api/now/table/change_request", Body: `{"t":"refuse-always"}`})
+	next := head
+	next.ID, next.Action = events.OperationID(trig.ID, "open-change", "note"), "note"
+	next.Spec, _ = json.Marshal(events.ITSMSpec{Server: "snow", Method: "POST", Path: "/api/now/table/change_request", Body: `{"t":"#ticket_id#"}`})
+	for _, o := range []events.Operation{head, next} {
+		b, _ := o.Marshal()
+		m := nats.NewMsg(o.Subject())
+		m.Data = b
+		m.Header.Set(nats.MsgIdHdr, o.ID)
+		if _, err := js.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var skip string
+	natstest.CheckFor(t, 2*time.Minute, 50*time.Millisecond, func() error {
+		for _, a := range mail.Messages() {
+			raw, _ := io.ReadAll(a.Parsed.Body)
+			text := string(raw)
+			if strings.EqualFold(a.Parsed.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
+				dec, _ := io.ReadAll(quotedprintable.NewReader(strings.NewReader(text)))
+				text = string(dec)
+			}
+			if !strings.Contains(text, "Ticket: 4243") {
+				continue
+			}
+			for _, l := range strings.Split(text, "\n") {
+				if l = strings.TrimSpace(l); strings.HasPrefix(l, "nats sub ") && strings.Contains(l, "Scw-Skip:true") {
+					skip = l
+				}
+			}
+		}
+		if skip == "" {
+			return fmt.Errorf("no alert with a skip command for ticket 4243 yet")
+		}
+		return nil
+	})
+	natstest.CheckFor(t, time.Minute, 50*time.Millisecond, func() error {
+		if n := len(natstest.Msgs(t, js2, events.StreamResults, "scw.result.itsm.parked.4243")); n != 1 {
+			return fmt.Errorf("%d parked results", n)
+		}
+		return nil
+	})
+	cmd = exec.Command("bash", "-c", strings.ReplaceAll(skip, "nats ", natsCLI+" --server "+ns.URL()+" "))
+	cmd.Dir = filepath.Join("..", "..")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", skip, err, out)
+	}
+	natstest.CheckFor(t, 2*time.Minute, 50*time.Millisecond, func() error {
+		s := natstest.Msgs(t, js2, events.StreamResults, "scw.result.itsm.skipped.4243")
+		ok := natstest.Msgs(t, js2, events.StreamResults, "scw.result.itsm.succeeded.4243")
+		if len(s) != 1 || len(ok) != 1 {
+			return fmt.Errorf("%d skipped, %d succeeded results for ticket 4243", len(s), len(ok))
+		}
+		return nil
+	})
 }
