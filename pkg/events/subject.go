@@ -23,8 +23,9 @@ const (
 	SubjOpT       = "scw.op.%s.%s.%s"    // operation kind, target, ticket id
 	SubjOpStoredT = "scw.op.%s.%s.%d.%s" // operation kind, target, partition, ticket id
 
-	SubjResults = "scw.result.>"
-	SubjResultT = "scw.result.%s.%s.%s" // operation kind, status, ticket id
+	SubjResults       = "scw.result.>"
+	SubjResultT       = "scw.result.%s.%s.%s" // operation kind, status, ticket id
+	SubjResultsFailed = "scw.result.*.failed.>"
 
 	SubjDLQ  = "scw.dlq.>"
 	SubjDLQT = "scw.dlq.%s.%s" // service, ticket id
@@ -72,6 +73,9 @@ func OpLane(kind OpKind, target string, p int) string {
 func OpDestination(kind OpKind, target string) string {
 	return "scw.op." + string(kind) + "." + subjectToken(target) + ".>"
 }
+
+// DLQOf is the filter of one service's dead letters: scw.dlq.<service>.>.
+func DLQOf(service string) string { return "scw.dlq." + service + ".>" }
 
 // SubjectTransform maps the subjects a stream receives (Source) to those it stores.
 type SubjectTransform struct {

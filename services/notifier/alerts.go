@@ -169,7 +169,7 @@ func redrive(r events.Result) string {
 	if r.Kind == events.OpEmail {
 		svc = ServiceName
 	}
-	dlq := fmt.Sprintf("scw.dlq.%s.%s", svc, r.Ticket)
+	dlq := fmt.Sprintf(events.SubjDLQT, svc, r.Ticket)
 	orig := events.Operation{Kind: r.Kind, Target: r.Target, Ticket: r.Ticket}.Subject()
 	out := fmt.Sprintf("nats stream view SCW_DLQ --subject '%s'   # the operation, its Scw-Error and Scw-Original-Subject\n"+
 		"nats stream view SCW_RESULTS --subject 'scw.result.*.*.%s'   # every attempt\n"+

@@ -136,8 +136,8 @@ func Consumers(c *config.Config) (lanes, alerts []bus.ConsumerConfig, digest bus
 	}
 	base := bus.ConsumerConfig{AckWait: c.Notifier.AckWait, MaxDeliver: -1, PullBatch: 2, FastAck: true}
 	results, dlq := base, base
-	results.Stream, results.Durable, results.FilterSubject, results.Description = events.StreamResults, "notifier-alerts", "scw.result.*.failed.>", "notifier: alerts on failed operations"
-	dlq.Stream, dlq.Durable, dlq.FilterSubject, dlq.Description = events.StreamDLQ, "notifier-dlq", "scw.dlq.dispatcher.>", "notifier: alerts on triggers the dispatcher gave up on"
+	results.Stream, results.Durable, results.FilterSubject, results.Description = events.StreamResults, "notifier-alerts", events.SubjResultsFailed, "notifier: alerts on failed operations"
+	dlq.Stream, dlq.Durable, dlq.FilterSubject, dlq.Description = events.StreamDLQ, "notifier-dlq", events.DLQOf("dispatcher"), "notifier: alerts on triggers the dispatcher gave up on"
 	return lanes, []bus.ConsumerConfig{results, dlq}, DigestConsumer(c.SMTP.Timeout)
 }
 
