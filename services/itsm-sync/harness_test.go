@@ -111,37 +111,10 @@ func op(kind events.OpKind, target, ticket string, event events.Trigger, route, 
 	}
 }
 
-// publish stores operations the way the dispatcher does (async, every ack awaited).
-// A non-empty msgID suffix makes a replay: the same operation as a new message.
+// publish stores operations the way the dispatcher does (natstest.PublishOps).
 func publish(t testing.TB, nc *nats.Conn, ops []events.Operation, header map[string]string, idSuffix string) {
 	t.Helper()
-	js, err := nc.JetStream(nats.PublishAsyncMaxPending(512))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range ops {
-		b, err := o.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := nats.NewMsg(o.Subject())
-		m.Data = b
-		for k, v := range o.Headers() {
-			m.Header.Set(k, v)
-		}
-		for k, v := range header {
-			m.Header.Set(k, v)
-		}
-		m.Header.Set(nats.MsgIdHdr, o.ID+idSuffix)
-		if _, err := js.PublishMsgAsync(m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(5 * time.Minute):
-		t.Fatalf("publishing %d operations did not complete", len(ops))
-	}
+	natstest.PublishOps(t, nc, header, idSuffix, ops...)
 }
 
 // msgs returns every message of a stream matching subject (NATS wildcards), in order.

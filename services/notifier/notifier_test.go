@@ -125,8 +125,7 @@ func publish(t testing.TB, nc *nats.Conn, subject string, id string, body []byte
 
 func publishOp(t testing.TB, nc *nats.Conn, o events.Operation, idSuffix string) {
 	t.Helper()
-	b, _ := o.Marshal()
-	publish(t, nc, o.Subject(), o.ID+idSuffix, b, o.Headers())
+	natstest.PublishOps(t, nc, nil, idSuffix, o)
 }
 
 func (g *rig) results(subject string, n int) []events.Result {

@@ -196,21 +196,7 @@ func (g *rig) op(ticket, action string) events.Operation {
 // publish stores operations in order (msgID suffix: a replay as a new message).
 func (g *rig) publish(t testing.TB, hdr map[string]string, suffix string, ops ...events.Operation) {
 	t.Helper()
-	for _, o := range ops {
-		b, _ := o.Marshal()
-		m := nats.NewMsg(o.Subject())
-		m.Data = b
-		for k, v := range o.Headers() {
-			m.Header.Set(k, v)
-		}
-		for k, v := range hdr {
-			m.Header.Set(k, v)
-		}
-		m.Header.Set(nats.MsgIdHdr, o.ID+suffix)
-		if _, err := g.js.PublishMsg(t.Context(), m); err != nil {
-			t.Fatal(err)
-		}
-	}
+	natstest.PublishOps(t, g.nc, hdr, suffix, ops...)
 }
 
 // results of ticket by status ("*" any), in order.

@@ -225,6 +225,9 @@ func (s *Subscriber) deliver(stopping context.Context, m jetstream.Msg, out chan
 	heartbeat := time.NewTicker(max(s.cfg.AckWait/3, 50*time.Millisecond))
 	defer heartbeat.Stop()
 	held := time.Now()
+	stop := stopping.Done()
+	var deadline <-chan struct{} // the drain's, once stopping
+	var grace <-chan time.Time   // after the deadline cancelled the handler's context
 	for {
 		select {
 		case <-wm.Acked():
@@ -237,33 +240,11 @@ func (s *Subscriber) deliver(stopping context.Context, m jetstream.Msg, out chan
 			if time.Since(held) < maxHold && s.cfg.AckWait > 0 {
 				_ = m.InProgress()
 			}
-		case <-stopping.Done():
-			s.settleDraining(m, wm, cancel)
-			return
-		}
-	}
-}
-
-// settleDraining waits for the handler to settle wm until the drain's deadline, then
-// cancels its context and gives it a moment more; unsettled, it is given back.
-func (s *Subscriber) settleDraining(m jetstream.Msg, wm *message.Message, cancel context.CancelFunc) {
-	heartbeat := time.NewTicker(max(s.cfg.AckWait/3, 50*time.Millisecond))
-	defer heartbeat.Stop()
-	deadline := s.drain.Deadline()
-	var grace <-chan time.Time
-	for {
-		select {
-		case <-wm.Acked():
-			s.ack(m, wm)
-			return
-		case <-wm.Nacked():
-			s.nak(m, wm)
-			return
-		case <-heartbeat.C:
-			_ = m.InProgress()
-		case <-deadline:
+		case <-stop: // the handler may finish until the drain's deadline
+			stop, deadline = nil, s.drain.Deadline()
+		case <-deadline: // the handler's request is cut off: its outcome is unknown
 			deadline = nil
-			cancel() // the handler's request is cut off: its outcome is unknown
+			cancel()
 			grace = time.After(DrainGrace)
 		case <-grace:
 			s.log.Info("handler did not settle its message after the drain; given back", watermill.LogFields{"consumer": s.cfg.Durable, "msg": wm.UUID})

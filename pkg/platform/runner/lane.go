@@ -114,7 +114,7 @@ func (r *Runner) parkHead(ctx context.Context, j *Job, reason string) error {
 // released): it is stored on scw.parked.<target>.<ticket> with where it was going and
 // its original order, a parked result says so, and the message is acked.
 func (r *Runner) setAside(j *Job, p *parkRecord) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(j.Msg.Context()), recordTimeout)
+	ctx, cancel := recordContext(j)
 	defer cancel()
 	behind := p.behind()
 	order := j.Msg.Metadata.Get(events.HdrOrder)
@@ -159,7 +159,7 @@ func (r *Runner) setAside(j *Job, p *parkRecord) error {
 // done): the head releases what is parked behind it; a released operation makes way for
 // the next.
 func (r *Runner) advance(j *Job) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(j.Msg.Context()), recordTimeout)
+	ctx, cancel := recordContext(j)
 	defer cancel()
 	p, err := r.park(ctx, j.Op)
 	if err != nil || p == nil {

@@ -124,6 +124,11 @@ func (r *Runner) now() time.Time {
 // a call that went out is recorded even when the stop's deadline has cut the message's.
 const recordTimeout = 10 * time.Second
 
+// recordContext is the context of the writes that record j's outcome.
+func recordContext(j *Job) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(j.Msg.Context()), recordTimeout)
+}
+
 // infraRetry is the NAK delay after a failure of our own infrastructure (KV, publish).
 const infraRetry = time.Second
 
@@ -224,7 +229,7 @@ func (r *Runner) alreadyDone(j *Job, mark []byte) error {
 // succeed records the success: what the response taught, the done marker (before the
 // ack, so a redelivery never performs it again), the result; then acks.
 func (r *Runner) succeed(j *Job, d Done) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(j.Msg.Context()), recordTimeout)
+	ctx, cancel := recordContext(j)
 	defer cancel()
 	res := r.result(j, events.ResultSucceeded)
 	res.Correlation = d.Correlation
@@ -283,7 +288,7 @@ func (r *Runner) succeed(j *Job, d Done) error {
 
 // skip publishes a skipped result, marks the operation done and acks.
 func (r *Runner) skip(j *Job, reason string) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(j.Msg.Context()), recordTimeout)
+	ctx, cancel := recordContext(j)
 	defer cancel()
 	res := r.result(j, events.ResultSkipped)
 	res.Reason = reason
@@ -365,7 +370,7 @@ func (r *Runner) cutOff(j *Job, err error) error {
 // dead-letters the operation and acks. Only a failed dead letter leaves the message to
 // be redelivered.
 func (r *Runner) fail(j *Job, cause error) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(j.Msg.Context()), recordTimeout)
+	ctx, cancel := recordContext(j)
 	defer cancel()
 	reason := cause.Error()
 	res := r.result(j, events.ResultFailed)
@@ -443,7 +448,7 @@ func (r *Runner) saveAttempts(j *Job) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(j.Msg.Context()), recordTimeout)
+	ctx, cancel := recordContext(j)
 	defer cancel()
 	_, err = r.Attempts.Put(ctx, j.Op.ID, b)
 	return err
@@ -452,7 +457,7 @@ func (r *Runner) saveAttempts(j *Job) error {
 // forgetAttempts drops the history of a finished operation.
 func (r *Runner) forgetAttempts(j *Job) {
 	if len(j.Attempts) > 1 || j.Delivered > 1 {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(j.Msg.Context()), recordTimeout)
+		ctx, cancel := recordContext(j)
 		defer cancel()
 		_ = r.Attempts.Purge(ctx, j.Op.ID)
 	}
