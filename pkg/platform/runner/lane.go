@@ -30,6 +30,12 @@ import (
 // the park record of a ticket is only ever changed by the one handler holding its lane's
 // message; compare-and-set guards against a replica that outlived its ack wait.
 
+// parkRead is the outcome of reading a park record.
+type parkRead struct {
+	p   *parkRecord
+	err error
+}
+
 // parkRecord is a lane's park record and its revision.
 type parkRecord struct {
 	events.Park
@@ -159,6 +165,9 @@ func (r *Runner) setAside(j *Job, p *parkRecord) error {
 // done): the head releases what is parked behind it; a released operation makes way for
 // the next.
 func (r *Runner) advance(j *Job) error {
+	if j.parkRead && j.park == nil {
+		return nil // the lane was not held back when the operation began, nor since
+	}
 	ctx, cancel := recordContext(j)
 	defer cancel()
 	p, err := r.park(ctx, j.Op)

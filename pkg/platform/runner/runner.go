@@ -77,6 +77,12 @@ type Job struct {
 	// Msg is the message the operation came in, for Perform's that read headers (alerts).
 	Msg *message.Message
 	Log *slog.Logger
+
+	// parkRead: the lane's park record was read before Perform (park: nil when the lane is
+	// not held back). Only this lane's handler changes it, so after a success it need
+	// not be read again when it was nil.
+	parkRead bool
+	park     *parkRecord
 }
 
 // Unknown reports whether an earlier attempt may have reached the server without its
@@ -160,6 +166,15 @@ func (r *Runner) Handle(msg *message.Message) error {
 		"route", op.Route, "action", op.Action, "delivery", j.Delivered)
 	ctx := msg.Context()
 
+	// The lane's park record is read while the done marker is: one round trip, not two.
+	var lane chan parkRead
+	if r.Lanes {
+		lane = make(chan parkRead, 1)
+		go func() {
+			p, err := r.park(ctx, op)
+			lane <- parkRead{p, err}
+		}()
+	}
 	if !j.Forced {
 		mark, err := r.Done.Get(ctx, op.ID)
 		switch {
@@ -177,12 +192,12 @@ func (r *Runner) Handle(msg *message.Message) error {
 		}
 	}
 	if r.Lanes {
-		p, err := r.park(ctx, op)
-		if err != nil {
-			return r.later(j, err)
+		pr := <-lane
+		if pr.err != nil {
+			return r.later(j, pr.err)
 		}
-		if p != nil && !p.lets(op.ID) {
-			return r.setAside(j, p)
+		if j.parkRead, j.park = true, pr.p; pr.p != nil && !pr.p.lets(op.ID) {
+			return r.setAside(j, pr.p)
 		}
 	}
 	if msg.Metadata.Get(events.HdrSkip) == "true" {
