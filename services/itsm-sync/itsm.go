@@ -195,7 +195,7 @@ func (s *Service) record(j *runner.Job, srv *outbound.Server, resp outbound.Resp
 	if err != nil {
 		var oe *outbound.Error
 		if errors.As(err, &oe) {
-			if oe.BreakerOpen {
+			if oe.BreakerOpen || oe.NotSent {
 				return // no request was made
 			}
 			a.Status, a.Latency, a.Excerpt = oe.Status, oe.Latency, oe.Excerpt

@@ -225,10 +225,11 @@ func (a *alerter) recipients(ctx context.Context, route, ticket string) []string
 
 func single(al alert) mailer.Message {
 	return mailer.Message{
-		To:      al.To,
-		Subject: fmt.Sprintf("[triggerflow] failed: %s for ticket %s", al.What, al.Ticket),
-		Text:    describe(al),
-		Headers: map[string]string{"X-Triggerflow-Alert": al.Key, "X-Triggerflow-Ticket": al.Ticket},
+		MessageID: "<" + al.Key + "@triggerflow>", // a resent alert is recognisably the same
+		To:        al.To,
+		Subject:   fmt.Sprintf("[triggerflow] failed: %s for ticket %s", al.What, al.Ticket),
+		Text:      describe(al),
+		Headers:   map[string]string{"X-Triggerflow-Alert": al.Key, "X-Triggerflow-Ticket": al.Ticket},
 	}
 }
 

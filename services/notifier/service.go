@@ -58,8 +58,14 @@ func (s *Service) now() time.Time {
 
 // Perform sends one email operation (runner.Perform).
 func (s *Service) Perform(ctx context.Context, j *runner.Job) (runner.Done, error) {
+	start := s.now()
 	m, err := s.compose(ctx, j.Op)
 	if err != nil {
+		if !failure.IsPermanent(err) { // a request to SecureChange's users API failed
+			a := events.Attempt{At: start.UTC(), Latency: s.now().Sub(start)}
+			runner.Failed(&a, err)
+			j.Record(a)
+		}
 		return runner.Done{}, err
 	}
 	return runner.Done{}, s.send(ctx, j, m)

@@ -83,6 +83,7 @@ type Job struct {
 	// not be read again when it was nil.
 	parkRead bool
 	park     *parkRecord
+	prior    int // attempts from earlier deliveries
 }
 
 // Unknown reports whether an earlier attempt may have reached the server without its
@@ -206,6 +207,7 @@ func (r *Runner) Handle(msg *message.Message) error {
 	if j.Delivered > 1 {
 		j.Attempts = r.loadAttempts(ctx, op.ID)
 	}
+	j.prior = len(j.Attempts)
 
 	done, err := r.Perform(ctx, j)
 	switch {
@@ -369,7 +371,9 @@ func (r *Runner) transient(j *Job, err error) error {
 // cutOff hands back an operation whose Perform the stop's deadline cut off: whether
 // its request reached the server is unknown (the next attempt looks it up first).
 func (r *Runner) cutOff(j *Job, err error) error {
-	if n := len(j.Attempts); n > 0 && !j.Attempts[n-1].Lookup {
+	// The request this delivery made last is the one cut off (not one of an earlier
+	// delivery, whose outcome is known).
+	if n := len(j.Attempts); n > j.prior && !j.Attempts[n-1].Lookup {
 		j.Attempts[n-1].Unknown = true
 	}
 	if err := r.saveAttempts(j); err != nil {

@@ -46,11 +46,11 @@ func (s *Server) Do(ctx context.Context, r Request) (Response, error) {
 	select {
 	case s.slots <- struct{}{}:
 	case <-ctx.Done():
-		return Response{}, s.callerDone(method, r.Path, ctx, "waiting for a concurrency slot").wrap()
+		return Response{}, s.notSent(s.callerDone(method, r.Path, ctx, "waiting for a concurrency slot"))
 	}
 	defer func() { <-s.slots }()
 	if err := s.wait(ctx); err != nil {
-		return Response{}, s.callerDone(method, r.Path, ctx, "waiting for the rate limit: "+err.Error()).wrap()
+		return Response{}, s.notSent(s.callerDone(method, r.Path, ctx, "waiting for the rate limit: "+err.Error()))
 	}
 
 	done := func(error) {}
@@ -215,6 +215,12 @@ func (s *Server) fail(class Class, method, path string, err error) *Error {
 }
 
 // callerDone is the failure of a call whose context ended before it was sent.
+// notSent marks e as a failure before the request went out (wrapped).
+func (s *Server) notSent(e *Error) error {
+	e.NotSent = true
+	return e.wrap()
+}
+
 func (s *Server) callerDone(method, path string, ctx context.Context, what string) *Error {
 	cause := context.Cause(ctx)
 	if cause == nil { // the limiter saw that ctx's deadline comes before the next token

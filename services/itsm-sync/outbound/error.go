@@ -41,6 +41,9 @@ type Error struct {
 	HasRetryAfter bool
 	// BreakerOpen: no request was made, the server's circuit breaker is open.
 	BreakerOpen bool
+	// NotSent: the request never went out (the caller's context ended while it waited for
+	// a concurrency slot or the rate limit); wrapped with failure.NotAttempted.
+	NotSent bool
 	// Outage: the server is failing for every operation (its breaker is open, or this
 	// failure tripped it or was its failed probe); wrapped with failure.Outage, so the
 	// failure is not counted against the operation's retry.attempts.
@@ -72,7 +75,7 @@ func (e *Error) wrap() error {
 	if e.Outage || e.BreakerOpen {
 		err = failure.Outage(err)
 	}
-	if e.BreakerOpen {
+	if e.BreakerOpen || e.NotSent {
 		err = failure.NotAttempted(err)
 	}
 	return err
