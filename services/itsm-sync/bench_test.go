@@ -63,8 +63,38 @@ func newSink(tb testing.TB, failPct uint32) *sink {
 	return s
 }
 
-// preloadOps stores n operations for server "sink" in a fresh JetStream.
+// benchSpec is the create every benchmark operation performs.
+var benchSpec = events.ITSMSpec{Server: "sink", Method: "POST", Path: "/api/now/table/change_request",
+	Body:     `{"short_description":"SecureChange #ticket_id#: #ticket_subject#","requested_by":"#ticket_requester#","correlation_id":"#trigger_id#"}`,
+	Response: events.ResponseSpec{Correlate: map[string]string{"sys_id": "#result.sys_id#"}}}
+
+// preloadOps stores n operations for server "sink" in a fresh JetStream, one per ticket
+// (so spread over every lane of the server).
 func preloadOps(b *testing.B, n int) string {
+	b.Helper()
+	ops := make([]events.Operation, n)
+	for i := range ops {
+		ops[i] = op(events.OpITSM, "sink", fmt.Sprint(100000+i), events.Create, "open-change", "create", benchSpec)
+	}
+	return preload(b, ops)
+}
+
+// preloadOneTicket stores n operations of ONE ticket for server "sink" (so all in one
+// lane): the create, then updates of the record it made (PATCH …/#correlation.sys_id#).
+func preloadOneTicket(b *testing.B, n int) string {
+	b.Helper()
+	update := events.ITSMSpec{Server: "sink", Method: "PATCH", Path: "/api/now/table/change_request/#correlation.sys_id#",
+		Body: `{"work_notes":"SecureChange #ticket_id#: #ticket_subject#","correlation_id":"#trigger_id#"}`}
+	ops := make([]events.Operation, n)
+	ops[0] = op(events.OpITSM, "sink", "100000", events.Create, "open-change", "create", benchSpec)
+	for i := 1; i < n; i++ {
+		ops[i] = op(events.OpITSM, "sink", "100000", events.Advance, "update-change", fmt.Sprint("update-", i), update)
+	}
+	return preload(b, ops)
+}
+
+// preload stores ops in a fresh JetStream and returns its URL.
+func preload(b *testing.B, ops []events.Operation) string {
 	b.Helper()
 	s := natstest.RunJetStream(b)
 	nc := natstest.Connect(b, s.ClientURL())
@@ -75,13 +105,6 @@ func preloadOps(b *testing.B, n int) string {
 	cfg := baseConfig(s.ClientURL())
 	if err := natsconn.EnsureStreams(context.Background(), js, natsconn.StreamSpecs(cfg), slog.New(slog.DiscardHandler)); err != nil {
 		b.Fatal(err)
-	}
-	spec := events.ITSMSpec{Server: "sink", Method: "POST", Path: "/api/now/table/change_request",
-		Body:     `{"short_description":"SecureChange #ticket_id#: #ticket_subject#","requested_by":"#ticket_requester#","correlation_id":"#trigger_id#"}`,
-		Response: events.ResponseSpec{Correlate: map[string]string{"sys_id": "#result.sys_id#"}}}
-	ops := make([]events.Operation, n)
-	for i := range ops {
-		ops[i] = op(events.OpITSM, "sink", fmt.Sprint(100000+i), events.Create, "open-change", "create", spec)
 	}
 	publish(b, nc, ops, nil, "")
 	return s.ClientURL()
@@ -107,6 +130,46 @@ func rawLimit(b *testing.B, url, target string, n int) time.Duration {
 		}
 		return true, m.DoubleAck(ctx)
 	})
+}
+
+// rawLane is the floor of one ordered lane: one worker on one durable pull consumer with
+// one message in flight (MaxAckPending 1, as a lane), POSTing each body to the sink and
+// double-acking, one message after the other, for n messages.
+func rawLane(b *testing.B, url, target string, n int) time.Duration {
+	b.Helper()
+	nc := natstest.Connect(b, url)
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	cons, err := js.CreateOrUpdateConsumer(ctx, events.StreamOps, jetstream.ConsumerConfig{
+		Durable: "raw-lane", AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute, MaxAckPending: 1,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer it.Stop()
+	client := &http.Client{}
+	start := time.Now()
+	for done := 0; done < n; {
+		m, err := it.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp, err := client.Post(target+"/api/now/table/change_request", "application/json", bytes.NewReader(m.Data()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if err := m.DoubleAck(ctx); err != nil {
+			b.Fatal(err)
+		}
+		done++
+	}
+	return time.Since(start)
 }
 
 // BenchmarkITSMSync measures deliveries per second (b.N operations, each rendered from a
@@ -146,4 +209,43 @@ func BenchmarkITSMSync(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 		})
 	}
+}
+
+// BenchmarkITSMSyncOneTicket is BenchmarkITSMSync for one busy ticket: every operation
+// belongs to ONE ticket (a create, then updates of its record), so all of them are in the
+// same lane and performed strictly one after the other, in order, however many lanes and
+// request slots the server has. raw/s and ratio are against BenchmarkITSMSync's floor (8
+// unordered workers); lane-raw/s and lane-ratio against the floor of one ordered lane
+// (rawLane). At most 2000 operations, whatever -benchtime asks.
+func BenchmarkITSMSyncOneTicket(b *testing.B) {
+	n := min(max(b.N, 100), 2000)
+	b.StopTimer()
+	raw := rawLimit(b, preloadOneTicket(b, n), newSink(b, 0).URL, n)
+	laneRaw := rawLane(b, preloadOneTicket(b, n), newSink(b, 0).URL, n)
+
+	url := preloadOneTicket(b, n)
+	sk := newSink(b, 0)
+	start := time.Now()
+	b.StartTimer()
+	g := startSync(b, url, func(c *config.Config) {
+		c.Log.Level = "error"
+		c.Servers["sink"] = config.Server{BaseURL: sk.URL, Concurrency: benchWorkers, Breaker: config.Breaker{Failures: -1}}
+	}, nil)
+	natstest.CheckFor(b, 10*time.Minute, 2*time.Millisecond, func() error {
+		if got := natstest.StreamMsgs(b, g.JS, events.StreamResults); got < uint64(n) {
+			return fmt.Errorf("%d of %d delivered", got, n)
+		}
+		return nil
+	})
+	b.StopTimer()
+	took := time.Since(start)
+	if got := sk.n.Load(); got != int64(n) {
+		b.Fatalf("the sink accepted %d operations, want %d", got, n)
+	}
+	b.ReportMetric(float64(n)/took.Seconds(), "ops/s")
+	b.ReportMetric(float64(n)/raw.Seconds(), "raw/s")
+	b.ReportMetric(raw.Seconds()/took.Seconds(), "ratio")
+	b.ReportMetric(float64(n)/laneRaw.Seconds(), "lane-raw/s")
+	b.ReportMetric(laneRaw.Seconds()/took.Seconds(), "lane-ratio")
+	b.ReportMetric(0, "ns/op")
 }
