@@ -42,7 +42,8 @@ type ConsumerConfig struct {
 	MaxDeliver int
 	// Backoff is the NAK delay after the Nth failed delivery (the last value repeats).
 	Backoff []time.Duration
-	// PullBatch is how many messages are pulled ahead (1 for an ordered lane).
+	// PullBatch is how many messages are pulled ahead (an ordered lane gets one at a
+	// time, whatever it asks for).
 	PullBatch int
 	// Ordered makes the consumer a lane: one message in flight at a time (MaxAckPending
 	// 1) across every replica, so messages are handled in stream order; a NAK holds the
@@ -55,6 +56,9 @@ type ConsumerConfig struct {
 	// redelivery, never a repeated side effect.
 	FastAck bool
 }
+
+// lanePull is how many messages a lane's pull request asks for (one comes at a time).
+const lanePull = 16
 
 // maxHold bounds how long the subscriber keeps a handled message alive with
 // in-progress acks: a handler stuck longer gives the message back to the server.
@@ -138,7 +142,13 @@ var _ message.Subscriber = (*Subscriber)(nil)
 // NewSubscriber returns a subscriber for the consumer c (created by EnsureConsumer).
 // drain may be nil (a stop then gives back in-flight messages at once).
 func NewSubscriber(js jetstream.JetStream, c ConsumerConfig, drain *Drain, log watermill.LoggerAdapter) *Subscriber {
-	if c.PullBatch <= 0 || c.Ordered {
+	switch {
+	case c.Ordered:
+		// The server hands a lane one message at a time whatever the request asks; one
+		// pull request for several spares a request per message (and nats.go's pull
+		// with a batch of one can miss its next pull until a heartbeat is missed).
+		c.PullBatch = lanePull
+	case c.PullBatch <= 0:
 		c.PullBatch = 1
 	}
 	if drain == nil {
