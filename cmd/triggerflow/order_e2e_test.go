@@ -52,7 +52,10 @@ func waitWorkload(t *testing.T, done <-chan struct{}) {
 }
 
 // waitCreatesInFlight waits for want creates in flight on replica, settling for one
-// after a while (the load is ~1 create in flight per replica on average).
+// after a while (the load is ~1 create in flight per replica on average), and for any
+// request in flight there once the workload's creates have all been sent or after 20 s
+// (a slow, loaded machine shifts the work in time; the signal must still land while the
+// replica is working).
 func waitCreatesInFlight(t *testing.T, pl *pipeline, name string, want int, wlDone <-chan struct{}) {
 	t.Helper()
 	start := time.Now()
@@ -61,9 +64,17 @@ func waitCreatesInFlight(t *testing.T, pl *pipeline, name string, want int, wlDo
 		if got >= want || (got >= 1 && time.Since(start) > 10*time.Second) {
 			return nil
 		}
+		if time.Since(start) > 20*time.Second && pl.itsm.InFlight(name, "") > 0 {
+			return nil
+		}
 		select {
 		case <-wlDone:
-			t.Fatalf("the workload ended before replica %s had a create in flight", name)
+			if pl.itsm.InFlight(name, "") > 0 {
+				return nil
+			}
+			if pl.itsm.InFlight("", "") == 0 && time.Since(start) > 30*time.Second {
+				t.Fatalf("the workload ended and nothing was in flight on replica %s for 30 s", name)
+			}
 		default:
 		}
 		return fmt.Errorf("replica %s has %d creates in flight", name, got)
@@ -99,7 +110,7 @@ func TestOrderAcrossRestarts(t *testing.T) {
 	}{
 		{8 * time.Second, "A", syscall.SIGTERM},
 		{20 * time.Second, "A", syscall.SIGTERM},
-		{32 * time.Second, "B", syscall.SIGKILL},
+		{30 * time.Second, "B", syscall.SIGKILL},
 	} {
 		notBefore(wlStart.Add(s.after))
 		waitCreatesInFlight(t, pl, s.replica, 2, wlDone)
