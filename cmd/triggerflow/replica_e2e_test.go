@@ -22,14 +22,46 @@ import (
 
 // tableAPI is a minimal ServiceNow Table API: POST creates (remembering correlation_id),
 // GET ?sysparm_query=correlation_id=X finds. Creates are slow enough that a kill lands
-// while some are in flight.
+// while some are in flight. Each replica reaches it on its own address (For), so the
+// test knows what is in flight on which replica; creates wait for open to be closed.
 type tableAPI struct {
-	mu      sync.Mutex
-	creates map[string]int // per correlation_id
-	total   atomic.Int64
+	open     chan struct{}
+	mu       sync.Mutex
+	creates  map[string]int // per correlation_id
+	inFlight map[string]int // creates in flight, per replica
+	total    atomic.Int64
 }
 
-func (a *tableAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func newTableAPI() *tableAPI {
+	return &tableAPI{open: make(chan struct{}), creates: map[string]int{}, inFlight: map[string]int{}}
+}
+
+// For is the API as replica sees it.
+func (a *tableAPI) For(replica string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			<-a.open
+			a.mu.Lock()
+			a.inFlight[replica]++
+			a.mu.Unlock()
+			defer func() {
+				a.mu.Lock()
+				a.inFlight[replica]--
+				a.mu.Unlock()
+			}()
+		}
+		a.serve(w, r)
+	})
+}
+
+// InFlight is how many creates replica has in flight.
+func (a *tableAPI) InFlight(replica string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.inFlight[replica]
+}
+
+func (a *tableAPI) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	if r.Method == http.MethodGet {
 		q := strings.TrimPrefix(r.URL.Query().Get("sysparm_query"), "correlation_id=")
@@ -65,22 +97,23 @@ func (a *tableAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // create reached the ITSM server exactly once and every operation has one result.
 func TestITSMSyncReplicaKilled(t *testing.T) {
 	ns := natstest.StartProcess(t)
-	api := &tableAPI{creates: map[string]int{}}
-	srv := httptest.NewServer(api)
-	t.Cleanup(srv.Close)
+	api := newTableAPI()
+	srvA, srvB := httptest.NewServer(api.For("A")), httptest.NewServer(api.For("B"))
+	t.Cleanup(srvA.Close)
+	t.Cleanup(srvB.Close)
 
-	yaml := func(admin string) string {
+	yaml := func(admin, url string) string {
 		return fmt.Sprintf(`nats: {url: %q}
 admin: {listen: %q}
 log: {level: warn}
 servers:
   snow: {base_url: %q, timeout: 500ms}
 itsm_sync: {ack_wait: 3s, instance: %q}
-`, ns.URL(), admin, srv.URL, admin)
+`, ns.URL(), admin, url, admin)
 	}
 	addrA, addrB := freeAddr(t), freeAddr(t)
-	a := startTriggerflow(t, "itsm-sync", yaml(addrA), addrA)
-	startTriggerflow(t, "itsm-sync", yaml(addrB), addrB)
+	a := startTriggerflow(t, "itsm-sync", yaml(addrA, srvA.URL), addrA)
+	startTriggerflow(t, "itsm-sync", yaml(addrB, srvB.URL), addrB)
 
 	spec, _ := json.Marshal(events.ITSMSpec{
 		Server: "snow", Method: "POST", Path: "/api/now/table/change_request",
@@ -115,9 +148,12 @@ itsm_sync: {ack_wait: 3s, instance: %q}
 		t.Fatal("publishing did not complete")
 	}
 
-	natstest.CheckFor(t, 2*time.Minute, 5*time.Millisecond, func() error {
-		if got := api.total.Load(); got < n/4 {
-			return fmt.Errorf("%d creates so far", got)
+	// Everything is queued before the first create is let through, so the kill below
+	// lands while replica A works, however slow or loaded the machine.
+	close(api.open)
+	natstest.CheckFor(t, 2*time.Minute, time.Millisecond, func() error {
+		if got := api.total.Load(); got < n/4 || api.InFlight("A") == 0 {
+			return fmt.Errorf("%d creates so far, %d in flight on replica A", got, api.InFlight("A"))
 		}
 		return nil
 	})
@@ -154,7 +190,7 @@ itsm_sync: {ack_wait: 3s, instance: %q}
 		}
 	}
 	t.Logf("%d operations were in flight on the killed replica and redelivered to the other", redelivered)
-	if redelivered == 0 { // with 300 queued and a quarter done, the killed replica always holds some
+	if redelivered == 0 { // the killed replica had a create in flight
 		t.Fatal("no operation was redelivered: the kill tested nothing")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
