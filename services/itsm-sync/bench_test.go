@@ -3,6 +3,7 @@ package itsmsync_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/triggerflow/triggerflow/pkg/config"
@@ -172,21 +174,86 @@ func rawLane(b *testing.B, url, target string, n int) time.Duration {
 	return time.Since(start)
 }
 
+// rawLanes is the floor of ordered delivery: the consume → POST → ack loop over the
+// server's Partitions lanes, each one durable pull consumer with one message in flight
+// (MaxAckPending 1, as itsm-sync's lanes), one worker per lane, acking without waiting
+// (as itsm-sync's lanes do). What it loses against rawLimit is what ordering itself costs.
+func rawLanes(b *testing.B, url, target string, n int) time.Duration {
+	b.Helper()
+	nc := natstest.Connect(b, url)
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: events.Partitions}}
+	var done, end atomic.Int64
+	errc := make(chan error, events.Partitions)
+	start := time.Now()
+	for p := range events.Partitions {
+		cons, err := js.CreateOrUpdateConsumer(ctx, events.StreamOps, jetstream.ConsumerConfig{
+			Durable: fmt.Sprint("raw-lane-", p), FilterSubject: events.OpLane(events.OpITSM, "sink", p),
+			AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute, MaxAckPending: 1,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		go func() { errc <- rawLaneWorker(cons, client, target, n, &done, &end) }()
+	}
+	for range events.Partitions {
+		if err := <-errc; err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Unix(0, end.Load()).Sub(start)
+}
+
+// rawLaneWorker is one lane of rawLanes: it works until done reaches n (end is when).
+func rawLaneWorker(cons jetstream.Consumer, client *http.Client, target string, n int, done, end *atomic.Int64) error {
+	it, err := cons.Messages(jetstream.PullMaxMessages(16))
+	if err != nil {
+		return err
+	}
+	defer it.Stop()
+	for done.Load() < int64(n) {
+		m, err := it.Next(jetstream.NextMaxWait(100 * time.Millisecond))
+		if errors.Is(err, nats.ErrTimeout) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		resp, err := client.Post(target+"/api/now/table/change_request", "application/json", bytes.NewReader(m.Data()))
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if err := m.Ack(); err != nil {
+			return err
+		}
+		if done.Add(1) == int64(n) {
+			end.Store(time.Now().UnixNano())
+		}
+	}
+	return nil
+}
+
 // BenchmarkITSMSync measures deliveries per second (b.N operations, each rendered from a
 // WFI template, POSTed, its response mapped into scw_correlation, recorded in scw_done and
 // reported on SCW_RESULTS) next to the raw consume → POST → ack limit measured in the same
-// run, with 0 %, 1 % and 10 % of operations failing transiently once.
+// run (raw/s, ratio) and next to the same loop over ordered lanes (lanes-raw/s,
+// lanes-ratio), with 0 %, 1 % and 10 % of operations failing transiently once.
 func BenchmarkITSMSync(b *testing.B) {
 	for _, pct := range []uint32{0, 1, 10} {
 		b.Run(fmt.Sprintf("transient=%d%%", pct), func(b *testing.B) {
 			n := max(b.N, 100)
 			b.StopTimer()
 			raw := rawLimit(b, preloadOps(b, n), newSink(b, 0).URL, n)
-
+			lanes := rawLanes(b, preloadOps(b, n), newSink(b, 0).URL, n)
 			took := runSync(b, preloadOps(b, n), newSink(b, pct), n)
 			b.ReportMetric(float64(n)/took.Seconds(), "ops/s")
 			b.ReportMetric(float64(n)/raw.Seconds(), "raw/s")
 			b.ReportMetric(raw.Seconds()/took.Seconds(), "ratio")
+			b.ReportMetric(float64(n)/lanes.Seconds(), "lanes-raw/s")
+			b.ReportMetric(lanes.Seconds()/took.Seconds(), "lanes-ratio")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
