@@ -26,11 +26,14 @@ FUZZTIME  ?= 30s
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-run: ## run the whole pipeline in one process (embedded JetStream) with examples/triggerflow.yaml
+run: ## run the whole pipeline in one process (embedded JetStream) with examples/triggerflow.yaml, and a demo ITSM on :9999
+	@$(GO) build -o .triggerflow/bin/triggerflow ./cmd/triggerflow
 	@echo "triggerflow: ingress on http://127.0.0.1:8000/trigger_file and /v1/triggers/{EVENT}"
 	@echo "triggerflow: dev credentials  user=$(DEV_USER)  password=$(DEV_PASSWORD)  (TRIGGERFLOW_MEDIATOR_PASSWORD)"
 	@echo "triggerflow: embedded NATS on nats://127.0.0.1:4222, data in .triggerflow/nats; Ctrl-C stops"
-	TRIGGERFLOW_MEDIATOR_PASSWORD=$(DEV_PASSWORD) $(GO) run ./cmd/triggerflow all --config $(CONFIG)
+	@.triggerflow/bin/triggerflow demo-sink --listen 127.0.0.1:9999 & sink=$$!; \
+	trap 'kill $$sink 2>/dev/null' EXIT INT TERM; \
+	TRIGGERFLOW_MEDIATOR_PASSWORD=$(DEV_PASSWORD) .triggerflow/bin/triggerflow all --config $(CONFIG)
 
 nats: ## the stock nats CLI against `make run`'s server, e.g. make nats ARGS='stream view SCW_TRIGGERS'
 	$(GO) run $(NATS_CLI) --server nats://127.0.0.1:4222 $(ARGS)

@@ -1,13 +1,10 @@
 package main_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/xml"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -387,98 +384,4 @@ func mustStream(t *testing.T, js jetstream.JetStream) jetstream.Stream {
 		t.Fatal(err)
 	}
 	return s
-}
-
-// TestAllInOneAndREADME runs `triggerflow all` on the example config (ports moved so the
-// test can run anywhere), sends the README's sample trigger, and reads it back with the
-// README's stock `nats` CLI command.
-func TestAllInOneAndREADME(t *testing.T) {
-	natsPort := natstest.FreePort(t)
-	addr := freeAddr(t)
-	cfg := string(repoFile(t, "examples/triggerflow.yaml"))
-	cfg = strings.Replace(cfg, "listen: 127.0.0.1:8000", "listen: "+addr, 1)
-	cfg = strings.Replace(cfg, "port: 4222", "port: "+strconv.Itoa(natsPort), 1)
-	cfg = strings.Replace(cfg, "store_dir: .triggerflow/nats", "store_dir: "+filepath.Join(t.TempDir(), "nats"), 1)
-	// The example's webhook, for real: itsm-sync in the same process posts to it.
-	posts := make(chan string, 10)
-	webhook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		posts <- r.Method + " " + r.URL.Path + " " + r.Header.Get("Idempotency-Key") + " " + string(b)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(webhook.Close)
-	cfg = strings.Replace(cfg, "base_url: http://127.0.0.1:9999", "base_url: "+webhook.URL, 1)
-	startTriggerflow(t, "all", cfg, addr, "TRIGGERFLOW_MEDIATOR_PASSWORD=triggerflow-dev")
-
-	readme := string(repoFile(t, "README.md"))
-	send := readmeCommand(t, readme, "deploy/mediator/triggerflow-mediator.sh")
-	send = strings.ReplaceAll(send, "127.0.0.1:8000", addr)
-	out := shell(t, send)
-	if !strings.Contains(out, "stored CREATE for ticket 1001") {
-		t.Fatalf("README sample trigger: %s", out)
-	}
-	view := readmeCommand(t, readme, "go run github.com/nats-io/natscli/nats@")
-	view = strings.ReplaceAll(view, "nats://127.0.0.1:4222", "nats://127.0.0.1:"+strconv.Itoa(natsPort))
-	out = shell(t, view)
-	stored := events.TriggerEvent{Event: events.Create, Ticket: events.TicketInfo{ID: "1001"}}.StoredSubject()
-	for _, want := range []string{stored, `"event":"CREATE"`, `"id":"1001"`, "Scw-Trigger-Id"} {
-		if !strings.Contains(out, want) {
-			t.Fatalf("README nats command output lacks %q:\n%s", want, out)
-		}
-	}
-	// The dispatcher in the same process planned it: the plan and its operations.
-	planCmd := strings.Replace(strings.Replace(view, "SCW_TRIGGERS", "SCW_PLANS", 1), "'scw.trigger.create.*.1001'", "scw.plan.create.1001", 1)
-	var plan string
-	natstest.CheckFor(t, 60*time.Second, 200*time.Millisecond, func() error {
-		out, err := exec.Command("bash", "-c", planCmd).CombinedOutput()
-		plan = string(out)
-		return err
-	})
-	for _, want := range []string{`"status":"planned"`, `"routes":["ticket-created"]`, `"target":"webhook"`, `"kind":"email"`} {
-		if !strings.Contains(plan, want) {
-			t.Fatalf("plan lacks %q:\n%s", want, plan)
-		}
-	}
-	// itsm-sync rendered the example's template and posted it, with the operation id as
-	// the idempotency key, and recorded the result.
-	select {
-	case p := <-posts:
-		if !strings.HasPrefix(p, "POST /triggers ") || !strings.Contains(p, `"ticket":"1001"`) || !strings.Contains(p, `"event":"CREATE"`) || len(strings.Fields(p)[2]) != 32 {
-			t.Fatalf("webhook got %q", p)
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the webhook was never called")
-	}
-	resultCmd := strings.Replace(strings.Replace(view, "SCW_TRIGGERS", "SCW_RESULTS", 1), "'scw.trigger.create.*.1001'", "scw.result.itsm.succeeded.1001", 1)
-	natstest.CheckFor(t, 60*time.Second, 200*time.Millisecond, func() error {
-		out, err := exec.Command("bash", "-c", resultCmd).CombinedOutput()
-		if err == nil && !strings.Contains(string(out), `"status":"succeeded"`) {
-			err = fmt.Errorf("no result yet: %s", out)
-		}
-		return err
-	})
-}
-
-// readmeCommand returns the README line (in a shell block) that contains marker.
-func readmeCommand(t *testing.T, readme, marker string) string {
-	t.Helper()
-	sc := bufio.NewScanner(strings.NewReader(readme))
-	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); strings.Contains(l, marker) && !strings.HasPrefix(l, "#") && !strings.Contains(l, "`") {
-			return l
-		}
-	}
-	t.Fatalf("README has no command with %q", marker)
-	return ""
-}
-
-func shell(t *testing.T, command string) string {
-	t.Helper()
-	cmd := exec.Command("bash", "-c", command)
-	cmd.Dir = filepath.Join("..", "..")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", command, err, out)
-	}
-	return string(out)
 }
