@@ -45,9 +45,29 @@ var Module = fx.Options(
 
 // Watermill adapts slog for watermill, demoting its per-message Info lines to Debug.
 func Watermill(l *slog.Logger) watermill.LoggerAdapter {
-	return watermill.NewSlogLoggerWithLevelMapping(l, map[slog.Level]slog.Level{
+	return watermillLogger{watermill.NewSlogLoggerWithLevelMapping(l, map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug,
-	})
+	})}
+}
+
+// routerStopped is what watermill's router logs, as an error with a stack trace, when its
+// handlers have stopped before it was closed: what every graceful stop does (the
+// subscribers drain first).
+const routerStopped = "All handlers stopped, closing router"
+
+// watermillLogger reports routerStopped as the plain Info line it is.
+type watermillLogger struct{ watermill.LoggerAdapter }
+
+func (w watermillLogger) Error(msg string, err error, fields watermill.LogFields) {
+	if msg == routerStopped {
+		w.LoggerAdapter.Info("message router stopped: every consumer has stopped", fields)
+		return
+	}
+	w.LoggerAdapter.Error(msg, err, fields)
+}
+
+func (w watermillLogger) With(fields watermill.LogFields) watermill.LoggerAdapter {
+	return watermillLogger{w.LoggerAdapter.With(fields)}
 }
 
 // Discard is a logger that writes nothing (tests, benchmarks).
