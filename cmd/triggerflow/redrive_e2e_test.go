@@ -89,8 +89,16 @@ notifications: {on_failure: ["ops@example.com"]}
 	}
 	var redrive string
 	for _, l := range strings.Split(body, "\n") {
-		if l = strings.TrimSpace(l); strings.HasPrefix(l, "nats sub ") && strings.Contains(l, "# redrive it") {
+		l = strings.TrimSpace(l)
+		switch {
+		case strings.HasPrefix(l, "nats sub ") && strings.Contains(l, "# redrive it"):
 			redrive = l
+		case strings.HasPrefix(l, "nats sub --stream "): // what the alert says to look at, run as written
+			cmdline := strings.Replace(l, "nats ", natsCLI+" --server "+ns.URL()+" ", 1)
+			out, err := repoShell(cmdline)
+			if err != nil || !strings.Contains(string(out), "4242") || strings.Contains(string(out), "terminal") {
+				t.Fatalf("the alert's %q: %v\n%s", l, err, out)
+			}
 		}
 	}
 	if redrive == "" {

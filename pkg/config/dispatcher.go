@@ -139,9 +139,10 @@ type ITSMAction struct {
 	// Lookup, on a create, is asked first on a redelivery or replay whether the record
 	// already exists (the process may have died after the server accepted the create).
 	Lookup *Lookup `yaml:"lookup"`
-	// Needs names correlation values (e.g. sys_id) this operation cannot run without;
-	// until a create stored them it waits (itsm_sync.wait_for_create). Default: every
-	// #correlation.X# the path, body and headers use.
+	// Needs names correlation values (e.g. sys_id) this operation cannot run without.
+	// The operations of a ticket and server run in order, so whatever stores them (a
+	// create) ran before; when they are missing the operation fails, naming them.
+	// Default: every #correlation.X# the path, body and headers use.
 	Needs []string `yaml:"needs"`
 }
 

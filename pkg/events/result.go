@@ -76,7 +76,9 @@ type Attempt struct {
 }
 
 // Result is the outcome of one operation, on scw.result.<kind>.<status>.<ticket> with
-// message id "result-<operation id>".
+// message id "result-<operation id>-<stream sequence of the operation's message>" (so a
+// redelivery's copy is dropped, while a redriven or parked-then-released operation gets
+// a result of its own).
 type Result struct {
 	OperationID string       `json:"operation_id"`
 	TriggerID   string       `json:"trigger_id"`

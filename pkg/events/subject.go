@@ -206,7 +206,7 @@ func Streams(o StreamOptions) []StreamSpec {
 		{
 			Name:        StreamResults,
 			Subjects:    []string{SubjResults},
-			Description: "results of finished operations (succeeded, failed or skipped)",
+			Description: "results of operations (succeeded, failed, skipped, or parked behind a failed one)",
 			MaxAge:      ResultsMaxAge,
 			Duplicates:  o.Duplicates,
 			Replicas:    o.Replicas,

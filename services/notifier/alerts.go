@@ -99,7 +99,7 @@ func (a *alerter) Decode(msg *message.Message) (events.Operation, error) {
 		al = alert{
 			Key: "alert.trigger." + key, What: fmt.Sprintf("trigger %s could not be planned", trig.Event),
 			Ticket: ticket, Event: msg.Metadata.Get(events.HdrEvent), Error: msg.Metadata.Get(events.HdrError),
-			Redrive: fmt.Sprintf("nats stream view SCW_DLQ --subject 'scw.dlq.dispatcher.%s'   # the trigger, its Scw-Error and Scw-Original-Subject\n"+
+			Redrive: fmt.Sprintf("nats sub --stream SCW_DLQ --all -T --wait 2s 'scw.dlq.dispatcher.%s'   # the trigger, its Scw-Error and Scw-Original-Subject\n"+
 				"nats sub 'scw.dlq.dispatcher.%s' --stream SCW_DLQ --last-per-subject --count 1 --raw | nats pub '%s' --force-stdin   # redrive it, once the cause is fixed",
 				ticket, ticket, msg.Metadata.Get(events.HdrOriginalSubject)),
 		}
@@ -171,8 +171,8 @@ func redrive(r events.Result) string {
 	}
 	dlq := fmt.Sprintf(events.SubjDLQT, svc, r.Ticket)
 	orig := events.Operation{Kind: r.Kind, Target: r.Target, Ticket: r.Ticket}.Subject()
-	out := fmt.Sprintf("nats stream view SCW_DLQ --subject '%s'   # the operation, its Scw-Error and Scw-Original-Subject\n"+
-		"nats stream view SCW_RESULTS --subject 'scw.result.*.*.%s'   # every attempt\n"+
+	out := fmt.Sprintf("nats sub --stream SCW_DLQ --all -T --wait 2s '%s'   # the operation, its Scw-Error and Scw-Original-Subject\n"+
+		"nats sub --stream SCW_RESULTS --all -T --wait 2s 'scw.result.*.*.%s'   # every attempt\n"+
 		"nats sub '%s' --stream SCW_DLQ --last-per-subject --count 1 --raw | nats pub '%s' --force-stdin   # redrive it, once the cause is fixed",
 		dlq, r.Ticket, dlq, orig)
 	if r.Parks {

@@ -553,7 +553,7 @@ func TestAlertDecodeFailedResult(t *testing.T) {
 		!strings.Contains(al.Error, "503") || !al.Parks || !al.At.Equal(clk.now()) || len(al.To) != 0 {
 		t.Errorf("alert %+v", al)
 	}
-	for _, want := range []string{"nats stream view SCW_DLQ --subject 'scw.dlq.itsm-sync.55'", "nats pub 'scw.op.itsm.servicenow.55'", "-H 'Scw-Skip:true'"} {
+	for _, want := range []string{"nats sub --stream SCW_DLQ --all -T --wait 2s 'scw.dlq.itsm-sync.55'", "nats pub 'scw.op.itsm.servicenow.55'", "-H 'Scw-Skip:true'"} {
 		if !strings.Contains(al.Redrive, want) {
 			t.Errorf("redrive lacks %q:\n%s", want, al.Redrive)
 		}
@@ -624,7 +624,7 @@ func TestAlertDecodeDispatcherDeadLetter(t *testing.T) {
 	if al.What != "trigger ADVANCE could not be planned" || !strings.Contains(al.Error, "not found in SecureChange (404)") || al.Parks {
 		t.Errorf("alert %+v", al)
 	}
-	for _, want := range []string{"nats stream view SCW_DLQ --subject 'scw.dlq.dispatcher.77'", "nats pub 'scw.trigger.advance.3.77'"} {
+	for _, want := range []string{"nats sub --stream SCW_DLQ --all -T --wait 2s 'scw.dlq.dispatcher.77'", "nats pub 'scw.trigger.advance.3.77'"} {
 		if !strings.Contains(al.Redrive, want) {
 			t.Errorf("redrive lacks %q:\n%s", want, al.Redrive)
 		}
@@ -762,7 +762,7 @@ func TestAlertPerformText(t *testing.T) {
 			m.Headers["X-Triggerflow-Alert"] != "alert."+id || m.Headers["X-Triggerflow-Ticket"] != "88" {
 			t.Errorf("alert message %+v", m)
 		}
-		for _, want := range []string{"What failed: itsm operation create", "Ticket: 88 (CREATE)", "Attempts: 3", "Last error: gave up after 3 attempts: 503", "nats stream view SCW_DLQ --subject 'scw.dlq.itsm-sync.88'"} {
+		for _, want := range []string{"What failed: itsm operation create", "Ticket: 88 (CREATE)", "Attempts: 3", "Last error: gave up after 3 attempts: 503", "nats sub --stream SCW_DLQ --all -T --wait 2s 'scw.dlq.itsm-sync.88'"} {
 			if !strings.Contains(m.Text, want) {
 				t.Errorf("parks %v: text lacks %q:\n%s", parks, want, m.Text)
 			}
