@@ -35,6 +35,7 @@ Usage:
   triggerflow itsm-sync [--config FILE]         itsm-sync only (ITSM calls, SecureChange write-backs)
   triggerflow notifier [--config FILE]          the notifier only (emails and failure alerts)
   triggerflow config check [FILE]               validate a config file, with line numbers
+  triggerflow version                           module version, commit, Go and nats-server versions
 
 The config file is --config, else $TRIGGERFLOW_CONFIG, else ./triggerflow.yaml.
 Run "triggerflow <command> --help" for a command's flags.
@@ -59,6 +60,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[0], args[1:], stdout, stderr)
 	case "config":
 		return configCmd(args[1:], stdout, stderr)
+	case "version":
+		return versionCmd(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "triggerflow: unknown command %q\n\n%s", args[0], usage)
 	return 2
