@@ -49,7 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
-	case "-h", "--help", "help":
+	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	case "all":
@@ -112,17 +112,11 @@ dispatcher dead-lettered, turning storms into digests.
 
 func serve(name string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("triggerflow "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", defaultConfigPath(), "config file")
 	dev := fs.Bool("dev", false, "allow the ingress to run without users (local trial only)")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), serveHelp[name], "\nFlags:\n"); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return 0
-		}
-		return 2
+	usage := func(w io.Writer) { fmt.Fprint(w, serveHelp[name], "\nFlags:\n"); printFlags(fs, w) }
+	if code, done := parseFlags(fs, args, usage, stdout, stderr); done {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "triggerflow %s: unexpected argument %q\n", name, fs.Arg(0))

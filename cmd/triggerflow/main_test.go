@@ -19,11 +19,33 @@ func runCLI(args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
+// TestHelpOnEveryCommand: --help (and -h, -help) prints the usage once, on stdout, and
+// exits 0; a bad flag prints it on stderr and exits 2.
 func TestHelpOnEveryCommand(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"all", "--help"}, {"ingress", "--help"}, {"dispatcher", "--help"}, {"config", "--help"}, {"config", "check", "--help"}} {
-		code, out, errOut := runCLI(args...)
-		if code != 0 || !strings.Contains(out, "Usage") {
-			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+	commands := [][]string{{}, {"all"}, {"ingress"}, {"dispatcher"}, {"itsm-sync"}, {"notifier"}, {"version"}, {"config"}}
+	for _, cmd := range commands {
+		for _, h := range []string{"--help", "-h", "-help"} {
+			if len(cmd) > 0 && cmd[0] == "config" && h == "-help" {
+				continue // config takes --help and -h only
+			}
+			args := append(append([]string{}, cmd...), h)
+			code, out, errOut := runCLI(args...)
+			if code != 0 || strings.Count(out, "Usage") != 1 || errOut != "" {
+				t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+			}
+		}
+	}
+	if code, _, errOut := runCLI("help"); code != 0 || errOut != "" {
+		t.Errorf("help: exit %d, stderr %q", code, errOut)
+	}
+	// config check is left to its own tests (its flags print the usage on both streams).
+	if code, out, errOut := runCLI("config", "check", "--help"); code != 0 || !strings.Contains(out, "Usage") {
+		t.Errorf("config check --help: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	for _, cmd := range []string{"all", "ingress", "dispatcher", "itsm-sync", "notifier"} {
+		code, out, errOut := runCLI(cmd, "--bogus")
+		if code != 2 || out != "" || !strings.Contains(errOut, "flag provided but not defined: -bogus") || strings.Count(errOut, "Usage") != 1 {
+			t.Errorf("%s --bogus: exit %d, stdout %q, stderr %q", cmd, code, out, errOut)
 		}
 	}
 	if code, _, errOut := runCLI("frobnicate"); code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
