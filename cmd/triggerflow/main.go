@@ -111,9 +111,7 @@ dispatcher dead-lettered, turning storms into digests.
 }
 
 func serve(name string, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("triggerflow "+name, flag.ContinueOnError)
-	cfgPath := fs.String("config", defaultConfigPath(), "config file")
-	dev := fs.Bool("dev", false, "allow the ingress to run without users (local trial only)")
+	fs, f := newServeFlags(name)
 	usage := func(w io.Writer) { fmt.Fprint(w, serveHelp[name], "\nFlags:\n"); printFlags(fs, w) }
 	if code, done := parseFlags(fs, args, usage, stdout, stderr); done {
 		return code
@@ -122,16 +120,16 @@ func serve(name string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "triggerflow %s: unexpected argument %q\n", name, fs.Arg(0))
 		return 2
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := config.Load(f.config)
 	if err != nil {
 		fmt.Fprintf(stderr, "triggerflow: %v\n", err)
 		return 1
 	}
-	if (name == "all" || name == "ingress") && len(cfg.Ingress.Users) == 0 && !*dev { // before anything starts or listens
+	if (name == "all" || name == "ingress") && len(cfg.Ingress.Users) == 0 && !f.dev { // before anything starts or listens
 		fmt.Fprintf(stderr, "triggerflow %s: %v\n", name, ingress.ErrNoUsers)
 		return 1
 	}
-	app := fx.New(appOptions(name, cfg, ingress.Options{Dev: *dev})...)
+	app := fx.New(appOptions(name, cfg, ingress.Options{Dev: f.dev})...)
 	if err := app.Err(); err != nil {
 		fmt.Fprintf(stderr, "triggerflow %s: %v\n", name, err)
 		return 1

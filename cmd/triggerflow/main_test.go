@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -186,6 +187,33 @@ func TestAppGraphs(t *testing.T) {
 		cfg := config.Default()
 		if err := fx.ValidateApp(append(appOptions(name, cfg, ingress.Options{}), fx.NopLogger)...); err != nil {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestFlagsWhereTheyApply: a command lists, and accepts, only the flags that apply to it.
+func TestFlagsWhereTheyApply(t *testing.T) {
+	for cmd, want := range map[string][]string{
+		"all":        {"-config", "-dev"},
+		"ingress":    {"-config", "-dev"},
+		"dispatcher": {"-config"},
+		"itsm-sync":  {"-config"},
+		"notifier":   {"-config"},
+	} {
+		_, out, _ := runCLI(cmd, "--help")
+		var got []string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "  -") {
+				got = append(got, strings.Fields(l)[0])
+			}
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("%s lists flags %v, want %v", cmd, got, want)
+		}
+		if !slices.Contains(want, "-dev") {
+			if code, _, errOut := runCLI(cmd, "--dev"); code != 2 || !strings.Contains(errOut, "flag provided but not defined: -dev") {
+				t.Errorf("%s --dev: exit %d %q", cmd, code, errOut)
+			}
 		}
 	}
 }
