@@ -194,11 +194,11 @@ func TestAppGraphs(t *testing.T) {
 // TestFlagsWhereTheyApply: a command lists, and accepts, only the flags that apply to it.
 func TestFlagsWhereTheyApply(t *testing.T) {
 	for cmd, want := range map[string][]string{
-		"all":        {"-config", "-dev"},
-		"ingress":    {"-config", "-dev"},
-		"dispatcher": {"-config"},
-		"itsm-sync":  {"-config"},
-		"notifier":   {"-config"},
+		"all":        {"-config", "-dev", "-listen"},
+		"ingress":    {"-config", "-dev", "-listen"},
+		"dispatcher": {"-admin-listen", "-config"},
+		"itsm-sync":  {"-admin-listen", "-config"},
+		"notifier":   {"-admin-listen", "-config"},
 	} {
 		_, out, _ := runCLI(cmd, "--help")
 		var got []string
