@@ -76,14 +76,9 @@ func (s *demoSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // demoSinkCmd runs the demo sink until SIGINT or SIGTERM.
 func demoSinkCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo-sink", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stdout, demoSinkHelp) }
 	listen := fs.String("listen", "127.0.0.1:9999", "listen address")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, done := parseFlags(fs, args, func(w io.Writer) { fmt.Fprint(w, demoSinkHelp); printFlags(fs, w) }, stdout, stderr); done {
+		return code
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

@@ -64,17 +64,23 @@ type proc struct {
 // startTriggerflow runs `triggerflow <command> --config <yaml>` and waits for /readyz.
 func startTriggerflow(t *testing.T, command, yaml string, httpAddr string, env ...string) *proc {
 	t.Helper()
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "triggerflow.yaml")
+	cfgPath := filepath.Join(t.TempDir(), "triggerflow.yaml")
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logPath := filepath.Join(dir, "triggerflow.log")
+	return startTriggerflowArgs(t, []string{command, "--config", cfgPath}, httpAddr, env...)
+}
+
+// startTriggerflowArgs runs `triggerflow <args>` and waits for /readyz on httpAddr.
+func startTriggerflowArgs(t *testing.T, args []string, httpAddr string, env ...string) *proc {
+	t.Helper()
+	command := args[0]
+	logPath := filepath.Join(t.TempDir(), "triggerflow.log")
 	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(triggerflowBinary(t), command, "--config", cfgPath)
+	cmd := exec.Command(triggerflowBinary(t), args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

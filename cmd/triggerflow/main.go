@@ -28,17 +28,28 @@ import (
 const usage = `triggerflow carries SecureChange workflow triggers through NATS JetStream.
 
 Usage:
-  triggerflow all     [--config FILE] [--dev]   every service in one process; embedded
-                                                JetStream when nats.url is empty
-  triggerflow ingress [--config FILE] [--dev]   the HTTP ingress only
-  triggerflow dispatcher [--config FILE]        the dispatcher only (plans triggers)
-  triggerflow itsm-sync [--config FILE]         itsm-sync only (ITSM calls, SecureChange write-backs)
-  triggerflow notifier [--config FILE]          the notifier only (emails and failure alerts)
-  triggerflow config check [FILE]               validate a config file, with line numbers
-  triggerflow demo-sink [--listen ADDR]         a stand-in ITSM that prints what it receives
-                                                (make run starts one on 127.0.0.1:9999)
+  triggerflow all [--config FILE] [--dev] [--listen ADDR]
+        every service in one process; embedded JetStream when nats.url is empty
+  triggerflow ingress [--config FILE] [--dev] [--listen ADDR]
+        the HTTP ingress only
+  triggerflow dispatcher [--config FILE] [--admin-listen ADDR]
+        the dispatcher only (plans triggers)
+  triggerflow itsm-sync [--config FILE] [--admin-listen ADDR]
+        itsm-sync only (ITSM calls, SecureChange write-backs)
+  triggerflow notifier [--config FILE] [--admin-listen ADDR]
+        the notifier only (emails and failure alerts)
+  triggerflow config check [FILE]
+        validate a config file, with line numbers
+  triggerflow version
+        module version, VCS commit, Go and nats-server versions
+  triggerflow demo-sink [--listen ADDR]
+        a stand-in ITSM that prints what it receives (make run starts one on :9999)
 
 The config file is --config, else $TRIGGERFLOW_CONFIG, else ./triggerflow.yaml.
+Listen addresses: --listen, else $TRIGGERFLOW_INGRESS_LISTEN, else ingress.listen (the
+ingress, with /healthz, /readyz, /metrics); --admin-listen, else $TRIGGERFLOW_ADMIN_LISTEN,
+else admin.listen (/healthz, /readyz, /metrics of dispatcher, itsm-sync and notifier), so
+several commands can share one host and one config file.
 Run "triggerflow <command> --help" for a command's flags.
 `
 
@@ -50,7 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
-	case "-h", "--help", "help":
+	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	case "all":
@@ -61,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[0], args[1:], stdout, stderr)
 	case "config":
 		return configCmd(args[1:], stdout, stderr)
+	case "version":
+		return versionCmd(args[1:], stdout, stderr)
 	case "demo-sink":
 		return demoSinkCmd(args[1:], stdout, stderr)
 	}
@@ -76,34 +89,37 @@ func defaultConfigPath() string {
 }
 
 var serveHelp = map[string]string{
-	"all": `Usage: triggerflow all [--config FILE] [--dev]
+	"all": `Usage: triggerflow all [--config FILE] [--dev] [--listen ADDR]
 
-Runs every service (ingress, dispatcher, itsm-sync, and the notifier when smtp.host is set) in one process. With nats.url empty it starts an
-embedded nats-server with JetStream (nats.embedded.*), stopped after the services.
+Runs every service (ingress, dispatcher, itsm-sync, and the notifier when smtp.host is
+set) in one process. With nats.url empty it starts an embedded nats-server with JetStream
+(nats.embedded.*), stopped after the services. /healthz, /readyz and /metrics are served
+on the ingress's listener.
 `,
-	"ingress": `Usage: triggerflow ingress [--config FILE] [--dev]
+	"ingress": `Usage: triggerflow ingress [--config FILE] [--dev] [--listen ADDR]
 
 Runs the HTTP ingress: POST <ingress.path> (the seed mediator's JSON) and
 POST /v1/triggers/{EVENT} (raw XML), plus /healthz, /readyz and /metrics.
 `,
-	"dispatcher": `Usage: triggerflow dispatcher [--config FILE]
+	"dispatcher": `Usage: triggerflow dispatcher [--config FILE] [--admin-listen ADDR]
 
 Runs the dispatcher: consumes SCW_TRIGGERS in 16 ordered lanes (durable pull consumers
 shared by all replicas; a ticket's triggers are planned in the order they were stored),
 enriches each trigger from SecureChange, matches the routes, runs the rewrite plugins,
 records the plan on SCW_PLANS and publishes its operations on SCW_OPS.
 `,
-	"itsm-sync": `Usage: triggerflow itsm-sync [--config FILE]
+	"itsm-sync": `Usage: triggerflow itsm-sync [--config FILE] [--admin-listen ADDR]
 
 Runs itsm-sync: 16 ordered lanes on SCW_OPS per outbound server (scw.op.itsm.<server>.<lane>.>)
-and 16 for SecureChange write-backs; the operations of one ticket and destination are
-performed one after the other, in order, by whichever replica. Renders each operation's
-template, sends it with the server's auth, TLS, limits and breaker, retries transient
-failures (honouring Retry-After), records successes in the scw_done bucket, stores
-correlation values in scw_correlation, and publishes a result per operation on SCW_RESULTS.
+and, when securechange.url is set, 16 for SecureChange write-backs; the operations of one
+ticket and destination are performed one after the other, in order, by whichever replica.
+Renders each operation's template, sends it with the server's auth, TLS, limits and
+breaker, retries transient failures (honouring Retry-After), records successes in the
+scw_done bucket, stores correlation values in scw_correlation, and publishes a result per
+operation on SCW_RESULTS.
 On SIGTERM, operations in flight get shutdown.drain_timeout to finish.
 `,
-	"notifier": `Usage: triggerflow notifier [--config FILE]
+	"notifier": `Usage: triggerflow notifier [--config FILE] [--admin-listen ADDR]
 
 Runs the notifier: sends email operations (scw.op.email.>) over smtp.*, and alerts
 notifications.on_failure (or a route's on_failure) on failed results and on triggers the
@@ -112,33 +128,29 @@ dispatcher dead-lettered, turning storms into digests.
 }
 
 func serve(name string, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("triggerflow "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", defaultConfigPath(), "config file")
-	dev := fs.Bool("dev", false, "allow the ingress to run without users (local trial only)")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), serveHelp[name], "\nFlags:\n"); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return 0
-		}
-		return 2
+	fs, f := newServeFlags(name)
+	usage := func(w io.Writer) { fmt.Fprint(w, serveHelp[name], "\nFlags:\n"); printFlags(fs, w) }
+	if code, done := parseFlags(fs, args, usage, stdout, stderr); done {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "triggerflow %s: unexpected argument %q\n", name, fs.Arg(0))
 		return 2
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := config.Load(f.config)
 	if err != nil {
 		fmt.Fprintf(stderr, "triggerflow: %v\n", err)
 		return 1
 	}
-	if (name == "all" || name == "ingress") && len(cfg.Ingress.Users) == 0 && !*dev { // before anything starts or listens
+	if err := f.applyListen(name, cfg, os.Getenv); err != nil {
+		fmt.Fprintf(stderr, "triggerflow %s: %v\n", name, err)
+		return 2
+	}
+	if (name == "all" || name == "ingress") && len(cfg.Ingress.Users) == 0 && !f.dev { // before anything starts or listens
 		fmt.Fprintf(stderr, "triggerflow %s: %v\n", name, ingress.ErrNoUsers)
 		return 1
 	}
-	app := fx.New(appOptions(name, cfg, ingress.Options{Dev: *dev})...)
+	app := fx.New(appOptions(name, cfg, ingress.Options{Dev: f.dev})...)
 	if err := app.Err(); err != nil {
 		fmt.Fprintf(stderr, "triggerflow %s: %v\n", name, err)
 		return 1

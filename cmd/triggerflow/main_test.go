@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,11 +20,33 @@ func runCLI(args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
+// TestHelpOnEveryCommand: --help (and -h, -help) prints the usage once, on stdout, and
+// exits 0; a bad flag prints it on stderr and exits 2.
 func TestHelpOnEveryCommand(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"all", "--help"}, {"ingress", "--help"}, {"dispatcher", "--help"}, {"config", "--help"}, {"config", "check", "--help"}} {
-		code, out, errOut := runCLI(args...)
-		if code != 0 || !strings.Contains(out, "Usage") {
-			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+	commands := [][]string{{}, {"all"}, {"ingress"}, {"dispatcher"}, {"itsm-sync"}, {"notifier"}, {"version"}, {"demo-sink"}, {"config"}}
+	for _, cmd := range commands {
+		for _, h := range []string{"--help", "-h", "-help"} {
+			if len(cmd) > 0 && cmd[0] == "config" && h == "-help" {
+				continue // config takes --help and -h only
+			}
+			args := append(append([]string{}, cmd...), h)
+			code, out, errOut := runCLI(args...)
+			if code != 0 || strings.Count(out, "Usage") != 1 || errOut != "" {
+				t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+			}
+		}
+	}
+	if code, _, errOut := runCLI("help"); code != 0 || errOut != "" {
+		t.Errorf("help: exit %d, stderr %q", code, errOut)
+	}
+	// config check is left to its own tests (its flags print the usage on both streams).
+	if code, out, errOut := runCLI("config", "check", "--help"); code != 0 || !strings.Contains(out, "Usage") {
+		t.Errorf("config check --help: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	for _, cmd := range []string{"all", "ingress", "dispatcher", "itsm-sync", "notifier", "demo-sink"} {
+		code, out, errOut := runCLI(cmd, "--bogus")
+		if code != 2 || out != "" || !strings.Contains(errOut, "flag provided but not defined: -bogus") || strings.Count(errOut, "Usage") != 1 {
+			t.Errorf("%s --bogus: exit %d, stdout %q, stderr %q", cmd, code, out, errOut)
 		}
 	}
 	if code, _, errOut := runCLI("frobnicate"); code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
@@ -164,6 +187,33 @@ func TestAppGraphs(t *testing.T) {
 		cfg := config.Default()
 		if err := fx.ValidateApp(append(appOptions(name, cfg, ingress.Options{}), fx.NopLogger)...); err != nil {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestFlagsWhereTheyApply: a command lists, and accepts, only the flags that apply to it.
+func TestFlagsWhereTheyApply(t *testing.T) {
+	for cmd, want := range map[string][]string{
+		"all":        {"-config", "-dev", "-listen"},
+		"ingress":    {"-config", "-dev", "-listen"},
+		"dispatcher": {"-admin-listen", "-config"},
+		"itsm-sync":  {"-admin-listen", "-config"},
+		"notifier":   {"-admin-listen", "-config"},
+	} {
+		_, out, _ := runCLI(cmd, "--help")
+		var got []string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "  -") {
+				got = append(got, strings.Fields(l)[0])
+			}
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("%s lists flags %v, want %v", cmd, got, want)
+		}
+		if !slices.Contains(want, "-dev") {
+			if code, _, errOut := runCLI(cmd, "--dev"); code != 2 || !strings.Contains(errOut, "flag provided but not defined: -dev") {
+				t.Errorf("%s --dev: exit %d %q", cmd, code, errOut)
+			}
 		}
 	}
 }

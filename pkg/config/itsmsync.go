@@ -184,7 +184,7 @@ type ITSMSync struct {
 	// Retry is the default retry policy of every server and of SecureChange write-backs.
 	Retry Retry `yaml:"retry"`
 	// Placeholders are custom WFI placeholders: name → template (may use other
-	// placeholders). Resolved after the predefined ones and the ticket's fields.
+	// placeholders). Resolved before the predefined ones and the ticket's fields, as in WFI.
 	Placeholders map[string]string `yaml:"placeholders"`
 	// ExcerptBytes bounds the response excerpt kept per attempt. Default 512.
 	ExcerptBytes int `yaml:"excerpt_bytes"`

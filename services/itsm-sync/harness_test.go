@@ -150,6 +150,20 @@ func (g *rig) waitResults(subject string, n int) []events.Result {
 	return rs
 }
 
+// waitMsgs polls until n messages of stream match subject, and returns them: a failed
+// operation's result is published before its dead letter.
+func (g *rig) waitMsgs(stream, subject string, n int) []*jetstream.RawStreamMsg {
+	g.t.Helper()
+	var ms []*jetstream.RawStreamMsg
+	natstest.CheckFor(g.t, 30*time.Second, 25*time.Millisecond, func() error {
+		if ms = g.msgs(stream, subject); len(ms) < n {
+			return fmt.Errorf("%d messages on %s in %s, want %d", len(ms), subject, stream, n)
+		}
+		return nil
+	})
+	return ms
+}
+
 // snow is an httptest server that behaves like ServiceNow's Table API for
 // change_request: POST creates (201 {"result":{…}}), PATCH …/{sys_id} updates (404 for
 // an unknown sys_id), GET ?sysparm_query=correlation_id=X lists. fault, when set, may

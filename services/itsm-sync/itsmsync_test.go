@@ -149,7 +149,7 @@ func TestTransientExhaustedDeadLettered(t *testing.T) {
 					t.Errorf("attempt %+v", a)
 				}
 			}
-			dl := g.msgs(events.StreamDLQ, "scw.dlq.itsm-sync.90")
+			dl := g.waitMsgs(events.StreamDLQ, "scw.dlq.itsm-sync.90", 1)
 			if len(dl) != 1 || !strings.Contains(dl[0].Header.Get(events.HdrError), "gave up") ||
 				dl[0].Header.Get(events.HdrOriginalSubject) != o.StoredSubject() || dl[0].Header.Get(events.HdrAttempt) != "4" {
 				t.Fatalf("dead letters = %v", dl)
@@ -197,7 +197,7 @@ func TestPermanentFailures(t *testing.T) {
 	if len(r.Attempts) != 0 || !strings.Contains(r.Error, "#no_such_placeholder#") {
 		t.Fatalf("missing placeholder: %+v", r)
 	}
-	if n := len(g.msgs(events.StreamDLQ, "scw.dlq.itsm-sync.*")); n != 2 {
+	if n := len(g.waitMsgs(events.StreamDLQ, "scw.dlq.itsm-sync.*", 2)); n != 2 {
 		t.Fatalf("%d dead letters, want 2", n)
 	}
 	if sn.totalCreates() != 0 {
@@ -376,7 +376,7 @@ func TestUnauthorizedIsPermanentAndSecretFree(t *testing.T) {
 	if len(r.Attempts) != 1 || r.Attempts[0].Status != http.StatusUnauthorized || r.Attempts[0].Transient {
 		t.Fatalf("result = %+v", r)
 	}
-	dl := g.msgs(events.StreamDLQ, "scw.dlq.itsm-sync.700")
+	dl := g.waitMsgs(events.StreamDLQ, "scw.dlq.itsm-sync.700", 1)
 	b, _ := json.Marshal(r)
 	for where, text := range map[string]string{"result": string(b), "dead letter": fmt.Sprint(dl[0].Header), "logs": g.Logs.String()} {
 		if strings.Contains(text, "wrong-password-123") {

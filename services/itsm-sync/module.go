@@ -81,7 +81,8 @@ func New(lc fx.Lifecycle, p Params) (*Service, *runner.Runner, error) {
 }
 
 // Consumers are the lanes of itsm-sync: events.Partitions per outbound server (so a server
-// that is down or slow delays no other) and as many for SecureChange write-backs. Each
+// that is down or slow delays no other) and, when securechange.url is set, as many for
+// SecureChange write-backs (without it no route can write back, see config). Each
 // lane performs one operation at a time, across every replica, in the order they were
 // stored: the operations of one ticket and destination never overtake each other.
 func Consumers(c *config.Config) []bus.ConsumerConfig {
@@ -99,6 +100,9 @@ func Consumers(c *config.Config) []bus.ConsumerConfig {
 		for p := range events.Partitions {
 			out = append(out, lane(events.OpITSM, name, "itsm-sync-"+durableToken(name), "operations for server "+name, p))
 		}
+	}
+	if !c.SecureChange.Enabled() {
+		return out
 	}
 	for p := range events.Partitions {
 		out = append(out, lane(events.OpSecureChange, TargetSecureChange, "itsm-sync-securechange", "SecureChange write-backs", p))

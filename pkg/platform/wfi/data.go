@@ -23,8 +23,9 @@ type Data struct {
 	// Result is a response body (JSON), while mapping a response:
 	// #result.<gjson path>#.
 	Result []byte
-	// Custom are the custom placeholders from config: name -> template. A
-	// custom template may use other placeholders; a cycle is an error.
+	// Custom are the custom placeholders from config: name -> template,
+	// looked up before predefined placeholders and ticket fields. A custom
+	// template may use other placeholders; a cycle is an error.
 	Custom map[string]string
 	// Now is the time of current_time and date_only; the caller passes
 	// time.Now().

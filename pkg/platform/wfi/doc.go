@@ -21,20 +21,30 @@
 // and without HTML escaping), EscapeHTML html.EscapeString, EscapeURL
 // url.PathEscape, EscapeNone nothing.
 //
-// A name resolves, in this order, from:
+// A name resolves, in this order (WFI's: custom placeholders first, then
+// predefined ones, then ticket fields), from:
 //
-//  1. the predefined placeholders below;
-//  2. ticket fields, by field name: the current task's fields first, then
+//  1. custom placeholders (config): name -> template, which may use any
+//     placeholder, other custom ones included (a cycle is an error that
+//     wraps ErrCycle and names the cycle). A custom placeholder overrides a
+//     predefined placeholder or a ticket field of the same name; inside its
+//     own template (directly or through other custom placeholders) the name
+//     is what it overrides, so "ticket_subject": "[SC] #ticket_subject#"
+//     wraps the predefined value. A custom value is rendered unescaped,
+//     then escaped once, where it is pasted;
+//  2. the predefined placeholders below;
+//  3. ticket fields, by field name: the current task's fields first, then
 //     the current step's other tasks, then every step from the latest to
 //     the first (a redone step's latest occurrence wins). A field's value
 //     is its text; "true"/"false" for a checkbox and for an approve_reject
 //     decision ("" while undecided); the selection of a drop_down_list; the
 //     selected options of a multiple_selection joined by ", ";
-//  3. custom placeholders (config): name -> template, which may use any
-//     placeholder, other custom ones included (a cycle is an error that
-//     wraps ErrCycle and names the cycle). A custom value is rendered
-//     unescaped, then escaped once, where it is pasted;
-//  4. the prefixed namespaces.
+//  4. the prefixed namespaces, last, as before the order changed: a custom
+//     placeholder or a field whose name starts with "correlation.",
+//     "result.", "attr." or "trigger." hides the namespace's value.
+//
+// Before this release triggerflow looked predefined placeholders up first,
+// then fields, then custom placeholders.
 //
 // The namespaces:
 //
@@ -50,8 +60,7 @@
 //	                   XML (its text; the last one of that name)
 //
 // A predefined placeholder that has no value here (e.g. workflow_name
-// without an enriched ticket) falls through to fields and custom
-// placeholders, so a custom placeholder can stand in for it. A gjson path
+// without an enriched ticket) falls through to fields. A gjson path
 // with characters a #name# cannot hold (#, (, ", @, |) is written
 // {{ph `result.items.#(name=="x").id`}}.
 //

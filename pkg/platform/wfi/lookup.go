@@ -3,6 +3,7 @@ package wfi
 import (
 	"bytes"
 	"encoding/xml"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -319,12 +320,12 @@ const (
 	prefixTrigger     = "trigger."
 )
 
-// Lookup resolves one placeholder name: predefined WFI placeholders first,
-// then ticket field names (the current task's fields first, then any
-// step's latest value), then custom placeholders (rendered unescaped), and
-// the prefixed namespaces correlation., result., attr. and trigger. It
-// reports false for a name that resolves to nothing, and for a custom
-// placeholder whose template fails (a cycle, a missing placeholder):
+// Lookup resolves one placeholder name as WFI does: custom placeholders
+// first (rendered unescaped), then predefined WFI placeholders, then ticket
+// field names (the current task's fields first, then any step's latest
+// value), and last the prefixed namespaces correlation., result., attr. and
+// trigger. It reports false for a name that resolves to nothing, and for a
+// custom placeholder whose template fails (a cycle, a missing placeholder):
 // Render reports those errors.
 func (d *Data) Lookup(name string) (string, bool) {
 	r := resolver{d: d}
@@ -345,19 +346,21 @@ type resolver struct {
 
 func (r *resolver) resolve(name string) (string, bool, error) {
 	d := r.d
-	if p, ok := predefinedIndex[name]; ok {
-		if v, ok := p.value(d); ok {
+	if text, ok := d.Custom[name]; ok {
+		// Inside its own template (#ticket_subject# in a custom ticket_subject), a
+		// custom placeholder's name is what it overrides, if that has a value.
+		if !slices.Contains(r.stack, name) {
+			v, err := r.custom(name, text)
+			return v, err == nil, err
+		}
+		if v, ok := d.builtin(name); ok {
 			return v, true, nil
 		}
+		_, err := r.custom(name, text) // the cycle error
+		return "", false, err
 	}
-	if d.Ticket != nil {
-		if f, ok := findField(d.Ticket, name); ok {
-			return f.Value(), true, nil
-		}
-	}
-	if text, ok := d.Custom[name]; ok {
-		v, err := r.custom(name, text)
-		return v, err == nil, err
+	if v, ok := d.builtin(name); ok {
+		return v, true, nil
 	}
 	switch {
 	case strings.HasPrefix(name, prefixCorrelation):
@@ -374,6 +377,22 @@ func (r *resolver) resolve(name string) (string, bool, error) {
 		return v, ok, nil
 	}
 	return "", false, nil
+}
+
+// builtin resolves a name that is not a custom placeholder, nor a namespace:
+// a predefined placeholder with a value here, else a ticket field.
+func (d *Data) builtin(name string) (string, bool) {
+	if p, ok := predefinedIndex[name]; ok {
+		if v, ok := p.value(d); ok {
+			return v, true
+		}
+	}
+	if d.Ticket != nil {
+		if f, ok := findField(d.Ticket, name); ok {
+			return f.Value(), true
+		}
+	}
+	return "", false
 }
 
 // custom renders a custom placeholder's template, unescaped: its value is

@@ -214,18 +214,56 @@ func TestFieldPrecedence(t *testing.T) {
 				{"id": 32, "status": "ASSIGNED", "assignee": "cur.person", "fields": {"field": [
 					{"@xsi.type": "text_field", "name": "Note", "text": "from the current task"},
 					{"@xsi.type": "text_field", "name": "Redone", "text": "new"}]}}]}}]}}}`)
-	d.Custom = map[string]string{"Note": "custom loses to the field", "Custom Only": "custom"}
+	d.Custom = map[string]string{"Custom Only": "custom"}
 	for name, want := range map[string]string{
 		"Note":            "from the current task", // current task first
 		"Only Early":      "early",                 // any step's latest value
 		"Redone":          "new",                   // the redone step's latest occurrence
-		"assignee":        "cur.person",            // predefined first
+		"assignee":        "cur.person",            // predefined before fields
 		"current_task_id": "32",
 		"Custom Only":     "custom",
 	} {
 		if got, ok := d.Lookup(name); !ok || got != want {
 			t.Errorf("%s: got %q, %v; want %q", name, got, ok, want)
 		}
+	}
+}
+
+// TestCustomPlaceholderPrecedence: as in WFI, a custom placeholder wins over a
+// predefined placeholder and a ticket field of the same name; inside its own template
+// the name is what it overrides; the namespaces are still reached.
+func TestCustomPlaceholderPrecedence(t *testing.T) {
+	t.Parallel()
+	d := ticketData(t, `{"ticket": {"id": 9, "subject": "Open 443", "current_step": {"id": 3, "name": "Approval"},
+		"steps": {"step": [{"id": 3, "name": "Approval", "tasks": {"task": {"id": 31, "status": "ASSIGNED", "assignee": "cur.person",
+			"fields": {"field": [
+				{"@xsi.type": "text_field", "name": "Note", "text": "from the field"},
+				{"@xsi.type": "text_field", "name": "assignee", "text": "a field named like a predefined placeholder"}]}}}}]}}}`)
+	d.Correlation = map[string]string{"sys_id": "abc"}
+	d.Custom = map[string]string{
+		"assignee":       "custom assignee",       // a predefined name, and a field's
+		"Note":           "custom note",           // a field's name
+		"ticket_subject": "[SC] #ticket_subject#", // wraps the predefined value
+		"step_name":      "#Note# / #ticket_id#",  // other names as usual
+		"record":         "#correlation.sys_id#",  // a namespace from a custom one
+		"a":              "#b#",                   // a cycle is still one
+		"b":              "#a#",
+	}
+	for name, want := range map[string]string{
+		"assignee":           "custom assignee",
+		"Note":               "custom note",
+		"ticket_subject":     "[SC] Open 443",
+		"step_name":          "custom note / 9",
+		"record":             "abc",
+		"current_task_id":    "31",
+		"correlation.sys_id": "abc",
+	} {
+		if got, ok := d.Lookup(name); !ok || got != want {
+			t.Errorf("%s: got %q, %v; want %q", name, got, ok, want)
+		}
+	}
+	if err := renderErr(t, "t", "#a#", d, wfi.EscapeNone); !errors.Is(err, wfi.ErrCycle) {
+		t.Errorf("#a#: %v, want a cycle", err)
 	}
 }
 
