@@ -100,6 +100,7 @@ func TestBadInput(t *testing.T) {
 		{name: "endpoint with a trailing slash", path: "/trigger_file/", body: jsonBody(b64(good), "CREATE"), status: 404, want: `no endpoint at "/trigger_file/"`},
 		{name: "raw endpoint without an event", path: "/v1/triggers/", body: []byte(good), status: 404, want: "no endpoint"},
 		{name: "root", path: "/", method: http.MethodGet, status: 404, want: "no endpoint"},
+		{name: "POST to a GET-only path", path: "/healthz", body: []byte("x"), status: 405, want: `method POST is not allowed on "/healthz": GET it`},
 
 		// Content-Type: JSON on /trigger_file, XML on /v1/triggers/{EVENT}.
 		{name: "text/plain", ctype: "text/plain", body: jsonBody(b64(good), "CREATE"), status: 415, want: `Content-Type "text/plain" is not JSON`},

@@ -59,7 +59,7 @@ func NewHandler(p HandlerParams) (*Handler, error) {
 		instance: p.Instance, now: time.Now, mux: http.NewServeMux(),
 	}
 	h.mux.HandleFunc(p.Config.Path, h.serveMediator)
-	h.mux.HandleFunc(rawPattern, h.serveRaw)
+	h.mux.HandleFunc("/v1/triggers/{event}", h.serveRaw)
 	if p.Health != nil {
 		p.Health.Mount(h.mux)
 	}
@@ -69,9 +69,6 @@ func NewHandler(p HandlerParams) (*Handler, error) {
 	return h, nil
 }
 
-// rawPattern is the raw endpoint's route.
-const rawPattern = "/v1/triggers/{event}"
-
 // ServeHTTP routes the request by its cleaned path (see cleanPath): `//trigger_file`
 // reaches the mediator's handler instead of being redirected.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -79,7 +76,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // notFound answers a path no endpoint serves, with the same JSON as every other error.
+// It also gets the paths served only to GET (/healthz, /readyz, /metrics) with another
+// method, because "/" matches them: those are a 405.
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	get := *r
+	get.Method = http.MethodGet
+	if _, pattern := h.mux.Handler(&get); pattern != "/" {
+		w.Header().Set("Allow", "GET, HEAD")
+		h.rejected(w, r, "unknown", "", &InputError{Status: http.StatusMethodNotAllowed, Msg: fmt.Sprintf(
+			"method %s is not allowed on %s: GET it", r.Method, quoteShort(r.URL.Path))}, false)
+		return
+	}
 	h.rejected(w, r, "unknown", "", &InputError{Status: http.StatusNotFound, Msg: fmt.Sprintf(
 		"no endpoint at %s: POST the mediator's JSON to %s, or the ticket_info XML to /v1/triggers/{EVENT}",
 		quoteShort(r.URL.Path), h.cfg.Path)}, false)
