@@ -109,6 +109,7 @@ func TestBadInput(t *testing.T) {
 		{name: "XML on the JSON endpoint", ctype: "application/xml", body: jsonBody(b64(good), "CREATE"), status: 415, want: "is not JSON: send the mediator's JSON as Content-Type: application/json"},
 		{name: "JSON in Latin-1", ctype: "application/json; charset=iso-8859-1", body: jsonBody(b64(good), "CREATE"), status: 415, want: "charset"},
 		{name: "unparsable Content-Type", ctype: "json;;", body: jsonBody(b64(good), "CREATE"), status: 415, want: "is not a media type"},
+		{name: "two Content-Types", ctype: "application/json", auth: func(r *http.Request) { r.Header.Add("Content-Type", "text/plain") }, body: jsonBody(b64(good), "CREATE"), status: 400, want: "2 Content-Type headers"},
 		{name: "raw: JSON", path: "/v1/triggers/CREATE", ctype: "application/json", body: []byte(good), status: 415, want: `Content-Type "application/json" is not XML: send the ticket_info XML as Content-Type: application/xml`},
 		{name: "raw: form", path: "/v1/triggers/CREATE", ctype: "application/x-www-form-urlencoded", body: []byte(good), status: 415, want: "is not XML"},
 		{name: "raw: text/plain", path: "/v1/triggers/CREATE", ctype: "text/plain; charset=utf-8", body: []byte(good), status: 415, want: "is not XML"},

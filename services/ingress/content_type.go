@@ -24,12 +24,17 @@ const (
 // endpoint's kind, as clients written before this check may send none. A charset other
 // than UTF-8 is refused too: the body is read as UTF-8. Everything else (text/plain,
 // application/x-www-form-urlencoded, multipart/form-data, JSON on the XML endpoint and XML
-// on the JSON endpoint, an unparsable header) is a 415 naming the type and the one wanted.
+// on the JSON endpoint, an unparsable header) is a 415 naming the type and the one wanted;
+// more than one Content-Type header is a 400.
 func checkContentType(r *http.Request, want bodyKind) *InputError {
-	ct := r.Header.Get("Content-Type")
-	if ct == "" {
+	cts := r.Header.Values("Content-Type")
+	if len(cts) > 1 {
+		return badInput("the request has %d Content-Type headers: send one", len(cts))
+	}
+	if len(cts) == 0 || cts[0] == "" {
 		return nil
 	}
+	ct := cts[0]
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
 		return unsupported(want, "Content-Type %s is not a media type (%v)", quoteShort(ct), err)
