@@ -184,17 +184,13 @@ func stageEq(got *events.Stage, id, name string, present bool) bool {
 	return got != nil && got.ID == id && got.Name == name
 }
 
-// TestSeedMediatorEveryTrigger runs the seed mediator (unchanged but for its five
-// settings) the way SecureChange does, for every trigger name, against the ingress binary
-// on a real nats-server process, then reads the stream and checks each stored event.
-func TestSeedMediatorEveryTrigger(t *testing.T) {
-	nsrv := natstest.StartProcess(t)
-	addr := freeAddr(t)
-	startTriggerflow(t, "ingress", ingressYAML(nsrv.URL(), addr, passwordFile(t)), addr)
-
-	dir := t.TempDir()
-	script, err := sctest.InstallMediator(dir, sctest.Settings{
-		Host: addr, Endpoint: "trigger_file", Username: e2eUser, Password: e2ePassword, ExecScript: execScript,
+// seedMediator installs the seed mediator with HOST=addr and ENDPOINT=endpoint (its other
+// settings the test user's), and returns a runner that runs it with args the way SecureChange
+// does, with `python` on PATH.
+func seedMediator(t *testing.T, addr, endpoint string, args ...string) sctest.Runner {
+	t.Helper()
+	script, err := sctest.InstallMediator(t.TempDir(), sctest.Settings{
+		Host: addr, Endpoint: endpoint, Username: e2eUser, Password: e2ePassword, ExecScript: execScript,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -203,11 +199,22 @@ func TestSeedMediatorEveryTrigger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runner := sctest.Runner{
+	return sctest.Runner{
 		Script: script,
-		Args:   []string{"first-arg-dropped-by-mediator", "--env", "prod", `C:\temp\new`},
+		Args:   args,
 		Env:    []string{"PATH=" + shim + string(os.PathListSeparator) + os.Getenv("PATH")},
 	}
+}
+
+// TestSeedMediatorEveryTrigger runs the seed mediator (unchanged but for its five
+// settings) the way SecureChange does, for every trigger name, against the ingress binary
+// on a real nats-server process, then reads the stream and checks each stored event.
+func TestSeedMediatorEveryTrigger(t *testing.T) {
+	nsrv := natstest.StartProcess(t)
+	addr := freeAddr(t)
+	startTriggerflow(t, "ingress", ingressYAML(nsrv.URL(), addr, passwordFile(t)), addr)
+
+	runner := seedMediator(t, addr, "trigger_file", "first-arg-dropped-by-mediator", "--env", "prod", `C:\temp\new`)
 	ctx := context.Background()
 
 	type sent struct {

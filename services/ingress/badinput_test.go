@@ -23,10 +23,16 @@ func TestBadInput(t *testing.T) {
 	laughs := `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]><ticket_info><id>1</id><subject>&lol2;</subject></ticket_info>`
 	huge := bytes.Repeat([]byte("A"), 1<<20+1)
 
+	twoIDs := "<ticket_info><id>700043</id><id>999999</id><subject>x</subject></ticket_info>"
+	jsonPair := func(first, second string) []byte { // two keys, both spelled out
+		return []byte(`{"ticket_info":"` + b64(good) + `",` + first + `,` + second + `,"args":"","script":""}`)
+	}
+
 	type tc struct {
 		name   string
 		method string
 		path   string
+		ctype  string // Content-Type; default application/json, application/xml under /v1/; "-" none
 		body   []byte
 		auth   func(*http.Request)
 		status int
@@ -71,6 +77,42 @@ func TestBadInput(t *testing.T) {
 		{name: "raw: no credentials", path: "/v1/triggers/CREATE", body: []byte(good), auth: func(r *http.Request) { r.Header.Set("X-No-Auth", "1") }, status: 401, want: "missing credentials"},
 		{name: "raw: GET", path: "/v1/triggers/CREATE", method: http.MethodGet, status: 405, want: "not allowed"},
 		{name: "raw: non-UTF-8 arg", path: "/v1/triggers/CREATE?arg=caf%E9", body: []byte(good), status: 400, want: "UTF-8"},
+
+		// Duplicate keys: a JSON reader takes the last, so each order stored something else.
+		{name: "duplicate event, TEST then CREATE", body: jsonPair(`"event":"TEST"`, `"event":"CREATE"`), status: 400, want: `duplicate key "event"`},
+		{name: "duplicate event, CREATE then TEST", body: jsonPair(`"event":"CREATE"`, `"event":"TEST"`), status: 400, want: `duplicate key "event"`},
+		{name: "duplicate ticket_info", body: []byte(`{"ticket_info":"` + b64(ticketXML("1", "2")) + `","event":"CREATE","ticket_info":"` + b64(good) + `"}`), status: 400, want: `duplicate key "ticket_info"`},
+		{name: "duplicate event in another case", body: jsonPair(`"event":"TEST"`, `"Event":"CREATE"`), status: 400, want: `duplicate key "Event" in the body: it is the same field as "event"`},
+		{name: "duplicate event, escaped", body: jsonPair(`"event":"TEST"`, `"\u0065vent":"CREATE"`), status: 400, want: `duplicate key "event"`},
+		{name: "duplicate unknown key", body: jsonPair(`"event":"CREATE","x":1`, `"x":2`), status: 400, want: `duplicate key "x"`},
+
+		// The ticket's own <id>: exactly one, a number from 1.
+		{name: "two ticket ids", body: jsonBody(b64(twoIDs), "CREATE"), status: 400, want: "<ticket_info> has 2 <id> elements"},
+		{name: "two ticket ids around a stage", body: jsonBody(b64("<ticket_info><id/><current_stage><id>3</id></current_stage><id>7</id></ticket_info>"), "CREATE"), status: 400, want: "has 2 <id> elements"},
+		{name: "raw: two ticket ids", path: "/v1/triggers/CREATE", body: []byte(twoIDs), status: 400, want: "has 2 <id> elements"},
+		{name: "ticket id 0", body: jsonBody(b64("<ticket_info><id>0</id></ticket_info>"), "CREATE"), status: 400, want: `<id> "0" is not a ticket number`},
+		{name: "ticket id of zeros", body: jsonBody(b64("<ticket_info><id>0000</id></ticket_info>"), "ADVANCE"), status: 400, want: `<id> "0000" is not a ticket number`},
+		{name: "raw: ticket id 0", path: "/v1/triggers/CREATE", body: []byte("<ticket_info><id>0</id></ticket_info>"), status: 400, want: "is not a ticket number"},
+
+		// Paths are cleaned, then routed; no endpoint: 404 with the JSON error.
+		{name: "unknown path", path: "/nope", body: jsonBody(b64(good), "CREATE"), status: 404, want: `no endpoint at "/nope": POST the mediator's JSON to /trigger_file`},
+		{name: "unknown path after cleaning", path: "//v1//../nope", body: jsonBody(b64(good), "CREATE"), status: 404, want: `no endpoint at "/nope"`},
+		{name: "endpoint with a trailing slash", path: "/trigger_file/", body: jsonBody(b64(good), "CREATE"), status: 404, want: `no endpoint at "/trigger_file/"`},
+		{name: "raw endpoint without an event", path: "/v1/triggers/", body: []byte(good), status: 404, want: "no endpoint"},
+		{name: "root", path: "/", method: http.MethodGet, status: 404, want: "no endpoint"},
+		{name: "POST to a GET-only path", path: "/healthz", body: []byte("x"), status: 405, want: `method POST is not allowed on "/healthz": GET it`},
+
+		// Content-Type: JSON on /trigger_file, XML on /v1/triggers/{EVENT}.
+		{name: "text/plain", ctype: "text/plain", body: jsonBody(b64(good), "CREATE"), status: 415, want: `Content-Type "text/plain" is not JSON`},
+		{name: "form", ctype: "application/x-www-form-urlencoded", body: jsonBody(b64(good), "CREATE"), status: 415, want: `Content-Type "application/x-www-form-urlencoded" is not JSON`},
+		{name: "multipart", ctype: "multipart/form-data; boundary=xyz", body: []byte("--xyz\r\n\r\n" + string(jsonBody(b64(good), "CREATE")) + "\r\n--xyz--\r\n"), status: 415, want: `"multipart/form-data" is not JSON`},
+		{name: "XML on the JSON endpoint", ctype: "application/xml", body: jsonBody(b64(good), "CREATE"), status: 415, want: "is not JSON: send the mediator's JSON as Content-Type: application/json"},
+		{name: "JSON in Latin-1", ctype: "application/json; charset=iso-8859-1", body: jsonBody(b64(good), "CREATE"), status: 415, want: "charset"},
+		{name: "unparsable Content-Type", ctype: "json;;", body: jsonBody(b64(good), "CREATE"), status: 415, want: "is not a media type"},
+		{name: "two Content-Types", ctype: "application/json", auth: func(r *http.Request) { r.Header.Add("Content-Type", "text/plain") }, body: jsonBody(b64(good), "CREATE"), status: 400, want: "2 Content-Type headers"},
+		{name: "raw: JSON", path: "/v1/triggers/CREATE", ctype: "application/json", body: []byte(good), status: 415, want: `Content-Type "application/json" is not XML: send the ticket_info XML as Content-Type: application/xml`},
+		{name: "raw: form", path: "/v1/triggers/CREATE", ctype: "application/x-www-form-urlencoded", body: []byte(good), status: 415, want: "is not XML"},
+		{name: "raw: text/plain", path: "/v1/triggers/CREATE", ctype: "text/plain; charset=utf-8", body: []byte(good), status: 415, want: "is not XML"},
 	}
 	if len(cases) < 25 {
 		t.Fatalf("the table must keep at least 25 cases, has %d", len(cases))
@@ -86,7 +128,15 @@ func TestBadInput(t *testing.T) {
 				path = "/trigger_file"
 			}
 			req, _ := http.NewRequest(method, g.URL+path, bytes.NewReader(c.body))
-			req.Header.Set("Content-Type", "application/json")
+			switch {
+			case c.ctype == "-":
+			case c.ctype != "":
+				req.Header.Set("Content-Type", c.ctype)
+			case strings.HasPrefix(path, "/v1/"):
+				req.Header.Set("Content-Type", "application/xml")
+			default:
+				req.Header.Set("Content-Type", "application/json")
+			}
 			if c.auth != nil {
 				c.auth(req)
 			}

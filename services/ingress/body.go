@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -38,7 +39,10 @@ const argsHint = `the mediator does not escape args, so a " or \ in an argument 
 // not read as a tab). This is also the fast path: no JSON decoder runs. A client that does
 // escape its JSON should use any other layout (for example compact JSON).
 //
-// Any other body is read as JSON (unknown fields ignored). The mediator pastes
+// Any other body is read as JSON (unknown fields ignored). A key that appears twice in
+// the object ("event", or "Event" after "event", which encoding/json would match to the
+// same field) is rejected, naming the key: a JSON reader would take the last one and a
+// proxy or log reader possibly the first. The mediator pastes
 // args and script into the JSON without escaping them, so a quote, backslash
 // or control character in an argument makes the body invalid JSON; then, and
 // only then, the body is read by the mediator's exact layout instead:
@@ -92,6 +96,9 @@ func DecodeMediatorBody(b []byte) (MediatorBody, error) {
 	case err == nil && b[first] != '{':
 		return MediatorBody{}, badInput("body must be a JSON object, not null") // the only value Unmarshal takes silently
 	case err == nil:
+		if dup, prev, ok := duplicateKey(b); ok {
+			return MediatorBody{}, duplicateKeyError(dup, prev)
+		}
 		body := MediatorBody{TicketInfo: v.TicketInfo.data, Args: v.Args, Script: v.Script}
 		if !v.TicketInfo.set {
 			return MediatorBody{}, badInput(`body has no "ticket_info"`)
@@ -133,6 +140,51 @@ func DecodeMediatorBody(b []byte) (MediatorBody, error) {
 		Script:     string(b[l.script.lo:l.script.hi]),
 		Recovered:  true,
 	}, nil
+}
+
+// mediatorFields are the keys of the mediator's JSON object.
+var mediatorFields = [...]string{"ticket_info", "event", "args", "script"}
+
+// duplicateKey reports the first key of the JSON object b that repeats an earlier
+// one, and that earlier key as written. Keys are compared the way encoding/json matches
+// them to the mediator's fields (exactly, or else case-insensitively), so "Event" repeats
+// "event"; other keys only when they are equal. b must be valid JSON.
+func duplicateKey(b []byte) (dup, prev string, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", "", false
+	}
+	seen := make(map[string]string, len(mediatorFields))
+	var value json.RawMessage
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", "", false
+		}
+		key, _ := t.(string)
+		field := key
+		for _, f := range mediatorFields {
+			if strings.EqualFold(key, f) {
+				field = f
+				break
+			}
+		}
+		if p, ok := seen[field]; ok {
+			return key, p, true
+		}
+		seen[field] = key
+		if err := dec.Decode(&value); err != nil {
+			return "", "", false
+		}
+	}
+	return "", "", false
+}
+
+func duplicateKeyError(dup, prev string) *InputError {
+	if dup == prev {
+		return badInput("duplicate key %q in the body: each key may appear only once (which one is meant?)", dup)
+	}
+	return badInput("duplicate key %q in the body: it is the same field as %q (JSON keys match case-insensitively); each key may appear only once", dup, prev)
 }
 
 // fieldError is a problem with one field's value, found while decoding it.

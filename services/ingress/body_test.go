@@ -276,6 +276,31 @@ var mediatorBodyCases = []struct {
 		body:    []byte("ticket_info=abc&event=CLOSE"),
 		wantErr: `body is not valid JSON (invalid character 'i' in literal true (expecting 'r') at byte 2) and does not have the mediator's layout either (at byte 0: want {)`,
 	},
+	{
+		name:    "duplicate event, TEST first",
+		body:    []byte(`{"ticket_info":"` + bodyB64 + `","event":"TEST","event":"CREATE"}`),
+		wantErr: `duplicate key "event" in the body: each key may appear only once (which one is meant?)`,
+	},
+	{
+		name:    "duplicate event, TEST last",
+		body:    []byte(`{"ticket_info":"` + bodyB64 + `","event":"CREATE","args":"","event":"TEST"}`),
+		wantErr: `duplicate key "event" in the body: each key may appear only once (which one is meant?)`,
+	},
+	{
+		name:    "duplicate ticket_info",
+		body:    []byte(`{"ticket_info":"` + bodyB64 + `","event":"CREATE","ticket_info":""}`),
+		wantErr: `duplicate key "ticket_info" in the body: each key may appear only once (which one is meant?)`,
+	},
+	{
+		name:    "duplicate script in another case",
+		body:    []byte(`{"ticket_info":"","event":"CREATE","script":"/a","SCRIPT":"/b"}`),
+		wantErr: `duplicate key "SCRIPT" in the body: it is the same field as "script" (JSON keys match case-insensitively); each key may appear only once`,
+	},
+	{
+		name: "the same key in nested objects is not a duplicate",
+		body: []byte(`{"ticket_info":"","event":"CREATE","meta":{"event":1},"more":{"event":2}}`),
+		want: ingress.MediatorBody{TicketInfo: []byte{}, Event: "CREATE"},
+	},
 }
 
 func TestDecodeMediatorBody(t *testing.T) {

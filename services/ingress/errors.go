@@ -3,6 +3,7 @@ package ingress
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 )
 
 // InputError rejects a request because of what the client sent. It maps to a 4xx
@@ -14,6 +15,16 @@ type InputError struct {
 }
 
 func (e *InputError) Error() string { return e.Msg }
+
+// quoteShort quotes a value from the request (a path, a header) for an error message, cut
+// to a readable length.
+func quoteShort(s string) string {
+	const max = 100
+	if len(s) > max {
+		return strconv.Quote(s[:max]) + "…"
+	}
+	return strconv.Quote(s)
+}
 
 // badInput returns a 400 InputError with a formatted message.
 func badInput(format string, args ...any) *InputError {

@@ -63,10 +63,34 @@ func NewHandler(p HandlerParams) (*Handler, error) {
 	if p.Health != nil {
 		p.Health.Mount(h.mux)
 	}
+	if p.Config.Path != "/" { // "/" already takes every path
+		h.mux.HandleFunc("/", h.notFound)
+	}
 	return h, nil
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+// ServeHTTP routes the request by its cleaned path (see cleanPath): `//trigger_file`
+// reaches the mediator's handler instead of being redirected.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mux.ServeHTTP(w, cleanPath(r))
+}
+
+// notFound answers a path no endpoint serves, with the same JSON as every other error.
+// It also gets the paths served only to GET (/healthz, /readyz, /metrics) with another
+// method, because "/" matches them: those are a 405.
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	get := *r
+	get.Method = http.MethodGet
+	if _, pattern := h.mux.Handler(&get); pattern != "/" {
+		w.Header().Set("Allow", "GET, HEAD")
+		h.rejected(w, r, "unknown", "", &InputError{Status: http.StatusMethodNotAllowed, Msg: fmt.Sprintf(
+			"method %s is not allowed on %s: GET it", r.Method, quoteShort(r.URL.Path))}, false)
+		return
+	}
+	h.rejected(w, r, "unknown", "", &InputError{Status: http.StatusNotFound, Msg: fmt.Sprintf(
+		"no endpoint at %s: POST the mediator's JSON to %s, or the ticket_info XML to /v1/triggers/{EVENT}",
+		quoteShort(r.URL.Path), h.cfg.Path)}, false)
+}
 
 // serveMediator speaks the seed mediator's contract: JSON {ticket_info: base64(XML),
 // event, args, script}.
@@ -74,7 +98,7 @@ func (h *Handler) serveMediator(w http.ResponseWriter, r *http.Request) {
 	h.metrics.inFlight.Inc()
 	defer h.metrics.inFlight.Dec()
 	inBody := rejectInBody(h.cfg.Rejections, r)
-	body, user, ierr := h.admit(w, r)
+	body, user, ierr := h.admit(w, r, jsonBody)
 	if ierr != nil {
 		h.rejected(w, r, "mediator", user, ierr, inBody)
 		return
@@ -95,7 +119,7 @@ func (h *Handler) serveMediator(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) serveRaw(w http.ResponseWriter, r *http.Request) {
 	h.metrics.inFlight.Inc()
 	defer h.metrics.inFlight.Dec()
-	body, user, ierr := h.admit(w, r)
+	body, user, ierr := h.admit(w, r, xmlBody)
 	if ierr != nil {
 		h.rejected(w, r, "raw", user, ierr, false)
 		return
@@ -121,8 +145,9 @@ type submission struct {
 	inBody         bool // rejections travel as 200 + {"error":…} (see rejectInBody)
 }
 
-// admit checks method and credentials and reads the body within the size limit.
-func (h *Handler) admit(w http.ResponseWriter, r *http.Request) ([]byte, string, *InputError) {
+// admit checks method, credentials and Content-Type, and reads the body within the size
+// limit.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, want bodyKind) ([]byte, string, *InputError) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		return nil, "", &InputError{Status: http.StatusMethodNotAllowed, Msg: fmt.Sprintf("method %s is not allowed: POST the trigger", r.Method)}
@@ -130,6 +155,9 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) ([]byte, string,
 	user, ierr := h.auth.check(r)
 	if ierr != nil {
 		return nil, "", ierr
+	}
+	if ierr := checkContentType(r, want); ierr != nil {
+		return nil, user, ierr
 	}
 	if r.ContentLength > h.cfg.MaxBodyBytes {
 		return nil, user, tooLarge(h.cfg.MaxBodyBytes)
@@ -161,16 +189,16 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request, s submission) {
 		h.metrics.requests.WithLabelValues(endpoint, "test").Inc()
 		out := "triggerflow: TEST received from SecureChange's Test button; nothing stored\n"
 		if !events.IsTestPayload(s.xml) {
-			if _, err := events.DecodeTicketInfo(s.xml); err != nil {
+			if _, err := decodeTicket(s.xml); err != nil {
 				out = "triggerflow: TEST received; nothing stored; note: " + err.Error() + "\n"
 			}
 		}
 		writeJSON(w, http.StatusOK, reply{Output: out, Event: string(trig)})
 		return
 	}
-	info, err := events.DecodeTicketInfo(s.xml)
+	info, err := decodeTicket(s.xml)
 	if err != nil {
-		h.rejected(w, r, endpoint, user, badInput("%v", err), inBody)
+		h.rejected(w, r, endpoint, user, asInput(err), inBody)
 		return
 	}
 	ev := events.NewTriggerEvent(trig, info, s.xml, s.args, s.script)

@@ -18,7 +18,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "triggerflow_ingress_requests_total",
-			Help: "Trigger requests by endpoint (mediator, raw) and outcome (stored, test, rejected, unauthorized, unavailable).",
+			Help: "Trigger requests by endpoint (mediator, raw; unknown for a path no endpoint serves) and outcome (stored, test, rejected, unauthorized, unavailable).",
 		}, []string{"endpoint", "outcome"}),
 		publish: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "triggerflow_ingress_publish_seconds",
