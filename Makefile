@@ -76,6 +76,7 @@ fuzz: ## run each fuzz target for FUZZTIME (corpus in testdata/fuzz)
 	cd pkg/events && $(GO) test -run '^$$' -fuzz '^FuzzDecodeTicketInfo$$' -fuzztime $(FUZZTIME) .
 	cd pkg/events && $(GO) test -run '^$$' -fuzz '^FuzzDecodeTicketInfoFastMatchesFull$$' -fuzztime $(FUZZTIME) .
 	cd services/ingress && $(GO) test -run '^$$' -fuzz '^FuzzDecodeMediatorBody$$' -fuzztime $(FUZZTIME) .
+	cd services/ingress && $(GO) test -run '^$$' -fuzz '^FuzzRootIDs$$' -fuzztime $(FUZZTIME) .
 	cd pkg/events && $(GO) test -run '^$$' -fuzz '^FuzzDecodeTicket$$' -fuzztime $(FUZZTIME) .
 	cd pkg/config && $(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) .
 	cd pkg/kvgroup && $(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) .
