@@ -98,7 +98,7 @@ func TestExampleConfigsCheck(t *testing.T) {
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, errOut := runCLI("config", "check", p); code != 1 || !strings.Contains(errOut, "broken") || !strings.Contains(errOut, "bad.json") {
+	if code, _, errOut := runCLI("config", "check", p); code != 1 || !strings.Contains(errOut, "routes[0].actions[0].itsm.body_file") || !strings.Contains(errOut, "bad.json:1:") {
 		t.Fatalf("bad template: exit %d %q", code, errOut)
 	}
 }
@@ -110,7 +110,7 @@ func TestConfigCheckWarnsAboutCreatesWithoutLookup(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.yaml")
 	cfg := "ingress: {users: [{name: m, password_env: TRIGGERFLOW_MEDIATOR_PASSWORD}]}\nservers: {s: {base_url: https://s.example}}\n" +
 		"itsm_sync: {pull_batch: 2}\n" +
-		"routes:\n  - name: open\n    on: {event: CREATE}\n    actions:\n      - itsm: {server: s, method: POST, path: /api/records, body: '{}'}\n" +
+		"routes:\n  - name: open\n    on: {event: CREATE}\n    actions:\n      - itsm: {server: s, method: POST, path: /api/records, body: '{}', response: {correlate: {id: '#result.id#'}}}\n" +
 		"      - itsm: {server: s, method: PATCH, path: '/api/records/#correlation.id#', body: '{}'}\n"
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
