@@ -220,17 +220,19 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 	if *noSecrets {
 		problems = slices.DeleteFunc(problems, func(p *config.Problem) bool { return p.Secret })
 	}
+	printProblems(stderr, path, problems)
+	if cfg != nil {
+		for _, w := range cfg.Warnings {
+			loc := path
+			if w.Line > 0 {
+				loc = fmt.Sprintf("%s:%d", path, w.Line)
+			}
+			fmt.Fprintf(stderr, "%s: warning: %s\n", loc, w.Error())
+		}
+	}
 	if len(problems) > 0 {
-		printProblems(stderr, path, problems)
 		fmt.Fprintf(stderr, "%s: %d problem(s)\n", path, len(problems))
 		return 1
-	}
-	for _, w := range cfg.Warnings {
-		loc := path
-		if w.Line > 0 {
-			loc = fmt.Sprintf("%s:%d", path, w.Line)
-		}
-		fmt.Fprintf(stderr, "%s: warning: %s\n", loc, w.Error())
 	}
 	var notes []string
 	if cfg.NATS.URL == "" {

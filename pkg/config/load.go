@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -90,7 +91,7 @@ func parse(name string, data []byte, dir string) (*Config, error) {
 		}
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
-		if err := dec.Decode(cfg); err != nil {
+		if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // io.EOF: only comments
 			ps := yamlProblems(err)
 			problems.List = append(problems.List, ps...)
 			var te *yaml.TypeError
