@@ -104,6 +104,8 @@ var ccCases = []ccCase{
 	// Servers.
 	{name: "unknown server", yaml: ccHead + "    actions:\n      - itsm: {server: snwo, method: POST, path: /api, body: '{}', lookup: {path: /api, found: x}}\n",
 		want: []string{`F:7: routes[0].actions[0].itsm.server: "snwo" is not a configured server (servers: snow)`}},
+	{name: "unknown server, reported once", yaml: ccHead + "    actions:\n" + strings.Replace(ccCreate, "server: snow", "server: snwo", 1) + "      - itsm: {server: snow, method: PATCH, path: '/api/#correlation.sys_id#', body: '{}'}\n",
+		want: []string{`F:7: routes[0].actions[0].itsm.server: "snwo" is not a configured server (servers: snow)`}},
 	{name: "server without an http URL", yaml: strings.Replace(ccWhen(`event == "CREATE"`), "https://snow.example", "ftp://snow.example", 1),
 		want: []string{`F:2: servers.snow.base_url: "ftp://snow.example" is not an http(s) URL`}},
 

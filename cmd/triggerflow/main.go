@@ -35,7 +35,7 @@ Usage:
   triggerflow dispatcher [--config FILE]        the dispatcher only (plans triggers)
   triggerflow itsm-sync [--config FILE]         itsm-sync only (ITSM calls, SecureChange write-backs)
   triggerflow notifier [--config FILE]          the notifier only (emails and failure alerts)
-  triggerflow config check [--no-secrets] [FILE]  validate a config file, with line numbers
+  triggerflow config check [FILE]               validate a config file, with line numbers
 
 The config file is --config, else $TRIGGERFLOW_CONFIG, else ./triggerflow.yaml.
 Run "triggerflow <command> --help" for a command's flags.

@@ -171,6 +171,7 @@ var notProvided = map[string]string{
 //
 //	correlation.<key>  some itsm action stores <key> (response.correlate or
 //	                   lookup.response.correlate), on the same server for an itsm action
+//	                   (an action on a server that is not configured counts for every one)
 //	result.<path>      only in a response mapping (response.correlate, response.fields)
 //	attr.<key>         the action's attrs set <key>, or a rewrite plugin is configured
 //	trigger.<key>      any key (any element of the trigger's ticket_info)
@@ -201,7 +202,7 @@ func CheckPlaceholder(name string, c *config.Config, ctx Context) string {
 				return ""
 			}
 			if ctx.Server != "" {
-				if correlatedKeys(c)[ctx.Server][key] {
+				if keys := correlatedKeys(c); keys[ctx.Server][key] || keys[anyServer][key] {
 					return ""
 				}
 				return fmt.Sprintf("no itsm action on server %q stores the correlation value %q (response.correlate); correlation values are kept per ticket and server", ctx.Server, key)
@@ -243,6 +244,10 @@ func CheckPlaceholder(name string, c *config.Config, ctx Context) string {
 	return ""
 }
 
+// anyServer holds, in correlatedKeys, the keys stored by actions whose server is not
+// configured: that is reported already, and its fix decides which server stores them.
+const anyServer = "\x00any"
+
 // correlatedKeys maps each server to the correlation keys its itsm actions store.
 func correlatedKeys(c *config.Config) map[string]map[string]bool {
 	out := map[string]map[string]bool{}
@@ -255,12 +260,16 @@ func correlatedKeys(c *config.Config) map[string]map[string]bool {
 			if l := a.ITSM.Lookup; l != nil && l.Response != nil {
 				maps = append(maps, l.Response.Correlate)
 			}
+			server := a.ITSM.Server
+			if _, ok := c.Servers[server]; !ok {
+				server = anyServer
+			}
 			for _, m := range maps {
 				for key := range m {
-					if out[a.ITSM.Server] == nil {
-						out[a.ITSM.Server] = map[string]bool{}
+					if out[server] == nil {
+						out[server] = map[string]bool{}
 					}
-					out[a.ITSM.Server][key] = true
+					out[server][key] = true
 				}
 			}
 		}

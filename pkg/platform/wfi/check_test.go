@@ -14,6 +14,7 @@ func TestCheckPlaceholder(t *testing.T) {
 	t.Parallel()
 	cfg := &config.Config{
 		ITSMSync: config.ITSMSync{Placeholders: map[string]string{"sc_ticket_url": "x", "env": "prod"}},
+		Servers:  map[string]config.Server{"snow": {}, "jira": {}},
 		Routes: []config.Route{{Actions: []config.Action{{ITSM: &config.ITSMAction{Server: "snow",
 			Response: config.ResponseMap{Correlate: map[string]string{"sys_id": "#result.sys_id#"}}}}}}},
 	}
