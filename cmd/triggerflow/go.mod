@@ -14,6 +14,7 @@ require (
 	github.com/triggerflow/triggerflow/services/ingress v0.0.0
 	github.com/triggerflow/triggerflow/services/itsm-sync v0.0.0
 	github.com/triggerflow/triggerflow/services/notifier v0.0.0
+	go.uber.org/dig v1.19.0
 	go.uber.org/fx v1.24.0
 	gopkg.in/yaml.v3 v3.0.1
 )
@@ -50,7 +51,6 @@ require (
 	github.com/tidwall/pretty v1.2.0 // indirect
 	github.com/triggerflow/triggerflow/pkg/kvgroup v0.0.0 // indirect
 	github.com/wneessen/go-mail v0.8.1 // indirect
-	go.uber.org/dig v1.19.0 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
 	go.uber.org/zap v1.26.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect

@@ -4,12 +4,13 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
+	"go.uber.org/dig"
 	"go.uber.org/fx"
 
 	"github.com/triggerflow/triggerflow/pkg/config"
@@ -18,7 +19,6 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/platform/health"
 	"github.com/triggerflow/triggerflow/pkg/platform/logging"
 	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
-	"github.com/triggerflow/triggerflow/pkg/platform/wfi"
 	"github.com/triggerflow/triggerflow/services/dispatcher"
 	"github.com/triggerflow/triggerflow/services/ingress"
 	itsmsync "github.com/triggerflow/triggerflow/services/itsm-sync"
@@ -137,9 +137,19 @@ func serve(name string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "triggerflow %s: unexpected argument %q\n", name, fs.Arg(0))
 		return 2
 	}
-	cfg, err := config.Load(f.config)
+	// The checks of `config check`, limited to what this command uses, before fx builds
+	// anything: problems are printed one per line, never inside fx's wrapping.
+	cfg, problems, err := checkConfig(f.config)
 	if err != nil {
-		fmt.Fprintf(stderr, "triggerflow: %v\n", err)
+		fmt.Fprintf(stderr, "triggerflow %s: %v\n", name, err)
+		return 1
+	}
+	if cfg != nil {
+		problems = concerning(problems, commandServices(name, cfg)...)
+	}
+	if len(problems) > 0 {
+		printProblems(stderr, f.config, problems)
+		fmt.Fprintf(stderr, "triggerflow %s: %d problem(s) in %s; not started\n", name, len(problems), f.config)
 		return 1
 	}
 	if err := f.applyListen(name, cfg, os.Getenv); err != nil {
@@ -152,7 +162,7 @@ func serve(name string, args []string, stdout, stderr io.Writer) int {
 	}
 	app := fx.New(appOptions(name, cfg, ingress.Options{Dev: f.dev})...)
 	if err := app.Err(); err != nil {
-		fmt.Fprintf(stderr, "triggerflow %s: %v\n", name, err)
+		fmt.Fprintf(stderr, "triggerflow %s: %v\n", name, dig.RootCause(err)) // the error, without fx's "could not build arguments…"
 		return 1
 	}
 	app.Run() // fx owns SIGINT/SIGTERM; stop hooks run in reverse start order
@@ -198,16 +208,11 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	fs := flag.NewFlagSet("triggerflow config check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "config file (or give it as the argument)")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), configHelp, "\nFlags:\n"); fs.PrintDefaults() }
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return 0
-		}
-		return 2
+	noSecrets := fs.Bool("no-secrets", false, "do not read secrets (password/token environment variables and files, private keys): check a file away from where it runs")
+	usage := func(w io.Writer) { fmt.Fprint(w, configHelp, "\nFlags:\n"); printFlags(fs, w) }
+	if code, done := parseFlags(fs, args[1:], usage, stdout, stderr); done {
+		return code
 	}
 	path := *cfgPath
 	if fs.NArg() > 0 {
@@ -216,37 +221,31 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 	if path == "" {
 		path = defaultConfigPath()
 	}
-	cfg, err := config.Load(path)
-	var ps *config.Problems
-	if errors.As(err, &ps) {
-		for _, p := range ps.List {
-			loc := path
-			if p.Line > 0 {
-				loc = fmt.Sprintf("%s:%d", path, p.Line)
-			}
-			fmt.Fprintf(stderr, "%s: %s\n", loc, p.Error())
-		}
-		fmt.Fprintf(stderr, "%s: %d problem(s)\n", path, len(ps.List))
-		return 1
-	}
+	cfg, problems, err := checkConfig(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "triggerflow config check: %v\n", err)
 		return 1
 	}
-	if err := wfi.CheckConfig(cfg); err != nil { // template syntax, as the dispatcher checks at start-up
-		fmt.Fprintf(stderr, "%s: %v\n", path, err)
-		return 1
+	if *noSecrets {
+		problems = slices.DeleteFunc(problems, func(p *config.Problem) bool { return p.Secret })
 	}
-	for _, w := range cfg.Warnings {
-		loc := path
-		if w.Line > 0 {
-			loc = fmt.Sprintf("%s:%d", path, w.Line)
+	printProblems(stderr, path, problems)
+	if cfg != nil {
+		for _, w := range cfg.Warnings {
+			loc := path
+			if w.Line > 0 {
+				loc = fmt.Sprintf("%s:%d", path, w.Line)
+			}
+			fmt.Fprintf(stderr, "%s: warning: %s\n", loc, w.Error())
 		}
-		fmt.Fprintf(stderr, "%s: warning: %s\n", loc, w.Error())
+	}
+	if len(problems) > 0 {
+		fmt.Fprintf(stderr, "%s: %d problem(s)\n", path, len(problems))
+		return 1
 	}
 	var notes []string
 	if cfg.NATS.URL == "" {
-		notes = append(notes, "nats.url is empty: only `triggerflow all` can run this (embedded nats-server)")
+		notes = append(notes, "nats.url is empty: each triggerflow process runs its own embedded nats-server (use `triggerflow all`; the services' own binaries need nats.url)")
 	}
 	if len(cfg.Ingress.Users) == 0 {
 		notes = append(notes, "ingress.users is empty: the ingress starts only with --dev")
@@ -258,8 +257,12 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-const configHelp = `Usage: triggerflow config check [FILE]
+const configHelp = `Usage: triggerflow config check [--no-secrets] [FILE]
 
-Validates a config file: unknown keys, bad values and unreadable secrets are reported one
-per line as FILE:LINE: key.path: problem. Exits 1 if there is any problem, 0 otherwise.
+Runs every check the services run at start-up, on the whole file: unknown keys, bad
+values, route conditions (when), templates and their placeholders, servers, files and
+secrets. Every problem is reported, one per line, as FILE:LINE: key.path: problem (a
+template file's problems also name the line in the template); warnings as
+FILE:LINE: warning: ... Exits 1 if there is any problem (warnings do not count), 0
+otherwise. Each command checks, at start-up, the parts it uses.
 `

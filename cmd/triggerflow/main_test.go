@@ -39,9 +39,10 @@ func TestHelpOnEveryCommand(t *testing.T) {
 	if code, _, errOut := runCLI("help"); code != 0 || errOut != "" {
 		t.Errorf("help: exit %d, stderr %q", code, errOut)
 	}
-	// config check is left to its own tests (its flags print the usage on both streams).
-	if code, out, errOut := runCLI("config", "check", "--help"); code != 0 || !strings.Contains(out, "Usage") {
-		t.Errorf("config check --help: exit %d, stdout %q, stderr %q", code, out, errOut)
+	for _, h := range []string{"--help", "-h", "-help"} {
+		if code, out, errOut := runCLI("config", "check", h); code != 0 || strings.Count(out, "Usage") != 1 || errOut != "" {
+			t.Errorf("config check %s: exit %d, stdout %q, stderr %q", h, code, out, errOut)
+		}
 	}
 	for _, cmd := range []string{"all", "ingress", "dispatcher", "itsm-sync", "notifier", "demo-sink"} {
 		code, out, errOut := runCLI(cmd, "--bogus")
@@ -121,7 +122,7 @@ func TestExampleConfigsCheck(t *testing.T) {
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, errOut := runCLI("config", "check", p); code != 1 || !strings.Contains(errOut, "broken") || !strings.Contains(errOut, "bad.json") {
+	if code, _, errOut := runCLI("config", "check", p); code != 1 || !strings.Contains(errOut, "routes[0].actions[0].itsm.body_file") || !strings.Contains(errOut, "bad.json:1:") {
 		t.Fatalf("bad template: exit %d %q", code, errOut)
 	}
 }
@@ -133,7 +134,7 @@ func TestConfigCheckWarnsAboutCreatesWithoutLookup(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.yaml")
 	cfg := "ingress: {users: [{name: m, password_env: TRIGGERFLOW_MEDIATOR_PASSWORD}]}\nservers: {s: {base_url: https://s.example}}\n" +
 		"itsm_sync: {pull_batch: 2}\n" +
-		"routes:\n  - name: open\n    on: {event: CREATE}\n    actions:\n      - itsm: {server: s, method: POST, path: /api/records, body: '{}'}\n" +
+		"routes:\n  - name: open\n    on: {event: CREATE}\n    actions:\n      - itsm: {server: s, method: POST, path: /api/records, body: '{}', response: {correlate: {id: '#result.id#'}}}\n" +
 		"      - itsm: {server: s, method: PATCH, path: '/api/records/#correlation.id#', body: '{}'}\n"
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

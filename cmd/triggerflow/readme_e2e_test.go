@@ -224,3 +224,18 @@ func shell(t *testing.T, command string) string {
 	}
 	return string(out)
 }
+
+// TestREADMEConfigCheck runs the README's `config check` lines verbatim, with no terminal:
+// each prints ok and exits 0.
+func TestREADMEConfigCheck(t *testing.T) {
+	lines := readmeCommands(t, string(repoFile(t, "README.md")), "go run ./cmd/triggerflow config check")
+	if len(lines) < 2 {
+		t.Fatalf("the README has %d config check lines, want 2: %q", len(lines), lines)
+	}
+	for _, l := range lines {
+		out := shell(t, l+" </dev/null")
+		if !strings.Contains(out, ": ok") {
+			t.Errorf("%s:\n%s", l, out)
+		}
+	}
+}

@@ -37,6 +37,8 @@ type Config struct {
 	// longer do anything, risky but valid settings. `config check` prints them and the
 	// services log them at start-up.
 	Warnings []*Problem `yaml:"-"`
+
+	lines lineIndex // key path -> line, for Line
 }
 
 // Shutdown configures the graceful stop (SIGTERM) of the services that consume streams

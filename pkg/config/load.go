@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,6 +22,10 @@ type Problem struct {
 	Path string
 	Line int
 	Msg  string
+	// Secret marks a problem with a secret's value (an environment variable that is not
+	// set, a password or key file that cannot be read), not with the file itself:
+	// `config check --no-secrets` leaves these out.
+	Secret bool
 }
 
 func (p *Problem) Error() string {
@@ -56,7 +61,18 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return parse(path, data, filepath.Dir(path))
+	cfg, err := parse(path, data, filepath.Dir(path))
+	if cfg != nil && len(cfg.lines) == 0 {
+		// Nothing configured at all: a wrong file, or one not yet written. (Parse
+		// accepts it, for defaults.)
+		ps, _ := err.(*Problems)
+		if ps == nil {
+			ps = &Problems{File: path}
+		}
+		ps.List = append([]*Problem{{Msg: "the file is empty: it configures nothing (see examples/triggerflow.yaml)"}}, ps.List...)
+		return cfg, ps
+	}
+	return cfg, err
 }
 
 // Parse is Load on bytes already read; name is used in messages. Relative template
@@ -75,7 +91,7 @@ func parse(name string, data []byte, dir string) (*Config, error) {
 		}
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
-		if err := dec.Decode(cfg); err != nil {
+		if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // io.EOF: only comments
 			ps := yamlProblems(err)
 			problems.List = append(problems.List, ps...)
 			var te *yaml.TypeError
@@ -89,11 +105,13 @@ func parse(name string, data []byte, dir string) (*Config, error) {
 		cfg.resolveTemplates(dir)
 	}
 	lines := keyLines(&root)
+	cfg.lines = lines
 	for _, err := range unwrapJoined(cfg.Validate()) {
 		p := &Problem{Msg: err.Error()}
 		var fp *Problem
 		if errors.As(err, &fp) {
-			p = &Problem{Path: fp.Path, Msg: fp.Msg}
+			cp := *fp
+			p = &cp
 		}
 		p.Line = lines.lookup(p.Path)
 		problems.List = append(problems.List, p)
@@ -168,6 +186,11 @@ func unwrapJoined(err error) []error {
 	}
 	return []error{err}
 }
+
+// Line is the line of a key path (`routes[2].when`) in the file the Config was loaded
+// from, or of its nearest parent in the file; 0 when unknown. Checks made outside this
+// package (route conditions, templates) use it to name the line of what they report.
+func (c *Config) Line(path string) int { return c.lines.lookup(path) }
 
 // lineIndex maps key paths (`ingress.users[0].name`) to the line of their key.
 type lineIndex map[string]int

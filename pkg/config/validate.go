@@ -40,8 +40,8 @@ func (c *Config) Validate() error {
 	if methods > 1 {
 		v.add("nats", "choose one of user/password, nkey_seed_file and creds_file")
 	}
-	v.file("nats.nkey_seed_file", n.NKeySeedFile)
-	v.file("nats.creds_file", n.CredsFile)
+	v.secretFile("nats.nkey_seed_file", n.NKeySeedFile)
+	v.secretFile("nats.creds_file", n.CredsFile)
 	v.clientTLS("nats.tls", n.TLS)
 	if n.URL != "" {
 		for i, u := range strings.Split(n.URL, ",") {
@@ -125,7 +125,7 @@ func (c *Config) Validate() error {
 		v.add("ingress.tls", "set both cert_file and key_file, or neither")
 	}
 	v.file("ingress.tls.cert_file", in.TLS.CertFile)
-	v.file("ingress.tls.key_file", in.TLS.KeyFile)
+	v.secretFile("ingress.tls.key_file", in.TLS.KeyFile)
 
 	c.validateDispatcher(&v)
 	v.itsmSync(c)
@@ -164,6 +164,21 @@ func (v *validator) file(path, name string) {
 	}
 }
 
+// secretFile is file for a file that holds a secret (a private key, credentials): a
+// problem with it is a Secret one.
+func (v *validator) secretFile(path, name string) {
+	n := len(v.errs)
+	v.file(path, name)
+	v.markSecret(n)
+}
+
+// markSecret marks the problems added since the n-th as Secret.
+func (v *validator) markSecret(n int) {
+	for _, e := range v.errs[n:] {
+		e.(*Problem).Secret = true
+	}
+}
+
 func (v *validator) secret(path string, ref SecretRef) {
 	if !ref.IsSet() {
 		v.add(path+"_env", "is required (or "+lastKey(path)+"_file)")
@@ -174,14 +189,18 @@ func (v *validator) secret(path string, ref SecretRef) {
 		if ref.Env == "" {
 			key = path + "_file"
 		}
+		n := len(v.errs)
 		v.add(key, err.Error())
+		if ref.Env == "" || ref.File == "" { // both set is a mistake in the file itself
+			v.markSecret(n)
+		}
 	}
 }
 
 func (v *validator) clientTLS(path string, t ClientTLS) {
 	v.file(path+".ca_file", t.CAFile)
 	v.file(path+".cert_file", t.CertFile)
-	v.file(path+".key_file", t.KeyFile)
+	v.secretFile(path+".key_file", t.KeyFile)
 	if (t.CertFile == "") != (t.KeyFile == "") {
 		v.add(path, "set both cert_file and key_file for a client certificate, or neither")
 	}

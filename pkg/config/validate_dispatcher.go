@@ -130,6 +130,14 @@ func (c *Config) validateAction(v *validator, path string, a Action, i int, seen
 			v.add(path+".itsm", "set body or body_file, not both")
 		}
 		v.file(path+".itsm.body_file", it.BodyFile)
+		if !c.SecureChange.Enabled() { // its write-backs would wait in SCW_OPS for a consumer
+			if len(it.Response.Fields) > 0 {
+				v.add(path+".itsm.response.fields", "writes back to SecureChange, which needs securechange.url")
+			}
+			if it.Lookup != nil && it.Lookup.Response != nil && len(it.Lookup.Response.Fields) > 0 {
+				v.add(path+".itsm.lookup.response.fields", "writes back to SecureChange, which needs securechange.url")
+			}
+		}
 	case a.SecureChange != nil:
 		s := a.SecureChange
 		n := 0

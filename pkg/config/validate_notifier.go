@@ -37,7 +37,7 @@ func (v *validator) notifier(c *Config) {
 			v.secret("smtp.password", s.PasswordRef())
 		}
 		if s.UsernameEnv != "" {
-			v.secret("smtp.username_env", SecretRef{Env: s.UsernameEnv})
+			v.secret("smtp.username", SecretRef{Env: s.UsernameEnv})
 		}
 		if hasUser {
 			v.oneOf("smtp.auth", s.Auth, "plain", "login", "cram-md5")

@@ -147,11 +147,25 @@ func compileRoute(i int, rt *config.Route) (c compiledRoute, bad []error) {
 	if strings.TrimSpace(rt.When) != "" {
 		p, err := expr.Compile(rt.When, expr.Env(env{}), expr.AsBool())
 		if err != nil {
-			fail("when", err)
+			fail("when", whenError(err))
 		}
 		c.when = p
 	}
 	return c, bad
+}
+
+// whenError is a `when` compilation error on one line: expr's message and its
+// line:column in the condition, without the snippet that follows on other lines, and
+// a hint for the usual mistakes.
+func whenError(err error) error {
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	switch {
+	case strings.HasPrefix(msg, `unexpected token Operator("=")`):
+		msg += `: compare with ==`
+	case strings.HasPrefix(msg, "unknown name "):
+		msg += ": a condition can use event, workflow, enriched, ticket.*, step.* and trigger.*"
+	}
+	return errors.New(msg)
 }
 
 // Match returns the routes that apply to the trigger, in config order, after the

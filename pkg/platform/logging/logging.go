@@ -39,9 +39,34 @@ var Module = fx.Options(
 	fx.WithLogger(func(l *slog.Logger) fxevent.Logger {
 		sl := &fxevent.SlogLogger{Logger: l}
 		sl.UseLogLevel(slog.LevelDebug)
-		return sl
+		return quietBuild{sl}
 	}),
 )
+
+// quietBuild drops fx's events for an app that failed to build (a constructor or an
+// invoke returned an error): fx.New returns that error, and the command prints it once,
+// on one line, without fx's "could not build arguments…" and stack. A failed start is
+// still logged (fxevent.Started).
+type quietBuild struct{ fxevent.Logger }
+
+func (q quietBuild) LogEvent(e fxevent.Event) {
+	var err error
+	switch e := e.(type) {
+	case *fxevent.Run:
+		err = e.Err
+	case *fxevent.Invoked:
+		err = e.Err
+	case *fxevent.Provided:
+		err = e.Err
+	case *fxevent.Supplied:
+		err = e.Err
+	case *fxevent.Decorated:
+		err = e.Err
+	}
+	if err == nil {
+		q.Logger.LogEvent(e)
+	}
+}
 
 // Watermill adapts slog for watermill, demoting its per-message Info lines to Debug.
 func Watermill(l *slog.Logger) watermill.LoggerAdapter {

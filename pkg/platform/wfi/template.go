@@ -32,7 +32,10 @@ type Template struct {
 	tt    *template.Template // never executed itself: renders use clones from pool
 	empty bool               // nothing to print (empty text, or only {{define}}s)
 	names []string
-	pool  sync.Pool // *binding
+	// needed are the names of names that ph or raw print (every #name# is one): a
+	// render fails without their value. has only tests a name, field reads a field.
+	needed []string
+	pool   sync.Pool // *binding
 }
 
 // binding is a clone of a Template's text/template whose placeholder
@@ -128,11 +131,15 @@ func parseTemplate(name, text string, esc Escape) (*Template, *parseError) {
 	if _, err := tt.Parse(sc.text); err != nil {
 		return nil, &parseError{msg: cleanMessage(name, err), cause: err}
 	}
-	seen := map[string]bool{}
-	add := func(n string) {
+	seen, seenNeeded := map[string]bool{}, map[string]bool{}
+	add := func(fn, n string) {
 		if !seen[n] {
 			seen[n] = true
 			t.names = append(t.names, n)
+		}
+		if (fn == "ph" || fn == "raw") && !seenNeeded[n] {
+			seenNeeded[n] = true
+			t.needed = append(t.needed, n)
 		}
 	}
 	// The main template first, so names come in the order of the text.
@@ -255,7 +262,7 @@ func rewrite(n parse.Node, lits map[int]bool) {
 var placeholderFuncs = map[string]bool{"ph": true, "raw": true, "has": true, "field": true}
 
 // collect calls add for each literal name given to a placeholder function.
-func collect(n parse.Node, add func(string)) {
+func collect(n parse.Node, add func(fn, name string)) {
 	switch n := n.(type) {
 	case *parse.ListNode:
 		if n == nil {
@@ -285,14 +292,14 @@ func collect(n parse.Node, add func(string)) {
 		for i, cmd := range n.Cmds {
 			if len(cmd.Args) >= 2 && isPlaceholderFunc(cmd.Args[0]) {
 				if s, ok := cmd.Args[1].(*parse.StringNode); ok {
-					add(s.Text)
+					add(cmd.Args[0].String(), s.Text)
 				}
 			}
 			// "name" | ph
 			if i > 0 && len(cmd.Args) == 1 && isPlaceholderFunc(cmd.Args[0]) {
 				if prev := n.Cmds[i-1]; len(prev.Args) == 1 {
 					if s, ok := prev.Args[0].(*parse.StringNode); ok {
-						add(s.Text)
+						add(cmd.Args[0].String(), s.Text)
 					}
 				}
 			}
@@ -303,7 +310,7 @@ func collect(n parse.Node, add func(string)) {
 	}
 }
 
-func collectBranch(b *parse.BranchNode, add func(string)) {
+func collectBranch(b *parse.BranchNode, add func(fn, name string)) {
 	collect(b.Pipe, add)
 	collect(b.List, add)
 	collect(b.ElseList, add)
