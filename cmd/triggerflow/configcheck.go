@@ -36,7 +36,7 @@ func checkConfig(path string) (cfg *config.Config, problems []*config.Problem, e
 	}
 	var more []*config.Problem
 	if _, err := dispatcher.CompileRoutes(cfg.Routes); err != nil {
-		for _, e := range leaves(err) {
+		for _, e := range config.Leaves(err) {
 			p := &config.Problem{Msg: e.Error()}
 			var re *dispatcher.RouteError
 			if errors.As(e, &re) {
@@ -45,7 +45,7 @@ func checkConfig(path string) (cfg *config.Config, problems []*config.Problem, e
 			more = append(more, p)
 		}
 	}
-	for _, e := range leaves(wfi.CheckConfig(cfg)) {
+	for _, e := range config.Leaves(wfi.CheckConfig(cfg)) {
 		p := &config.Problem{Msg: e.Error()}
 		if cp := (*config.Problem)(nil); errors.As(e, &cp) {
 			p = cp
@@ -91,19 +91,4 @@ func printProblems(w io.Writer, file string, problems []*config.Problem) {
 		}
 		fmt.Fprintf(w, "%s: %s\n", loc, p.Error())
 	}
-}
-
-// leaves flattens nested errors.Join trees.
-func leaves(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, leaves(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }

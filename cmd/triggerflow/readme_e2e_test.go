@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -137,28 +136,10 @@ func TestAllInOneAndREADME(t *testing.T) {
 	t.Logf("ran the quickstart and %d other README nats lines", ran)
 }
 
-// syncBuffer is an io.Writer a process writes to while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startDemoSink runs `triggerflow demo-sink --listen addr` until the test ends.
-func startDemoSink(t *testing.T, addr string) *syncBuffer {
+func startDemoSink(t *testing.T, addr string) *natstest.LogBuffer {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &natstest.LogBuffer{}
 	cmd := exec.Command(triggerflowBinary(t), "demo-sink", "--listen", addr)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -106,7 +106,7 @@ func parse(name string, data []byte, dir string) (*Config, error) {
 	}
 	lines := keyLines(&root)
 	cfg.lines = lines
-	for _, err := range unwrapJoined(cfg.Validate()) {
+	for _, err := range Leaves(cfg.Validate()) {
 		p := &Problem{Msg: err.Error()}
 		var fp *Problem
 		if errors.As(err, &fp) {
@@ -173,14 +173,16 @@ func yamlProblems(err error) []*Problem {
 	return out
 }
 
-func unwrapJoined(err error) []error {
+// Leaves flattens a tree of errors.Join (what Validate and wfi.CheckConfig return) into
+// the errors it holds, in order.
+func Leaves(err error) []error {
 	if err == nil {
 		return nil
 	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var out []error
 		for _, e := range j.Unwrap() {
-			out = append(out, unwrapJoined(e)...)
+			out = append(out, Leaves(e)...)
 		}
 		return out
 	}

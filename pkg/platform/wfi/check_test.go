@@ -68,7 +68,7 @@ func TestCheckConfigProblems(t *testing.T) {
 		{Email: &config.EmailAction{Subject: "#ticket_subject# {{end}}"}},
 	}}}}
 	var got []string
-	for _, e := range leaves(wfi.CheckConfig(cfg)) {
+	for _, e := range config.Leaves(wfi.CheckConfig(cfg)) {
 		var p *config.Problem
 		if !errors.As(e, &p) {
 			t.Fatalf("not a *config.Problem: %v", e)
@@ -90,18 +90,4 @@ func TestCheckConfigProblems(t *testing.T) {
 			t.Errorf("problem %d:\n got %s\nwant %s", i, got[i], want[i])
 		}
 	}
-}
-
-func leaves(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, leaves(e)...)
-		}
-		return out
-	}
-	if err == nil {
-		return nil
-	}
-	return []error{err}
 }
