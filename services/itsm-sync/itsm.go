@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -26,7 +28,7 @@ func (s *Service) performITSM(ctx context.Context, j *runner.Job, srv *outbound.
 	}
 	// Correlation values are read only by operations whose templates use them.
 	corr := map[string]string{}
-	if usesCorrelation(spec) {
+	if usesCorrelation(spec, s.Cfg.Placeholders) {
 		if corr, err = s.Correlations.Get(ctx, j.Op.Ticket, j.Op.Target); err != nil {
 			return runner.Done{}, err
 		}
@@ -209,20 +211,29 @@ func (s *Service) record(j *runner.Job, srv *outbound.Server, resp outbound.Resp
 	s.Metrics.observe(j.Op.Target, a)
 }
 
-// usesCorrelation reports whether any template of the action may read correlation values.
-func usesCorrelation(spec events.ITSMSpec) bool {
+// usesCorrelation reports whether any template the action renders (path, body,
+// headers, lookup, response mappings) or any custom placeholder may read correlation
+// values: a #correlation.X# placeholder, ph/raw/has "correlation.X", or .Correlation in a
+// Go template. A JSON key such as ServiceNow's correlation_id is not a read.
+func usesCorrelation(spec events.ITSMSpec, custom map[string]string) bool {
 	if len(spec.Needs) > 0 {
 		return true
 	}
-	for _, t := range []string{spec.Path, spec.Body} {
-		if strings.Contains(t, "correlation") {
-			return true
-		}
+	reads := func(t string) bool {
+		t = strings.ToLower(t)
+		return strings.Contains(t, "correlation.") || strings.Contains(t, ".correlation")
 	}
-	for _, t := range spec.Headers {
-		if strings.Contains(t, "correlation") {
-			return true
-		}
+	responseReads := func(r *events.ResponseSpec) bool {
+		return r != nil && (slices.ContainsFunc(slices.Collect(maps.Values(r.Correlate)), reads) ||
+			slices.ContainsFunc(slices.Collect(maps.Values(r.Fields)), reads))
+	}
+	if reads(spec.Path) || reads(spec.Body) || responseReads(&spec.Response) ||
+		slices.ContainsFunc(slices.Collect(maps.Values(spec.Headers)), reads) ||
+		slices.ContainsFunc(slices.Collect(maps.Values(custom)), reads) {
+		return true
+	}
+	if l := spec.Lookup; l != nil && (reads(l.Path) || reads(l.Found) || responseReads(l.Response)) {
+		return true
 	}
 	return false
 }

@@ -43,11 +43,13 @@ type unitCorrelations struct {
 	mu     sync.Mutex
 	vals   map[string]map[string]string // by events.CorrelationKey
 	getErr error
+	gets   int
 }
 
 func (c *unitCorrelations) Get(_ context.Context, ticket, server string) (map[string]string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gets++
 	if c.getErr != nil {
 		return nil, c.getErr
 	}
@@ -1095,4 +1097,50 @@ func TestPerformCutOffWaitingForASlot(t *testing.T) {
 	}
 	release()
 	<-held
+}
+
+// TestPerformReadsCorrelationsOnlyWhenUsed: correlation values are read (a JetStream
+// request) only for an action whose templates may use them — a placeholder, ph, or
+// .Correlation, in any template it renders or in a custom placeholder — and not for a
+// create whose body merely has ServiceNow's correlation_id key.
+func TestPerformReadsCorrelationsOnlyWhenUsed(t *testing.T) {
+	t.Parallel()
+	upd := func(mutate func(*events.ITSMSpec)) events.ITSMSpec {
+		sp := events.ITSMSpec{Server: "snow", Method: "PATCH", Path: snowPath + "/0123", Body: `{"work_notes":"x"}`}
+		mutate(&sp)
+		return sp
+	}
+	for _, tc := range []struct {
+		name   string
+		spec   events.ITSMSpec
+		custom map[string]string
+		reads  bool
+	}{
+		{"create with correlation_id", createSpec(), nil, false},
+		{"placeholder in the path", updateSpec(), nil, true},
+		{"ph in the body", upd(func(s *events.ITSMSpec) { s.Body = `{"n":"{{ph "correlation.number"}}"}` }), nil, true},
+		{".Correlation in the body", upd(func(s *events.ITSMSpec) { s.Body = `{"n":"{{index .Correlation "number"}}"}` }), nil, true},
+		{"placeholder in a header", upd(func(s *events.ITSMSpec) { s.Headers = map[string]string{"X-Chg": "#correlation.number#"} }), nil, true},
+		{"custom placeholder", upd(func(s *events.ITSMSpec) { s.Body = `{"n":"#chg#"}` }), map[string]string{"chg": "#correlation.number#"}, true},
+		{"response mapping", upd(func(s *events.ITSMSpec) {
+			s.Response.Correlate = map[string]string{"prev": "#correlation.number#"}
+		}), nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sn := newSnow(t)
+			g := newUnit(t, snowServers(sn, nil), nil)
+			g.svc.Cfg.Placeholders = tc.custom
+			g.corr.vals[events.CorrelationKey("2301", "snow")] = map[string]string{"sys_id": fmt.Sprintf("%032x", 1), "number": "CHG0000001"}
+			o := op(events.OpITSM, "snow", "2301", events.Advance, "r", "a", tc.spec)
+			// The fake has no such record (a 404 is fine here): what matters is that the
+			// request was rendered, with the values read when the templates need them.
+			if _, err := g.svc.Perform(t.Context(), unitJob(o, 1)); err != nil && strings.Contains(err.Error(), "correlation") {
+				t.Fatal(err)
+			}
+			if got := g.corr.gets > 0; got != tc.reads {
+				t.Errorf("correlation read %d times, want a read: %v", g.corr.gets, tc.reads)
+			}
+		})
+	}
 }
