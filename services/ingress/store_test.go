@@ -231,3 +231,35 @@ func TestJetStreamDown(t *testing.T) {
 	}
 	t.Logf("%d triggers acknowledged, %d stored", len(acked), len(stored))
 }
+
+// TestEmptyTicketIsTestRun: an empty ticket_info is SecureChange's Test button whatever
+// the event says (pytos takes any empty ticket_info for the Test run), on both endpoints:
+// 200, the TEST answer, nothing stored. These were rejections in TestBadInput ("empty
+// ticket on a real event", "whitespace ticket on a real event", "raw: empty body").
+func TestEmptyTicketIsTestRun(t *testing.T) {
+	g := startIngress(t, "", nil)
+	empties := []string{"", "  \n", "<ticket_info/>", "<ticket_info></ticket_info>", "<?xml version=\"1.0\"?>\n<ticket_info>\n</ticket_info>\n"}
+	check := func(name string, r response) {
+		t.Helper()
+		if r.Status != 200 || r.Reply.Error != nil || r.Reply.Stored || r.Reply.ID != "" ||
+			!strings.Contains(r.Reply.Output, "treated as SecureChange's Test run") || !strings.Contains(string(r.Body), `"event":"TEST"`) {
+			t.Errorf("%s: %s", name, r)
+		}
+	}
+	for _, event := range []string{"ADVANCE", "CREATE", "CLOSE", "PRE_ASSIGNMENT_SCRIPT"} {
+		for _, xml := range empties {
+			check(fmt.Sprintf("mediator %s %q", event, xml), g.postMediator(event, xml, "", ""))
+			check(fmt.Sprintf("raw %s %q", event, xml), g.post("/v1/triggers/"+event, "application/xml", []byte(xml)))
+		}
+	}
+	// The seed mediator's exact layout (empty stdin: base64 of nothing) and compact JSON.
+	check("seed layout", g.post("/trigger_file", "application/json", []byte("{ \"ticket_info\":\"\",\n\"event\":\"ADVANCE\",\n\"args\":\"\",\n\"script\":\"\"\n}")))
+	check("compact JSON", g.post("/trigger_file", "application/json", []byte(`{"ticket_info":"","event":"ADVANCE"}`)))
+	if n := g.msgs(); n != 0 {
+		t.Fatalf("an empty ticket_info stored %d messages", n)
+	}
+	// A ticket_info that is not empty is still checked under a real event.
+	if r := g.postMediator("ADVANCE", "<ticket_info><subject>x</subject></ticket_info>", "", ""); r.Status != 400 || r.Reply.Error == nil || !strings.Contains(r.Reply.Error.Output, "missing <id>") {
+		t.Fatalf("ticket without an id: %s", r)
+	}
+}

@@ -876,7 +876,7 @@ func TestPerformSecureChange(t *testing.T) {
 			}
 		}},
 		{"3106", "reject_ticket", events.SecureChangeSpec{RejectTicket: "rejected in ServiceNow"}, func(t *testing.T, tk events.Ticket) {
-			if tk.CurrentStep != nil || !strings.EqualFold(tk.Status, "Rejected") {
+			if tk.CurrentStep != nil || tk.Status != securechangetest.StatusRejected {
 				t.Errorf("ticket status %q, current step %+v", tk.Status, tk.CurrentStep)
 			}
 		}},

@@ -86,7 +86,7 @@ func TestSecureChangeWriteBacks(t *testing.T) {
 	if st := sc.Ticket("1604").CurrentStep; st == nil || st.Name != "Submit Request" {
 		t.Errorf("redo: current step %+v", st)
 	}
-	if tk := sc.Ticket("1605"); tk.CurrentStep != nil || !strings.EqualFold(tk.Status, "Rejected") {
+	if tk := sc.Ticket("1605"); tk.CurrentStep != nil || tk.Status != securechangetest.StatusRejected {
 		t.Errorf("reject: %+v", tk)
 	}
 	var puts int

@@ -208,12 +208,12 @@ func (a *alerter) recipients(ctx context.Context, route, ticket string) []string
 				}
 				d = &wfi.Data{Ticket: &t}
 			}
-			addr, err := a.s.person(ctx, d, kw)
+			addrs, err := a.s.person(ctx, d, kw)
 			if err != nil {
 				a.log.Warn("alert recipient "+kw+" not resolved; skipped", "ticket", ticket, "err", err)
 				continue
 			}
-			out = append(out, addr)
+			out = append(out, addrs...)
 		default:
 			if ad, err := mail.ParseAddress(x); err == nil {
 				out = append(out, ad.String())

@@ -66,7 +66,8 @@ func ptJob(o events.Operation, delivered int) *runner.Job {
 	return &runner.Job{Op: o, Delivered: delivered, Log: ptLog}
 }
 
-// ptSC is SecureChange's users and tickets API: user 42 is b.jones, user 41 has an
+// ptSC is SecureChange's users and tickets API: user 42 is b.jones, 43 the group of 42
+// and 44 (c.doe), user 41 has an
 // address the ticket JSON's requester_email must win over; ticket 4343 is readable.
 // fail, when set, answers every request with that status.
 type ptSC struct {
@@ -94,6 +95,10 @@ func newPTSC(t *testing.T) *ptSC {
 			_, _ = io.WriteString(w, `{"ticket":`+string(ptEmailOp("4343", events.EmailSpec{}).Context.Ticket)+`}`)
 		case r.URL.Path == "/users/42.json":
 			_, _ = io.WriteString(w, `{"user":{"id":42,"name":"b.jones","email":"b.jones@example.com"}}`)
+		case r.URL.Path == "/users/43.json": // a group (pytos get_sc_user_by_id: Group)
+			_, _ = io.WriteString(w, `{"group":{"@xsi.type":"group","id":43,"name":"Approvers","email":"","members":{"user":[{"@xsi.type":"user","id":42,"name":"b.jones"},{"@xsi.type":"user","id":44,"name":"c.doe"}]}}}`)
+		case r.URL.Path == "/users/44.json":
+			_, _ = io.WriteString(w, `{"user":{"@xsi.type":"user","id":44,"name":"c.doe","email":"c.doe@example.com"}}`)
 		case r.URL.Path == "/users/41.json":
 			_, _ = io.WriteString(w, `{"user":{"id":41,"name":"a.smith","email":"not-this-one@example.com"}}`)
 		default:
@@ -873,5 +878,29 @@ func TestAlertPerformFailures(t *testing.T) {
 	bad.Spec = json.RawMessage(`[1,2]`)
 	if _, err := a2.Perform(t.Context(), ptJob(bad, 1)); !failure.IsPermanent(err) || !strings.Contains(err.Error(), "not an alert") {
 		t.Errorf("bad spec: %v", err)
+	}
+}
+
+// A task assigned to a group: the handler is the group's members (their addresses read
+// from the users API), not an error that the group has no e-mail address.
+func TestPerformEmailGroupHandler(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.New(t)
+	sc := newPTSC(t)
+	svc := ptService(ptMailer(t, srv.Host, srv.Port), sc.client(t), nil)
+	o := ptEmailOp("1234", events.EmailSpec{To: []string{"handler"}, Subject: "s", Text: "t\n", TextName: "mail.txt"})
+	o.Context.Ticket = json.RawMessage(strings.Replace(string(o.Context.Ticket), `"assignee_id":42`, `"assignee_id":43`, 1))
+	if _, err := svc.Perform(t.Context(), ptJob(o, 1)); err != nil {
+		t.Fatal(err)
+	}
+	msgs := srv.WaitMessages(t, 1, 10*time.Second)
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	if got := strings.Join(msgs[0].To, ","); got != "b.jones@example.com,c.doe@example.com" {
+		t.Errorf("envelope recipients %s, want the group's members", got)
+	}
+	if got := sc.seen(); !slices.Equal(got, []string{"/users/43.json", "/users/42.json", "/users/44.json"}) {
+		t.Errorf("users API saw %v", got)
 	}
 }

@@ -153,11 +153,11 @@ func (s *Service) recipients(ctx context.Context, d *wfi.Data, list []string) ([
 	for _, r := range list {
 		switch strings.ToLower(strings.TrimSpace(r)) {
 		case Requester, Handler:
-			addr, err := s.person(ctx, d, strings.ToLower(strings.TrimSpace(r)))
+			addrs, err := s.person(ctx, d, strings.ToLower(strings.TrimSpace(r)))
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, addr)
+			out = append(out, addrs...)
 		default:
 			a, err := mail.ParseAddress(r)
 			if err != nil {
@@ -169,16 +169,17 @@ func (s *Service) recipients(ctx context.Context, d *wfi.Data, list []string) ([
 	return out, nil
 }
 
-// person finds the requester's or current handler's address: from the ticket JSON if it
-// carries one, else from SecureChange's users API.
-func (s *Service) person(ctx context.Context, d *wfi.Data, who string) (string, error) {
+// person finds the requester's or current handler's addresses: from the ticket JSON if it
+// carries one, else from SecureChange's users API (a handler that is a group: its
+// members' addresses).
+func (s *Service) person(ctx context.Context, d *wfi.Data, who string) ([]string, error) {
 	if who == Requester {
 		if v, ok := d.Lookup("ticket_requester_email"); ok && v != "" {
-			return v, nil
+			return []string{v}, nil
 		}
 	}
 	if d.Ticket == nil {
-		return "", failure.Permanent(fmt.Errorf("recipient %s needs the enriched ticket (securechange.url)", who))
+		return nil, failure.Permanent(fmt.Errorf("recipient %s needs the enriched ticket (securechange.url)", who))
 	}
 	id := d.Ticket.RequesterID
 	if who == Handler {
@@ -195,12 +196,12 @@ func (s *Service) person(ctx context.Context, d *wfi.Data, who string) (string, 
 		}
 	}
 	if id == "" {
-		return "", failure.Permanent(fmt.Errorf("recipient %s: the ticket names no %s", who, who))
+		return nil, failure.Permanent(fmt.Errorf("recipient %s: the ticket names no %s", who, who))
 	}
 	if s.SecureChange == nil {
-		return "", failure.Permanent(fmt.Errorf("recipient %s: the ticket has no address and securechange.url is not set to look user %s up", who, id))
+		return nil, failure.Permanent(fmt.Errorf("recipient %s: the ticket has no address and securechange.url is not set to look user %s up", who, id))
 	}
-	return s.SecureChange.UserEmail(ctx, id)
+	return s.SecureChange.UserEmails(ctx, id)
 }
 
 // render renders a template text (each distinct text parsed once).

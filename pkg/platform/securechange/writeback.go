@@ -39,15 +39,21 @@ const taskDone = "DONE"
 //	    use the path without the slash, as here. The value keys per type are those of
 //	    the GET (events.Field): text, selection, value, selected_options, approved and
 //	    reason; everything else in the field object is sent back unchanged.
-//	PUT tickets/{id}/steps/{step}/tasks/{task}   {"task":{"status":"DONE"}}
-//	    pytos Secure_Change_Helper.put_task after Step_Task.mark_as_done() (the task
-//	    with status DONE; its "approve ticket" example), pytos2 ScwAPI.put_task (JSON).
-//	    Only the status is sent, so fields written by another operation are not
-//	    overwritten with the values read before it.
+//	PUT tickets/{id}/steps/{step}/tasks/{task}
+//	    {"task":{"id":…,"name":…,"status":"DONE","fields":{"field":[…]}}}
+//	    The task as the SDKs send it: pytos Secure_Change_Helper.put_task after
+//	    Step_Task.mark_as_done() PUTs the whole task as read (id, name, status DONE,
+//	    fields; its "approve ticket" example), and pytos2 sends
+//	    {"task":{id, name, status, fields}} with "fields" always present. The fields
+//	    are the task's field objects exactly as read (events.Field.Raw, as UpdateFields
+//	    sends them back) in {"field":[…]}, read in the same call just before the PUT.
 //	PUT tickets/{id}/steps/{step}/tasks/{task}/redo/{to_step_id}
 //	    {"redo_step_comment":{"comment":…}}    pytos redo_step, pytos2 ScwAPI.redo_step
-//	PUT tickets/{id}/reject   {"reject_comment":{"comment":…}}
-//	    pytos2 ScwAPI.reject_ticket; the REST API's "reject a ticket".
+//	PUT tickets/{id}/reject[?handler_id={user}]   {"reject_comment":{"comment":…}}
+//	    pytos2 ScwAPI.reject_ticket (its tests mock …/tickets/288/reject?handler_id=45
+//	    for a reject on behalf of user 45); the REST API's "reject a ticket". pytos
+//	    Secure_Change_Helper.reject_ticket(ticket_id, comment, handler_id) sends the
+//	    same handler as ?requester_id=; handler_id is the newer API's name.
 //
 // Errors of the write request: network errors, timeouts, 408, 429 and 5xx are transient
 // and carry the server's Retry-After (at most 10m) through failure.WithRetryAfter;
@@ -200,8 +206,39 @@ func (c *Client) advance(ctx context.Context, ticketID, pinned string) error {
 	if err != nil {
 		return err
 	}
-	body := map[string]any{"task": map[string]string{"status": taskDone}}
+	body, err := doneTask(task)
+	if err != nil {
+		return failure.Permanent(fmt.Errorf("securechange: ticket %s: %s: %w", t.ID, op, err))
+	}
 	return c.put(ctx, t.ID, op, path, body)
+}
+
+// doneTask is the body of the PUT that completes task, the way Tufin's SDKs send it:
+// the task as read with status DONE, {"task":{"id","name","status","fields":{"field":[…]}}},
+// the fields as received (an empty list when the task has none).
+func doneTask(task events.Task) (any, error) {
+	fields := make([]map[string]json.RawMessage, 0, len(task.Fields))
+	for _, f := range task.Fields {
+		m, err := rawField(f)
+		if err != nil {
+			return nil, err
+		}
+		fields = append(fields, m)
+	}
+	type fieldList struct {
+		Field []map[string]json.RawMessage `json:"field"`
+	}
+	type doneTask struct {
+		ID     json.RawMessage `json:"id"`
+		Name   string          `json:"name"`
+		Status string          `json:"status"`
+		Fields fieldList       `json:"fields"`
+	}
+	id := json.RawMessage(task.ID) // digits, as SecureChange writes it
+	if !validTicketID(task.ID) {
+		id = jsonString(task.ID)
+	}
+	return map[string]doneTask{"task": {ID: id, Name: task.Name, Status: taskDone, Fields: fieldList{fields}}}, nil
 }
 
 // Redo returns the ticket from its current task to the earlier step named toStep, with
@@ -252,7 +289,21 @@ func (c *Client) Redo(ctx context.Context, ticketID, toStep, comment string) err
 // RejectTicket rejects the whole ticket with comment. A ticket rejected already is
 // success without a request; one closed otherwise is a permanent error.
 func (c *Client) RejectTicket(ctx context.Context, ticketID, comment string) error {
+	return c.RejectTicketAs(ctx, ticketID, comment, "")
+}
+
+// RejectTicketAs is RejectTicket on behalf of the SecureChange user handlerID (sent as
+// ?handler_id=, as pytos2's reject_ticket does); "" is RejectTicket. A handler id that is
+// not a number is a permanent error.
+func (c *Client) RejectTicketAs(ctx context.Context, ticketID, comment, handlerID string) error {
 	const op = "reject ticket"
+	query := ""
+	if handlerID != "" {
+		if !validTicketID(handlerID) { // user ids are numbers too
+			return failure.Permanent(fmt.Errorf("securechange: ticket %s: %s: handler id %s is not a number", ticketID, op, quoteID(handlerID)))
+		}
+		query = "?handler_id=" + handlerID
+	}
 	t, err := c.read(ctx, ticketID, op)
 	if err != nil {
 		return err
@@ -265,7 +316,7 @@ func (c *Client) RejectTicket(ctx context.Context, ticketID, comment string) err
 		return failure.Permanent(fmt.Errorf("securechange: ticket %s: %s: the ticket is closed (status %q)", t.ID, op, t.Status))
 	}
 	body := map[string]any{"reject_comment": map[string]string{"comment": comment}}
-	return c.put(ctx, t.ID, op, "/tickets/"+t.ID+"/reject", body)
+	return c.put(ctx, t.ID, op, "/tickets/"+t.ID+"/reject"+query, body)
 }
 
 // read fetches the ticket for op.
@@ -536,8 +587,11 @@ func stepNames(steps []events.Step) string {
 	return strings.Join(out, ", ")
 }
 
-// isRejected reports whether a ticket status says rejected ("Rejected", "Ticket
-// Rejected").
+// statusRejected is SecureChange's status of a rejected ticket (pytos
+// securechange/xml_objects/rest.py: TicketStatus.Rejected, Ticket.REJECTED_STATUS).
+const statusRejected = "Ticket Rejected"
+
+// isRejected reports whether a ticket status is SecureChange's "Ticket Rejected".
 func isRejected(status string) bool {
-	return strings.Contains(strings.ToLower(status), "rejected")
+	return strings.EqualFold(strings.TrimSpace(status), statusRejected)
 }

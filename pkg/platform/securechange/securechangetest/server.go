@@ -14,14 +14,20 @@
 //	                                             fields by id (400 for an unknown id, a
 //	                                             type that differs, an option that does
 //	                                             not exist or a value of the wrong kind)
-//	PUT  tickets/{id}/steps/{step}/tasks/{task}  {"task":{"status":"DONE",…}}: marks the
-//	                                             task DONE (and applies "fields" if
-//	                                             given); when every task of the step is
-//	                                             DONE the ticket advances
+//	PUT  tickets/{id}/steps/{step}/tasks/{task}  {"task":{"id":…,"name":…,"status":"DONE",
+//	                                             "fields":{"field":[…]}}}: the whole task,
+//	                                             as the SDKs send it (400 without id or
+//	                                             fields, or for another task's id); marks
+//	                                             the task DONE and applies the fields;
+//	                                             when every task of the step is DONE the
+//	                                             ticket advances
 //	PUT  tickets/{id}/steps/{step}/tasks/{task}/redo/{to_step_id}
 //	     {"redo_step_comment":{"comment":…}}     back to an earlier step
-//	PUT  tickets/{id}/reject {"reject_comment":{"comment":…}}: status "Rejected", no
-//	                                             current step
+//	GET  users/{id}.json, users/{id}             {"user":{…}} or, for a group,
+//	                                             {"group":{…,"members":{"user":[…]}}}
+//	                                             (PutUser, PutGroup; users.go)
+//	PUT  tickets/{id}/reject[?handler_id={user}] {"reject_comment":{"comment":…}}:
+//	                                             status "Ticket Rejected", no current step
 //
 // {step} is a step id or "current"; a write to another step than the current one, to a
 // task that is DONE, or to a closed ticket is a 400. Errors have SecureChange's body,
@@ -31,7 +37,8 @@
 // The workflow is simplified: a stored ticket lists its steps, and the steps after
 // current_step are the ones still to come. GET shows only the steps reached so far
 // (as SecureChange does: the last one is the current step), and advancing enters the
-// next step of that list, or closes the ticket (status "Closed") after the last. A redo
+// next step of that list, or closes the ticket (status "Ticket Closed", SecureChange's
+// statuses are in status.go) after the last. A redo
 // marks the current step "redone" and enters a new instance of the target step (new
 // ids, tasks ASSIGNED, the fields as last written); advancing from there re-enters the
 // steps after it the same way.
@@ -74,6 +81,7 @@ const (
 type Request struct {
 	Method string
 	Path   string // the URL path, e.g. /securechangeworkflow/api/securechange/tickets/7.json
+	Query  string // the raw query, e.g. handler_id=45
 	Header http.Header
 	Body   []byte
 	Time   time.Time
@@ -102,6 +110,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	tickets  map[string]*ticket
+	users    map[string]json.RawMessage // by id: GET users/{id} (users.go)
 	requests []Request
 	fail     struct {
 		n          int
@@ -248,6 +257,7 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc(task, s.locked(s.putTask))
 	mux.HandleFunc(task+"/redo/{to}", s.locked(s.redo))
 	mux.HandleFunc("PUT "+APIPath+"/tickets/{id}/reject", s.locked(s.reject))
+	mux.HandleFunc("GET "+APIPath+"/users/{file}", s.locked(s.getUser))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "WEB_APPLICATION_EXCEPTION", "HTTP 404 Not Found: no resource "+r.Method+" "+r.URL.Path)
 	})
@@ -257,7 +267,7 @@ func (s *Server) handler() http.Handler {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 
 		s.mu.Lock()
-		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body, Time: time.Now()})
+		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body, Time: time.Now()})
 		failing := s.fail.n > 0 && (!s.fail.writesOnly || r.Method != http.MethodGet)
 		status, header := s.fail.status, s.fail.header
 		if failing {
@@ -421,6 +431,9 @@ func (s *Server) putTask(r *http.Request) (json.RawMessage, *apiError) {
 	if !ok {
 		return nil, badRequest(`Expected {"task":{…}}`)
 	}
+	if e := checkTaskBody(task, in); e != nil {
+		return nil, e
+	}
 	if fs := elems(in, "fields", "field"); len(fs) > 0 {
 		if e := updateFields(task, fs); e != nil {
 			return nil, e
@@ -441,6 +454,31 @@ func (s *Server) putTask(r *http.Request) (json.RawMessage, *apiError) {
 		task["status"] = status
 	}
 	return nil, nil
+}
+
+// checkTaskBody: the task of PUT …/tasks/{task} is the whole task, as Tufin's SDKs send
+// it (pytos put_task after mark_as_done, pytos2's {"task":{id, name, status, fields}}):
+// "id" the task's, "name" (when given) the task's, and "fields" with its "field" list
+// always present. A strict server rejects anything less, {"task":{"status":"DONE"}} too.
+func checkTaskBody(task, in map[string]any) *apiError {
+	id, ok := in["id"]
+	if !ok {
+		return badRequest(`Task id is missing: send the task as read, {"task":{"id":…,"name":…,"status":…,"fields":{"field":[…]}}}`)
+	}
+	if fmt.Sprint(id) != idOf(task) {
+		return badRequest("Task id %v in the body is not task %s of the path", id, idOf(task))
+	}
+	if name, ok := in["name"]; ok && fmt.Sprint(name) != str(task, "name") {
+		return badRequest("Task name %q in the body is not the task's, %q", fmt.Sprint(name), str(task, "name"))
+	}
+	fields, ok := in["fields"].(map[string]any)
+	if !ok {
+		return badRequest(`Task fields are missing: send them as read, "fields":{"field":[…]}`)
+	}
+	if _, ok := fields["field"]; !ok {
+		return badRequest(`Task fields have no "field" list`)
+	}
+	return nil
 }
 
 // redo: PUT …/tasks/{task}/redo/{to} {"redo_step_comment":{"comment":…}}.
@@ -494,7 +532,10 @@ func (s *Server) reject(r *http.Request) (json.RawMessage, *apiError) {
 	if !ok {
 		return nil, badRequest(`Expected {"reject_comment":{"comment":…}}`)
 	}
-	tk.obj["status"] = "Rejected"
+	if e := checkHandlerID(r); e != nil {
+		return nil, e
+	}
+	tk.obj["status"] = StatusRejected
 	delete(tk.obj, "current_step")
 	tk.pending = nil
 	tk.comment(str(c, "comment"), "reject", str(step, "name"), s.user)
@@ -513,4 +554,17 @@ func decodeBody(r *http.Request) (map[string]any, *apiError) {
 		return nil, badRequest("The request body is not a JSON object")
 	}
 	return m, nil
+}
+
+// checkHandlerID: reject's optional ?handler_id= (pytos2 reject_ticket) is a user id.
+func checkHandlerID(r *http.Request) *apiError {
+	q := r.URL.Query()
+	if !q.Has("handler_id") {
+		return nil
+	}
+	h := q.Get("handler_id")
+	if h == "" || strings.Trim(h, "0123456789") != "" {
+		return badRequest("handler_id %q is not a user id", h)
+	}
+	return nil
 }

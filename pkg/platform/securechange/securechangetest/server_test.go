@@ -125,7 +125,7 @@ func TestWorkflow(t *testing.T) {
 		}
 	}
 
-	put("/tickets/7/steps/2/tasks/21", `{"task":{"status":"DONE"}}`)
+	put("/tickets/7/steps/2/tasks/21", doneTask("21"))
 	tk = s.Ticket("7")
 	if tk.CurrentStep == nil || tk.CurrentStep.Name != "Implementation" || len(tk.Steps) != 3 || tk.Steps[1].Tasks[0].Status != "DONE" {
 		t.Fatalf("after DONE: current %+v steps %+v", tk.CurrentStep, tk.Steps)
@@ -149,14 +149,14 @@ func TestWorkflow(t *testing.T) {
 	}
 
 	// Done again: the next step is a new instance of Implementation; then the end.
-	put("/tickets/7/steps/current/tasks/"+again.Tasks[0].ID, `{"task":{"status":"DONE"}}`)
+	put("/tickets/7/steps/current/tasks/"+again.Tasks[0].ID, doneTask(again.Tasks[0].ID))
 	tk = s.Ticket("7")
 	if tk.CurrentStep == nil || tk.CurrentStep.Name != "Implementation" || tk.CurrentStep.ID == "3" {
 		t.Fatalf("after the second DONE: current %+v", tk.CurrentStep)
 	}
-	put("/tickets/7/steps/current/tasks/"+tk.Steps[len(tk.Steps)-1].Tasks[0].ID, `{"task":{"status":"DONE"}}`)
+	put("/tickets/7/steps/current/tasks/"+tk.Steps[len(tk.Steps)-1].Tasks[0].ID, doneTask(tk.Steps[len(tk.Steps)-1].Tasks[0].ID))
 	tk = s.Ticket("7")
-	if tk.CurrentStep != nil || tk.Status != "Closed" {
+	if tk.CurrentStep != nil || tk.Status != securechangetest.StatusClosed {
 		t.Errorf("after the last step: current %+v status %q", tk.CurrentStep, tk.Status)
 	}
 	code, body := call(t, s, http.MethodPut, "/tickets/7/reject", `{"reject_comment":{"comment":"late"}}`)
@@ -173,7 +173,7 @@ func TestReject(t *testing.T) {
 		t.Fatalf("%d %s", code, body)
 	}
 	tk := s.Ticket("9")
-	if tk.Status != "Rejected" || tk.CurrentStep != nil {
+	if tk.Status != securechangetest.StatusRejected || tk.CurrentStep != nil {
 		t.Errorf("status %q current %+v", tk.Status, tk.CurrentStep)
 	}
 	if c := tk.Comments[len(tk.Comments)-1]; c.Content != "no" || c.Type != "reject" {
@@ -194,8 +194,14 @@ func TestBadWrites(t *testing.T) {
 		{"wrong type", "/tickets/7/steps/2/tasks/21/fields", `{"fields":{"field":{"@xsi.type":"checkbox","id":213,"value":true}}}`},
 		{"checkbox not bool", "/tickets/7/steps/2/tasks/21/fields", `{"fields":{"field":{"@xsi.type":"checkbox","id":214,"value":"maybe"}}}`},
 		{"not the current step", "/tickets/7/steps/1/tasks/11/fields", `{"fields":{"field":{"id":112,"text":"x"}}}`},
-		{"done task", "/tickets/7/steps/current/tasks/11", `{"task":{"status":"DONE"}}`},
-		{"task of another step", "/tickets/7/steps/2/tasks/31", `{"task":{"status":"DONE"}}`},
+		{"done task", "/tickets/7/steps/current/tasks/11", doneTask("11")},
+		{"task of another step", "/tickets/7/steps/2/tasks/31", doneTask("31")},
+		{"status only (a strict server wants the whole task)", "/tickets/7/steps/2/tasks/21", `{"task":{"status":"DONE"}}`},
+		{"task without fields", "/tickets/7/steps/2/tasks/21", `{"task":{"id":21,"name":"Business Approval","status":"DONE"}}`},
+		{"fields without a field list", "/tickets/7/steps/2/tasks/21", `{"task":{"id":21,"status":"DONE","fields":{}}}`},
+		{"another task's id", "/tickets/7/steps/2/tasks/21", doneTask("31")},
+		{"another task's name", "/tickets/7/steps/2/tasks/21", `{"task":{"id":21,"name":"Other","status":"DONE","fields":{"field":[]}}}`},
+		{"reject on behalf of a non-user", "/tickets/7/reject?handler_id=x", `{"reject_comment":{"comment":"x"}}`},
 		{"redo forward", "/tickets/7/steps/2/tasks/21/redo/3", `{"redo_step_comment":{"comment":"x"}}`},
 		{"redo without comment object", "/tickets/7/steps/2/tasks/21/redo/1", `{"comment":"x"}`},
 		{"not JSON", "/tickets/7/steps/2/tasks/21", `<task><status>DONE</status></task>`},
@@ -260,5 +266,38 @@ func TestTLSConfig(t *testing.T) {
 	}
 	if p, err := c.PasswordRef().Resolve(); err != nil || p.Reveal() != securechangetest.DefaultPassword {
 		t.Errorf("password: %v", err)
+	}
+}
+
+// doneTask is the body that completes task id the way Tufin's SDKs send it: the whole
+// task with status DONE and its fields (none here: the simulator keeps what it has).
+func doneTask(id string) string {
+	return `{"task":{"id":` + id + `,"status":"DONE","fields":{"field":[]}}}`
+}
+
+// TestUsers: GET users/{id} answers {"user":…} or {"group":…,"members":{"user":…}}, one
+// member as an object, more as an array; an unknown id is a 404.
+func TestUsers(t *testing.T) {
+	t.Parallel()
+	s := securechangetest.New(t)
+	s.PutUser("45", "r.smith", "r.smith@example.com")
+	s.PutUser("46", "b.jones", "")
+	s.PutGroup("49", "Approvers", "45", "46")
+	s.PutGroup("51", "Solo", "45")
+	for path, want := range map[string]string{
+		"/users/45.json": `{"user":{"@xsi.type":"user","display_name":"r.smith","email":"r.smith@example.com","id":45,"name":"r.smith"}}`,
+		"/users/49": `{"group":{"@xsi.type":"group","email":"","id":49,"members":{"user":[` +
+			`{"@xsi.type":"user","id":45,"link":{"@href":"` + s.URL + `/users/45"},"name":"r.smith"},` +
+			`{"@xsi.type":"user","id":46,"link":{"@href":"` + s.URL + `/users/46"},"name":"b.jones"}]},"name":"Approvers"}}`,
+		"/users/51.json": `{"group":{"@xsi.type":"group","email":"","id":51,"members":{"user":` +
+			`{"@xsi.type":"user","id":45,"link":{"@href":"` + s.URL + `/users/45"},"name":"r.smith"}},"name":"Solo"}}`,
+	} {
+		code, body := call(t, s, http.MethodGet, path, "")
+		if code != http.StatusOK || strings.TrimSpace(body) != want {
+			t.Errorf("GET %s: %d %s\nwant %s", path, code, body, want)
+		}
+	}
+	if code, body := call(t, s, http.MethodGet, "/users/99", ""); code != http.StatusNotFound {
+		t.Errorf("GET /users/99: %d %s", code, body)
 	}
 }

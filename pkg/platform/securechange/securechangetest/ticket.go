@@ -113,7 +113,7 @@ func (tk *ticket) advance() {
 	i := slices.Index(tk.workflow, str(cur, "name"))
 	if i < 0 || i+1 >= len(tk.workflow) {
 		delete(tk.obj, "current_step")
-		tk.obj["status"] = "Closed"
+		tk.obj["status"] = StatusClosed
 		tk.pending = nil
 		return
 	}
@@ -131,8 +131,8 @@ func (tk *ticket) advance() {
 func (tk *ticket) enter(step map[string]any) {
 	tk.steps = append(tk.steps, step)
 	tk.obj["current_step"] = map[string]any{"id": step["id"], "name": step["name"]}
-	if s, ok := tk.obj["status"].(string); !ok || s == "" || s == "Closed" {
-		tk.obj["status"] = "In Progress"
+	if s, ok := tk.obj["status"].(string); !ok || s == "" || !isOpenStatus(s) {
+		tk.obj["status"] = StatusInProgress
 	}
 }
 
