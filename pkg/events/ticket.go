@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strconv"
 	"strings"
 )
@@ -60,26 +61,38 @@ type Task struct {
 }
 
 // Comment is one element of the ticket's "comments.comment".
+//
+// Comments are decoded leniently: no route, template or write-back depends on
+// their shape, so a member of an unexpected shape is never an error. "user"
+// may be a string (User) or, as pytos2 models it (Comment.users: List[str]
+// under key "user"), an array of strings (Users, and User their join with
+// ", "); any other shape is kept in UserRaw. A string member that is an object
+// or array is "".
 type Comment struct {
 	Content  string
 	Created  string
 	TaskName string // "task_name"
 	Type     string
 	User     string
+	Users    []string        // "user" when it is an array of strings
+	UserRaw  json.RawMessage // "user" when it is an object or an array of anything else (a copy)
 }
 
 // Field is one element of a task's "fields.field". Which of the value
-// members is set depends on Type (the field's "@xsi.type"):
+// members is set depends on Type (the field's "@xsi.type"), per FieldTypes:
 //
-//	text_field, text_area, hyperlink, date, time, manager  Text ("text")
+//	text_field, text_area, manager  Text ("text")
+//	date, time           Text ("value": "2025-12-31", "14:30")
+//	hyperlink            Text ("url")
 //	drop_down_list       Selection ("selection"), Options ("options.option[].value")
 //	multiple_selection   Options, Selected ("selected_options.selected_option[].value")
 //	checkbox             Checked ("value")
 //	approve_reject       Approved ("approved"), Reason ("reason")
 //
-// Any other type (multi_access_request, multi_group_change, ...) is only
-// available as Raw; its "text", if it is a JSON string, is copied to Text as
-// a convenience and never causes an error.
+// Any other type (multi_access_request, multi_group_change, ..., and types
+// no SDK models) is only available as Raw; its "text", if it is a JSON
+// string, is copied to Text as a convenience and never causes an error.
+// ReadOnly is "read_only" (true or "true"; any other value is false).
 type Field struct {
 	ID       string
 	Name     string
@@ -92,6 +105,7 @@ type Field struct {
 	Approved  *bool // nil when "approved" is absent, null or ""
 	Reason    string
 	Checked   *bool // nil when "value" is absent, null or ""
+	ReadOnly  bool
 	// Raw is the whole field object exactly as received (a copy): the
 	// value of complex fields, and what to send back, modified, in
 	// {"fields": {"field": [...]}} on PUT .../tasks/{task}/fields/.
@@ -170,6 +184,9 @@ func DecodeTicket(b []byte) (Ticket, error) {
 	if d.err != nil {
 		return Ticket{}, d.err
 	}
+	if len(d.lenient) > 0 {
+		slog.Debug("ticket JSON: values of an unexpected shape kept raw", "ticket", t.ID, "paths", d.lenient)
+	}
 	return t, nil
 }
 
@@ -200,6 +217,14 @@ func (t Ticket) Value(name string) (string, bool) {
 		return "", false
 	}
 	return f.Value(), true
+}
+
+// FieldRaw returns the JSON of Field(name) as received, "" if there is none:
+// the value of a type FieldTypes does not model, for templates
+// ({{.Ticket.FieldRaw "Access Request"}}).
+func (t Ticket) FieldRaw(name string) string {
+	f, _ := t.Field(name)
+	return string(f.Raw)
 }
 
 // Value is the field's value as text: "true"/"false" for a checkbox and for an
@@ -343,6 +368,9 @@ type jsonDecoder struct {
 	members  []jsonMember
 	elems    []jsonElem
 	paths    []jsonPath
+	// lenient are the paths of values of an unexpected shape that were
+	// kept raw instead of failing (see Comment), logged once at debug.
+	lenient []string
 }
 
 // jsonSpan is buf[start:end]; the zero jsonSpan is an absent value.
@@ -676,15 +704,7 @@ func (d *jsonDecoder) ticket() Ticket {
 	}
 	for i := lo; i < hi; i++ {
 		e := d.elems[i]
-		c := d.object(e.val, e.path)
-		t.Comments = append(t.Comments, Comment{
-			Content:  c.str("content"),
-			Created:  c.str("created"),
-			TaskName: c.str("task_name"),
-			Type:     c.str("type"),
-			User:     c.str("user"),
-		})
-		c.release()
+		t.Comments = append(t.Comments, d.comment(e))
 	}
 	return t
 }
@@ -737,9 +757,11 @@ func (d *jsonDecoder) field(e jsonElem) Field {
 		Type: o.str("@xsi.type"),
 		Raw:  d.fieldBuf[e.val.start:e.val.end:e.val.end],
 	}
+	f.ReadOnly = isTrueJSON(d.bytes(o.get(ReadOnlyKey)))
+	ft, _ := LookupFieldType(f.Type)
 	switch f.Type {
 	case "text_field", "text_area", "hyperlink", "date", "time", "manager":
-		f.Text = o.str("text")
+		f.Text = o.str(ft.ValueKey)
 	case "drop_down_list":
 		f.Selection = o.str("selection")
 		f.Options = o.values("options", "option")
@@ -758,4 +780,66 @@ func (d *jsonDecoder) field(e jsonElem) Field {
 	}
 	o.release()
 	return f
+}
+
+// isTrueJSON reports whether raw is true or "true".
+func isTrueJSON(raw []byte) bool {
+	switch string(trimJSONSpace(raw)) {
+	case "true", `"true"`:
+		return true
+	}
+	return false
+}
+
+// comment reads a comment leniently (see Comment): it never fails on the
+// shape of a member, only notes the path of what it kept raw or dropped.
+func (d *jsonDecoder) comment(e jsonElem) Comment {
+	raw := d.bytes(e.val)
+	if jsonFirst(raw) != '{' {
+		d.lenient = append(d.lenient, d.pathString(e.path, ""))
+		return Comment{}
+	}
+	o := d.object(e.val, e.path)
+	c := Comment{
+		Content:  d.lenientText(o, "content"),
+		Created:  d.lenientText(o, "created"),
+		TaskName: d.lenientText(o, "task_name"),
+		Type:     d.lenientText(o, "type"),
+	}
+	v := o.get("user")
+	switch jsonFirst(d.bytes(v)) {
+	case '{':
+		c.UserRaw = d.rawCopy(v)
+		d.lenient = append(d.lenient, d.pathString(o.path, "user"))
+	case '[':
+		var users []string
+		if err := json.Unmarshal(d.bytes(v), &users); err != nil {
+			c.UserRaw = d.rawCopy(v)
+			d.lenient = append(d.lenient, d.pathString(o.path, "user"))
+			break
+		}
+		c.Users = users
+		c.User = strings.Join(users, ", ")
+	default:
+		c.User = o.str("user")
+	}
+	o.release()
+	return c
+}
+
+// lenientText reads a string member like text, but an object or array is ""
+// and noted instead of an error.
+func (d *jsonDecoder) lenientText(o jsonObject, key string) string {
+	v := o.get(key)
+	switch jsonFirst(d.bytes(v)) {
+	case '{', '[':
+		d.lenient = append(d.lenient, d.pathString(o.path, key))
+		return ""
+	}
+	return o.str(key)
+}
+
+// rawCopy returns a copy of the value v.
+func (d *jsonDecoder) rawCopy(v jsonSpan) json.RawMessage {
+	return append(json.RawMessage(nil), d.bytes(v)...)
 }

@@ -2,6 +2,7 @@ package events
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -111,6 +112,12 @@ func FuzzDecodeTicketMatchesReference(f *testing.F) {
 		if !bytes.Equal(in, orig) {
 			t.Fatalf("DecodeTicket modified its input")
 		}
+		if !issue11Comparable(in, wantErr, err) {
+			return
+		}
+		if wantErr == nil {
+			want = issue11Adjust(want)
+		}
 		switch {
 		case (err == nil) != (wantErr == nil):
 			t.Fatalf("DecodeTicket(%q) error = %v, reference %v", in, err, wantErr)
@@ -130,4 +137,46 @@ func FuzzDecodeTicketMatchesReference(f *testing.F) {
 			t.Fatalf("Raw values alias the input")
 		}
 	})
+}
+
+// issue11Comparable reports whether DecodeTicket's result can be compared
+// with the frozen reference's. Issue 11 changed two things on purpose: date,
+// time and hyperlink fields are read from "value" and "url" (not "text"), and
+// comments are decoded leniently. Where the reference fails on a comment, or
+// either fails on an input with a date, time or hyperlink field, the
+// reference says nothing about the intended result.
+func issue11Comparable(in []byte, wantErr, err error) bool {
+	if wantErr != nil && err == nil && strings.Contains(wantErr.Error(), ".comments.comment") {
+		return false
+	}
+	if (wantErr != nil || err != nil) && (bytes.Contains(in, []byte(`"date"`)) ||
+		bytes.Contains(in, []byte(`"time"`)) || bytes.Contains(in, []byte(`"hyperlink"`))) {
+		return false
+	}
+	return true
+}
+
+// issue11Adjust applies to the reference's Ticket what issue 11 changed:
+// date, time and hyperlink fields' Text from their FieldTypes value key, and
+// ReadOnly, both read from the field's Raw; a comment's array "user".
+func issue11Adjust(t Ticket) Ticket {
+	for i := range t.Steps {
+		for j := range t.Steps[i].Tasks {
+			for k := range t.Steps[i].Tasks[j].Fields {
+				f := &t.Steps[i].Tasks[j].Fields[k]
+				var m map[string]json.RawMessage
+				_ = json.Unmarshal(f.Raw, &m)
+				f.ReadOnly = isTrueJSON(m[ReadOnlyKey])
+				switch f.Type {
+				case "date", "time", "hyperlink":
+					f.Text = ""
+					_ = json.Unmarshal(m[FieldTypes[f.Type].ValueKey], &f.Text)
+					if v := m[FieldTypes[f.Type].ValueKey]; len(v) > 0 && jsonFirst(v) != '"' && jsonFirst(v) != 'n' {
+						f.Text = string(trimJSONSpace(v))
+					}
+				}
+			}
+		}
+	}
+	return t
 }

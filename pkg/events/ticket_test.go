@@ -810,8 +810,6 @@ func TestDecodeTicketErrors(t *testing.T) {
 		{"option value object", wrap(`{"@xsi.type": "multiple_selection", "options": {"option": {"value": {}}}}`), "ticket JSON: " + fp + ".options.option.value: want a string, got an object"},
 		{"selected option value array", wrap(`{"@xsi.type": "multiple_selection", "selected_options": {"selected_option": [{"value": "a"}, {"value": ["b"]}]}}`), "ticket JSON: " + fp + ".selected_options.selected_option[1].value: want a string, got an array"},
 		{"comments array", `{"id": 1, "comments": [{"content": "x"}]}`, "ticket JSON: ticket.comments: want an object, got an array"},
-		{"comment content array", `{"id": 1, "comments": {"comment": [{"content": []}]}}`, "ticket JSON: ticket.comments.comment[0].content: want a string, got an array"},
-		{"comment user object", `{"ticket": {"id": 1, "comments": {"comment": {"user": {"name": "x"}}}}}`, "ticket JSON: ticket.comments.comment.user: want a string, got an object"},
 		{"bare: path still rooted at ticket", `{"id": 1, "steps": {"step": {"tasks": {"task": {"fields": {"field": {"id": []}}}}}}}`, "ticket JSON: ticket.steps.step.tasks.task.fields.field.id: want a number or string, got an array"},
 		{"first error wins", `{"id": 1, "subject": [], "status": {}}`, "ticket JSON: ticket.subject: want a string, got an array"},
 	}
@@ -836,5 +834,59 @@ func TestDecodeTicketErrors(t *testing.T) {
 				t.Errorf("%s: %v does not wrap a *json.SyntaxError", c.name, err)
 			}
 		}
+	}
+}
+
+// TestDecodeTicketLenientComments: a comment's "user" as an array (pytos2's
+// Comment.users: List[str] under key "user") or an object, and other members
+// of an unexpected shape, never make a ticket undecodable (issue 11).
+func TestDecodeTicketLenientComments(t *testing.T) {
+	in := `{"ticket": {"id": 7, "comments": {"comment": [
+	  {"content": "a", "user": ["a.jones", "b.boss"]},
+	  {"content": ["x"], "user": {"name": "x"}},
+	  {"content": "c", "user": [1, {}]},
+	  {"content": "d", "user": "r.view"}]}}}`
+	tk, err := DecodeTicket([]byte(in))
+	if err != nil {
+		t.Fatalf("DecodeTicket: %v", err)
+	}
+	c := tk.Comments
+	if len(c) != 4 {
+		t.Fatalf("got %d comments, want 4", len(c))
+	}
+	if c[0].User != "a.jones, b.boss" || !reflect.DeepEqual(c[0].Users, []string{"a.jones", "b.boss"}) {
+		t.Errorf("array user: User %q Users %q", c[0].User, c[0].Users)
+	}
+	if c[1].User != "" || string(c[1].UserRaw) != `{"name": "x"}` || c[1].Content != "" {
+		t.Errorf("object user: %+v", c[1])
+	}
+	if string(c[2].UserRaw) != `[1, {}]` || c[2].Content != "c" {
+		t.Errorf("array of non-strings: %+v", c[2])
+	}
+	if c[3].User != "r.view" || c[3].Users != nil || c[3].UserRaw != nil {
+		t.Errorf("string user: %+v", c[3])
+	}
+}
+
+// TestDecodeTicketUnknownFieldType: a type no SDK models decodes, its value
+// only in Raw; read_only is read for every type.
+func TestDecodeTicketUnknownFieldType(t *testing.T) {
+	in := `{"id": 8, "steps": {"step": {"tasks": {"task": {"fields": {"field": [
+	  {"@xsi.type": "brand_new_type", "id": 1, "name": "N", "widget": {"a": [1, 2]}, "read_only": true},
+	  {"@xsi.type": "date", "id": 2, "name": "D", "value": "2025-12-31", "text": "ignored", "read_only": "false"}]}}}}}}`
+	tk, err := DecodeTicket([]byte(in))
+	if err != nil {
+		t.Fatalf("DecodeTicket: %v", err)
+	}
+	n, _ := tk.Field("N")
+	if !n.ReadOnly || n.Text != "" || !strings.Contains(string(n.Raw), `"widget": {"a": [1, 2]}`) {
+		t.Errorf("unknown type: %+v", n)
+	}
+	if _, known := LookupFieldType(n.Type); known {
+		t.Errorf("LookupFieldType(%q) is known", n.Type)
+	}
+	d, _ := tk.Field("D")
+	if d.ReadOnly || d.Value() != "2025-12-31" {
+		t.Errorf("date: ReadOnly %v Value %q, want false, 2025-12-31", d.ReadOnly, d.Value())
 	}
 }

@@ -946,6 +946,18 @@ func TestPerformSecureChange(t *testing.T) {
 		}
 	})
 
+	t.Run("read-only field", func(t *testing.T) {
+		t.Parallel()
+		sc.Put(json.RawMessage(strings.Replace(string(securechangetest.Fixture("3112")),
+			`"name": "ITSM Change", "text": ""`, `"name": "ITSM Change", "text": "", "read_only": true`, 1)))
+		j := unitJob(op(events.OpSecureChange, "securechange", "3112", events.Advance, "r", "f", events.SecureChangeSpec{UpdateFields: map[string]string{"ITSM Change": "x"}}), 1)
+		_, err := g.svc.Perform(t.Context(), j)
+		wantPermanent(t, err, `"ITSM Change"`, "read-only")
+		if n := puts("3112"); n != 0 {
+			t.Errorf("%d PUTs, want none", n)
+		}
+	})
+
 	t.Run("missing placeholder", func(t *testing.T) {
 		t.Parallel()
 		sc.Put(securechangetest.Fixture("3110"))

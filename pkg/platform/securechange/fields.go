@@ -14,26 +14,38 @@ import (
 // so keys this package does not know survive) with its value keys replaced by value,
 // converted per f's type (see UpdateFields).
 func fieldWithValue(f events.Field, value string) (map[string]json.RawMessage, error) {
+	if f.ReadOnly {
+		return nil, fmt.Errorf("field %q (%s) is read-only", f.Name, typeName(f.Type))
+	}
 	m, err := rawField(f)
 	if err != nil {
 		return nil, err
 	}
-	switch f.Type {
-	case "text_field", "text_area", "hyperlink", "date", "time", "manager":
-		m["text"] = jsonString(value)
-	case "drop_down_list":
+	ft, _ := events.LookupFieldType(f.Type)
+	if !ft.Writable {
+		return nil, fmt.Errorf("field %q has type %s which cannot be written", f.Name, typeName(f.Type))
+	}
+	switch ft.Shape {
+	case events.ShapeString: // text, date, time, hyperlink, manager: events.FieldTypes' key
+		m[ft.ValueKey] = jsonString(value)
+		if ft.ValueKey != "text" {
+			// A date's, time's or hyperlink's value is never "text"; one
+			// read back from a ticket is stale and must not be sent.
+			delete(m, "text")
+		}
+	case events.ShapeSelection:
 		opt, err := option(f, value)
 		if err != nil {
 			return nil, err
 		}
-		m["selection"] = jsonString(opt)
-	case "checkbox":
+		m[ft.ValueKey] = jsonString(opt)
+	case events.ShapeBool:
 		b, ok := parseBool(value)
 		if !ok {
 			return nil, fmt.Errorf("field %q (checkbox): %q is not true/false, yes/no or 1/0", f.Name, value)
 		}
-		m["value"] = jsonBool(b)
-	case "multiple_selection":
+		m[ft.ValueKey] = jsonBool(b)
+	case events.ShapeMultiSelection:
 		selected := []map[string]string{}
 		for _, v := range strings.Split(value, ",") {
 			if v = strings.TrimSpace(v); v == "" {
@@ -46,8 +58,8 @@ func fieldWithValue(f events.Field, value string) (map[string]json.RawMessage, e
 			selected = append(selected, map[string]string{"value": opt})
 		}
 		b, _ := json.Marshal(map[string]any{"selected_option": selected}) // strings: cannot fail
-		m["selected_options"] = b
-	case "approve_reject":
+		m[ft.ValueKey] = b
+	case events.ShapeApproval:
 		approve, reason, err := parseApproval(value)
 		if err != nil {
 			return nil, fmt.Errorf("field %q (approve_reject): %w", f.Name, err)

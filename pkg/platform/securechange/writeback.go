@@ -37,15 +37,15 @@ const taskDone = "DONE"
 //	    wrapper (it writes ".../fields/", with a trailing slash); Tufin's pytos2
 //	    ScwAPI.put_fields and the REST API's "change multiple fields within a task"
 //	    use the path without the slash, as here. The value keys per type are those of
-//	    the GET (events.Field): text, selection, value, selected_options, approved and
-//	    reason; everything else in the field object is sent back unchanged.
+//	    the GET (events.FieldTypes): text, value, url, selection, selected_options,
+//	    approved and reason; everything else in the field object is sent back unchanged.
 //	PUT tickets/{id}/steps/{step}/tasks/{task}
 //	    {"task":{"id":…,"name":…,"status":"DONE","fields":{"field":[…]}}}
 //	    The task as the SDKs send it: pytos Secure_Change_Helper.put_task after
 //	    Step_Task.mark_as_done() PUTs the whole task as read (id, name, status DONE,
 //	    fields; its "approve ticket" example), and pytos2 sends
 //	    {"task":{id, name, status, fields}} with "fields" always present. The fields
-//	    are the task's field objects exactly as read (events.Field.Raw, as UpdateFields
+//	    are the task's field objects as read, but for the read-only ones (events.Field.Raw, as UpdateFields
 //	    sends them back) in {"field":[…]}, read in the same call just before the PUT.
 //	PUT tickets/{id}/steps/{step}/tasks/{task}/redo/{to_step_id}
 //	    {"redo_step_comment":{"comment":…}}    pytos redo_step, pytos2 ScwAPI.redo_step
@@ -67,7 +67,10 @@ const taskDone = "DONE"
 // UpdateFields writes values (by field name) into the fields of the current task, in
 // one request. Each value is converted per the field's type:
 //
-//	text_field, text_area, hyperlink, date, time, manager  "text": the value
+//	text_field, text_area, manager  "text": the value
+//	date, time          "value": the value ("2025-12-31", "14:30"), as pytos's
+//	                    Step_Field_Date and Step_Field_Time hold it
+//	hyperlink           "url": the value (pytos Step_Field_Hyperlink)
 //	drop_down_list      "selection": one of the field's options (else an error naming
 //	                    the field and its options); a case-insensitive match is
 //	                    written as the option is spelled
@@ -77,8 +80,10 @@ const taskDone = "DONE"
 //	approve_reject      "approved" and "reason": "approve[: reason]" or
 //	                    "reject[: reason]"
 //
-// Any other type is a permanent error, as is a name that is not among the current
-// task's fields (the error lists those that are).
+// The keys are those of events.FieldTypes. Any other type is a permanent error, as is
+// a name that is not among the current task's fields (the error lists those that
+// are), and a field marked read_only (pytos drops those before a write,
+// Step_Task.remove_read_only_fields): nothing is sent.
 func (c *Client) UpdateFields(ctx context.Context, ticketID string, values map[string]string) error {
 	const op = "update fields"
 	if len(values) == 0 {
@@ -148,6 +153,9 @@ func (c *Client) ApproveReject(ctx context.Context, ticketID string, approve boo
 		return err
 	}
 	f, _ := approveRejectField(task)
+	if f.ReadOnly {
+		return failure.Permanent(fmt.Errorf("securechange: ticket %s: %s: field %q (approve_reject) is read-only", t.ID, op, f.Name))
+	}
 	m, err := rawField(f)
 	if err != nil {
 		return failure.Permanent(fmt.Errorf("securechange: ticket %s: %s: %w", t.ID, op, err))
@@ -219,6 +227,9 @@ func (c *Client) advance(ctx context.Context, ticketID, pinned string) error {
 func doneTask(task events.Task) (any, error) {
 	fields := make([]map[string]json.RawMessage, 0, len(task.Fields))
 	for _, f := range task.Fields {
+		if f.ReadOnly { // never written back (pytos Step_Task.remove_read_only_fields)
+			continue
+		}
 		m, err := rawField(f)
 		if err != nil {
 			return nil, err

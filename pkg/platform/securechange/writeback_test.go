@@ -671,3 +671,20 @@ func TestWriteConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestAdvanceLeavesReadOnlyFieldsOut: the task advance sends back holds every field as
+// read but the read-only ones (pytos Step_Task.remove_read_only_fields); the simulator
+// refuses a task body that writes a read-only field.
+func TestAdvanceLeavesReadOnlyFieldsOut(t *testing.T) {
+	t.Parallel()
+	sim, cl := newSim(t)
+	sim.Put(json.RawMessage(strings.Replace(string(securechangetest.Fixture("7")),
+		`"id": 212, "name": "ITSM Change", "text": ""`, `"id": 212, "name": "ITSM Change", "text": "", "read_only": true`, 1)))
+	if err := cl.Advance(t.Context(), "7"); err != nil {
+		t.Fatal(err)
+	}
+	body := string(onlyWrite(t, sim, "/tickets/7/steps/2/tasks/21").Body)
+	if strings.Contains(body, `"id":212`) || !strings.Contains(body, `"id":211`) {
+		t.Errorf("advance sent %s, want field 211 and not the read-only 212", body)
+	}
+}

@@ -38,7 +38,10 @@
 //     the first (a redone step's latest occurrence wins). A field's value
 //     is its text; "true"/"false" for a checkbox and for an approve_reject
 //     decision ("" while undecided); the selection of a drop_down_list; the
-//     selected options of a multiple_selection joined by ", ";
+//     selected options of a multiple_selection joined by ", " (date and time
+//     from "value", hyperlink from "url": events.FieldTypes). Fields of other
+//     types (multi_access_request, ..., unknown ones) have no value here;
+//     {{.Ticket.FieldRaw "Name"}} prints their JSON;
 //  4. the prefixed namespaces, last, as before the order changed: a custom
 //     placeholder or a field whose name starts with "correlation.",
 //     "result.", "attr." or "trigger." hides the namespace's value.

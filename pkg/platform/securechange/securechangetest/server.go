@@ -475,8 +475,22 @@ func checkTaskBody(task, in map[string]any) *apiError {
 	if !ok {
 		return badRequest(`Task fields are missing: send them as read, "fields":{"field":[…]}`)
 	}
-	if _, ok := fields["field"]; !ok {
+	list, ok := fields["field"]
+	if !ok {
 		return badRequest(`Task fields have no "field" list`)
+	}
+	// Each field sent back is a write: never a read-only one (pytos drops them with
+	// Step_Task.remove_read_only_fields before put_task), and each value under its key.
+	items, _ := list.([]any)
+	if m, one := list.(map[string]any); one {
+		items = []any{m}
+	}
+	for _, it := range items {
+		if f, ok := it.(map[string]any); ok {
+			if e := checkSDKShape(f, f); e != nil {
+				return e
+			}
+		}
 	}
 	return nil
 }

@@ -225,6 +225,9 @@ func checkField(f, in map[string]any) *apiError {
 		}
 		return nil
 	}
+	if e := checkSDKShape(f, in); e != nil {
+		return e
+	}
 	switch typ {
 	case "drop_down_list":
 		if v, ok := in["selection"]; ok {
@@ -252,7 +255,7 @@ func checkField(f, in map[string]any) *apiError {
 		if v, ok := in["approved"]; ok && !isBool(v) {
 			return badRequest("Field %q: approved must be true or false", name)
 		}
-	case "text_field", "text_area", "hyperlink", "date", "time", "manager":
+	case "text_field", "text_area", "manager":
 		if v, ok := in["text"]; ok {
 			if _, isStr := v.(string); !isStr && v != nil {
 				return badRequest("Field %q: text must be a string", name)
