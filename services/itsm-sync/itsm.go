@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -219,23 +217,31 @@ func usesCorrelation(spec events.ITSMSpec, custom map[string]string) bool {
 	if len(spec.Needs) > 0 {
 		return true
 	}
-	reads := func(t string) bool {
-		t = strings.ToLower(t)
-		return strings.Contains(t, "correlation.") || strings.Contains(t, ".correlation")
+	reads := func(ts ...string) bool {
+		for _, t := range ts {
+			t = strings.ToLower(t)
+			if strings.Contains(t, "correlation.") || strings.Contains(t, ".correlation") {
+				return true
+			}
+		}
+		return false
 	}
-	responseReads := func(r *events.ResponseSpec) bool {
-		return r != nil && (slices.ContainsFunc(slices.Collect(maps.Values(r.Correlate)), reads) ||
-			slices.ContainsFunc(slices.Collect(maps.Values(r.Fields)), reads))
+	readsAny := func(m map[string]string) bool {
+		for _, t := range m {
+			if reads(t) {
+				return true
+			}
+		}
+		return false
 	}
-	if reads(spec.Path) || reads(spec.Body) || responseReads(&spec.Response) ||
-		slices.ContainsFunc(slices.Collect(maps.Values(spec.Headers)), reads) ||
-		slices.ContainsFunc(slices.Collect(maps.Values(custom)), reads) {
+	readsResponse := func(r *events.ResponseSpec) bool {
+		return r != nil && (readsAny(r.Correlate) || readsAny(r.Fields))
+	}
+	if reads(spec.Path, spec.Body) || readsAny(spec.Headers) || readsResponse(&spec.Response) || readsAny(custom) {
 		return true
 	}
-	if l := spec.Lookup; l != nil && (reads(l.Path) || reads(l.Found) || responseReads(l.Response)) {
-		return true
-	}
-	return false
+	l := spec.Lookup
+	return l != nil && (reads(l.Path, l.Found) || readsResponse(l.Response))
 }
 
 // correlationNeeds lists the correlation.* placeholders the action's templates use.
