@@ -120,7 +120,7 @@ func NewConn(p Params) (*nats.Conn, error) {
 	opts = append(opts, nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to nats %s: %w", redact(url), err)
+		return nil, fmt.Errorf("connect to nats %s: %w", Redact(url), err)
 	}
 	p.Log.Info("nats connected", "url", nc.ConnectedUrlRedacted(), "server", nc.ConnectedServerName())
 	p.Lifecycle.Append(fx.StopHook(func(ctx context.Context) error {
@@ -232,8 +232,8 @@ var Module = fx.Module("nats",
 	}),
 )
 
-// redact drops credentials from every URL of a comma-separated server list.
-func redact(urls string) string {
+// Redact drops credentials from every URL of a comma-separated server list.
+func Redact(urls string) string {
 	parts := strings.Split(urls, ",")
 	for i, raw := range parts {
 		u, err := neturl.Parse(strings.TrimSpace(raw))
