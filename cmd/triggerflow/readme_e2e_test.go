@@ -174,16 +174,37 @@ func readmeCommand(t *testing.T, readme, marker string) string {
 func readmeCommands(t *testing.T, readme, marker string) []string {
 	t.Helper()
 	var out []string
-	in := false
+	in, recipe := false, false
 	sc := bufio.NewScanner(strings.NewReader(readme))
 	for sc.Scan() {
 		l := strings.TrimSpace(sc.Text())
 		if strings.HasPrefix(l, "```") {
-			in = !in
+			in, recipe = !in, !in && strings.Contains(l, "recipe=")
 			continue
 		}
-		if in && strings.Contains(l, marker) && !strings.HasPrefix(l, "#") {
+		if in && !recipe && strings.Contains(l, marker) && !strings.HasPrefix(l, "#") { // recipes run whole (TestNATSRecipes)
 			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// readmeRecipes returns the README's recipe blocks (fenced "```sh recipe=<name>"), whole,
+// by name.
+func readmeRecipes(t *testing.T, readme string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	name, body := "", []string(nil)
+	sc := bufio.NewScanner(strings.NewReader(readme))
+	for sc.Scan() {
+		l := sc.Text()
+		switch t := strings.TrimSpace(l); {
+		case name == "" && strings.HasPrefix(t, "```") && strings.Contains(t, "recipe="):
+			name = t[strings.Index(t, "recipe=")+len("recipe="):]
+		case name != "" && strings.HasPrefix(t, "```"):
+			out[name], name, body = strings.Join(body, "\n")+"\n", "", nil
+		case name != "":
+			body = append(body, l)
 		}
 	}
 	return out
