@@ -18,8 +18,8 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		plans: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "triggerflow_dispatcher_plans_total", Help: "Plans by status (planned, failed).",
-		}, []string{"status"}),
+			Name: "triggerflow_dispatcher_plans_total", Help: "Plans by the trigger's event (lower case, e.g. create) and status (planned, failed: dead-lettered).",
+		}, []string{"event", "status"}),
 		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "triggerflow_dispatcher_operations_total", Help: "Operations planned, by kind.",
 		}, []string{"kind"}),
@@ -40,7 +40,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 func (m *metrics) observe(p events.Plan, d time.Duration) {
-	m.plans.WithLabelValues(string(p.Status)).Inc()
+	m.plans.WithLabelValues(p.Event.Token(), string(p.Status)).Inc()
 	for _, op := range p.Operations {
 		m.operations.WithLabelValues(string(op.Kind)).Inc()
 	}
