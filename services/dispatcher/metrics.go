@@ -40,9 +40,27 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 func (m *metrics) observe(p events.Plan, d time.Duration) {
-	m.plans.WithLabelValues(p.Event.Token(), string(p.Status)).Inc()
+	m.plans.WithLabelValues(eventLabel(p.Event), string(p.Status)).Inc()
 	for _, op := range p.Operations {
 		m.operations.WithLabelValues(string(op.Kind)).Inc()
 	}
 	m.duration.Observe(d.Seconds())
+}
+
+// failed counts a trigger that was not planned (dead-lettered).
+func (m *metrics) failed(ev events.Trigger) {
+	m.plans.WithLabelValues(eventLabel(ev), string(events.PlanFailed)).Inc()
+}
+
+// eventLabel is the "event" label of a trigger: its lower-case token, "unknown" when the
+// message was not a trigger, "other" for an event no SecureChange sends (published by
+// hand), so a bad publisher cannot add series without bound.
+func eventLabel(ev events.Trigger) string {
+	if ev == "" {
+		return "unknown"
+	}
+	if !ev.Published() {
+		return "other"
+	}
+	return ev.Token()
 }

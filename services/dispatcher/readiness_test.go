@@ -120,6 +120,9 @@ func TestConsumerDeletedRecreated(t *testing.T) {
 			t.Errorf("%s re-created from %v %d, want the message after 1 (acknowledged)", lane, c.DeliverPolicy, c.OptStartSeq)
 		}
 	}
+	if err := metricstest.Want(g.Registry, "triggerflow_dispatcher_plans_total", map[string]string{"event": "create", "status": "planned"}, 2); err != nil {
+		t.Error(err)
+	}
 	if err := metricstest.Want(g.Registry, "triggerflow_consumer_recreated_total", map[string]string{"service": "dispatcher"}, float64(len(consumers))); err != nil {
 		t.Error(err)
 	}
