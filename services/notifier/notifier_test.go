@@ -41,8 +41,9 @@ type rig struct {
 	JS   jetstream.JetStream
 	NC   *nats.Conn
 	Logs *natstest.LogBuffer
-	// Registry is the process's metrics registry (the health Handler built: consumer
-	// metrics included).
+	// Health serves /healthz, /readyz and /metrics; Registry is the process's metrics
+	// registry (consumer metrics included).
+	Health   health.Handler
 	Registry *prometheus.Registry
 	stop     func() // stops the notifier now (instead of at cleanup)
 }
@@ -95,7 +96,7 @@ func startNotifier(t testing.TB, natsURL string, mutate func(*config.Config), op
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rig{t: t, JS: js, NC: nc, Logs: logs, Registry: reg, stop: func() { stopped = true; app.RequireStop() }}
+	return &rig{t: t, JS: js, NC: nc, Logs: logs, Health: h, Registry: reg, stop: func() { stopped = true; app.RequireStop() }}
 }
 
 // emailOp is an email operation as the dispatcher plans it, with an enriched ticket.

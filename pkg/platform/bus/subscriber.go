@@ -307,9 +307,12 @@ func (s *Subscriber) recover(stopping context.Context, cur *liveIter, cause erro
 			delay = min(2*delay, MaxRecreateBackoff)
 			continue
 		}
-		cur.swap(it)
+		cur.swap(it) // drained at once if the subscription stopped meanwhile
 		if created {
 			states.recreated(s.state)
+		}
+		if stopping.Err() != nil {
+			return true // the loop gives back what the new iterator pulled, then ends
 		}
 		states.set(s.state, StateConsuming, "")
 		s.log.Info("consumer back; consuming again", watermill.LogFields{"consumer": s.cfg.Durable, "stream": s.cfg.Stream,
