@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/triggerflow/triggerflow/pkg/platform/buildinfo"
 )
 
 const versionHelp = `Usage: triggerflow version
@@ -36,24 +38,6 @@ func versionCmd(args []string, stdout, stderr io.Writer) int {
 // versionText formats the version of a build: bi is nil when the binary carries no
 // build information.
 func versionText(bi *debug.BuildInfo, goVersion, natsVersion string) string {
-	version, commit := "unknown", "unknown"
-	if bi != nil {
-		version = bi.Main.Version
-		if version == "" {
-			version = "(devel)"
-		}
-		var modified bool
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				commit = s.Value
-			case "vcs.modified":
-				modified = s.Value == "true"
-			}
-		}
-		if modified && commit != "unknown" {
-			commit += " (modified)"
-		}
-	}
-	return fmt.Sprintf("triggerflow %s\ncommit:      %s\ngo:          %s\nnats-server: %s\n", version, commit, goVersion, natsVersion)
+	in := buildinfo.From(bi, goVersion)
+	return fmt.Sprintf("triggerflow %s\ncommit:      %s\ngo:          %s\nnats-server: %s\n", in.Version, in.Commit, in.Go, natsVersion)
 }

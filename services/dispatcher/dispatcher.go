@@ -146,7 +146,7 @@ func (d *Dispatcher) fail(msg *message.Message, trig events.TriggerEvent, cause 
 	if ticket == "" {
 		ticket = "unknown"
 	}
-	d.metrics.plans.WithLabelValues(string(events.PlanFailed)).Inc()
+	d.metrics.failed(trig.Event)
 	d.log.Error("trigger not planned; dead-lettered", "trigger_id", trig.ID, "ticket", ticket, "event", trig.Event, "delivery", delivered, "err", reason)
 	if trig.ID != "" {
 		failed := events.Plan{

@@ -1,6 +1,7 @@
 package dispatcher_test
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -9,10 +10,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
+	"github.com/triggerflow/triggerflow/pkg/platform/health/metricstest"
 	"github.com/triggerflow/triggerflow/services/dispatcher"
 )
 
@@ -215,6 +218,15 @@ func TestPermanentFailureDeadLetters(t *testing.T) {
 		t.Fatalf("failed %d planned %d", failed, planned)
 	}
 	g.waitCount(events.StreamOps, 1) // the good plan's one operation, and none of the failed plan's
+	// The metrics say the same: a failed and a planned ADVANCE, one dead letter.
+	natstest.CheckFor(t, 60*time.Second, 25*time.Millisecond, func() error {
+		return errors.Join(
+			metricstest.Want(g.Registry, "triggerflow_dispatcher_plans_total", map[string]string{"event": "advance", "status": "failed"}, 1),
+			metricstest.Want(g.Registry, "triggerflow_dispatcher_plans_total", map[string]string{"event": "advance", "status": "planned"}, 1),
+			metricstest.Want(g.Registry, "triggerflow_dlq_messages", map[string]string{"service": "dispatcher"}, 1),
+			metricstest.Want(g.Registry, "triggerflow_consumer_pending_messages", map[string]string{"service": "dispatcher"}, 0),
+		)
+	})
 }
 
 // TestTransientRetriedThenDeadLettered: SecureChange down → the trigger is NAKed with

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 
@@ -28,6 +29,9 @@ type rig struct {
 	JS   jetstream.JetStream
 	NC   *nats.Conn
 	Logs *natstest.LogBuffer
+	// Health serves the process's /healthz, /readyz and /metrics; Registry is its registry.
+	Health   health.Handler
+	Registry *prometheus.Registry
 }
 
 // baseConfig is a config with one server and fast retries, for natsURL.
@@ -55,10 +59,13 @@ func startDispatcher(t testing.TB, natsURL string, mutate func(*config.Config)) 
 		t.Fatalf("test config: %v", err)
 	}
 	logs := &natstest.LogBuffer{}
+	var h health.Handler
+	var reg *prometheus.Registry
 	app := fxtest.New(t,
 		fx.Supply(cfg), fx.NopLogger,
 		fx.Provide(func() *slog.Logger { return logging.New(logs, cfg.Log) }),
 		natsconn.Module, health.Module, bus.RouterModule, dispatcher.Module,
+		fx.Populate(&h, &reg),
 	)
 	app.RequireStart()
 	t.Cleanup(app.RequireStop)
@@ -67,7 +74,7 @@ func startDispatcher(t testing.TB, natsURL string, mutate func(*config.Config)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rig{t: t, JS: js, NC: nc, Logs: logs}
+	return &rig{t: t, JS: js, NC: nc, Logs: logs, Health: h, Registry: reg}
 }
 
 // publishTrigger stores a trigger the way the ingress does.

@@ -18,8 +18,8 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		plans: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "triggerflow_dispatcher_plans_total", Help: "Plans by status (planned, failed).",
-		}, []string{"status"}),
+			Name: "triggerflow_dispatcher_plans_total", Help: "Plans by the trigger's event (lower case, e.g. create) and status (planned, failed: dead-lettered).",
+		}, []string{"event", "status"}),
 		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "triggerflow_dispatcher_operations_total", Help: "Operations planned, by kind.",
 		}, []string{"kind"}),
@@ -40,9 +40,27 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 func (m *metrics) observe(p events.Plan, d time.Duration) {
-	m.plans.WithLabelValues(string(p.Status)).Inc()
+	m.plans.WithLabelValues(eventLabel(p.Event), string(p.Status)).Inc()
 	for _, op := range p.Operations {
 		m.operations.WithLabelValues(string(op.Kind)).Inc()
 	}
 	m.duration.Observe(d.Seconds())
+}
+
+// failed counts a trigger that was not planned (dead-lettered).
+func (m *metrics) failed(ev events.Trigger) {
+	m.plans.WithLabelValues(eventLabel(ev), string(events.PlanFailed)).Inc()
+}
+
+// eventLabel is the "event" label of a trigger: its lower-case token, "unknown" when the
+// message was not a trigger, "other" for an event no SecureChange sends (published by
+// hand), so a bad publisher cannot add series without bound.
+func eventLabel(ev events.Trigger) string {
+	if ev == "" {
+		return "unknown"
+	}
+	if !ev.Published() {
+		return "other"
+	}
+	return ev.Token()
 }

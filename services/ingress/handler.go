@@ -200,6 +200,7 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request, s submission) {
 	}
 	info, err := decodeTicket(s.xml)
 	if err != nil {
+		h.metrics.triggers.WithLabelValues(trig.Token(), "rejected").Inc()
 		h.rejected(w, r, endpoint, user, asInput(err), inBody)
 		return
 	}
@@ -221,11 +222,13 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request, s submission) {
 	h.metrics.publish.Observe(time.Since(start).Seconds())
 	if err != nil {
 		h.metrics.requests.WithLabelValues(endpoint, "unavailable").Inc()
+		h.metrics.triggers.WithLabelValues(trig.Token(), "unavailable").Inc()
 		h.log.Error("trigger not stored", "endpoint", endpoint, "event", trig, "ticket", info.ID, "trigger_id", ev.ID, "err", err)
 		unavailable(w, fmt.Sprintf("JetStream did not acknowledge %s for ticket %s within %s: %v", trig, info.ID, h.cfg.PublishTimeout, err))
 		return
 	}
 	h.metrics.requests.WithLabelValues(endpoint, "stored").Inc()
+	h.metrics.triggers.WithLabelValues(trig.Token(), "stored").Inc()
 	h.log.Info("trigger stored", "endpoint", endpoint, "user", user, "event", trig, "ticket", info.ID, "trigger_id", ev.ID, "subject", ev.Subject(), "recovered", s.recovered)
 	writeJSON(w, http.StatusOK, reply{
 		Output: fmt.Sprintf("triggerflow: stored %s for ticket %s as trigger %s\n", trig, info.ID, ev.ID),

@@ -7,6 +7,7 @@ import (
 type metrics struct {
 	inFlight prometheus.Gauge
 	requests *prometheus.CounterVec
+	triggers *prometheus.CounterVec
 	publish  prometheus.Histogram
 }
 
@@ -20,13 +21,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "triggerflow_ingress_requests_total",
 			Help: "Trigger requests by endpoint (mediator, raw; unknown for a path no endpoint serves) and outcome (stored, test, rejected, unauthorized, unavailable).",
 		}, []string{"endpoint", "outcome"}),
+		triggers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "triggerflow_ingress_triggers_total",
+			Help: "Triggers received with a known event (lower case, e.g. create), by outcome (stored, rejected: bad ticket XML, unavailable: JetStream did not acknowledge); TEST runs are not triggers.",
+		}, []string{"event", "outcome"}),
 		publish: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "triggerflow_ingress_publish_seconds",
 			Help:    "Time from publish to JetStream's acknowledgement.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.inFlight, m.requests, m.publish} {
+	for _, c := range []prometheus.Collector{m.inFlight, m.requests, m.triggers, m.publish} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -125,20 +125,31 @@ func TestRawEndpoint(t *testing.T) {
 	}
 }
 
-// TestHealthEndpoints: /healthz, /readyz (JetStream answers) and /metrics.
+// TestHealthEndpoints: /healthz, /readyz (JetStream answers) and /metrics, with triggers
+// counted by event and outcome (a stored CREATE, an ADVANCE whose ticket has no id).
 func TestHealthEndpoints(t *testing.T) {
 	g := startIngress(t, "", nil)
 	g.postMediator("CREATE", ticketXML("5", "1"), "", "")
-	for path, want := range map[string]string{
-		"/healthz": "ok",
-		"/readyz":  "ready",
-		"/metrics": `triggerflow_ingress_requests_total{endpoint="mediator",outcome="stored"} 1`,
+	if r := g.postMediator("ADVANCE", "<ticket_info><subject>no id</subject></ticket_info>", "", ""); r.Reply.Stored {
+		t.Fatalf("a ticket without an id was stored: %s", r)
+	}
+	for path, wants := range map[string][]string{
+		"/healthz": {"ok"},
+		"/readyz":  {"ready"},
+		"/metrics": {
+			`triggerflow_ingress_requests_total{endpoint="mediator",outcome="stored"} 1`,
+			`triggerflow_ingress_triggers_total{event="create",outcome="stored"} 1`,
+			`triggerflow_ingress_triggers_total{event="advance",outcome="rejected"} 1`,
+			`triggerflow_build_info{commit="`,
+		},
 	} {
 		req, _ := http.NewRequest(http.MethodGet, g.URL+path, nil)
 		req.Header.Set("X-No-Auth", "1")
 		r := g.do(req)
-		if r.Status != 200 || !strings.Contains(string(r.Body), want) {
-			t.Fatalf("%s: %s", path, r)
+		for _, want := range wants {
+			if r.Status != 200 || !strings.Contains(string(r.Body), want) {
+				t.Fatalf("%s: no %s in %s", path, want, r)
+			}
 		}
 	}
 }

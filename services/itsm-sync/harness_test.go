@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 
@@ -33,8 +34,11 @@ type rig struct {
 	JS   jetstream.JetStream
 	NC   *nats.Conn
 	Logs *natstest.LogBuffer
-	app  *fxtest.App
-	stop func() // stops the service now (instead of at cleanup)
+	// Health serves the process's /healthz, /readyz and /metrics; Registry is its registry.
+	Health   health.Handler
+	Registry *prometheus.Registry
+	app      *fxtest.App
+	stop     func() // stops the service now (instead of at cleanup)
 }
 
 // baseConfig: fast retries, a generous deadline for everything else.
@@ -67,9 +71,11 @@ func startSync(t testing.TB, natsURL string, mutate func(*config.Config), hooks 
 	if hooks != nil {
 		opts = append(opts, fx.Supply(hooks))
 	}
+	g := &rig{t: t, Logs: logs}
+	opts = append(opts, fx.Populate(&g.Health, &g.Registry))
 	app := fxtest.New(t, opts...)
 	app.RequireStart()
-	g := &rig{t: t, Logs: logs, app: app}
+	g.app = app
 	stopped := false
 	t.Cleanup(func() {
 		if !stopped {

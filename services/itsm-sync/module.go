@@ -64,6 +64,9 @@ func New(lc fx.Lifecycle, p Params) (*Service, *runner.Runner, error) {
 	if s.Metrics, err = newMetrics(p.Registry); err != nil {
 		return nil, nil, err
 	}
+	if err := registerBreakers(p.Registry, s.Servers); err != nil {
+		return nil, nil, err
+	}
 	rm, err := runner.NewMetrics(p.Registry)
 	if err != nil {
 		return nil, nil, err

@@ -141,17 +141,20 @@ func (a *alerter) Perform(ctx context.Context, j *runner.Job) (runner.Done, erro
 	al.To = a.recipients(ctx, al.Route, al.Ticket)
 	if len(al.To) == 0 {
 		j.Log.Warn("failure not alerted: nobody to alert (notifications.on_failure, routes[].on_failure)")
+		a.s.metrics.alert("nobody")
 		return runner.Done{Marker: marker("nobody to alert")}, nil
 	}
 	if a.storm.toDigest(al.Key, a.s.now()) {
 		if err := a.queue(al); err != nil {
 			return runner.Done{}, fmt.Errorf("queue the alert for the digest: %w", err)
 		}
+		a.s.metrics.alert("digested")
 		return runner.Done{Marker: marker("queued for the digest"), Note: "queued for the digest"}, nil
 	}
-	if err := a.s.send(ctx, j, single(al)); err != nil {
+	if err := a.s.send(ctx, j, single(al), mailAlert); err != nil {
 		return runner.Done{}, err
 	}
+	a.s.metrics.alert("sent")
 	return runner.Done{Marker: marker("sent")}, nil
 }
 

@@ -106,7 +106,10 @@ func (d *digester) flush(ctx context.Context) bool {
 		_ = b.Ack(ctx)
 		return false
 	}
-	if err := d.s.Mail.Send(ctx, digest(batch)); err != nil {
+	start := time.Now()
+	err = d.s.Mail.Send(ctx, digest(batch))
+	d.s.metrics.sent(mailDigest, time.Since(start), err)
+	if err != nil {
 		r := d.s.Cfg.Notifier.Retry
 		wait := httpx.Backoff(r.Backoff, r.MaxBackoff, delivered-1)
 		d.unsent.Add(float64(len(batch)))

@@ -92,6 +92,9 @@ func New(lc fx.Lifecycle, p Params) (*Notifier, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.metrics, err = newMetrics(p.Registry); err != nil {
+		return nil, err
+	}
 	dg := &digester{
 		s: s, log: log, js: p.JS, cc: DigestConsumer(c.SMTP.Timeout), pub: pub, window: c.Notifications.DigestWindow,
 		sent: prometheus.NewCounter(prometheus.CounterOpts{
@@ -177,6 +180,7 @@ var Module = fx.Module(ServiceName,
 				if _, err := bus.EnsureConsumer(ctx, js, dg); err != nil {
 					return err
 				}
+				drain.Consumers().Watch(dg) // its lag is reported; the digester reads it in batches
 				if err := r.RunHandlers(context.Background()); err != nil {
 					return fmt.Errorf("start %s: %w", ServiceName, err)
 				}

@@ -3,6 +3,7 @@ package notifier_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 
@@ -27,6 +29,7 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
 	"github.com/triggerflow/triggerflow/pkg/platform/bus"
 	"github.com/triggerflow/triggerflow/pkg/platform/health"
+	"github.com/triggerflow/triggerflow/pkg/platform/health/metricstest"
 	"github.com/triggerflow/triggerflow/pkg/platform/logging"
 	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
 	"github.com/triggerflow/triggerflow/services/notifier"
@@ -38,7 +41,11 @@ type rig struct {
 	JS   jetstream.JetStream
 	NC   *nats.Conn
 	Logs *natstest.LogBuffer
-	stop func() // stops the notifier now (instead of at cleanup)
+	// Health serves /healthz, /readyz and /metrics; Registry is the process's metrics
+	// registry (consumer metrics included).
+	Health   health.Handler
+	Registry *prometheus.Registry
+	stop     func() // stops the notifier now (instead of at cleanup)
 }
 
 // smtpServer is a real SMTP server with AUTH over STARTTLS, and the config to reach it.
@@ -69,10 +76,13 @@ func startNotifier(t testing.TB, natsURL string, mutate func(*config.Config), op
 		t.Fatalf("test config: %v", err)
 	}
 	logs := &natstest.LogBuffer{}
+	var reg *prometheus.Registry
+	var h health.Handler
 	app := fxtest.New(t, append([]fx.Option{
 		fx.Supply(cfg), fx.NopLogger,
 		fx.Provide(func() *slog.Logger { return logging.New(logs, cfg.Log) }),
 		natsconn.Module, health.Module, bus.RouterModule, notifier.Module,
+		fx.Populate(&reg, &h),
 	}, opts...)...)
 	app.RequireStart()
 	stopped := false
@@ -86,7 +96,7 @@ func startNotifier(t testing.TB, natsURL string, mutate func(*config.Config), op
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rig{t: t, JS: js, NC: nc, Logs: logs, stop: func() { stopped = true; app.RequireStop() }}
+	return &rig{t: t, JS: js, NC: nc, Logs: logs, Health: h, Registry: reg, stop: func() { stopped = true; app.RequireStop() }}
 }
 
 // emailOp is an email operation as the dispatcher plans it, with an enriched ticket.
@@ -228,6 +238,20 @@ func TestEmailOperation(t *testing.T) {
 	if strings.Contains(g.Logs.String(), "smtp-secret") {
 		t.Error("the SMTP password is in the logs")
 	}
+	for _, w := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"triggerflow_notifier_emails_total", map[string]string{"kind": "email", "outcome": "sent"}, 1},
+		{"triggerflow_notifier_smtp_seconds", map[string]string{"kind": "email"}, 1},
+		{"triggerflow_operation_deliveries_total", map[string]string{"service": "notifier", "kind": "email", "target": "smtp", "outcome": "succeeded"}, 1},
+		{"triggerflow_operation_delivery_seconds", map[string]string{"service": "notifier", "kind": "email", "target": "smtp"}, 1},
+	} {
+		if err := metricstest.Want(g.Registry, w.name, w.labels, w.want); err != nil {
+			t.Error(err)
+		}
+	}
 }
 
 func decodeQP(enc string, b []byte) string {
@@ -312,7 +336,28 @@ func TestAlertStormBecomesDigest(t *testing.T) {
 	if n := len(srv.Messages()); n != 5 {
 		t.Fatalf("%d emails before the digest, want the first 5 alerts", n)
 	}
+	natstest.CheckFor(t, time.Minute, 20*time.Millisecond, func() error {
+		return errors.Join(
+			metricstest.Want(g.Registry, "triggerflow_notifier_alerts_total", map[string]string{"outcome": "sent"}, 5),
+			metricstest.Want(g.Registry, "triggerflow_notifier_alerts_total", map[string]string{"outcome": "digested"}, 195),
+			metricstest.Want(g.Registry, "triggerflow_notifier_emails_total", map[string]string{"kind": "alert", "outcome": "sent"}, 5),
+			// the alerts waiting for the digest: the digest consumer's lag
+			metricstest.Want(g.Registry, "triggerflow_consumer_pending_messages", map[string]string{"durable": "notifier-digest"}, 195),
+		)
+	})
 	g.stop() // the window ends: the digest goes out
+	for _, w := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"triggerflow_notifier_emails_total", map[string]string{"kind": "digest", "outcome": "sent"}, 1},
+		{"triggerflow_notifier_digest_alerts_sent_total", nil, 195},
+	} {
+		if err := metricstest.Want(g.Registry, w.name, w.labels, w.want); err != nil {
+			t.Error(err)
+		}
+	}
 	msgs := srv.Messages()
 	if len(msgs) != 6 {
 		t.Fatalf("%d emails, want 5 alerts and 1 digest", len(msgs))

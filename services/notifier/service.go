@@ -45,8 +45,9 @@ type Service struct {
 	SecureChange *securechange.Client // nil: requester/handler only from the ticket JSON
 	Now          func() time.Time
 
-	routes map[string]config.Route
-	tmpls  wfi.Cache
+	routes  map[string]config.Route
+	tmpls   wfi.Cache
+	metrics *metrics // nil: none
 }
 
 func (s *Service) now() time.Time {
@@ -68,14 +69,15 @@ func (s *Service) Perform(ctx context.Context, j *runner.Job) (runner.Done, erro
 		}
 		return runner.Done{}, err
 	}
-	return runner.Done{}, s.send(ctx, j, m)
+	return runner.Done{}, s.send(ctx, j, m, mailOperation)
 }
 
 // send sends m, recording the attempt. A server that cannot be reached at all is an
 // outage (not counted against notifier.retry.attempts).
-func (s *Service) send(ctx context.Context, j *runner.Job, m mailer.Message) error {
+func (s *Service) send(ctx context.Context, j *runner.Job, m mailer.Message, kind string) error {
 	start := s.now()
 	err := s.Mail.Send(ctx, m)
+	s.metrics.sent(kind, s.now().Sub(start), err)
 	var op *net.OpError
 	if err != nil && !failure.IsPermanent(err) && errors.As(err, &op) && op.Op == "dial" {
 		err = failure.Outage(err)

@@ -14,9 +14,11 @@ const DefaultDrain = 10 * time.Second
 
 // Drain is the graceful stop of every consumer in a process: Begin stops all of them from
 // pulling at once (each gives back what it pulled but did not hand out), and the messages
-// being handled get until Deadline to be settled.
+// being handled get until Deadline to be settled. Being the one handle every consumer of
+// the process shares, it also holds their states (Consumers).
 type Drain struct {
-	timeout time.Duration
+	timeout   time.Duration
+	consumers *Consumers
 
 	begin, timer sync.Once
 	begun        chan struct{}
@@ -25,8 +27,11 @@ type Drain struct {
 
 // NewDrain returns a drain that gives in-flight messages timeout to finish.
 func NewDrain(timeout time.Duration) *Drain {
-	return &Drain{timeout: max(timeout, 0), begun: make(chan struct{}), deadline: make(chan struct{})}
+	return &Drain{timeout: max(timeout, 0), consumers: NewConsumers(), begun: make(chan struct{}), deadline: make(chan struct{})}
 }
+
+// Consumers are the states of the process's consumers (for /readyz and /metrics).
+func (d *Drain) Consumers() *Consumers { return d.consumers }
 
 // Timeout is how long in-flight messages get.
 func (d *Drain) Timeout() time.Duration { return d.timeout }

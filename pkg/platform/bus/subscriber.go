@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -86,9 +87,21 @@ func (c ConsumerConfig) jsConfig() jetstream.ConsumerConfig {
 	}
 }
 
-// EnsureConsumer creates or updates the durable pull consumer with explicit settings.
+// EnsureConsumer creates or updates the durable pull consumer with explicit settings. A
+// consumer that a subscriber re-created after it was deleted keeps the start position it
+// was re-created with (JetStream cannot change it); everything else is updated.
 func EnsureConsumer(ctx context.Context, js jetstream.JetStream, c ConsumerConfig) (jetstream.Consumer, error) {
-	cons, err := js.CreateOrUpdateConsumer(ctx, c.Stream, c.jsConfig())
+	jc := c.jsConfig()
+	cur, err := js.Consumer(ctx, c.Stream, c.Durable)
+	switch {
+	case err == nil:
+		if old := cur.CachedInfo().Config; old.DeliverPolicy == jetstream.DeliverByStartSequencePolicy {
+			jc.DeliverPolicy, jc.OptStartSeq = old.DeliverPolicy, old.OptStartSeq
+		}
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return nil, fmt.Errorf("ensure consumer %s on %s: %w", c.Durable, c.Stream, err)
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, c.Stream, jc)
 	if err != nil {
 		return nil, fmt.Errorf("ensure consumer %s on %s: %w", c.Durable, c.Stream, err)
 	}
@@ -121,6 +134,14 @@ func (c ConsumerConfig) Delay(delivered uint64) time.Duration {
 // gives it back too. So a restart or another replica takes over within seconds, never
 // after AckWait.
 //
+// A consumer deleted while the process runs (the server ends the pull with "consumer
+// deleted", or heartbeats are missed and the consumer is not found) is re-created with the
+// same settings and consumed again; meanwhile the subscriber is not consuming
+// (Drain.Consumers, so /readyz fails naming it). An ordered lane is re-created from the
+// message after the last one it acknowledged, so the stream is not replayed (a message
+// another replica acknowledged after that is redelivered and found done); other consumers
+// start over (DeliverAll), their handlers being idempotent.
+//
 // It is our own rather than watermill-nats' jetstream subscriber (beta), whose output
 // channel can be closed while a message is being sent on it at shutdown, and which has
 // no way to bind to a durable pull consumer created with explicit settings.
@@ -131,11 +152,22 @@ type Subscriber struct {
 	log   watermill.LoggerAdapter
 	drain *Drain
 
+	state     *subState     // in drain.Consumers()
+	lastAcked atomic.Uint64 // stream sequence of the last message acknowledged
+
 	mu     sync.Mutex
 	closed bool
 	stop   chan struct{}
 	wg     sync.WaitGroup
 }
+
+// RecreateBackoff is the wait before the first attempt to re-create a deleted consumer
+// (doubling up to MaxRecreateBackoff): a person deleting consumers by hand sees the
+// readiness fail, and a broker that refuses is not hammered.
+const (
+	RecreateBackoff    = time.Second
+	MaxRecreateBackoff = 30 * time.Second
+)
 
 var _ message.Subscriber = (*Subscriber)(nil)
 
@@ -154,7 +186,7 @@ func NewSubscriber(js jetstream.JetStream, c ConsumerConfig, drain *Drain, log w
 	if drain == nil {
 		drain = NewDrain(0)
 	}
-	return &Subscriber{js: js, cfg: c, log: log, drain: drain, stop: make(chan struct{})}
+	return &Subscriber{js: js, cfg: c, log: log, drain: drain, state: drain.Consumers().register(c), stop: make(chan struct{})}
 }
 
 // Subscribe starts consuming. The topic is informational: the consumer's filter decides.
@@ -168,10 +200,13 @@ func (s *Subscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.M
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on %s: %w", s.cfg.Durable, s.cfg.Stream, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(s.cfg.PullBatch))
+	it, err := s.messages(cons)
 	if err != nil {
-		return nil, fmt.Errorf("consume %s: %w", s.cfg.Durable, err)
+		return nil, err
 	}
+	cur := &liveIter{it: it}
+	states := s.drain.Consumers()
+	states.set(s.state, StateConsuming, "")
 	// stopping ends when the subscription, the subscriber or the process (the drain)
 	// stops; the iterator is drained then, so what it buffered is given back.
 	stopping, cancel := context.WithCancel(ctx)
@@ -185,30 +220,156 @@ func (s *Subscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.M
 		case <-s.drain.Begun():
 		}
 		cancel()
-		it.Drain()
+		states.set(s.state, StateStopped, "")
+		cur.drain()
 	}()
 	go func() { // the only goroutine that sends on, and closes, out
 		defer s.wg.Done()
 		defer close(out)
 		for {
-			m, err := it.Next()
-			if err != nil {
-				if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-					return
+			m, err := cur.get().Next()
+			if err == nil {
+				if stopping.Err() != nil {
+					s.giveBack(m)
+					continue
 				}
-				if stopping.Err() == nil {
-					s.log.Error("pull failed", err, watermill.LogFields{"consumer": s.cfg.Durable})
-				}
+				s.deliver(stopping, m, out)
 				continue
 			}
 			if stopping.Err() != nil {
-				s.giveBack(m)
+				if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					return
+				}
 				continue
 			}
-			s.deliver(stopping, m, out)
+			switch {
+			case errors.Is(err, jetstream.ErrNoHeartbeat):
+				if !s.consumerGone(stopping) {
+					continue // the iterator pulls again by itself
+				}
+				err = fmt.Errorf("heartbeats missed: %w", jetstream.ErrConsumerNotFound)
+			case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound),
+				errors.Is(err, jetstream.ErrMsgIteratorClosed):
+			default:
+				s.log.Error("pull failed", err, watermill.LogFields{"consumer": s.cfg.Durable})
+				continue
+			}
+			if !s.recover(stopping, cur, err) {
+				return
+			}
 		}
 	}()
 	return out, nil
+}
+
+// messages starts pulling from cons; missed heartbeats are reported, so that a consumer
+// deleted without a word is noticed.
+func (s *Subscriber) messages(cons jetstream.Consumer) (jetstream.MessagesContext, error) {
+	it, err := cons.Messages(jetstream.PullMaxMessages(s.cfg.PullBatch), jetstream.WithMessagesErrOnMissingHeartbeat(true))
+	if err != nil {
+		return nil, fmt.Errorf("consume %s: %w", s.cfg.Durable, err)
+	}
+	return it, nil
+}
+
+// consumerGone asks the server whether the consumer still exists (false when it does not
+// answer: that is the connection's problem, not the consumer's).
+func (s *Subscriber) consumerGone(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := s.js.Consumer(ctx, s.cfg.Stream, s.cfg.Durable)
+	return errors.Is(err, jetstream.ErrConsumerNotFound)
+}
+
+// recover re-creates the lost consumer (with backoff) and consumes it again, and reports
+// false if the subscription stopped first. It logs the loss once and the recovery once.
+func (s *Subscriber) recover(stopping context.Context, cur *liveIter, cause error) bool {
+	states := s.drain.Consumers()
+	reason := "pull ended: " + cause.Error()
+	if errors.Is(cause, jetstream.ErrConsumerDeleted) || errors.Is(cause, jetstream.ErrConsumerNotFound) {
+		reason = "consumer deleted"
+	}
+	states.set(s.state, StateLost, reason)
+	s.log.Error("consumer lost; re-creating it with its configured settings", cause, watermill.LogFields{"consumer": s.cfg.Durable, "stream": s.cfg.Stream})
+	cur.get().Stop()
+	lost := time.Now()
+	delay := RecreateBackoff
+	for attempt := 1; ; attempt++ {
+		select {
+		case <-stopping.Done():
+			return false
+		case <-time.After(delay):
+		}
+		it, created, err := s.resubscribe(stopping)
+		if err != nil {
+			states.set(s.state, StateLost, reason+"; re-creating: "+err.Error())
+			s.log.Debug("re-creating the consumer failed; trying again", watermill.LogFields{"consumer": s.cfg.Durable, "attempt": attempt, "error": err.Error()})
+			delay = min(2*delay, MaxRecreateBackoff)
+			continue
+		}
+		cur.swap(it) // drained at once if the subscription stopped meanwhile
+		if created {
+			states.recreated(s.state)
+		}
+		if stopping.Err() != nil {
+			return true // the loop gives back what the new iterator pulled, then ends
+		}
+		states.set(s.state, StateConsuming, "")
+		s.log.Info("consumer back; consuming again", watermill.LogFields{"consumer": s.cfg.Durable, "stream": s.cfg.Stream,
+			"recreated_here": created, "after": time.Since(lost).Round(time.Millisecond).String(), "attempts": attempt})
+		return true
+	}
+}
+
+// resubscribe binds to the consumer again, re-creating it if it is still missing (another
+// replica may have re-created it already); created says this subscriber did.
+func (s *Subscriber) resubscribe(ctx context.Context) (it jetstream.MessagesContext, created bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cons, err := s.js.Consumer(ctx, s.cfg.Stream, s.cfg.Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		jc := s.cfg.jsConfig()
+		if last := s.lastAcked.Load(); s.cfg.Ordered && last > 0 {
+			jc.DeliverPolicy, jc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, last+1
+		}
+		cons, err = s.js.CreateConsumer(ctx, s.cfg.Stream, jc)
+		created = err == nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("consumer %s on %s: %w", s.cfg.Durable, s.cfg.Stream, err)
+	}
+	it, err = s.messages(cons)
+	return it, created, err
+}
+
+// liveIter is the subscription's current iterator, replaced when the consumer is
+// re-created; once drained (the stop), every later one is drained too.
+type liveIter struct {
+	mu      sync.Mutex
+	it      jetstream.MessagesContext
+	drained bool
+}
+
+func (l *liveIter) get() jetstream.MessagesContext {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.it
+}
+
+func (l *liveIter) drain() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.drained = true
+	l.it.Drain()
+}
+
+func (l *liveIter) swap(it jetstream.MessagesContext) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.it = it
+	if l.drained {
+		it.Drain()
+	}
 }
 
 // giveBack NAKs m without delay: another replica (or this one after a restart) takes it.
@@ -265,16 +426,20 @@ func (s *Subscriber) deliver(stopping context.Context, m jetstream.Msg, out chan
 }
 
 func (s *Subscriber) ack(m jetstream.Msg, wm *message.Message) {
+	var err error
 	if s.cfg.FastAck {
-		if err := m.Ack(); err != nil {
-			s.log.Error("ack failed; the message will be redelivered", err, watermill.LogFields{"consumer": s.cfg.Durable, "msg": wm.UUID})
-		}
+		err = m.Ack()
+	} else {
+		ackCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err = m.DoubleAck(ackCtx)
+	}
+	if err != nil {
+		s.log.Error("ack failed; the message will be redelivered", err, watermill.LogFields{"consumer": s.cfg.Durable, "msg": wm.UUID})
 		return
 	}
-	ackCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := m.DoubleAck(ackCtx); err != nil {
-		s.log.Error("ack failed; the message will be redelivered", err, watermill.LogFields{"consumer": s.cfg.Durable, "msg": wm.UUID})
+	if md, err := m.Metadata(); err == nil {
+		s.lastAcked.Store(md.Sequence.Stream)
 	}
 }
 

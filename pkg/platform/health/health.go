@@ -1,4 +1,10 @@
 // Package health serves /healthz, /readyz and /metrics and owns the Prometheus registry.
+//
+// /healthz is liveness only: it answers while the process serves HTTP. /readyz is 200 only
+// while JetStream answers and every durable consumer of the process is consuming (a
+// deleted consumer is re-created by its subscriber; until then /readyz is 503 and names
+// it). /metrics has the services' metrics, the consumers' lag and the dead-letter queue's
+// depth (bus.ConsumerCollector), triggerflow_build_info, and Go and process metrics.
 package health
 
 import (
@@ -16,13 +22,17 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/pkg/platform/buildinfo"
+	"github.com/triggerflow/triggerflow/pkg/platform/bus"
 	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
 )
 
-// NewRegistry returns a registry with the Go runtime and process collectors.
+// NewRegistry returns a registry with the Go runtime and process collectors and
+// triggerflow_build_info.
 func NewRegistry() *prometheus.Registry {
 	r := prometheus.NewRegistry()
-	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildinfo.Read().Collector())
 	return r
 }
 
@@ -30,6 +40,8 @@ func NewRegistry() *prometheus.Registry {
 type Handler struct {
 	JS       jetstream.JetStream
 	Registry *prometheus.Registry
+	// Consumers, when set, must all be consuming for /readyz to be 200.
+	Consumers *bus.Consumers
 	// ReadyTimeout bounds one readiness probe of JetStream. Default 2s.
 	ReadyTimeout time.Duration
 }
@@ -52,7 +64,11 @@ func (h Handler) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if err := natsconn.Ready(ctx, h.JS); err != nil {
+	err := natsconn.Ready(ctx, h.JS)
+	if err == nil && h.Consumers != nil {
+		err = h.Consumers.Ready(ctx)
+	}
+	if err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("not ready: " + err.Error() + "\n"))
 		return
@@ -60,12 +76,32 @@ func (h Handler) ready(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ready\n"))
 }
 
+// HandlerParams are the inputs of NewHandler.
+type HandlerParams struct {
+	fx.In
+	JS       jetstream.JetStream
+	Registry *prometheus.Registry
+	// Drain is the process's consumers (absent in the ingress alone, which has none).
+	Drain *bus.Drain `optional:"true"`
+}
+
+// NewHandler returns the Handler and, in a process with consumers, registers their
+// collector (lag, dead letters) and makes them part of readiness.
+func NewHandler(p HandlerParams) (Handler, error) {
+	h := Handler{JS: p.JS, Registry: p.Registry}
+	if p.Drain != nil {
+		h.Consumers = p.Drain.Consumers()
+		if err := p.Registry.Register(&bus.ConsumerCollector{JS: p.JS, Consumers: h.Consumers}); err != nil {
+			return Handler{}, fmt.Errorf("register consumer metrics: %w", err)
+		}
+	}
+	return h, nil
+}
+
 // Module provides the registry and the Handler.
 var Module = fx.Module("health",
 	fx.Provide(NewRegistry),
-	fx.Provide(func(js jetstream.JetStream, reg *prometheus.Registry) Handler {
-		return Handler{JS: js, Registry: reg}
-	}),
+	fx.Provide(NewHandler),
 )
 
 // ServerModule serves the Handler on admin.listen, for the commands without the ingress.

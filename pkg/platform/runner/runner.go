@@ -293,7 +293,7 @@ func (r *Runner) succeed(j *Job, d Done) error {
 		}
 	}
 	r.forgetAttempts(j)
-	r.Metrics.outcome(r.Service, j.Op.Kind, j.Op.Target, outcomeSucceeded)
+	r.Metrics.succeeded(r.Service, j.Op.Kind, j.Op.Target, bus.StoredAt(j.Msg))
 	args := []any{"attempts", len(j.Attempts)}
 	if d.Note != "" {
 		args = append(args, "note", d.Note)

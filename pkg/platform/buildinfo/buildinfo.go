@@ -1,0 +1,63 @@
+// Package buildinfo is what a triggerflow binary is: its module version, VCS commit and
+// Go version, read once from the build information, for `triggerflow version` and the
+// triggerflow_build_info metric.
+package buildinfo
+
+import (
+	"runtime"
+	"runtime/debug"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Info describes one build.
+type Info struct {
+	Version string // module version, "(devel)" for a build from a work tree, "unknown" without build information
+	Commit  string // VCS revision, with " (modified)" for a dirty tree; "unknown" if not recorded
+	Go      string // Go version
+}
+
+// Read is the build information of the running binary.
+func Read() Info {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		bi = nil
+	}
+	return From(bi, runtime.Version())
+}
+
+// From describes the build bi (nil: the binary carries no build information).
+func From(bi *debug.BuildInfo, goVersion string) Info {
+	in := Info{Version: "unknown", Commit: "unknown", Go: goVersion}
+	if bi == nil {
+		return in
+	}
+	in.Version = bi.Main.Version
+	if in.Version == "" {
+		in.Version = "(devel)"
+	}
+	var modified bool
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			in.Commit = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if modified && in.Commit != "unknown" {
+		in.Commit += " (modified)"
+	}
+	return in
+}
+
+// Collector is the triggerflow_build_info gauge (always 1) labelled with the build.
+func (in Info) Collector() prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "triggerflow_build_info",
+		Help:        "Always 1; the labels say which build this process runs (version, commit, go).",
+		ConstLabels: prometheus.Labels{"version": in.Version, "commit": in.Commit, "go": in.Go},
+	})
+	g.Set(1)
+	return g
+}

@@ -1,0 +1,86 @@
+// Package metricstest reads metrics from a Prometheus registry in tests: the value of a
+// series, or the sum of the series that match some labels.
+package metricstest
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// Sum is the sum of the values of the series of the metric name whose labels include
+// every one of labels (counters, gauges and untyped; histograms count observations), and
+// how many series matched.
+func Sum(g prometheus.Gatherer, name string, labels map[string]string) (float64, int, error) {
+	mfs, err := g.Gather()
+	if err != nil {
+		return 0, 0, fmt.Errorf("gather: %w", err)
+	}
+	var sum float64
+	var n int
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if !matches(m, labels) {
+				continue
+			}
+			n++
+			switch {
+			case m.Counter != nil:
+				sum += m.Counter.GetValue()
+			case m.Gauge != nil:
+				sum += m.Gauge.GetValue()
+			case m.Untyped != nil:
+				sum += m.Untyped.GetValue()
+			case m.Histogram != nil:
+				sum += float64(m.Histogram.GetSampleCount())
+			}
+		}
+	}
+	return sum, n, nil
+}
+
+// Want is an error unless the series of name matching labels sum to want (at least one
+// series must match), for polling with natstest.CheckFor.
+func Want(g prometheus.Gatherer, name string, labels map[string]string, want float64) error {
+	got, n, err := Sum(g, name, labels)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%s%v: no series", name, labels)
+	}
+	if got != want {
+		return fmt.Errorf("%s%v = %v, want %v", name, labels, got, want)
+	}
+	return nil
+}
+
+// Names are the names of every metric family in g.
+func Names(g prometheus.Gatherer) (map[string]bool, error) {
+	mfs, err := g.Gather()
+	if err != nil {
+		return nil, fmt.Errorf("gather: %w", err)
+	}
+	out := map[string]bool{}
+	for _, mf := range mfs {
+		out[mf.GetName()] = true
+	}
+	return out, nil
+}
+
+func matches(m *dto.Metric, labels map[string]string) bool {
+	found := 0
+	for _, lp := range m.GetLabel() {
+		if v, ok := labels[lp.GetName()]; ok {
+			if v != lp.GetValue() {
+				return false
+			}
+			found++
+		}
+	}
+	return found == len(labels)
+}
