@@ -70,7 +70,7 @@ bench: ## benchmarks, each next to its raw JetStream limit measured in the same 
 	cd services/dispatcher && $(GO) test -run '^$$' -bench Match -benchmem $(PKG)
 	cd services/itsm-sync && $(GO) test -run '^$$' -bench ITSMSync -benchtime $(ITSM_N) $(PKG)
 	cd services/notifier && $(GO) test -run '^$$' -bench Notifier -benchtime $(MAIL_N) $(PKG)
-	cd cmd/triggerflow && $(GO) test -run '^$$' -bench Replay -benchtime $(REPLAY_N) .
+	cd cmd/triggerflow && $(GO) test -run '^$$' -bench Replay -benchtime $(REPLAY_N) $(PKG)
 	cd pkg/platform && $(GO) test -run '^$$' -bench . -benchmem ./wfi/
 	cd pkg/events && $(GO) test -run '^$$' -bench . -benchmem -cpu 1 $(PKG)
 	cd pkg/kvgroup && $(GO) test -run '^$$' -bench . -benchmem $(PKG)
