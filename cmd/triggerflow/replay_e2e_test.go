@@ -186,108 +186,129 @@ routes:
 		t.Fatalf("%d POSTs before the replay, want 1010", all)
 	}
 
-	// A dry run lists the ticket's triggers and publishes nothing.
-	code, out, errOut := cli(t, "replay", "--server", ns.URL(), "--since", since, "--ticket", "5007", "--dry-run")
-	if code != 0 || strings.Count(out, "\tscw.trigger.advance.5007\t") != perTicket || !strings.Contains(out, "would republish 10 trigger(s)") {
-		t.Fatalf("replay --dry-run: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
-	}
-	if n := natstest.StreamMsgs(t, js, events.StreamTriggers); n != 1010 {
-		t.Fatalf("a dry run stored triggers: %d", n)
-	}
-
-	start := time.Now()
-	code, out, errOut = cli(t, "replay", "--server", ns.URL(), "--since", since, "--id", "first")
-	if code != 0 || !strings.Contains(out, "replay first: republished 1000 trigger(s) of scw.trigger.*.*.*") ||
-		!strings.Contains(errOut, "read 1000 of 1000 (100%)") {
-		t.Fatalf("replay: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
-	}
-	waitSubjectCount(t, js, events.StreamResults, "scw.result.itsm.skipped.>", 1000)
-	t.Logf("1000 triggers replayed and their operations skipped in %s", time.Since(start).Round(time.Millisecond))
-	if _, all := posts.counts(""); all != 1010 {
-		t.Fatalf("the replay sent operations again: %d POSTs, want 1010", all)
-	}
-	plans := map[string]int{}
-	for _, m := range natstest.Msgs(t, js, events.StreamPlans, "") {
-		p, err := events.UnmarshalPlan(m.Data)
-		if err != nil {
-			t.Fatal(err)
+	t.Run("dry-run", func(t *testing.T) {
+		// A dry run lists the ticket's triggers and publishes nothing.
+		code, out, errOut := cli(t, "replay", "--server", ns.URL(), "--since", since, "--ticket", "5007", "--dry-run")
+		if code != 0 || strings.Count(out, "\tscw.trigger.advance.5007\t") != perTicket || !strings.Contains(out, "would republish 10 trigger(s)") {
+			t.Fatalf("replay --dry-run: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 		}
-		plans[p.TriggerID]++
-	}
-	for _, ev := range early {
-		if plans[ev.ID] != 1 {
-			t.Fatalf("trigger %s stored before --since planned %d times", ev.ID, plans[ev.ID])
+		if n := natstest.StreamMsgs(t, js, events.StreamTriggers); n != 1010 {
+			t.Fatalf("a dry run stored triggers: %d", n)
 		}
-	}
-	for _, ev := range evs {
-		if plans[ev.ID] != 2 {
-			t.Fatalf("trigger %s planned %d times, want 2 (once replayed)", ev.ID, plans[ev.ID])
+	})
+	t.Run("since", func(t *testing.T) {
+		start := time.Now()
+		code, out, errOut := cli(t, "replay", "--server", ns.URL(), "--since", since, "--id", "first")
+		if code != 0 || !strings.Contains(out, "replay first: republished 1000 trigger(s) of scw.trigger.*.*.*") ||
+			!strings.Contains(errOut, "read 1000 of 1000 (100%)") {
+			t.Fatalf("replay: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 		}
-	}
-	skipped := natstest.Msgs(t, js, events.StreamResults, "scw.result.itsm.skipped.5003")
-	if r, _ := events.UnmarshalResult(skipped[0].Data); len(skipped) != perTicket || r.Reason != "already done; replayed without --force" || r.Forced {
-		t.Fatalf("skipped results of ticket 5003: %d, %s", len(skipped), skipped[0].Data)
-	}
-	for p := range events.Partitions { // the dispatcher's durable lanes are where they were
-		c, err := js.Consumer(t.Context(), events.StreamTriggers, fmt.Sprintf("dispatcher-plan_trigger-p%02d", p))
-		if err != nil {
-			t.Fatal(err)
+		waitSubjectCount(t, js, events.StreamResults, "scw.result.itsm.skipped.>", 1000)
+		t.Logf("1000 triggers replayed and their operations skipped in %s", time.Since(start).Round(time.Millisecond))
+		if _, all := posts.counts(""); all != 1010 {
+			t.Fatalf("the replay sent operations again: %d POSTs, want 1010", all)
 		}
-		if ci, err := c.Info(t.Context()); err != nil || ci.NumPending != 0 || ci.NumAckPending != 0 {
-			t.Fatalf("lane %d after the replay: %+v %v", p, ci, err)
+		plans := map[string]int{}
+		for _, m := range natstest.Msgs(t, js, events.StreamPlans, "") {
+			p, err := events.UnmarshalPlan(m.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plans[p.TriggerID]++
 		}
-	}
-	// The same replay id again stores nothing twice.
-	if code, out, errOut := cli(t, "replay", "--server", ns.URL(), "--since", since, "--ticket", "5001", "--id", "first"); code != 0 ||
-		!strings.Contains(out, "(10 already stored by this replay id)") {
-		t.Fatalf("replay again: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
-	}
-
-	// Forced, one ticket: exactly its operations are sent again, their results forced.
-	code, out, errOut = cli(t, "replay", "--server", ns.URL(), "--since", since, "--ticket", "5007", "--force", "--json")
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	var sum struct {
-		Replayed int  `json:"replayed"`
-		Copies   int  `json:"earlier_copies"`
-		Force    bool `json:"force"`
-	}
-	if code != 0 || len(lines) != perTicket+1 || json.Unmarshal([]byte(lines[len(lines)-1]), &sum) != nil ||
-		sum.Replayed != perTicket || sum.Copies != perTicket || !sum.Force || !strings.Contains(lines[0], `"subject":"scw.trigger.advance.5007"`) {
-		t.Fatalf("replay --force --ticket: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
-	}
-	waitSubjectCount(t, js, events.StreamResults, "scw.result.itsm.succeeded.5007", 2*perTicket)
-	forced := 0
-	for _, m := range natstest.Msgs(t, js, events.StreamResults, "scw.result.itsm.succeeded.5007") {
-		if r, _ := events.UnmarshalResult(m.Data); r.Forced {
-			forced++
-		}
-	}
-	if n, all := posts.counts("5007"); forced != perTicket || n != 2*perTicket || all != 1010+perTicket {
-		t.Fatalf("forced replay of ticket 5007: %d forced results, %d POSTs for it, %d in all", forced, n, all)
-	}
-
-	// resend: one done operation, performed once more, forced.
-	opID := events.OperationID(evs[8].ID, "note", "post") // ticket 5008
-	if code, out, errOut := cli(t, "resend", opID, "--server", ns.URL(), "--dry-run"); code != 0 || !strings.Contains(out, "would resend operation "+opID) {
-		t.Fatalf("resend --dry-run: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
-	}
-	code, out, errOut = cli(t, "resend", opID, "--server", ns.URL())
-	if code != 0 || !strings.Contains(out, "resent operation "+opID) || !strings.Contains(out, "resend 1") {
-		t.Fatalf("resend: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
-	}
-	natstest.CheckFor(t, 3*time.Minute, 50*time.Millisecond, func() error {
-		for _, m := range natstest.Msgs(t, js, events.StreamResults, "scw.result.itsm.succeeded.5008") {
-			if r, _ := events.UnmarshalResult(m.Data); r.OperationID == opID && r.Forced {
-				return nil
+		for _, ev := range early {
+			if plans[ev.ID] != 1 {
+				t.Fatalf("trigger %s stored before --since planned %d times", ev.ID, plans[ev.ID])
 			}
 		}
-		return fmt.Errorf("no forced result of %s yet", opID)
+		for _, ev := range evs {
+			if plans[ev.ID] != 2 {
+				t.Fatalf("trigger %s planned %d times, want 2 (once replayed)", ev.ID, plans[ev.ID])
+			}
+		}
+		skipped := natstest.Msgs(t, js, events.StreamResults, "scw.result.itsm.skipped.5003")
+		if len(skipped) != perTicket {
+			t.Fatalf("%d skipped results of ticket 5003, want %d", len(skipped), perTicket)
+		}
+		if r, _ := events.UnmarshalResult(skipped[0].Data); r.Reason != "already done; replayed without --force" || r.Forced {
+			t.Fatalf("skipped result: %s", skipped[0].Data)
+		}
+		for p := range events.Partitions { // the dispatcher's durable lanes are where they were
+			c, err := js.Consumer(t.Context(), events.StreamTriggers, fmt.Sprintf("dispatcher-plan_trigger-p%02d", p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ci, err := c.Info(t.Context()); err != nil || ci.NumPending != 0 || ci.NumAckPending != 0 {
+				t.Fatalf("lane %d after the replay: %+v %v", p, ci, err)
+			}
+		}
+		// The same replay id again stores nothing twice.
+		if code, out, errOut := cli(t, "replay", "--server", ns.URL(), "--since", since, "--ticket", "5001", "--id", "first"); code != 0 ||
+			!strings.Contains(out, "(10 already stored by this replay id)") {
+			t.Fatalf("replay again: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+		}
 	})
-	if n, all := posts.counts("5008"); n != perTicket+1 || all != 1010+perTicket+1 {
-		t.Fatalf("after the resend: %d POSTs for ticket 5008, %d in all", n, all)
-	}
-	if code, _, errOut := cli(t, "resend", "0123456789abcdef0123456789abcdef", "--server", ns.URL()); code != 1 ||
-		!strings.Contains(errOut, "operation 0123456789abcdef0123456789abcdef not found in SCW_OPS") {
-		t.Fatalf("resend of an unknown operation: exit %d, stderr %q", code, errOut)
-	}
+	t.Run("force-ticket", func(t *testing.T) {
+		// Forced, one ticket: exactly its operations are sent again, their results forced.
+		code, out, errOut := cli(t, "replay", "--server", ns.URL(), "--since", since, "--ticket", "5007", "--force", "--json")
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		var sum struct {
+			Replayed int  `json:"replayed"`
+			Copies   int  `json:"earlier_copies"`
+			Force    bool `json:"force"`
+		}
+		if code != 0 || len(lines) != perTicket+1 || json.Unmarshal([]byte(lines[len(lines)-1]), &sum) != nil ||
+			sum.Replayed != perTicket || sum.Copies != perTicket || !sum.Force || !strings.Contains(lines[0], `"subject":"scw.trigger.advance.5007"`) {
+			t.Fatalf("replay --force --ticket: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+		}
+		waitSubjectCount(t, js, events.StreamResults, "scw.result.itsm.succeeded.5007", 2*perTicket)
+		forced := 0
+		for _, m := range natstest.Msgs(t, js, events.StreamResults, "scw.result.itsm.succeeded.5007") {
+			if r, _ := events.UnmarshalResult(m.Data); r.Forced {
+				forced++
+			}
+		}
+		if n, all := posts.counts("5007"); forced != perTicket || n != 2*perTicket || all != 1010+perTicket {
+			t.Fatalf("forced replay of ticket 5007: %d forced results, %d POSTs for it, %d in all", forced, n, all)
+		}
+	})
+	t.Run("resend", func(t *testing.T) {
+		// resend: one done operation, performed once more, forced.
+		opID := events.OperationID(evs[8].ID, "note", "post") // ticket 5008
+		if code, out, errOut := cli(t, "resend", opID, "--server", ns.URL(), "--dry-run"); code != 0 || !strings.Contains(out, "would resend operation "+opID) {
+			t.Fatalf("resend --dry-run: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+		}
+		code, out, errOut := cli(t, "resend", opID, "--server", ns.URL())
+		if code != 0 || !strings.Contains(out, "resent operation "+opID) || !strings.Contains(out, "resend 1") {
+			t.Fatalf("resend: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+		}
+		natstest.CheckFor(t, 3*time.Minute, 50*time.Millisecond, func() error {
+			for _, m := range natstest.Msgs(t, js, events.StreamResults, "scw.result.itsm.succeeded.5008") {
+				if r, _ := events.UnmarshalResult(m.Data); r.OperationID == opID && r.Forced {
+					return nil
+				}
+			}
+			return fmt.Errorf("no forced result of %s yet", opID)
+		})
+		if n, all := posts.counts("5008"); n != perTicket+1 || all != 1010+perTicket+1 {
+			t.Fatalf("after the resend: %d POSTs for ticket 5008, %d in all", n, all)
+		}
+		// Again: its second resend, a message of its own.
+		if code, out, errOut := cli(t, "resend", opID, "--server", ns.URL(), "--json"); code != 0 || !strings.Contains(out, `"resend":2`) ||
+			!strings.Contains(out, `"msg_id":"`+opID+`.resend.2"`) {
+			t.Fatalf("second resend: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+		}
+		natstest.CheckFor(t, 3*time.Minute, 50*time.Millisecond, func() error {
+			if n, _ := posts.counts("5008"); n != perTicket+2 {
+				return fmt.Errorf("%d POSTs for ticket 5008, want %d", n, perTicket+2)
+			}
+			return nil
+		})
+		// Not done, not stored: the whole stream is scanned, with progress.
+		if code, _, errOut := cli(t, "resend", "0123456789abcdef0123456789abcdef", "--server", ns.URL()); code != 1 ||
+			!strings.Contains(errOut, "scanned ") || !strings.Contains(errOut, "(100%)") ||
+			!strings.Contains(errOut, "operation 0123456789abcdef0123456789abcdef not found in SCW_OPS") {
+			t.Fatalf("resend of an unknown operation: exit %d, stderr %q", code, errOut)
+		}
+	})
 }
