@@ -19,6 +19,8 @@ DISPATCH_N ?= 3000x
 ITSM_N    ?= 10000x
 # email operations in BenchmarkNotifier
 MAIL_N    ?= 2000x
+# stored triggers in BenchmarkReplay
+REPLAY_N  ?= 10000x
 FUZZTIME  ?= 30s
 
 .PHONY: help run nats test vet fmt-check check-modules bench fuzz build
@@ -68,6 +70,7 @@ bench: ## benchmarks, each next to its raw JetStream limit measured in the same 
 	cd services/dispatcher && $(GO) test -run '^$$' -bench Match -benchmem $(PKG)
 	cd services/itsm-sync && $(GO) test -run '^$$' -bench ITSMSync -benchtime $(ITSM_N) $(PKG)
 	cd services/notifier && $(GO) test -run '^$$' -bench Notifier -benchtime $(MAIL_N) $(PKG)
+	cd cmd/triggerflow && $(GO) test -run '^$$' -bench Replay -benchtime $(REPLAY_N) $(PKG)
 	cd pkg/platform && $(GO) test -run '^$$' -bench . -benchmem ./wfi/
 	cd pkg/events && $(GO) test -run '^$$' -bench . -benchmem -cpu 1 $(PKG)
 	cd pkg/kvgroup && $(GO) test -run '^$$' -bench . -benchmem $(PKG)

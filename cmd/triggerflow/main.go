@@ -44,6 +44,10 @@ Usage:
         module version, VCS commit, Go and nats-server versions
   triggerflow demo-sink [--listen ADDR]
         a stand-in ITSM that prints what it receives (make run starts one on :9999)
+  triggerflow replay --since TIME|--from-seq N [--ticket ID] [--event EVENT] [--force] [--dry-run] [--json]
+        plan stored triggers again; operations already done are skipped unless --force
+  triggerflow resend OPERATION-ID [--dry-run] [--json]
+        perform one operation again, forced
 
 The config file is --config, else $TRIGGERFLOW_CONFIG, else ./triggerflow.yaml.
 Listen addresses: --listen, else $TRIGGERFLOW_INGRESS_LISTEN, else ingress.listen (the
@@ -76,6 +80,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return versionCmd(args[1:], stdout, stderr)
 	case "demo-sink":
 		return demoSinkCmd(args[1:], stdout, stderr)
+	case "replay":
+		return replayCmd(args[1:], stdout, stderr)
+	case "resend":
+		return resendCmd(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "triggerflow: unknown command %q\n\n%s", args[0], usage)
 	return 2

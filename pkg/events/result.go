@@ -35,6 +35,24 @@ func GroupKey(triggerID, group string) string {
 // succeeded already: an explicit, deliberate replay.
 const HdrForce = "Scw-Force"
 
+// Headers of a replay (`triggerflow replay`) and a resend (`triggerflow resend`).
+const (
+	// HdrReplay, on a trigger republished by a replay, is the replay's id. The dispatcher
+	// carries it onto the plan and each operation, whose message ids it suffixes
+	// (ReplayMsgID): a replay is not dropped by the dedup window, while the operation ids
+	// stay the same, so an operation already done is skipped (unless Scw-Force: true).
+	HdrReplay = "Scw-Replay"
+	// HdrReplayOf is the stream sequence of the replayed trigger in SCW_TRIGGERS.
+	HdrReplayOf = "Scw-Replay-Of"
+	// HdrResend, on an operation sent again on its own, counts its resends (1, 2, …).
+	HdrResend = "Scw-Resend"
+)
+
+// ReplayMsgID is the Nats-Msg-Id of a message (trigger, plan, operation) republished by
+// replay replayID: <id>.replay.<replay id>, so one replay stores each message once and
+// another replay stores it again.
+func ReplayMsgID(id, replayID string) string { return id + ".replay." + replayID }
+
 // OpContext is what an operation's templates render from, captured when it was planned,
 // so a redelivery or replay renders the same payload.
 type OpContext struct {

@@ -53,7 +53,7 @@ func (d *Dispatcher) Handle(msg *message.Message) error {
 		}
 		return d.fail(msg, trig, err, delivered)
 	}
-	if err := d.publishPlan(plan, opctx); err != nil {
+	if err := d.publishPlan(plan, opctx, replayOf(msg)); err != nil {
 		if delivered < d.maxDeliver {
 			log.Warn("publishing the plan failed, will retry", "err", err)
 			return err
@@ -61,7 +61,11 @@ func (d *Dispatcher) Handle(msg *message.Message) error {
 		return d.fail(msg, trig, err, delivered)
 	}
 	d.metrics.observe(plan, time.Since(start))
-	log.Info("trigger planned", "operations", len(plan.Operations), "routes", plan.Routes, "enriched", plan.Enriched)
+	args := []any{"operations", len(plan.Operations), "routes", plan.Routes, "enriched", plan.Enriched}
+	if rp := replayOf(msg); rp.id != "" {
+		args = append(args, "replay", rp.id, "forced", rp.force)
+	}
+	log.Info("trigger planned", args...)
 	return nil
 }
 
@@ -103,10 +107,43 @@ func (d *Dispatcher) plan(ctx context.Context, trig events.TriggerEvent, deliver
 	return plan, opctx, nil
 }
 
+// replay is what a trigger republished by `triggerflow replay` carries: the replay's id
+// (Scw-Replay) and whether its operations are to be performed even if done (Scw-Force).
+type replay struct {
+	id    string
+	force bool
+}
+
+func replayOf(msg *message.Message) replay {
+	return replay{id: msg.Metadata.Get(events.HdrReplay), force: msg.Metadata.Get(events.HdrForce) == "true"}
+}
+
+// msgID is the Nats-Msg-Id of a message of the plan: its id, suffixed with the replay's
+// id on a replay (events.ReplayMsgID), so a replay is stored again, once.
+func (r replay) msgID(id string) string {
+	if r.id == "" {
+		return id
+	}
+	return events.ReplayMsgID(id, r.id)
+}
+
+// set adds the replay's headers to m: Scw-Replay, and Scw-Force: true on a forced one.
+func (r replay) set(m *message.Message) {
+	if r.id == "" {
+		return
+	}
+	m.Metadata.Set(events.HdrReplay, r.id)
+	if r.force {
+		m.Metadata.Set(events.HdrForce, "true")
+	}
+}
+
 // publishPlan records the plan, then sends one message per operation, each with the
 // context its templates render from. Every message carries a deterministic Nats-Msg-Id,
-// so a retry after a partial publish stores nothing twice.
-func (d *Dispatcher) publishPlan(p events.Plan, opctx *events.OpContext) error {
+// so a retry after a partial publish stores nothing twice. A replayed trigger's messages
+// carry the replay (their ids suffixed with it, its headers); the operation ids are the
+// same, so the runner skips what is already done unless the replay is forced.
+func (d *Dispatcher) publishPlan(p events.Plan, opctx *events.OpContext, rp replay) error {
 	if p.Operations == nil {
 		p.Operations = []events.Operation{}
 	}
@@ -114,8 +151,9 @@ func (d *Dispatcher) publishPlan(p events.Plan, opctx *events.OpContext) error {
 	if err != nil {
 		return Permanent(fmt.Errorf("encode plan: %w", err))
 	}
-	pm := message.NewMessage(p.ID, b)
+	pm := message.NewMessage(rp.msgID(p.ID), b)
 	setHeaders(pm, p.Headers())
+	rp.set(pm)
 	if err := d.pub.Publish(p.Subject(), pm); err != nil {
 		return fmt.Errorf("record plan: %w", err)
 	}
@@ -125,8 +163,9 @@ func (d *Dispatcher) publishPlan(p events.Plan, opctx *events.OpContext) error {
 		if err != nil {
 			return Permanent(fmt.Errorf("encode operation %s: %w", op.ID, err))
 		}
-		om := message.NewMessage(op.ID, ob)
+		om := message.NewMessage(rp.msgID(op.ID), ob)
 		setHeaders(om, op.Headers())
+		rp.set(om)
 		if err := d.pub.Publish(op.Subject(), om); err != nil {
 			return fmt.Errorf("publish operation %s: %w", op.ID, err)
 		}
@@ -157,8 +196,10 @@ func (d *Dispatcher) fail(msg *message.Message, trig events.TriggerEvent, cause 
 		if b, err := failed.Marshal(); err == nil {
 			// Its own message id: a later successful plan (after a redrive) must not be
 			// taken for a duplicate of this record.
-			pm := message.NewMessage(failed.ID+"-failed-"+fmt.Sprint(delivered), b)
+			rp := replayOf(msg)
+			pm := message.NewMessage(rp.msgID(failed.ID+"-failed-"+fmt.Sprint(delivered)), b)
 			setHeaders(pm, failed.Headers())
+			rp.set(pm)
 			pm.Metadata.Set(events.HdrError, reason)
 			if err := d.pub.Publish(failed.Subject(), pm); err != nil {
 				d.log.Warn("failed plan not recorded", "trigger_id", trig.ID, "err", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +44,36 @@ var cases = []struct {
 		rs := g.waitResults(t, "succeeded", "101", 2)
 		if runs := g.script.runsOf(o.ID); len(runs) != 2 || !runs[1].forced || !rs[1].Forced {
 			t.Fatalf("a forced replay: runs %+v, result %+v", runs, rs[1])
+		}
+	}},
+	{"a replay of a done operation is not performed: a skipped result and a log line; a forced replay is performed, forced", func(t *testing.T, g *rig) {
+		o := g.op("111", "a")
+		g.publish(t, nil, "", o)
+		g.waitResults(t, "succeeded", "111", 1)
+		g.publish(t, map[string]string{events.HdrReplay: "r1"}, ".replay.r1", o)
+		s := g.waitResults(t, "skipped", "111", 1)[0]
+		if s.OperationID != o.ID || s.Reason != "already done; replayed without --force" || s.Forced {
+			t.Fatalf("skipped result %+v", s)
+		}
+		if n := len(g.script.runsOf(o.ID)); n != 1 {
+			t.Fatalf("a replay without force was performed: %d runs", n)
+		}
+		if l := g.logs.String(); !strings.Contains(l, "already done; not performed again") || !strings.Contains(l, "replay=r1") || !strings.Contains(l, o.ID) {
+			t.Fatalf("no log line for the skipped replay:\n%s", l)
+		}
+		if mark, err := g.done.Get(t.Context(), o.ID); err != nil {
+			t.Fatal(err)
+		} else if m, _ := events.UnmarshalResult(mark.Value()); m.Status != events.ResultSucceeded {
+			t.Fatalf("the skip replaced the done marker: %s", mark.Value())
+		}
+		g.publish(t, map[string]string{events.HdrReplay: "r2", events.HdrForce: "true"}, ".replay.r2", o)
+		rs := g.waitResults(t, "succeeded", "111", 2)
+		if runs := g.script.runsOf(o.ID); len(runs) != 2 || !runs[1].forced || !rs[1].Forced {
+			t.Fatalf("a forced replay: runs %+v, result %+v", runs, rs[1])
+		}
+		g.idle(t)
+		if n := len(g.results(t, "skipped", "111")); n != 1 {
+			t.Fatalf("%d skipped results, want 1", n)
 		}
 	}},
 	{"transient failures are retried with backoff, every attempt in the result", func(t *testing.T, g *rig) {

@@ -111,8 +111,9 @@ type rig struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	script *script
-	done   *flakyKV // the runner's scw_done, with injectable write failures
-	stop   func()   // stops the runner's handlers (a graceful stop with a drain)
+	done   *flakyKV           // the runner's scw_done, with injectable write failures
+	logs   natstest.LogBuffer // the runner's log (info and above)
+	stop   func()             // stops the runner's handlers (a graceful stop with a drain)
 	seq    atomic.Int64
 }
 
@@ -153,6 +154,7 @@ func (g *rig) handlers(t testing.TB, drain time.Duration) func() {
 		g.done = &flakyKV{KeyValue: kv[events.BucketDone], fail: map[string]int{}}
 	}
 	r.Done, r.Attempts, r.Parked, r.Perform = g.done, kv[events.BucketAttempts], kv[events.BucketParked], g.script.perform
+	r.Log = slog.New(slog.NewTextHandler(&g.logs, nil))
 	lc := fxtest.NewLifecycle(t)
 	router, err := bus.NewRouter(lc, slog.New(slog.DiscardHandler))
 	if err != nil {

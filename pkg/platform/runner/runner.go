@@ -221,12 +221,26 @@ func (r *Runner) Handle(msg *message.Message) error {
 	return r.transient(j, err)
 }
 
-// alreadyDone acks an operation that succeeded before. A redelivery republishes the
-// result the marker holds: the replica that performed it may have died before its
-// result was stored (same message id: JetStream drops it if it was).
+// alreadyDone acks an operation that succeeded before. A replay of it (Scw-Replay
+// without Scw-Force) is logged and gets a skipped result of its own (its message is new:
+// a new result id); the done marker keeps the result that did it. A redelivery
+// republishes the result the marker holds: the replica that performed it may have died
+// before its result was stored (same message id: JetStream drops it if it was).
 func (r *Runner) alreadyDone(j *Job, mark []byte) error {
-	j.Log.Debug("already done; not performed again")
-	if r.Results && j.Delivered > 1 {
+	replay := j.Msg.Metadata.Get(events.HdrReplay)
+	if replay != "" {
+		j.Log.Info("already done; not performed again", "replay", replay)
+		if r.Results {
+			res := r.result(j, events.ResultSkipped)
+			res.Reason = "already done; replayed without --force"
+			if err := bus.PublishResult(r.Pub, j.Msg, res); err != nil {
+				return r.later(j, err)
+			}
+		}
+	} else {
+		j.Log.Debug("already done; not performed again")
+	}
+	if r.Results && j.Delivered > 1 && replay == "" {
 		if res, err := events.UnmarshalResult(mark); err == nil && res.OperationID == j.Op.ID {
 			if err := bus.PublishResult(r.Pub, j.Msg, res); err != nil {
 				return r.later(j, err)
