@@ -44,6 +44,10 @@ Usage:
         module version, VCS commit, Go and nats-server versions
   triggerflow demo-sink [--listen ADDR]
         a stand-in ITSM that prints what it receives (make run starts one on :9999)
+  triggerflow trace TICKET [--since T] [--json]
+        what happened to a ticket, in time order, across every stream and bucket
+  triggerflow redrive [--service S] [--ticket T] [--since T] [--all] [--skip] [--again] [--dry-run] [--json]
+        republish dead letters to where they were going, each once
 
 The config file is --config, else $TRIGGERFLOW_CONFIG, else ./triggerflow.yaml.
 Listen addresses: --listen, else $TRIGGERFLOW_INGRESS_LISTEN, else ingress.listen (the
@@ -76,6 +80,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return versionCmd(args[1:], stdout, stderr)
 	case "demo-sink":
 		return demoSinkCmd(args[1:], stdout, stderr)
+	case "trace":
+		return traceCmd(args[1:], stdout, stderr)
+	case "redrive":
+		return redriveCmd(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "triggerflow: unknown command %q\n\n%s", args[0], usage)
 	return 2
