@@ -277,6 +277,7 @@ func redriveOne(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyVal
 		m.Header.Set(events.HdrSkip, "true")
 	}
 	m.Header.Set(nats.MsgIdHdr, line.MsgID)
+	at := time.Now().UTC() // before the publish: the record sorts before what it causes
 	pctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	ack, err := js.PublishMsg(pctx, m)
@@ -286,7 +287,7 @@ func redriveOne(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyVal
 	}
 	line.Seq = ack.Sequence
 	rec := events.Redrive{DLQSeq: dl.seq, Ticket: line.Ticket, Service: line.Service, Subject: line.Subject, MsgID: line.MsgID,
-		Seq: ack.Sequence, Skip: r.skip, At: time.Now().UTC(), By: r.by, Count: prev.Count + 1, Error: dl.header.Get(events.HdrError)}
+		Seq: ack.Sequence, Skip: r.skip, At: at, By: r.by, Count: prev.Count + 1, Error: dl.header.Get(events.HdrError)}
 	b, _ := json.Marshal(rec)
 	if rev == 0 {
 		_, err = kv.Create(pctx, key, b)

@@ -153,7 +153,7 @@ func (c *traceCollector) add(stream string, m jetstream.Msg) {
 			n = "1 operation"
 		}
 		if len(p.Routes) > 0 {
-			n += " (" + strings.Join(p.Routes, ", ") + ")"
+			n += ": " + strings.Join(p.Routes, ", ")
 		}
 		notes = append(notes, n)
 	case events.StreamOps, events.StreamParked:

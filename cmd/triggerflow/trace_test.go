@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/fx"
+
+	"github.com/triggerflow/triggerflow/pkg/events"
+	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
+	"github.com/triggerflow/triggerflow/services/ingress"
+)
+
+var updateGolden = flag.Bool("update", false, "rewrite the golden files of trace (testdata/trace_*.golden)")
+
+// opsPipeline is `triggerflow all` in-process (ingress, dispatcher, itsm-sync) on an
+// embedded JetStream, with one ITSM server, for the operator commands' tests.
+type opsPipeline struct {
+	NATS    string // client URL
+	Ingress string // http://host:port
+	ITSM    *httptest.Server
+	JS      jetstream.JetStream
+}
+
+// startOpsPipeline starts the pipeline; handler is the ITSM server (server "snow").
+// CREATE creates a change (correlating its sys_id), ADVANCE adds a work note to it.
+func startOpsPipeline(t *testing.T, handler http.HandlerFunc) *opsPipeline {
+	t.Helper()
+	ns := natstest.RunJetStream(t)
+	itsm := httptest.NewServer(handler)
+	t.Cleanup(itsm.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	yaml := fmt.Sprintf(`log: {level: error}
+nats: {url: %q}
+ingress: {listen: %q, instance: ingress-0}
+dispatcher: {instance: dispatcher-0}
+itsm_sync: {instance: itsm-sync-0}
+servers:
+  snow:
+    base_url: %q
+    retry: {attempts: 3, backoff: 50ms, max_backoff: 100ms}
+routes:
+  - name: open-change
+    on: {event: CREATE}
+    actions:
+      - name: create
+        itsm:
+          server: snow
+          method: POST
+          path: /api/now/table/change_request
+          body: '{"short_description":"#ticket_subject#","u_ticket":"#ticket_id#"}'
+          response:
+            correlate: {sys_id: "#result.sys_id#"}
+  - name: step-completed
+    on: {event: ADVANCE}
+    actions:
+      - name: work-note
+        itsm:
+          server: snow
+          method: PATCH
+          path: /api/now/table/change_request/#correlation.sys_id#
+          body: '{"work_notes":"#ticket_id# advanced (#trigger.update_date#)"}'
+`, ns.ClientURL(), addr, itsm.URL)
+	path := filepath.Join(t.TempDir(), "triggerflow.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, problems, err := checkConfig(path)
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("config: %v %v", err, problems)
+	}
+	app := fx.New(append(appOptions("all", cfg, ingress.Options{Dev: true}), fx.NopLogger)...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := app.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = app.Stop(ctx)
+	})
+	return &opsPipeline{NATS: ns.ClientURL(), Ingress: "http://" + addr, ITSM: itsm, JS: natstest.JetStream(t, ns.ClientURL())}
+}
+
+// trigger posts a trigger of ticket with this updateDate through the ingress.
+func (p *opsPipeline) trigger(t *testing.T, event, ticket, update string) {
+	t.Helper()
+	xml := `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<ticket_info>
+    <id>` + ticket + `</id>
+    <subject>Allow web to db</subject>
+    <createDate>1763884800000</createDate>
+    <updateDate>` + update + `</updateDate>
+    <current_stage><id>3</id><name>Approval</name></current_stage>
+    <open_request_stage><id>1</id><name>Open request</name></open_request_stage>
+</ticket_info>
+`
+	resp, err := http.Post(p.Ingress+"/v1/triggers/"+event, "application/xml", strings.NewReader(xml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST %s: %d %s", event, resp.StatusCode, b)
+	}
+}
+
+// waitResults waits until the ticket has n results with this status.
+func (p *opsPipeline) waitResults(t *testing.T, ticket string, status events.ResultStatus, n int) {
+	t.Helper()
+	natstest.CheckFor(t, time.Minute, 20*time.Millisecond, func() error {
+		if got := len(natstest.Msgs(t, p.JS, events.StreamResults, "scw.result.*."+string(status)+"."+ticket)); got != n {
+			return fmt.Errorf("%d %s results of ticket %s, want %d", got, status, ticket, n)
+		}
+		return nil
+	})
+}
+
+// TestTraceGolden records a real workload of ticket 4711 (a create; an advance whose
+// work note fails once with 503 and is retried; an advance the server refuses with 400,
+// dead-lettered, which parks the next advance; the cause fixed and the dead letter
+// redriven with `triggerflow redrive`, which releases the parked one), then renders
+// `triggerflow trace 4711` as text and as --json. Times, latencies, hosts and the ITSM's
+// address are normalised; ids are deterministic (derived from the triggers). -update
+// rewrites testdata/trace_4711.golden and testdata/trace_4711.json.golden.
+func TestTraceGolden(t *testing.T) {
+	var mu sync.Mutex
+	patches, refuse := 0, true
+	p := startOpsPipeline(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case r.Method == http.MethodPost:
+			w.WriteHeader(http.StatusCreated)
+			_, _ = io.WriteString(w, `{"result":{"sys_id":"c0ffee"}}`)
+		case r.Method == http.MethodPatch && bytes.Contains(b, []byte("(1763884860000)")) && patches == 0:
+			patches++
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `{"error":{"message":"try later"}}`)
+		case r.Method == http.MethodPatch && bytes.Contains(b, []byte("(1763884920000)")) && refuse:
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"error":{"message":"Invalid work note"}}`)
+		default:
+			_, _ = io.WriteString(w, `{"result":{"sys_id":"c0ffee"}}`)
+		}
+	})
+	const ticket = "4711"
+	p.trigger(t, "CREATE", ticket, "1763884800000")
+	p.waitResults(t, ticket, events.ResultSucceeded, 1)
+	p.trigger(t, "ADVANCE", ticket, "1763884860000") // 503, then 200
+	p.waitResults(t, ticket, events.ResultSucceeded, 2)
+	p.trigger(t, "ADVANCE", ticket, "1763884920000") // 400: dead-lettered
+	p.waitResults(t, ticket, events.ResultFailed, 1)
+	p.trigger(t, "ADVANCE", ticket, "1763884980000") // parked behind it
+	p.waitResults(t, ticket, events.ResultParked, 1)
+
+	mu.Lock()
+	refuse = false
+	mu.Unlock()
+	if code, out, errOut := runCLI("redrive", "--server", p.NATS, "--ticket", ticket); code != 0 {
+		t.Fatalf("redrive: %d\n%s%s", code, out, errOut)
+	}
+	p.waitResults(t, ticket, events.ResultSucceeded, 4) // the redriven one and the released one
+
+	code, text, errOut := runCLI("trace", "--server", p.NATS, ticket)
+	if code != 0 {
+		t.Fatalf("trace: %d\n%s%s", code, text, errOut)
+	}
+	code, js, errOut := runCLI("trace", "--server", p.NATS, "--json", ticket)
+	if code != 0 {
+		t.Fatalf("trace --json: %d\n%s%s", code, js, errOut)
+	}
+	var entries []traceEntry
+	dec := json.NewDecoder(strings.NewReader(js))
+	for dec.More() {
+		var e traceEntry
+		if err := dec.Decode(&e); err != nil {
+			t.Fatalf("trace --json: %v\n%s", err, js)
+		}
+		entries = append(entries, e)
+	}
+	if len(entries) == 0 || strings.Count(text, "\n") != len(entries)+2 {
+		t.Fatalf("text has %d lines for %d JSON entries:\n%s", strings.Count(text, "\n"), len(entries), text)
+	}
+	for _, want := range []string{"redrive", "dlq", "parked", "attempt", "503", "400"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("trace lacks %q:\n%s", want, text)
+		}
+	}
+
+	// Normalised: entry i is at t0 + i seconds (the order is what matters), latencies 0,
+	// the ITSM's address and the operator's host fixed, trace ids numbered.
+	t0 := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	traceIDs := map[string]string{}
+	for i := range entries {
+		e := &entries[i]
+		e.Time = t0.Add(time.Duration(i) * time.Second)
+		e.LatencyMS = 0
+		e.Error = normalise(e.Error, p.ITSM.URL)
+		e.Detail = normalise(e.Detail, p.ITSM.URL)
+		if e.TraceID != "" {
+			if traceIDs[e.TraceID] == "" {
+				traceIDs[e.TraceID] = fmt.Sprintf("trace-%d", len(traceIDs)+1)
+			}
+			e.TraceID = traceIDs[e.TraceID]
+		}
+	}
+	var gotText bytes.Buffer
+	renderTrace(&gotText, ticket, entries, false)
+	var gotJSON bytes.Buffer
+	for _, e := range entries {
+		if err := printJSON(&gotJSON, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkGolden(t, filepath.Join("testdata", "trace_4711.golden"), gotText.Bytes())
+	checkGolden(t, filepath.Join("testdata", "trace_4711.json.golden"), gotJSON.Bytes())
+
+	// An unknown ticket: a clear message, exit 1.
+	code, out, errOut := runCLI("trace", "--server", p.NATS, "9999")
+	if code != 1 || out != "" || !strings.Contains(errOut, "no entries for ticket 9999 in SCW_TRIGGERS, SCW_PLANS") {
+		t.Fatalf("unknown ticket: %d %q %q", code, out, errOut)
+	}
+}
+
+var reOperator = regexp.MustCompile(`by [^ ,;)]+@[^ ,;)]+`)
+
+// normalise replaces what varies between runs in a text.
+func normalise(s, itsmURL string) string {
+	s = strings.ReplaceAll(s, itsmURL, "http://itsm.test")
+	return reOperator.ReplaceAllString(s, "by operator@host")
+}
+
+// checkGolden compares got with the golden file, or rewrites it with -update.
+func checkGolden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *updateGolden {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (run with -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
