@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -174,6 +175,12 @@ func TestTraceGolden(t *testing.T) {
 	p.waitResults(t, ticket, events.ResultSucceeded, 2)
 	p.trigger(t, "ADVANCE", ticket, "1763884920000") // 400: dead-lettered
 	p.waitResults(t, ticket, events.ResultFailed, 1)
+	natstest.CheckFor(t, time.Minute, 20*time.Millisecond, func() error {
+		if n := len(natstest.Msgs(t, p.JS, events.StreamDLQ, "scw.dlq.*."+ticket)); n != 1 {
+			return fmt.Errorf("%d dead letters", n)
+		}
+		return nil
+	})
 	p.trigger(t, "ADVANCE", ticket, "1763884980000") // parked behind it
 	p.waitResults(t, ticket, events.ResultParked, 1)
 
@@ -213,6 +220,16 @@ func TestTraceGolden(t *testing.T) {
 
 	// Normalised: entry i is at t0 + i seconds (the order is what matters), latencies 0,
 	// the ITSM's address and the operator's host fixed, trace ids numbered.
+	// The correlation value is written while the pipeline goes on (its time varies
+	// against the entries around it): it is moved to the end.
+	var corr []traceEntry
+	entries = slices.DeleteFunc(entries, func(e traceEntry) bool {
+		if e.Kind == "correlation" {
+			corr = append(corr, e)
+		}
+		return e.Kind == "correlation"
+	})
+	entries = append(entries, corr...)
 	t0 := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
 	traceIDs := map[string]string{}
 	for i := range entries {
