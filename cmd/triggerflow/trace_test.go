@@ -196,6 +196,7 @@ func TestTraceGolden(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("trace: %d\n%s%s", code, text, errOut)
 	}
+	t.Logf("triggerflow trace %s:\n%s", ticket, text)
 	code, js, errOut := runCLI("trace", "--server", p.NATS, "--json", ticket)
 	if code != 0 {
 		t.Fatalf("trace --json: %d\n%s%s", code, js, errOut)
