@@ -257,6 +257,25 @@ func TestTraceGolden(t *testing.T) {
 	checkGolden(t, filepath.Join("testdata", "trace_4711.golden"), gotText.Bytes())
 	checkGolden(t, filepath.Join("testdata", "trace_4711.json.golden"), gotJSON.Bytes())
 
+	// --since: a time after everything finds nothing; an hour back finds it all.
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	if code, out, errOut := runCLI("trace", "--server", p.NATS, "--since", future, ticket); code != 1 || out != "" ||
+		!strings.Contains(errOut, "no entries for ticket 4711 in ") || !strings.Contains(errOut, "since "+future) {
+		t.Fatalf("--since %s: %d %q %q", future, code, out, errOut)
+	}
+	if code, out, _ := runCLI("trace", "--server", p.NATS, "--since", "1h", "--json", ticket); code != 0 || strings.Count(out, "\n") != len(entries) {
+		t.Fatalf("--since 1h: %d, %d entries, want %d", code, strings.Count(out, "\n"), len(entries))
+	}
+
+	// In colour, the dead letter and the errors are red.
+	var col bytes.Buffer
+	renderTrace(&col, ticket, entries, true)
+	for _, l := range strings.Split(col.String(), "\n") {
+		if strings.Contains(l, "dead-lettered") && !strings.Contains(l, ansiRed+"dead-lettered"+ansiReset) {
+			t.Fatalf("dead letter not in red: %q", l)
+		}
+	}
+
 	// An unknown ticket: a clear message, exit 1.
 	code, out, errOut := runCLI("trace", "--server", p.NATS, "9999")
 	if code != 1 || out != "" || !strings.Contains(errOut, "no entries for ticket 9999 in SCW_TRIGGERS, SCW_PLANS") {
@@ -289,5 +308,56 @@ func checkGolden(t *testing.T, path string, got []byte) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s differs (run with -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+// TestOpsHelpers: the small parsers and formats of trace and redrive.
+func TestOpsHelpers(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"":                     {},
+		"2h":                   now.Add(-2 * time.Hour),
+		"2026-12-04T10:00:00Z": time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC),
+		"2026-12-04":           time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC),
+	} {
+		if got, err := parseSince(in, now); err != nil || !got.Equal(want) {
+			t.Errorf("parseSince(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"yesterday", "-2h", "0s"} {
+		if _, err := parseSince(bad, now); err == nil || !strings.Contains(err.Error(), "--since") {
+			t.Errorf("parseSince(%q): %v", bad, err)
+		}
+	}
+	for d, want := range map[time.Duration]string{
+		0: "+0.000s", 1234 * time.Millisecond: "+1.234s", 2*time.Minute + 3400*time.Millisecond: "+2m03.4s",
+		time.Hour + 2*time.Minute + 3*time.Second: "+1h02m03s", 76 * time.Hour: "+3d04h",
+	} {
+		if got := relTime(d); got != want {
+			t.Errorf("relTime(%v) = %q, want %q", d, got, want)
+		}
+	}
+	if got := traceID("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"); got != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("traceID = %q", got)
+	}
+	if got := traceID("garbage"); got != "" {
+		t.Errorf("traceID(garbage) = %q", got)
+	}
+	for _, bad := range []string{"", "a.b", "4711 ", "*", ">"} {
+		if checkToken("ticket", bad) == nil {
+			t.Errorf("checkToken(%q) accepted it", bad)
+		}
+	}
+	if got := dlqFilter("", "4711"); got != "scw.dlq.*.4711" {
+		t.Errorf("dlqFilter = %q", got)
+	}
+	var b bytes.Buffer
+	printRedriveLine(&b, redriveLine{DLQSeq: 1, Ticket: "4711", Service: "itsm-sync", Subject: "scw.op.itsm.snow.2.4711", Outcome: "redriven", MsgID: "redrive-1"})
+	if want := "redriven         SCW_DLQ #1      itsm-sync  ticket 4711     -> scw.op.itsm.snow.2.4711 as redrive-1\n"; b.String() != want {
+		t.Errorf("redrive line %q, want %q (as in the README)", b.String(), want)
+	}
+	if got := redriveSummary(map[string]int{"already-redriven": 3}); !strings.HasPrefix(got, "nothing to redrive: 3 already redriven") {
+		t.Errorf("summary %q", got)
 	}
 }
