@@ -23,6 +23,7 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
 	"github.com/triggerflow/triggerflow/services/ingress"
+	"github.com/triggerflow/triggerflow/services/notifier/smtptest"
 )
 
 // opsPipeline is `triggerflow all` in-process (ingress, dispatcher, itsm-sync) on an
@@ -32,11 +33,13 @@ type opsPipeline struct {
 	Ingress string // http://host:port
 	ITSM    *httptest.Server
 	JS      jetstream.JetStream
+	Mail    *smtptest.Server // with the notifier only
 }
 
 // startOpsPipeline starts the pipeline; handler is the ITSM server (server "snow").
-// CREATE creates a change (correlating its sys_id), ADVANCE adds a work note to it.
-func startOpsPipeline(t *testing.T, handler http.HandlerFunc) *opsPipeline {
+// CREATE creates a change (correlating its sys_id), ADVANCE adds a work note to it. With
+// notifier, the notifier runs too, alerting ops@example.com on an SMTP test server.
+func startOpsPipeline(t *testing.T, handler http.HandlerFunc, notifier bool) *opsPipeline {
 	t.Helper()
 	ns := natstest.RunJetStream(t)
 	itsm := httptest.NewServer(handler)
@@ -78,6 +81,14 @@ routes:
           path: /api/now/table/change_request/#correlation.sys_id#
           body: '{"work_notes":"#ticket_id# advanced (#trigger.update_date#)"}'
 `, ns.ClientURL(), addr, itsm.URL)
+	var mail *smtptest.Server
+	if notifier {
+		mail = smtptest.New(t)
+		yaml += fmt.Sprintf(`smtp: {host: %q, port: %d, starttls: false, from: "triggerflow@example.com"}
+notifications: {on_failure: ["ops@example.com"]}
+notifier: {instance: notifier-0}
+`, mail.Host, mail.Port)
+	}
 	path := filepath.Join(t.TempDir(), "triggerflow.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -97,7 +108,7 @@ routes:
 		defer cancel()
 		_ = app.Stop(ctx)
 	})
-	return &opsPipeline{NATS: ns.ClientURL(), Ingress: "http://" + addr, ITSM: itsm, JS: natstest.JetStream(t, ns.ClientURL())}
+	return &opsPipeline{NATS: ns.ClientURL(), Ingress: "http://" + addr, ITSM: itsm, JS: natstest.JetStream(t, ns.ClientURL()), Mail: mail}
 }
 
 // trigger posts a trigger of ticket with this updateDate through the ingress.

@@ -42,7 +42,7 @@ func TestRedriveBulk(t *testing.T) {
 		delivered[body.Ticket]++
 		w.WriteHeader(http.StatusCreated)
 		_, _ = io.WriteString(w, `{"result":{"sys_id":"s-`+body.Ticket+`"}}`)
-	})
+	}, false)
 	for i := range n {
 		p.trigger(t, "CREATE", strconv.Itoa(5000+i), "1763884800000")
 	}

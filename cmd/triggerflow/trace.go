@@ -20,7 +20,8 @@ const traceHelp = `Usage: triggerflow trace [flags] TICKET
 What happened to a ticket: its triggers, plans, operations, every attempt, results, dead
 letters, parked operations, alerts and redrives, in time order, from every stream
 (SCW_TRIGGERS, SCW_PLANS, SCW_OPS, SCW_RESULTS, SCW_DLQ, SCW_PARKED, SCW_ALERTS) and
-bucket (scw_correlation, scw_parked, scw_attempts, scw_done, scw_redrives). Read-only;
+bucket (scw_correlation, scw_parked, scw_attempts, scw_done: alerts and done markers,
+scw_redrives). Read-only;
 it reads what is stored when it starts and does not wait for more.
 
 One line per entry: the time since the first entry (whose absolute time is in the

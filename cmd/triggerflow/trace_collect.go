@@ -81,6 +81,13 @@ type traceCollector struct {
 	lanes    []string // scw_parked keys
 	laneSeen map[string]bool
 	dlqSeqs  []uint64
+	alerts   []pendingAlert // failures the notifier alerts (done marker alert.<id> in scw_done)
+}
+
+// pendingAlert is a failure whose alert trace looks up.
+type pendingAlert struct {
+	key, id, event, trigger string
+	op                      *traceOp
 }
 
 func newTraceCollector(ticket string, since time.Time) *traceCollector {
@@ -186,6 +193,7 @@ func (c *traceCollector) add(stream string, m jetstream.Msg) {
 		if svc == "dispatcher" {
 			if t, err := events.UnmarshalTriggerEvent(m.Data()); err == nil {
 				e.ID, e.Event = t.ID, string(t.Event)
+				c.alerts = append(c.alerts, pendingAlert{key: "alert.trigger." + t.ID, id: t.ID, event: e.Event, trigger: t.ID})
 			}
 		} else if o, err := events.UnmarshalOperation(m.Data()); err == nil && o.ID != "" {
 			e.ID, e.Op = o.ID, opOf(o.Kind, o.Target, o.Route, o.Action)
@@ -221,6 +229,9 @@ func (c *traceCollector) addResult(e traceEntry, data []byte) {
 	c.op(r.OperationID, e.Op)
 	if r.Status != events.ResultParked {
 		c.final[r.OperationID] = true
+	}
+	if r.Status == events.ResultFailed {
+		c.alerts = append(c.alerts, pendingAlert{key: "alert." + r.OperationID, id: r.OperationID, op: e.Op, event: e.Event, trigger: r.TriggerID})
 	}
 	var notes []string
 	if r.Reason != "" {
@@ -412,6 +423,7 @@ func (c *traceCollector) readBuckets(ctx context.Context, js jetstream.JetStream
 		c.attempts(traceEntry{Source: events.BucketAttempts, Op: c.opNames[id]}, id, as)
 	}
 
+	attempts := kv
 	if kv, err = bucket(events.BucketDone); err != nil {
 		return err
 	}
@@ -427,6 +439,51 @@ func (c *traceCollector) readBuckets(ctx context.Context, js jetstream.JetStream
 		}
 		c.emit(traceEntry{Time: en.Created(), Source: events.BucketDone, Kind: "done", Op: c.opNames[id], ID: id,
 			Status: "done", Detail: "done marker without a result (the result is on its way, or was lost)"})
+	}
+	return c.readAlerts(kv, attempts, get)
+}
+
+// readAlerts adds the notifier's alert of each failure: its done marker (sent, queued
+// for the digest, nobody to alert) or, while it is retried, its last attempt.
+func (c *traceCollector) readAlerts(done, attempts jetstream.KeyValue, get func(jetstream.KeyValue, string) (jetstream.KeyValueEntry, error)) error {
+	for _, a := range c.alerts {
+		e := traceEntry{Source: events.BucketDone, Kind: "alert", Event: a.event, Op: a.op, ID: a.id, TriggerID: a.trigger, Subject: a.key}
+		if done != nil {
+			en, err := get(done, a.key)
+			if err != nil {
+				return err
+			}
+			if en != nil {
+				var m struct {
+					Alert string    `json:"alert"`
+					At    time.Time `json:"at"`
+				}
+				_ = json.Unmarshal(en.Value(), &m)
+				e.Time, e.Status = en.Created(), m.Alert
+				if e.Status == "" {
+					e.Status = "sent"
+				}
+				c.emit(e)
+				continue
+			}
+		}
+		if attempts == nil {
+			continue
+		}
+		en, err := get(attempts, a.key)
+		if err != nil {
+			return err
+		} else if en == nil {
+			continue
+		}
+		var as []events.Attempt
+		if json.Unmarshal(en.Value(), &as) != nil || len(as) == 0 {
+			continue
+		}
+		last := as[len(as)-1]
+		e.Source, e.Time, e.Status, e.Error = events.BucketAttempts, last.At, "not sent yet", last.Error
+		e.Detail = fmt.Sprintf("%d attempt(s)", len(as))
+		c.emit(e)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -24,7 +25,7 @@ var updateGolden = flag.Bool("update", false, "rewrite the golden files of trace
 
 // TestTraceGolden records a real workload of ticket 4711 (a create; an advance whose
 // work note fails once with 503 and is retried; an advance the server refuses with 400,
-// dead-lettered, which parks the next advance; the cause fixed and the dead letter
+// dead-lettered and alerted, which parks the next advance; the cause fixed and the dead letter
 // redriven with `triggerflow redrive`, which releases the parked one), then renders
 // `triggerflow trace 4711` as text and as --json. Times, latencies, hosts and the ITSM's
 // address are normalised; ids are deterministic (derived from the triggers). -update
@@ -50,7 +51,7 @@ func TestTraceGolden(t *testing.T) {
 		default:
 			_, _ = io.WriteString(w, `{"result":{"sys_id":"c0ffee"}}`)
 		}
-	})
+	}, true)
 	const ticket = "4711"
 	p.trigger(t, "CREATE", ticket, "1763884800000")
 	p.waitResults(t, ticket, events.ResultSucceeded, 1)
@@ -61,6 +62,25 @@ func TestTraceGolden(t *testing.T) {
 	natstest.CheckFor(t, time.Minute, 20*time.Millisecond, func() error {
 		if n := len(natstest.Msgs(t, p.JS, events.StreamDLQ, "scw.dlq.*."+ticket)); n != 1 {
 			return fmt.Errorf("%d dead letters", n)
+		}
+		return nil
+	})
+	p.Mail.WaitMessages(t, 1, time.Minute)                                // the alert
+	natstest.CheckFor(t, time.Minute, 20*time.Millisecond, func() error { // and its done marker
+		kv, err := p.JS.KeyValue(context.Background(), events.BucketDone)
+		if err != nil {
+			return err
+		}
+		keys, err := kv.ListKeysFiltered(context.Background(), "alert.>")
+		if err != nil {
+			return err
+		}
+		n := 0
+		for range keys.Keys() {
+			n++
+		}
+		if n != 1 {
+			return fmt.Errorf("%d alert markers", n)
 		}
 		return nil
 	})
@@ -114,6 +134,13 @@ func TestTraceGolden(t *testing.T) {
 		return e.Kind == "correlation"
 	})
 	entries = append(entries, corr...)
+	// The alert (caused by the failed result) and the dead letter are concurrent too: the
+	// dead letter goes first.
+	for i := 0; i+1 < len(entries); i++ {
+		if entries[i].Kind == "alert" && entries[i+1].Kind == "dlq" {
+			entries[i], entries[i+1] = entries[i+1], entries[i]
+		}
+	}
 	t0 := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
 	traceIDs := map[string]string{}
 	for i := range entries {
