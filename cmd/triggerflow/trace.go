@@ -46,15 +46,16 @@ func traceCmd(args []string, stdout, stderr io.Writer) int {
 	o.register(fs, false)
 	since := fs.String("since", "", "only entries from this time on: a duration before now (2h) or a time (RFC 3339, or 2006-01-02)")
 	usage := func(w io.Writer) { fmt.Fprint(w, traceHelp, "\nFlags:\n"); printFlags(fs, w) }
-	if code, done := parseFlags(fs, args, usage, stdout, stderr); done {
+	pos, code, done := parseInterspersed(fs, args, usage, stdout, stderr)
+	if done {
 		return code
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintf(stderr, "triggerflow trace: want one ticket id, got %d arguments\n\n", fs.NArg())
+	if len(pos) != 1 {
+		fmt.Fprintf(stderr, "triggerflow trace: want one ticket id, got %d arguments\n\n", len(pos))
 		usage(stderr)
 		return 2
 	}
-	ticket := fs.Arg(0)
+	ticket := pos[0]
 	if err := checkToken("ticket", ticket); err != nil {
 		fmt.Fprintf(stderr, "triggerflow trace: %v\n", err)
 		return 2

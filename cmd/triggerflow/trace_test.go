@@ -100,7 +100,7 @@ func TestTraceGolden(t *testing.T) {
 		t.Fatalf("trace: %d\n%s%s", code, text, errOut)
 	}
 	t.Logf("triggerflow trace %s:\n%s", ticket, text)
-	code, js, errOut := runCLI("trace", "--server", p.NATS, "--json", ticket)
+	code, js, errOut := runCLI("trace", ticket, "--server", p.NATS, "--json") // flags after the ticket too
 	if code != 0 {
 		t.Fatalf("trace --json: %d\n%s%s", code, js, errOut)
 	}
@@ -258,6 +258,12 @@ func TestOpsHelpers(t *testing.T) {
 		if checkToken("ticket", bad) == nil {
 			t.Errorf("checkToken(%q) accepted it", bad)
 		}
+	}
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	j := fs.Bool("json", false, "")
+	pos, code, done := parseInterspersed(fs, []string{"a", "--json", "b", "--", "--c"}, func(io.Writer) {}, io.Discard, io.Discard)
+	if done || code != 0 || !*j || strings.Join(pos, " ") != "a b --c" {
+		t.Errorf("parseInterspersed: %q %d %v json=%v", pos, code, done, *j)
 	}
 	if got := dlqFilter("", "4711"); got != "scw.dlq.*.4711" {
 		t.Errorf("dlqFilter = %q", got)
