@@ -58,7 +58,7 @@ type redriveLine struct {
 }
 
 // deadLetterHeaders are dropped from a redriven message.
-var deadLetterHeaders = []string{events.HdrError, events.HdrService, events.HdrOriginalSubject, events.HdrAttempt, events.HdrSkip, events.HdrForce}
+var deadLetterHeaders = []string{events.HdrError, events.HdrService, events.HdrOriginalSubject, events.HdrAttempt, events.HdrSkip, events.HdrForce, events.HdrParkedBehind}
 
 type redriveOpts struct {
 	service, ticket   string

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
 )
@@ -127,6 +130,23 @@ func TestRedriveBulk(t *testing.T) {
 		t.Fatalf("record: %+v %v", rec, err)
 	}
 
+	// The republished message: the operation's headers, not the dead letter's.
+	var redriven *jetstream.RawStreamMsg
+	for _, m := range natstest.Msgs(t, p.JS, events.StreamOps, lines[0].Subject) {
+		if m.Header.Get(nats.MsgIdHdr) == lines[0].MsgID {
+			redriven = m
+		}
+	}
+	if redriven == nil || redriven.Sequence != lines[0].Seq || redriven.Header.Get(events.HdrTicketID) != lines[0].Ticket ||
+		redriven.Header.Get(events.HdrTriggerID) == "" {
+		t.Fatalf("redriven message: %+v", redriven)
+	}
+	for _, h := range []string{events.HdrError, events.HdrService, events.HdrOriginalSubject, events.HdrAttempt, events.HdrSkip} {
+		if v := redriven.Header.Get(h); v != "" {
+			t.Errorf("redriven message has %s: %q", h, v)
+		}
+	}
+
 	// A second redrive does nothing, and says so.
 	opsAfter := ops()
 	code, out, errOut = runCLI("redrive", "--server", p.NATS, "--all")
@@ -186,4 +206,55 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// TestRedriveSkip: a create refused once is dead-lettered and parks the ticket's next
+// create; `redrive --skip` skips it (a skipped result, no call) and the parked one goes
+// out.
+func TestRedriveSkip(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	p := startOpsPipeline(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls == 1 {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"error":{"message":"Invalid assignment group"}}`)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, `{"result":{"sys_id":"s-7000"}}`)
+	}, false)
+	p.trigger(t, "CREATE", "7000", "1763884800000")
+	p.waitResults(t, "7000", events.ResultFailed, 1)
+	p.trigger(t, "CREATE", "7000", "1763884860000")
+	p.waitResults(t, "7000", events.ResultParked, 1)
+	code, out, errOut := runCLI("redrive", "--server", p.NATS, "--ticket", "7000", "--skip", "--json")
+	if code != 0 || strings.Count(out, `"outcome":"redriven"`) != 1 {
+		t.Fatalf("redrive --skip: %d\n%s%s", code, out, errOut)
+	}
+	p.waitResults(t, "7000", events.ResultSkipped, 1)
+	p.waitResults(t, "7000", events.ResultSucceeded, 1)
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 2 {
+		t.Fatalf("the server got %d calls, want 2 (the refused create and the released one)", calls)
+	}
+	kv, err := p.JS.KeyValue(context.Background(), events.BucketRedrives)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rl redriveLine
+	if err := json.Unmarshal([]byte(out), &rl); err != nil {
+		t.Fatal(err)
+	}
+	en, err := kv.Get(context.Background(), events.RedriveKey(rl.DLQSeq))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec events.Redrive
+	if err := json.Unmarshal(en.Value(), &rec); err != nil || !rec.Skip {
+		t.Fatalf("record: %+v %v", rec, err)
+	}
 }

@@ -44,7 +44,7 @@ func traceCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("triggerflow trace", flag.ContinueOnError)
 	var o opsFlags
 	o.register(fs, false)
-	since := fs.String("since", "", "only entries from this time on: a duration before now (2h) or a time (RFC 3339, or 2006-01-02)")
+	since := fs.String("since", "", "only entries from this `time` on: a duration before now (2h) or a time (RFC 3339, or 2006-01-02)")
 	usage := func(w io.Writer) { fmt.Fprint(w, traceHelp, "\nFlags:\n"); printFlags(fs, w) }
 	pos, code, done := parseInterspersed(fs, args, usage, stdout, stderr)
 	if done {
