@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -230,6 +231,13 @@ func TestRedriveSkip(t *testing.T) {
 	p.waitResults(t, "7000", events.ResultFailed, 1)
 	p.trigger(t, "CREATE", "7000", "1763884860000")
 	p.waitResults(t, "7000", events.ResultParked, 1)
+	// trace shows the held lane and what waits in it.
+	_, text, _ := runCLI("trace", "--server", p.NATS, "7000")
+	for _, want := range []string{`scw_parked\s+lane\s+snow\.7000\s+held`, `SCW_PARKED\s+parked\s+itsm snow open-change/create\s+parked`, `SCW_DLQ\s+dlq`} {
+		if !regexp.MustCompile(want).MatchString(text) {
+			t.Errorf("trace 7000 lacks %q:\n%s", want, text)
+		}
+	}
 	code, out, errOut := runCLI("redrive", "--server", p.NATS, "--ticket", "7000", "--skip", "--json")
 	if code != 0 || strings.Count(out, `"outcome":"redriven"`) != 1 {
 		t.Fatalf("redrive --skip: %d\n%s%s", code, out, errOut)
