@@ -87,14 +87,16 @@ notifications: {on_failure: ["ops@example.com"]}
 			t.Fatalf("alert lacks %q:\n%s", want, body)
 		}
 	}
+	// Every command names the server (nats.url here), so it runs as written.
+	natsServer := "nats --server '" + ns.URL() + "' "
 	var redrive string
 	for _, l := range strings.Split(body, "\n") {
 		l = strings.TrimSpace(l)
 		switch {
-		case strings.HasPrefix(l, "nats sub ") && strings.Contains(l, "# redrive it"):
+		case strings.HasPrefix(l, natsServer+"sub ") && strings.Contains(l, "# redrive it"):
 			redrive = l
-		case strings.HasPrefix(l, "nats sub --stream "): // what the alert says to look at, run as written
-			cmdline := strings.Replace(l, "nats ", natsCLI+" --server "+ns.URL()+" ", 1)
+		case strings.HasPrefix(l, natsServer+"sub --stream "): // what the alert says to look at, run as written
+			cmdline := strings.Replace(l, "nats ", natsCLI+" ", 1)
 			out, err := repoShell(cmdline)
 			if err != nil || !strings.Contains(string(out), "4242") || strings.Contains(string(out), "terminal") {
 				t.Fatalf("the alert's %q: %v\n%s", l, err, out)
@@ -105,7 +107,7 @@ notifications: {on_failure: ["ops@example.com"]}
 		t.Fatalf("alert has no redrive command:\n%s", body)
 	}
 	fixed.Store(true)
-	cmdline := strings.ReplaceAll(redrive, "nats ", natsCLI+" --server "+ns.URL()+" ")
+	cmdline := strings.ReplaceAll(redrive, "nats ", natsCLI+" ")
 	cmd := exec.Command("bash", "-c", cmdline)
 	cmd.Dir = filepath.Join("..", "..")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -152,7 +154,7 @@ notifications: {on_failure: ["ops@example.com"]}
 				continue
 			}
 			for _, l := range strings.Split(text, "\n") {
-				if l = strings.TrimSpace(l); strings.HasPrefix(l, "nats sub ") && strings.Contains(l, "Scw-Skip:true") {
+				if l = strings.TrimSpace(l); strings.HasPrefix(l, "nats --server '"+ns.URL()+"' sub ") && strings.Contains(l, "Scw-Skip:true") {
 					skip = l
 				}
 			}
@@ -168,7 +170,7 @@ notifications: {on_failure: ["ops@example.com"]}
 		}
 		return nil
 	})
-	cmd = exec.Command("bash", "-c", strings.ReplaceAll(skip, "nats ", natsCLI+" --server "+ns.URL()+" "))
+	cmd = exec.Command("bash", "-c", strings.ReplaceAll(skip, "nats ", natsCLI+" "))
 	cmd.Dir = filepath.Join("..", "..")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", skip, err, out)

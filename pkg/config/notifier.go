@@ -1,6 +1,12 @@
 package config
 
-import "time"
+import (
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // SMTP is the mail server the notifier sends through.
 type SMTP struct {
@@ -48,6 +54,39 @@ type Notifications struct {
 	DigestAfter int `yaml:"digest_after"`
 	// DigestWindow. Default 1m.
 	DigestWindow time.Duration `yaml:"digest_window"`
+	// NATSServer is the NATS URL the alert emails' `nats` commands name (--server): the
+	// address operators reach, which may differ from the one the services use. Default:
+	// nats.url without credentials, else the embedded server's address. Never holds
+	// credentials: the commands are mailed.
+	NATSServer string `yaml:"nats_server"`
+}
+
+// AlertNATSServer is the --server of the alert emails' nats commands (see
+// Notifications.NATSServer): never with credentials.
+func (c *Config) AlertNATSServer() string {
+	if c.Notifications.NATSServer != "" {
+		return c.Notifications.NATSServer
+	}
+	if c.NATS.URL != "" {
+		return withoutUserinfo(c.NATS.URL)
+	}
+	host := c.NATS.Embedded.Host
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "nats://" + net.JoinHostPort(host, strconv.Itoa(c.NATS.Embedded.Port))
+}
+
+// withoutUserinfo drops user and password from every URL of a comma-separated list.
+func withoutUserinfo(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, raw := range parts {
+		if u, err := url.Parse(strings.TrimSpace(raw)); err == nil {
+			u.User = nil
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // Notifier configures the service that sends emails and alerts.

@@ -36,6 +36,10 @@ func TestNotifierProblems(t *testing.T) {
 				"3 notifications.digest_after: -1 must be at least 1",
 				"4 notifications.digest_window: -1s must be positive",
 			}},
+		{"alert nats server", "notifications:\n  nats_server: nats://ops:pw@nats.example:4222\n",
+			[]string{"2 notifications.nats_server: must not hold credentials"}},
+		{"alert nats server not a url", "notifications:\n  nats_server: nats.example\n",
+			[]string{"2 notifications.nats_server: \"nats.example\" is not a NATS URL"}},
 		{"notifier", "notifier:\n  ack_wait: -1s\n  # (line 3)\n  concurrency: -1\n",
 			[]string{"2 notifier.ack_wait: -1s must be positive", "4 notifier.concurrency: -1 must be at least 1"}},
 		{"email recipients", "routes:\n  - name: r\n    on: {event: CREATE}\n    on_failure: [\"x@\"]\n    actions:\n      - email: {to: [requester, handler, \"bad address\"]}\n",
@@ -46,6 +50,23 @@ func TestNotifierProblems(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { checkProblems(t, tc.yaml, tc.want) })
+	}
+}
+
+// TestAlertNATSServer: the alert emails' --server is notifications.nats_server, else
+// nats.url without credentials, else the embedded server's address.
+func TestAlertNATSServer(t *testing.T) {
+	c := config.Default()
+	if got := c.AlertNATSServer(); got != "nats://127.0.0.1:4222" {
+		t.Errorf("embedded: %q", got)
+	}
+	c.NATS.URL = "nats://u:secret@a.example:4222,nats://tok@b.example:4222"
+	if got := c.AlertNATSServer(); got != "nats://a.example:4222,nats://b.example:4222" {
+		t.Errorf("nats.url: %q", got)
+	}
+	c.Notifications.NATSServer = "nats://ops.example:4222"
+	if got := c.AlertNATSServer(); got != "nats://ops.example:4222" {
+		t.Errorf("notifications.nats_server: %q", got)
 	}
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/mail"
+	"net/url"
 	"strings"
 )
 
@@ -57,6 +58,17 @@ func (v *validator) notifier(c *Config) {
 		v.add("notifications.digest_after", fmt.Sprintf("%d must be at least 1", n.DigestAfter))
 	}
 	v.positive("notifications.digest_window", n.DigestWindow)
+	if n.NATSServer != "" {
+		for _, raw := range strings.Split(n.NATSServer, ",") {
+			u, err := url.Parse(strings.TrimSpace(raw))
+			switch {
+			case err != nil || u.Host == "" || u.Scheme == "":
+				v.add("notifications.nats_server", fmt.Sprintf("%q is not a NATS URL (nats://host:4222)", raw))
+			case u.User != nil:
+				v.add("notifications.nats_server", "must not hold credentials: it is written into alert emails")
+			}
+		}
+	}
 	for i, r := range c.Routes {
 		v.recipients(fmt.Sprintf("routes[%d].on_failure", i), r.OnFailure)
 		for j, a := range r.Actions {

@@ -99,9 +99,9 @@ func (a *alerter) Decode(msg *message.Message) (events.Operation, error) {
 		al = alert{
 			Key: "alert.trigger." + key, What: fmt.Sprintf("trigger %s could not be planned", trig.Event),
 			Ticket: ticket, Event: msg.Metadata.Get(events.HdrEvent), Error: msg.Metadata.Get(events.HdrError),
-			Redrive: fmt.Sprintf("nats sub --stream SCW_DLQ --all -T --wait 2s 'scw.dlq.dispatcher.%s'   # the trigger, its Scw-Error and Scw-Original-Subject\n"+
+			Redrive: withServer(fmt.Sprintf("nats sub --stream SCW_DLQ --all -T --wait 2s 'scw.dlq.dispatcher.%s'   # the trigger, its Scw-Error and Scw-Original-Subject\n"+
 				"nats sub 'scw.dlq.dispatcher.%s' --stream SCW_DLQ --last-per-subject --count 1 --raw | nats pub '%s' --force-stdin   # redrive it, once the cause is fixed",
-				ticket, ticket, msg.Metadata.Get(events.HdrOriginalSubject)),
+				ticket, ticket, msg.Metadata.Get(events.HdrOriginalSubject)), a.s.Cfg.AlertNATSServer()),
 		}
 		op.TriggerID = key
 	} else {
@@ -116,7 +116,7 @@ func (a *alerter) Decode(msg *message.Message) (events.Operation, error) {
 			Key:    "alert." + r.OperationID,
 			What:   fmt.Sprintf("%s operation %s (route %s) to %s", r.Kind, r.Action, r.Route, r.Target),
 			Ticket: r.Ticket, Event: string(r.Event), Route: r.Route, Attempts: len(r.Attempts), Error: r.Error,
-			Parks: r.Parks, Redrive: redrive(r),
+			Parks: r.Parks, Redrive: withServer(redrive(r), a.s.Cfg.AlertNATSServer()),
 		}
 		op.TriggerID = r.TriggerID
 	}
@@ -180,6 +180,12 @@ func redrive(r events.Result) string {
 			dlq, orig)
 	}
 	return out
+}
+
+// withServer makes every nats command of cmds name the server (--server), so that it
+// runs as written from wherever the operator reads the email.
+func withServer(cmds, server string) string {
+	return strings.ReplaceAll(cmds, "nats ", "nats --server '"+server+"' ")
 }
 
 // recipients of a route's alerts: its on_failure, else notifications.on_failure.

@@ -324,7 +324,7 @@ func TestAlertStormBecomesDigest(t *testing.T) {
 			digest = decodeQP(m.Parsed.Header.Get("Content-Transfer-Encoding"), body)
 			continue
 		}
-		for _, want := range []string{"itsm operation create", "Ticket: 90", "Attempts: 8", "503 Service Unavailable", "nats sub --stream SCW_DLQ --all -T --wait 2s"} {
+		for _, want := range []string{"itsm operation create", "Ticket: 90", "Attempts: 8", "503 Service Unavailable", "sub --stream SCW_DLQ --all -T --wait 2s"} {
 			if !strings.Contains(decodeQP(m.Parsed.Header.Get("Content-Transfer-Encoding"), body), want) {
 				t.Errorf("alert lacks %q:\n%s", want, body)
 			}
@@ -369,7 +369,7 @@ func TestDeadLetteredTriggerAlertsOnce(t *testing.T) {
 	}
 	body, _ := io.ReadAll(msgs[0].Parsed.Body)
 	text := decodeQP(msgs[0].Parsed.Header.Get("Content-Transfer-Encoding"), body)
-	for _, want := range []string{"Ticket: 77", "not found in SecureChange (404)", "nats sub --stream SCW_DLQ --all -T --wait 2s 'scw.dlq.dispatcher.77'"} {
+	for _, want := range []string{"Ticket: 77", "not found in SecureChange (404)", "sub --stream SCW_DLQ --all -T --wait 2s 'scw.dlq.dispatcher.77'"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("alert lacks %q:\n%s", want, text)
 		}

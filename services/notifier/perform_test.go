@@ -558,11 +558,26 @@ func TestAlertDecodeFailedResult(t *testing.T) {
 		!strings.Contains(al.Error, "503") || !al.Parks || !al.At.Equal(clk.now()) || len(al.To) != 0 {
 		t.Errorf("alert %+v", al)
 	}
-	for _, want := range []string{"nats sub --stream SCW_DLQ --all -T --wait 2s 'scw.dlq.itsm-sync.55'", "nats pub 'scw.op.itsm.servicenow.55'", "-H 'Scw-Skip:true'"} {
+	for _, want := range []string{"nats --server 'nats://127.0.0.1:4222' sub --stream SCW_DLQ --all -T --wait 2s 'scw.dlq.itsm-sync.55'", "nats --server 'nats://127.0.0.1:4222' pub 'scw.op.itsm.servicenow.55'", "-H 'Scw-Skip:true'"} {
 		if !strings.Contains(al.Redrive, want) {
 			t.Errorf("redrive lacks %q:\n%s", want, al.Redrive)
 		}
 	}
+	// Every command names the server the operator reaches: without credentials.
+	for _, l := range strings.Split(al.Redrive, "\n") {
+		if strings.Count(l, "nats ") != strings.Count(l, "nats --server ") {
+			t.Errorf("a nats command without --server: %s", l)
+		}
+	}
+	svc.Cfg.NATS.URL = "nats://ops:s3cret@nats.example:4222"
+	if al := ptSpec(t, mustDecode(t, a, ptResultMsg(t, ptFailed("op-9", "59", false)))); !strings.Contains(al.Redrive, "nats --server 'nats://nats.example:4222' sub") || strings.Contains(al.Redrive, "s3cret") {
+		t.Errorf("with nats.url holding credentials:\n%s", al.Redrive)
+	}
+	svc.Cfg.Notifications.NATSServer = "nats://nats.ops.example:4222"
+	if al := ptSpec(t, mustDecode(t, a, ptResultMsg(t, ptFailed("op-10", "60", false)))); !strings.Contains(al.Redrive, "nats --server 'nats://nats.ops.example:4222' pub") {
+		t.Errorf("with notifications.nats_server:\n%s", al.Redrive)
+	}
+	svc.Cfg.NATS.URL, svc.Cfg.Notifications.NATSServer = "", ""
 
 	// An email's failure is redriven from the notifier's dead letters; without Parks,
 	// no skip command.
@@ -576,6 +591,15 @@ func TestAlertDecodeFailedResult(t *testing.T) {
 	if !strings.Contains(al.Redrive, "scw.dlq.notifier.56") || strings.Contains(al.Redrive, "Scw-Skip") || al.Parks {
 		t.Errorf("email alert redrive:\n%s", al.Redrive)
 	}
+}
+
+func mustDecode(t *testing.T, a *alerter, m *message.Message) events.Operation {
+	t.Helper()
+	o, err := a.Decode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }
 
 // What Decode refuses: a result that is not a failure, one without an operation id,
@@ -629,7 +653,7 @@ func TestAlertDecodeDispatcherDeadLetter(t *testing.T) {
 	if al.What != "trigger ADVANCE could not be planned" || !strings.Contains(al.Error, "not found in SecureChange (404)") || al.Parks {
 		t.Errorf("alert %+v", al)
 	}
-	for _, want := range []string{"nats sub --stream SCW_DLQ --all -T --wait 2s 'scw.dlq.dispatcher.77'", "nats pub 'scw.trigger.advance.3.77'"} {
+	for _, want := range []string{"nats --server 'nats://127.0.0.1:4222' sub --stream SCW_DLQ --all -T --wait 2s 'scw.dlq.dispatcher.77'", "nats --server 'nats://127.0.0.1:4222' pub 'scw.trigger.advance.3.77'"} {
 		if !strings.Contains(al.Redrive, want) {
 			t.Errorf("redrive lacks %q:\n%s", want, al.Redrive)
 		}
@@ -767,7 +791,7 @@ func TestAlertPerformText(t *testing.T) {
 			m.Headers["X-Triggerflow-Alert"] != "alert."+id || m.Headers["X-Triggerflow-Ticket"] != "88" {
 			t.Errorf("alert message %+v", m)
 		}
-		for _, want := range []string{"What failed: itsm operation create", "Ticket: 88 (CREATE)", "Attempts: 3", "Last error: gave up after 3 attempts: 503", "nats sub --stream SCW_DLQ --all -T --wait 2s 'scw.dlq.itsm-sync.88'"} {
+		for _, want := range []string{"What failed: itsm operation create", "Ticket: 88 (CREATE)", "Attempts: 3", "Last error: gave up after 3 attempts: 503", "nats --server 'nats://127.0.0.1:4222' sub --stream SCW_DLQ --all -T --wait 2s 'scw.dlq.itsm-sync.88'"} {
 			if !strings.Contains(m.Text, want) {
 				t.Errorf("parks %v: text lacks %q:\n%s", parks, want, m.Text)
 			}
