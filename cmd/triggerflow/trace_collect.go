@@ -14,8 +14,14 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
-// hdrTraceparent is the W3C trace context header (traceparent: 00-<trace id>-<span id>-<flags>).
-const hdrTraceparent = "traceparent"
+// Headers trace shows that pkg/events does not define (yet): the W3C trace context
+// (traceparent: 00-<trace id>-<span id>-<flags>) and the replay and resend marks of
+// `triggerflow replay` and `triggerflow resend`.
+const (
+	hdrTraceparent = "traceparent"
+	hdrReplay      = "Scw-Replay"
+	hdrResend      = "Scw-Resend"
+)
 
 // traceEntry is one line of `triggerflow trace`; its JSON form is the --json output.
 type traceEntry struct {
@@ -138,6 +144,12 @@ func (c *traceCollector) add(stream string, m jetstream.Msg) {
 	}
 	if h.Get(events.HdrSkip) == "true" {
 		notes = append(notes, "Scw-Skip")
+	}
+	if v := h.Get(hdrReplay); v != "" {
+		notes = append(notes, "replay "+v)
+	}
+	if v := h.Get(hdrResend); v != "" {
+		notes = append(notes, "resend "+v)
 	}
 	switch stream {
 	case events.StreamTriggers:
