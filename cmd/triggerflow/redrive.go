@@ -146,55 +146,51 @@ type deadLetter struct {
 	data    []byte
 }
 
+// redrive handles the matching dead letters one by one as they are read (a large DLQ is
+// not held in memory), up to the last one stored when it started.
 func redrive(ctx context.Context, s *opsSession, r redriveOpts) int {
 	filter := dlqFilter(r.service, r.ticket)
-	var dls []deadLetter
-	rctx, cancel := context.WithTimeout(ctx, 10*r.timeout)
-	err := readStream(rctx, s.JS, events.StreamDLQ, []string{filter}, r.since, func(m jetstream.Msg) error {
-		md, err := m.Metadata()
-		if err != nil {
-			return err
-		}
-		dls = append(dls, deadLetter{seq: md.Sequence.Stream, subject: m.Subject(), header: m.Headers(), data: m.Data()})
-		return nil
-	})
-	cancel()
+	kv, err := redrivesBucket(ctx, s, r.dryRun)
 	if err != nil {
 		fmt.Fprintf(r.stderr, "triggerflow redrive: %v\n", err)
 		return 1
 	}
-	if len(dls) == 0 {
+	verb := "redrive: handled"
+	if r.dryRun {
+		verb = "redrive: listed"
+	}
+	prog := newProgress(r.stderr, verb, 0)
+	counts := map[string]int{}
+	err = readStream(ctx, s.JS, events.StreamDLQ, []string{filter}, r.since, func(m jetstream.Msg) error {
+		md, err := m.Metadata()
+		if err != nil {
+			return err
+		}
+		dl := deadLetter{seq: md.Sequence.Stream, subject: m.Subject(), header: m.Headers(), data: m.Data()}
+		line := redriveOne(ctx, s.JS, kv, dl, r)
+		counts[line.Outcome]++
+		if r.json {
+			err = printJSON(r.stdout, line)
+		} else {
+			printRedriveLine(r.stdout, line)
+		}
+		prog.add(1)
+		return err
+	})
+	if prog.done >= r.progressThreshold || time.Since(prog.start) >= time.Second {
+		prog.finish()
+	}
+	if err != nil {
+		fmt.Fprintf(r.stderr, "triggerflow redrive: %v\n", err)
+		return 1
+	}
+	if prog.done == 0 {
 		where := filter
 		if !r.since.IsZero() {
 			where += " since " + r.since.UTC().Format(time.RFC3339)
 		}
 		fmt.Fprintf(r.stderr, "no dead letters in %s match %s\n", events.StreamDLQ, where)
 		return 1
-	}
-	kv, err := redrivesBucket(ctx, s, r.dryRun)
-	if err != nil {
-		fmt.Fprintf(r.stderr, "triggerflow redrive: %v\n", err)
-		return 1
-	}
-	var prog *progress
-	if !r.dryRun && len(dls) >= r.progressThreshold {
-		prog = newProgress(r.stderr, "redrive: handled", len(dls))
-	}
-	counts := map[string]int{}
-	for _, dl := range dls {
-		line := redriveOne(ctx, s.JS, kv, dl, r)
-		counts[line.Outcome]++
-		if r.json {
-			_ = printJSON(r.stdout, line)
-		} else {
-			printRedriveLine(r.stdout, line)
-		}
-		if prog != nil {
-			prog.add(1)
-		}
-	}
-	if prog != nil {
-		prog.finish()
 	}
 	fmt.Fprintln(r.stderr, redriveSummary(counts))
 	if counts["failed"] > 0 {

@@ -104,7 +104,7 @@ func TestRedriveBulk(t *testing.T) {
 		}
 		lines = append(lines, rl)
 	}
-	if len(lines) != n || !strings.Contains(errOut, "of 100 (100%)") || !strings.Contains(errOut, "redrive: 100 redriven") {
+	if len(lines) != n || !strings.Contains(errOut, "redrive: handled 100 in ") || !strings.Contains(errOut, "redrive: 100 redriven") {
 		t.Fatalf("%d lines; stderr:\n%s", len(lines), errOut)
 	}
 	p.waitResults(t, "*", events.ResultSucceeded, n)
