@@ -81,6 +81,10 @@ func traceCmd(args []string, stdout, stderr io.Writer) int {
 	for _, m := range tr.Missing {
 		fmt.Fprintf(stderr, "triggerflow trace: %s does not exist on %s (skipped)\n", m, s.URL)
 	}
+	if len(tr.Read) == 0 {
+		fmt.Fprintf(stderr, "triggerflow trace: no stream or bucket of triggerflow on %s\n", s.URL)
+		return 1
+	}
 	if len(tr.Entries) == 0 {
 		where := strings.Join(tr.Read, ", ")
 		if !from.IsZero() {

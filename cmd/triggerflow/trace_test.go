@@ -277,3 +277,21 @@ func TestOpsHelpers(t *testing.T) {
 		t.Errorf("summary %q", got)
 	}
 }
+
+// TestOpsCommandsOnAnEmptyServer: on a server without triggerflow's streams, trace and
+// redrive say so and exit 1; bad arguments exit 2.
+func TestOpsCommandsOnAnEmptyServer(t *testing.T) {
+	t.Parallel()
+	url := natstest.RunJetStream(t).ClientURL()
+	if code, out, errOut := runCLI("trace", "--server", url, "4711"); code != 1 || out != "" || !strings.Contains(errOut, "no stream or bucket of triggerflow on") {
+		t.Errorf("trace: %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut := runCLI("redrive", "--server", url, "--all", "--dry-run"); code != 1 || !strings.Contains(errOut, "stream SCW_DLQ") {
+		t.Errorf("redrive: %d %q", code, errOut)
+	}
+	for _, args := range [][]string{{"trace"}, {"trace", "a", "b"}, {"trace", "47.11"}, {"trace", "--since", "soon", "1"}, {"redrive", "--ticket", "a.b"}, {"redrive", "x"}} {
+		if code, _, errOut := runCLI(append(args, "--server", url)...); code != 2 || errOut == "" {
+			t.Errorf("%q: exit %d, %q", args, code, errOut)
+		}
+	}
+}
