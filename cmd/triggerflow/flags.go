@@ -32,3 +32,21 @@ func printFlags(fs *flag.FlagSet, w io.Writer) {
 	fs.PrintDefaults()
 	fs.SetOutput(out)
 }
+
+// parseInterspersed is parseFlags for a command with arguments: flags may come before and
+// after them (`trace 4711 --json`); "--" ends the flags. It returns the arguments.
+func parseInterspersed(fs *flag.FlagSet, args []string, usage func(w io.Writer), stdout, stderr io.Writer) (pos []string, code int, done bool) {
+	for {
+		if code, done := parseFlags(fs, args, usage, stdout, stderr); done {
+			return nil, code, true
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, 0, false
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), 0, false
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+}

@@ -48,6 +48,10 @@ Usage:
         plan stored triggers again; operations already done are skipped unless --force
   triggerflow resend OPERATION-ID [--dry-run] [--json]
         perform one operation again, forced
+  triggerflow trace TICKET [--since T] [--json]
+        what happened to a ticket, in time order, across every stream and bucket
+  triggerflow redrive [--service S] [--ticket T] [--since T] [--all] [--skip] [--again] [--dry-run] [--json]
+        republish dead letters to where they were going, each once
 
 The config file is --config, else $TRIGGERFLOW_CONFIG, else ./triggerflow.yaml.
 Listen addresses: --listen, else $TRIGGERFLOW_INGRESS_LISTEN, else ingress.listen (the
@@ -84,6 +88,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return replayCmd(args[1:], stdout, stderr)
 	case "resend":
 		return resendCmd(args[1:], stdout, stderr)
+	case "trace":
+		return traceCmd(args[1:], stdout, stderr)
+	case "redrive":
+		return redriveCmd(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "triggerflow: unknown command %q\n\n%s", args[0], usage)
 	return 2

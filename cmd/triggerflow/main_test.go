@@ -23,7 +23,7 @@ func runCLI(args ...string) (int, string, string) {
 // TestHelpOnEveryCommand: --help (and -h, -help) prints the usage once, on stdout, and
 // exits 0; a bad flag prints it on stderr and exits 2.
 func TestHelpOnEveryCommand(t *testing.T) {
-	commands := [][]string{{}, {"all"}, {"ingress"}, {"dispatcher"}, {"itsm-sync"}, {"notifier"}, {"version"}, {"demo-sink"}, {"config"}}
+	commands := [][]string{{}, {"all"}, {"ingress"}, {"dispatcher"}, {"itsm-sync"}, {"notifier"}, {"version"}, {"demo-sink"}, {"trace"}, {"redrive"}, {"config"}}
 	for _, cmd := range commands {
 		for _, h := range []string{"--help", "-h", "-help"} {
 			if len(cmd) > 0 && cmd[0] == "config" && h == "-help" {
@@ -44,7 +44,7 @@ func TestHelpOnEveryCommand(t *testing.T) {
 			t.Errorf("config check %s: exit %d, stdout %q, stderr %q", h, code, out, errOut)
 		}
 	}
-	for _, cmd := range []string{"all", "ingress", "dispatcher", "itsm-sync", "notifier", "demo-sink"} {
+	for _, cmd := range []string{"all", "ingress", "dispatcher", "itsm-sync", "notifier", "demo-sink", "trace", "redrive"} {
 		code, out, errOut := runCLI(cmd, "--bogus")
 		if code != 2 || out != "" || !strings.Contains(errOut, "flag provided but not defined: -bogus") || strings.Count(errOut, "Usage") != 1 {
 			t.Errorf("%s --bogus: exit %d, stdout %q, stderr %q", cmd, code, out, errOut)

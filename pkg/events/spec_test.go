@@ -48,6 +48,10 @@ func TestWireGolden(t *testing.T) {
 		{"park.golden.json", events.Park{
 			Head: "9f0c3d6e5b4a39281706f5e4d3c2b1a0", HeadRoute: "open-change", HeadAct: "create", Error: "POST /api/now/table/change_request: 400", Since: at, Parked: 2,
 		}, func(b []byte) (any, error) { var v events.Park; err := json.Unmarshal(b, &v); return v, err }},
+		{"redrive.golden.json", events.Redrive{
+			DLQSeq: 42, Ticket: "1234", Service: "itsm-sync", Subject: "scw.op.itsm.servicenow.9.1234",
+			MsgID: "redrive-42", Seq: 1017, At: at, By: "ops@host-1", Count: 1, Error: "POST /api/now/table/change_request: 400",
+		}, func(b []byte) (any, error) { var v events.Redrive; err := json.Unmarshal(b, &v); return v, err }},
 		{"result.golden.json", events.Result{
 			OperationID: "9f0c3d6e5b4a39281706f5e4d3c2b1a0", TriggerID: "0123456789abcdef0123456789abcdef", Ticket: "1234", Event: events.Create,
 			Kind: events.OpITSM, Target: "servicenow", Route: "open-change", Action: "create", Status: events.ResultFailed,

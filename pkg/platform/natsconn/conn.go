@@ -193,7 +193,8 @@ const (
 )
 
 // EnsureBuckets creates or updates the key-value buckets of DESIGN §5 (scw_correlation,
-// scw_done, scw_attempts and scw_parked), idempotently, and returns them by name.
+// scw_done, scw_attempts, scw_parked) and scw_redrives, idempotently, and returns them by
+// name.
 func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (map[string]jetstream.KeyValue, error) {
 	out := map[string]jetstream.KeyValue{}
 	for _, b := range []jetstream.KeyValueConfig{
@@ -201,6 +202,8 @@ func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (m
 		{Bucket: events.BucketDone, Description: "operations that succeeded (by operation id) and failed groups", TTL: DoneTTL, History: 1},
 		{Bucket: events.BucketAttempts, Description: "attempts of operations still being retried", TTL: AttemptsTTL, History: 1},
 		{Bucket: events.BucketParked, Description: "lanes (<target>.<ticket>) held back behind a failed operation, or releasing", History: 1},
+		// Kept as long as the dead letters they record.
+		{Bucket: events.BucketRedrives, Description: "dead letters redriven by `triggerflow redrive`, by SCW_DLQ sequence", TTL: events.DLQMaxAge, History: 1},
 	} {
 		b.Replicas = max(replicas, 1)
 		b.Storage = jetstream.FileStorage

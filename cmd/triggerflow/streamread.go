@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/triggerflow/triggerflow/pkg/events"
+)
+
+// Reading streams for the operator commands (trace, redrive; replay and resend can use
+// them too): an ordered consumer filtered on subjects, from the start or a time, up to
+// the stream's last message when the read began. Read-only: nothing is acked, the
+// consumer is ephemeral and deleted at the end.
+
+// streamFilter is one stream and the subjects of interest in it.
+type streamFilter struct {
+	Stream  string
+	Filters []string
+}
+
+// ticketFilters are the subjects of one ticket in every stream, in pipeline order.
+// Triggers and operations are matched with and without their lane token (a message
+// stored before lanes has none).
+func ticketFilters(ticket string) []streamFilter {
+	return []streamFilter{
+		{events.StreamTriggers, []string{"scw.trigger.*.*." + ticket, "scw.trigger.*." + ticket}},
+		{events.StreamPlans, []string{"scw.plan.*." + ticket}},
+		{events.StreamOps, []string{"scw.op.*.*.*." + ticket, "scw.op.*.*." + ticket}},
+		{events.StreamResults, []string{"scw.result.*.*." + ticket}},
+		{events.StreamDLQ, []string{"scw.dlq.*." + ticket}},
+		{events.StreamParked, []string{"scw.parked.*." + ticket}},
+		{events.StreamAlerts, []string{"scw.alert.*." + ticket}},
+	}
+}
+
+// checkToken refuses a value that cannot be one subject token (a ticket id, a service).
+func checkToken(what, v string) error {
+	if v == "" || strings.ContainsAny(v, ".*> \t\r\n") {
+		return fmt.Errorf("%s %q: must be one subject token (no '.', '*', '>' or spaces)", what, v)
+	}
+	return nil
+}
+
+// readStream calls fn, in stream order, for each message of stream matching filters
+// (none: all), stored at or after since (zero: from the first), up to the stream's
+// last sequence when the read began: it does not wait for new messages. A stream that
+// does not exist is jetstream.ErrStreamNotFound (wrapped).
+func readStream(ctx context.Context, js jetstream.JetStream, stream string, filters []string, since time.Time, fn func(jetstream.Msg) error) error {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", stream, err)
+	}
+	st := s.CachedInfo().State
+	if st.Msgs == 0 {
+		return nil
+	}
+	last := st.LastSeq
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: filters, InactiveThreshold: time.Minute}
+	if !since.IsZero() {
+		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
+		cfg.OptStartTime = &since
+	}
+	c, err := s.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("read stream %s: %w", stream, err)
+	}
+	defer func() {
+		if ci := c.CachedInfo(); ci != nil { // best effort: it expires on its own too
+			dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = js.DeleteConsumer(dctx, stream, ci.Name)
+			cancel()
+		}
+	}()
+	for {
+		// No wait: what is stored is there at once; an empty batch is the end.
+		batch, err := c.FetchNoWait(500)
+		if err != nil {
+			return fmt.Errorf("read stream %s: %w", stream, err)
+		}
+		n, done := 0, false
+		for m := range batch.Messages() {
+			if done {
+				continue
+			}
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("read stream %s: %w", stream, err)
+			}
+			if md.Sequence.Stream > last { // stored after the read began
+				done = true
+				continue
+			}
+			n++
+			if err := fn(m); err != nil {
+				return err
+			}
+			done = md.Sequence.Stream == last || md.NumPending == 0
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("read stream %s: %w", stream, err)
+		}
+		if done || n == 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// parseSince reads --since: a duration before now ("2h", "30m") or a time (RFC 3339, or a
+// date 2006-01-02 in UTC).
+func parseSince(v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("--since %q: want a duration before now (2h, 30m) or a time (2026-12-05T12:00:00Z, 2026-12-05)", v)
+}
