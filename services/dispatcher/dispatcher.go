@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/pkg/platform/bus"
 	"github.com/triggerflow/triggerflow/pkg/platform/securechange"
+	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
 )
 
 // ServiceName names the dispatcher in dead letters and logs.
@@ -29,13 +31,14 @@ type Dispatcher struct {
 	instance   string
 	maxDeliver int
 	now        func() time.Time
+	tracer     trace.Tracer
 }
 
-// Handle plans one trigger. It returns an error only for a transient failure on a
-// delivery that is not the last: the trigger is then NAKed with backoff. A permanent
-// failure, or a transient one on the last delivery, records a failed plan, dead-letters
-// the trigger and returns nil: the dispatcher keeps going.
-func (d *Dispatcher) Handle(msg *message.Message) error {
+// handle plans one trigger (Handle, in its span). It returns an error only for a
+// transient failure on a delivery that is not the last: the trigger is then NAKed with
+// backoff. A permanent failure, or a transient one on the last delivery, records a
+// failed plan, dead-letters the trigger and returns nil: the dispatcher keeps going.
+func (d *Dispatcher) handle(msg *message.Message) error {
 	start := time.Now()
 	delivered := bus.Delivered(msg)
 	trig, err := events.UnmarshalTriggerEvent(msg.Payload)
@@ -53,7 +56,7 @@ func (d *Dispatcher) Handle(msg *message.Message) error {
 		}
 		return d.fail(msg, trig, err, delivered)
 	}
-	if err := d.publishPlan(plan, opctx); err != nil {
+	if err := d.publishPlan(msg.Context(), plan, opctx); err != nil {
 		if delivered < d.maxDeliver {
 			log.Warn("publishing the plan failed, will retry", "err", err)
 			return err
@@ -61,6 +64,7 @@ func (d *Dispatcher) Handle(msg *message.Message) error {
 		return d.fail(msg, trig, err, delivered)
 	}
 	d.metrics.observe(plan, time.Since(start))
+	trace.SpanFromContext(msg.Context()).SetAttributes(tracing.AttrPlanOps.Int(len(plan.Operations)))
 	log.Info("trigger planned", "operations", len(plan.Operations), "routes", plan.Routes, "enriched", plan.Enriched)
 	return nil
 }
@@ -105,8 +109,9 @@ func (d *Dispatcher) plan(ctx context.Context, trig events.TriggerEvent, deliver
 
 // publishPlan records the plan, then sends one message per operation, each with the
 // context its templates render from. Every message carries a deterministic Nats-Msg-Id,
-// so a retry after a partial publish stores nothing twice.
-func (d *Dispatcher) publishPlan(p events.Plan, opctx *events.OpContext) error {
+// so a retry after a partial publish stores nothing twice, and the trace context of ctx
+// (the plan's span).
+func (d *Dispatcher) publishPlan(ctx context.Context, p events.Plan, opctx *events.OpContext) error {
 	if p.Operations == nil {
 		p.Operations = []events.Operation{}
 	}
@@ -116,6 +121,7 @@ func (d *Dispatcher) publishPlan(p events.Plan, opctx *events.OpContext) error {
 	}
 	pm := message.NewMessage(p.ID, b)
 	setHeaders(pm, p.Headers())
+	pm.SetContext(ctx)
 	if err := d.pub.Publish(p.Subject(), pm); err != nil {
 		return fmt.Errorf("record plan: %w", err)
 	}
@@ -127,6 +133,7 @@ func (d *Dispatcher) publishPlan(p events.Plan, opctx *events.OpContext) error {
 		}
 		om := message.NewMessage(op.ID, ob)
 		setHeaders(om, op.Headers())
+		om.SetContext(ctx)
 		if err := d.pub.Publish(op.Subject(), om); err != nil {
 			return fmt.Errorf("publish operation %s: %w", op.ID, err)
 		}
@@ -160,6 +167,7 @@ func (d *Dispatcher) fail(msg *message.Message, trig events.TriggerEvent, cause 
 			pm := message.NewMessage(failed.ID+"-failed-"+fmt.Sprint(delivered), b)
 			setHeaders(pm, failed.Headers())
 			pm.Metadata.Set(events.HdrError, reason)
+			pm.SetContext(msg.Context())
 			if err := d.pub.Publish(failed.Subject(), pm); err != nil {
 				d.log.Warn("failed plan not recorded", "trigger_id", trig.ID, "err", err)
 			}

@@ -19,10 +19,13 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/pkg/platform/failure"
 	"github.com/triggerflow/triggerflow/pkg/platform/httpx"
+	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
 )
 
 // ErrAccess is wrapped by the error every call returns when SecureChange answers 401
@@ -159,6 +162,14 @@ func New(c config.SecureChange, log *slog.Logger) (*Client, error) {
 
 // Close releases idle connections.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// Traced makes every request a client span named securechange.http, child of the
+// request's context, carrying that span's traceparent (W3C Trace Context); a nil tp
+// records nothing. Call it before the client is used. It returns c.
+func (c *Client) Traced(tp trace.TracerProvider) *Client {
+	c.http.Transport = tracing.Transport(c.http.Transport, tp, tracing.SpanSecureChange)
+	return c
+}
 
 // failedAttempt is the outcome of one failed request.
 type failedAttempt struct {

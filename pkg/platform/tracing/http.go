@@ -57,3 +57,11 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // Unwrap is the wrapped transport (for code that configures it, e.g. CloseIdleConnections).
 func (t *transport) Unwrap() http.RoundTripper { return t.base }
+
+// CloseIdleConnections closes the wrapped transport's idle connections
+// (http.Client.CloseIdleConnections reaches it through the wrapper).
+func (t *transport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}

@@ -29,14 +29,12 @@ const (
 
 // Span names. They are stable: dashboards and queries use them (README, "Tracing").
 const (
-	SpanIngress      = "ingress.receive"       // server: one mediator POST
-	SpanPlan         = "dispatcher.plan"       // consumer: planning one trigger
-	SpanOperationFmt = "%s.operation"          // consumer: the runner performing one operation (<service>.operation)
-	SpanITSM         = "itsm-sync.http"        // client: one request to an ITSM server
-	SpanSecureChange = "securechange.http"     // client: one request to SecureChange's REST API
-	SpanSMTP         = "notifier.smtp.send"    // client: one email handed to the SMTP server
-	SpanAlertQueue   = "notifier.alert.queue"  // producer: an alert queued for the digest
-	SpanDigest       = "notifier.digest.flush" // a digest email of queued alerts
+	SpanIngress      = "ingress.receive"    // server: one mediator POST
+	SpanPlan         = "dispatcher.plan"    // consumer: planning one trigger
+	SpanOperationFmt = "%s.operation"       // consumer: the runner performing one operation (<service>.operation)
+	SpanITSM         = "itsm-sync.http"     // client: one request to an ITSM server
+	SpanSecureChange = "securechange.http"  // client: one request to SecureChange's REST API
+	SpanSMTP         = "notifier.smtp.send" // client: one email handed to the SMTP server
 )
 
 // Attribute keys of triggerflow's own (the HTTP ones are OpenTelemetry's semantic
