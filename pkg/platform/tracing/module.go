@@ -98,7 +98,7 @@ func otlpExporter(c config.Tracing, log *slog.Logger) (exp sdktrace.SpanExporter
 	if c.Insecure {
 		opts = append(opts, otlptracehttp.WithInsecure())
 		log.Warn("tracing.insecure is on: spans (ticket and trigger ids, operation targets) travel to the collector over plain HTTP, unencrypted")
-	} else {
+	} else if c.TLS.Enabled() { // else the SDK's: the system's roots, verification on
 		tc, err := httpx.TLSConfig("tracing.tls", c.TLS, log, "anyone on the path can impersonate the collector and read the spans and the tracing.headers sent to it")
 		if err != nil {
 			return nil, "", err
