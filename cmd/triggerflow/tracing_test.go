@@ -23,6 +23,7 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
+	"github.com/triggerflow/triggerflow/pkg/platform/securechange/securechangetest"
 	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
 	"github.com/triggerflow/triggerflow/services/ingress"
 	"github.com/triggerflow/triggerflow/services/notifier/smtptest"
@@ -30,11 +31,14 @@ import (
 
 // traceRig is `triggerflow all` in this process (appOptions, as the command composes
 // it) on an embedded JetStream, with an ITSM stand-in that records each request's
-// traceparent and an SMTP test server: one route sends an ITSM create and an email.
+// traceparent, the SecureChange simulator (enrichment and write-backs) and an SMTP test
+// server: one route on CREATE sends an ITSM create whose answer is written back to the
+// ticket, and an email.
 type traceRig struct {
 	ingress string // host:port
 	js      jetstream.JetStream
 	mail    *smtptest.Server
+	sc      *securechangetest.Server
 
 	mu          sync.Mutex
 	itsmParents []string // traceparent of each ITSM request ("" when none)
@@ -43,7 +47,11 @@ type traceRig struct {
 func startTraceRig(t *testing.T, tracingYAML string, extra ...fx.Option) *traceRig {
 	t.Helper()
 	ns := natstest.RunJetStream(t)
-	g := &traceRig{mail: smtptest.New(t)}
+	g := &traceRig{mail: smtptest.New(t), sc: securechangetest.New(t)}
+	for _, id := range []string{"4242", "4343"} {
+		g.sc.Put(securechangetest.Fixture(id))
+	}
+	scc := g.sc.Config()
 	itsm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		g.mu.Lock()
@@ -62,6 +70,7 @@ admin: {listen: "127.0.0.1:0"}
 ingress:
   listen: %q
   users: [{name: mediator, password_env: TF_TRACE_PW}]
+securechange: {url: %q, user: %q, password_file: %q}
 servers:
   snow: {base_url: %q}
 smtp: {host: 127.0.0.1, port: %d, starttls: false, from: "triggerflow@example.com"}
@@ -70,10 +79,11 @@ routes:
     on: {event: CREATE}
     actions:
       - name: create-change
-        itsm: {server: snow, method: POST, path: /api/now/table/change_request, body: '{"u_ticket":"#ticket_id#"}', lookup: {path: /api/now/table/change_request, found: result.0.sys_id}}
+        itsm: {server: snow, method: POST, path: /api/now/table/change_request, body: '{"u_ticket":"#ticket_id#"}', lookup: {path: /api/now/table/change_request, found: result.0.sys_id},
+               response: {fields: {ITSM Change: '#result.number#'}}}
       - name: tell-ops
         email: {to: [ops@example.com], subject: "Ticket #ticket_id# opened"}
-`, ns.ClientURL(), g.ingress, itsm.URL, g.mail.Port) + tracingYAML
+`, ns.ClientURL(), g.ingress, scc.URL, scc.User, scc.PasswordFile, itsm.URL, g.mail.Port) + tracingYAML
 	cfg, err := config.Parse(filepath.Join(t.TempDir(), "triggerflow.yaml"), []byte(y))
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -131,58 +141,87 @@ func attr(s tracetest.SpanStub, key string) string {
 }
 
 // TestTracingOneTracePerTrigger: one trigger POSTed to the ingress is one trace: the
-// ingress's server span is its root; the dispatcher's plan span, itsm-sync's operation
-// span and its HTTP client span, the notifier's operation span and its SMTP span all
-// share its trace id, each the child of the span that published the message it
-// consumed (the traceparent header on SCW_TRIGGERS and SCW_OPS), and the ITSM request
-// carries the HTTP span's traceparent. The exporter is installed through the tracing
-// fx module, as a test replaces the OTLP one.
+// ingress's server span is its root; the dispatcher's plan span (with its SecureChange
+// enrichment call), itsm-sync's operation span and its ITSM HTTP client span, the
+// write-back's operation span and its SecureChange call, the notifier's operation span
+// and its SMTP span all share its trace id, each the child of the span that published
+// the message it consumed (the traceparent header on SCW_TRIGGERS and SCW_OPS); the ITSM
+// request carries its client span's traceparent. The in-memory exporter is installed
+// through the tracing fx module, where the OTLP one would be.
 func TestTracingOneTracePerTrigger(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	g := startTraceRig(t, "", fx.Supply(fx.Annotate(exp, fx.As(new(sdktrace.SpanExporter)))))
 	g.post(t, "4242")
 
-	names := []string{tracing.SpanIngress, tracing.SpanPlan, "itsm-sync.operation", tracing.SpanITSM, "notifier.operation", tracing.SpanSMTP}
-	byName := map[string]tracetest.SpanStub{}
-	natstest.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
-		for _, s := range exp.GetSpans() {
-			if _, seen := byName[s.Name]; !seen {
-				byName[s.Name] = s
+	// The spans, by a name that says where each one is.
+	type want struct{ name, kind string } // kind: the operation kind of a runner's span
+	wants := map[string]want{
+		"ingress":    {tracing.SpanIngress, ""},
+		"plan":       {tracing.SpanPlan, ""},
+		"plan.sc":    {tracing.SpanSecureChange, ""}, // GET the ticket (enrichment)
+		"itsm":       {"itsm-sync.operation", "itsm"},
+		"itsm.http":  {tracing.SpanITSM, ""},
+		"wb":         {"itsm-sync.operation", "securechange"}, // the write-back
+		"email":      {"notifier.operation", "email"},
+		"email.smtp": {tracing.SpanSMTP, ""},
+	}
+	var spans tracetest.SpanStubs
+	got := map[string]tracetest.SpanStub{}
+	find := func() error {
+		spans = exp.GetSpans()
+		clear(got)
+		for _, s := range spans {
+			for k, w := range wants {
+				if s.Name == w.name && (w.kind == "" || attr(s, "scw.operation.kind") == w.kind) {
+					got[k] = s
+				}
 			}
 		}
-		for _, n := range names {
-			if _, ok := byName[n]; !ok {
-				return fmt.Errorf("no %s span yet (have %d spans)", n, len(exp.GetSpans()))
+		// Two securechange.http spans: the enrichment's (child of the plan) and the
+		// write-back's (child of the write-back's operation).
+		for _, s := range spans {
+			if s.Name == tracing.SpanSecureChange && s.Parent.SpanID() == got["wb"].SpanContext.SpanID() {
+				got["wb.sc"] = s
+			}
+			if s.Name == tracing.SpanSecureChange && s.Parent.SpanID() == got["plan"].SpanContext.SpanID() {
+				got["plan.sc"] = s
+			}
+		}
+		for _, k := range []string{"ingress", "plan", "plan.sc", "itsm", "itsm.http", "wb", "wb.sc", "email", "email.smtp"} {
+			if _, ok := got[k]; !ok {
+				return fmt.Errorf("no %s span yet (%d spans)", k, len(spans))
 			}
 		}
 		return nil
-	})
-	root := byName[tracing.SpanIngress]
+	}
+	natstest.CheckFor(t, 60*time.Second, 50*time.Millisecond, find)
+
+	root := got["ingress"]
 	traceID := root.SpanContext.TraceID()
 	if root.Parent.IsValid() || root.SpanKind != trace.SpanKindServer {
 		t.Errorf("ingress span: parent %v kind %v, want a root server span", root.Parent, root.SpanKind)
 	}
-	parentOf := map[string]string{ // span -> the span it must be the child of
-		tracing.SpanPlan:      tracing.SpanIngress,
-		"itsm-sync.operation": tracing.SpanPlan,
-		tracing.SpanITSM:      "itsm-sync.operation",
-		"notifier.operation":  tracing.SpanPlan,
-		tracing.SpanSMTP:      "notifier.operation",
+	for _, s := range spans {
+		if s.SpanContext.TraceID() != traceID {
+			t.Errorf("%s (%s): trace %s, want the trigger's %s", s.Name, attr(s, "scw.operation.kind"), s.SpanContext.TraceID(), traceID)
+		}
+	}
+	parentOf := map[string]string{ // span -> the span it is the child of
+		"plan": "ingress", "plan.sc": "plan",
+		"itsm": "plan", "itsm.http": "itsm",
+		"wb": "itsm", "wb.sc": "wb",
+		"email": "plan", "email.smtp": "email",
 	}
 	for child, parent := range parentOf {
-		c, p := byName[child], byName[parent]
-		if c.SpanContext.TraceID() != traceID {
-			t.Errorf("%s: trace %s, want the trigger's %s", child, c.SpanContext.TraceID(), traceID)
-		}
-		if c.Parent.SpanID() != p.SpanContext.SpanID() {
-			t.Errorf("%s: parent span %s, want %s (%s)", child, c.Parent.SpanID(), p.SpanContext.SpanID(), parent)
+		if c, p := got[child], got[parent]; c.Parent.SpanID() != p.SpanContext.SpanID() {
+			t.Errorf("%s: parent span %s, want %s's %s", child, c.Parent.SpanID(), parent, p.SpanContext.SpanID())
 		}
 	}
-	kinds := map[string]trace.SpanKind{tracing.SpanPlan: trace.SpanKindConsumer, "itsm-sync.operation": trace.SpanKindConsumer,
-		tracing.SpanITSM: trace.SpanKindClient, "notifier.operation": trace.SpanKindConsumer, tracing.SpanSMTP: trace.SpanKindClient}
-	for n, k := range kinds {
-		if byName[n].SpanKind != k {
-			t.Errorf("%s: kind %v, want %v", n, byName[n].SpanKind, k)
+	kinds := map[string]trace.SpanKind{"plan": trace.SpanKindConsumer, "plan.sc": trace.SpanKindClient, "itsm": trace.SpanKindConsumer,
+		"itsm.http": trace.SpanKindClient, "wb": trace.SpanKindConsumer, "wb.sc": trace.SpanKindClient, "email": trace.SpanKindConsumer, "email.smtp": trace.SpanKindClient}
+	for k, kind := range kinds {
+		if got[k].SpanKind != kind {
+			t.Errorf("%s: kind %v, want %v", k, got[k].SpanKind, kind)
 		}
 	}
 
@@ -191,50 +230,73 @@ func TestTracingOneTracePerTrigger(t *testing.T) {
 	if attr(root, "scw.event") != "CREATE" || attr(root, "scw.ticket_id") != "4242" || len(trigID) != 32 || attr(root, "scw.outcome") != "stored" || attr(root, "http.response.status_code") != "200" {
 		t.Errorf("ingress span attributes: %v", root.Attributes)
 	}
-	if p := byName[tracing.SpanPlan]; attr(p, "scw.trigger_id") != trigID || attr(p, "scw.plan.operations") != "2" || attr(p, "scw.outcome") != "planned" {
+	if p := got["plan"]; attr(p, "scw.trigger_id") != trigID || attr(p, "scw.plan.operations") != "2" || attr(p, "scw.outcome") != "planned" {
 		t.Errorf("plan span attributes: %v", p.Attributes)
 	}
-	op := byName["itsm-sync.operation"]
-	if attr(op, "scw.operation.kind") != "itsm" || attr(op, "scw.operation.target") != "snow" || attr(op, "scw.outcome") != "succeeded" ||
-		attr(op, "scw.trigger_id") != trigID || len(attr(op, "scw.operation_id")) != 32 {
+	op := got["itsm"]
+	if attr(op, "scw.operation.target") != "snow" || attr(op, "scw.outcome") != "succeeded" || attr(op, "scw.trigger_id") != trigID ||
+		attr(op, "scw.ticket_id") != "4242" || len(attr(op, "scw.operation_id")) != 32 || attr(op, "scw.route") != "open-change" || attr(op, "scw.action") != "create-change" {
 		t.Errorf("itsm-sync operation span attributes: %v", op.Attributes)
 	}
-	if h := byName[tracing.SpanITSM]; attr(h, "http.request.method") != "POST" || attr(h, "http.response.status_code") != "201" || attr(h, "scw.server") != "snow" {
+	if h := got["itsm.http"]; attr(h, "http.request.method") != "POST" || attr(h, "http.response.status_code") != "201" || attr(h, "scw.server") != "snow" || attr(h, "url.path") != "/api/now/table/change_request" {
 		t.Errorf("ITSM client span attributes: %v", h.Attributes)
 	}
-	if m := byName["notifier.operation"]; attr(m, "scw.operation.kind") != "email" || attr(m, "scw.outcome") != "succeeded" {
-		t.Errorf("notifier operation span attributes: %v", m.Attributes)
+	if h := got["plan.sc"]; attr(h, "http.request.method") != "GET" || attr(h, "http.response.status_code") != "200" {
+		t.Errorf("SecureChange client span attributes: %v", h.Attributes)
+	}
+	for _, k := range []string{"wb", "email"} {
+		if attr(got[k], "scw.outcome") != "succeeded" {
+			t.Errorf("%s span attributes: %v", k, got[k].Attributes)
+		}
 	}
 
-	// On the wire: the trigger carries the ingress's span, each operation the plan's,
-	// the ITSM request its client span's.
+	// On the wire: the trigger carries the ingress's span, the plan and its operations
+	// the plan's, the write-back the ITSM operation's, each result its operation's.
 	if tps := g.traceparents(t, events.StreamTriggers); len(tps) != 1 || tps[0] != traceparentOf(root) {
 		t.Errorf("SCW_TRIGGERS traceparent %q, want %q", tps, traceparentOf(root))
 	}
-	plan := traceparentOf(byName[tracing.SpanPlan])
-	if tps := g.traceparents(t, events.StreamOps); len(tps) != 2 || tps[0] != plan || tps[1] != plan {
-		t.Errorf("SCW_OPS traceparents %q, want the plan span's %q", tps, plan)
-	}
+	plan := traceparentOf(got["plan"])
 	if tps := g.traceparents(t, events.StreamPlans); len(tps) != 1 || tps[0] != plan {
 		t.Errorf("SCW_PLANS traceparent %q, want %q", tps, plan)
 	}
+	if tps := g.traceparents(t, events.StreamOps); len(tps) != 3 || tps[0] != plan || tps[1] != plan || tps[2] != traceparentOf(op) {
+		t.Errorf("SCW_OPS traceparents %q, want the plan span's %q twice, then the ITSM operation's %q", tps, plan, traceparentOf(op))
+	}
 	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 		tps := g.traceparents(t, events.StreamResults)
-		if len(tps) != 2 {
-			return fmt.Errorf("%d results", len(tps))
+		if len(tps) != 3 {
+			return fmt.Errorf("%d results, want 3", len(tps))
 		}
 		for _, tp := range tps {
-			if tp != traceparentOf(op) && tp != traceparentOf(byName["notifier.operation"]) {
+			if tp != traceparentOf(op) && tp != traceparentOf(got["wb"]) && tp != traceparentOf(got["email"]) {
 				return fmt.Errorf("result traceparent %q is not an operation span's", tp)
 			}
 		}
 		return nil
 	})
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if len(g.itsmParents) != 1 || g.itsmParents[0] != traceparentOf(byName[tracing.SpanITSM]) {
-		t.Errorf("ITSM request traceparent %q, want the client span's %q", g.itsmParents, traceparentOf(byName[tracing.SpanITSM]))
+	if len(g.itsmParents) != 1 || g.itsmParents[0] != traceparentOf(got["itsm.http"]) {
+		t.Errorf("ITSM request traceparent %q, want the client span's %q", g.itsmParents, traceparentOf(got["itsm.http"]))
 	}
+	g.mu.Unlock()
+
+	// A trigger without traceparent (republished by hand with the nats CLI) is planned
+	// as ever, in a trace of its own.
+	stored := natstest.Msgs(t, g.js, events.StreamTriggers, ">")[0]
+	m := nats.NewMsg("scw.trigger.create.4242")
+	m.Data = stored.Data
+	m.Header.Set(nats.MsgIdHdr, "by-hand-1")
+	if _, err := g.js.PublishMsg(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+		for _, s := range exp.GetSpans() {
+			if s.Name == tracing.SpanPlan && !s.Parent.IsValid() && s.SpanContext.TraceID() != traceID && attr(s, "scw.outcome") == "planned" {
+				return nil
+			}
+		}
+		return fmt.Errorf("the trigger without traceparent is not planned yet")
+	})
 }
 
 // TestTracingOff: with tracing off (the default) nothing is exported, even with an
@@ -259,8 +321,8 @@ func TestTracingOff(t *testing.T) {
 	g.post(t, "4343")
 	g.mail.WaitMessages(t, 1, 60*time.Second)
 	natstest.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
-		if n := len(g.traceparents(t, events.StreamResults)); n != 2 {
-			return fmt.Errorf("%d results, want 2", n)
+		if n := len(g.traceparents(t, events.StreamResults)); n != 3 {
+			return fmt.Errorf("%d results, want 3 (ITSM, write-back, email)", n)
 		}
 		return nil
 	})
