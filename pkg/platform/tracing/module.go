@@ -124,9 +124,12 @@ func otlpExporter(c config.Tracing, log *slog.Logger) (exp sdktrace.SpanExporter
 }
 
 // Module provides the process's trace.TracerProvider for command (see New). Services
-// take it as an optional input: without this module they trace nothing.
+// take it as an optional input: without this module they trace nothing. It is built
+// where the module is listed (before the services), so its stop hook runs after theirs:
+// the spans of the drained handlers are flushed.
 func Module(command string) fx.Option {
 	return fx.Module("tracing",
 		fx.Provide(func(lc fx.Lifecycle, p Params) (trace.TracerProvider, error) { return New(lc, command, p) }),
+		fx.Invoke(func(trace.TracerProvider) {}),
 	)
 }
