@@ -123,13 +123,16 @@ func otlpExporter(c config.Tracing, log *slog.Logger) (exp sdktrace.SpanExporter
 	return exp, where, nil
 }
 
-// Module provides the process's trace.TracerProvider for command (see New). Services
-// take it as an optional input: without this module they trace nothing. It is built
+// Module provides the process's trace.TracerProvider for command (see New) and the W3C
+// Trace Context propagator (Propagator; no otel globals are set, so several apps can
+// share a test process). Services take the provider as an optional input: without this
+// module they trace nothing. It is built
 // where the module is listed (before the services), so its stop hook runs after theirs:
 // the spans of the drained handlers are flushed.
 func Module(command string) fx.Option {
 	return fx.Module("tracing",
 		fx.Provide(func(lc fx.Lifecycle, p Params) (trace.TracerProvider, error) { return New(lc, command, p) }),
+		fx.Provide(Propagator),
 		fx.Invoke(func(trace.TracerProvider) {}),
 	)
 }
