@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -44,19 +45,26 @@ type traceRig struct {
 	itsmParents []string // traceparent of each ITSM request ("" when none)
 }
 
+// failingTicket is the ticket whose ITSM create the stand-in refuses (400: permanent).
+const failingTicket = "4444"
+
 func startTraceRig(t *testing.T, tracingYAML string, extra ...fx.Option) *traceRig {
 	t.Helper()
 	ns := natstest.RunJetStream(t)
 	g := &traceRig{mail: smtptest.New(t), sc: securechangetest.New(t)}
-	for _, id := range []string{"4242", "4343"} {
+	for _, id := range []string{"4242", "4343", failingTicket} {
 		g.sc.Put(securechangetest.Fixture(id))
 	}
 	scc := g.sc.Config()
 	itsm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
+		body, _ := io.ReadAll(r.Body)
 		g.mu.Lock()
 		g.itsmParents = append(g.itsmParents, r.Header.Get("traceparent"))
 		g.mu.Unlock()
+		if strings.Contains(string(body), failingTicket) {
+			http.Error(w, `{"error":"bad request"}`, http.StatusBadRequest)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
 		_, _ = io.WriteString(w, `{"result":{"sys_id":"abc123","number":"CHG0001"}}`)
@@ -74,6 +82,7 @@ securechange: {url: %q, user: %q, password_file: %q}
 servers:
   snow: {base_url: %q}
 smtp: {host: 127.0.0.1, port: %d, starttls: false, from: "triggerflow@example.com"}
+notifications: {on_failure: [oncall@example.com]}
 routes:
   - name: open-change
     on: {event: CREATE}
@@ -338,4 +347,79 @@ func TestTracingOff(t *testing.T) {
 		t.Errorf("ITSM requests' traceparents %q, want one request without", g.itsmParents)
 	}
 	g.mu.Unlock()
+}
+
+// TestTracingFailureAlert: an operation that fails for good records the error on its
+// span (outcome failed, dead-lettered, error status); the failure alert the notifier
+// sends is in the same trace, a child of the failed operation's span (the failed
+// result's traceparent), and so is its SMTP span.
+func TestTracingFailureAlert(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	g := startTraceRig(t, "", fx.Supply(fx.Annotate(exp, fx.As(new(sdktrace.SpanExporter)))))
+	g.post(t, failingTicket)
+
+	var failed, alert, smtp tracetest.SpanStub
+	natstest.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+		spans := exp.GetSpans()
+		for _, s := range spans {
+			if s.Name == "itsm-sync.operation" && attr(s, "scw.outcome") == "failed" {
+				failed = s
+			}
+		}
+		for _, s := range spans {
+			if s.Name == "notifier.operation" && attr(s, "scw.operation.kind") == "alert" && s.Parent.SpanID() == failed.SpanContext.SpanID() {
+				alert = s
+			}
+		}
+		for _, s := range spans {
+			if s.Name == tracing.SpanSMTP && s.Parent.SpanID() == alert.SpanContext.SpanID() {
+				smtp = s
+			}
+		}
+		if !smtp.SpanContext.IsValid() {
+			return fmt.Errorf("no failed operation, alert and SMTP span chain yet (%d spans)", len(spans))
+		}
+		return nil
+	})
+	var root tracetest.SpanStub
+	for _, s := range exp.GetSpans() {
+		if s.Name == tracing.SpanIngress {
+			root = s
+		}
+	}
+	for _, s := range []tracetest.SpanStub{failed, alert, smtp} {
+		if s.SpanContext.TraceID() != root.SpanContext.TraceID() {
+			t.Errorf("%s: trace %s, want the trigger's %s", s.Name, s.SpanContext.TraceID(), root.SpanContext.TraceID())
+		}
+	}
+	if attr(failed, "scw.dead_lettered") != "true" || failed.Status.Code != codes.Error ||
+		failed.Status.Description != "server snow: POST /api/now/table/change_request: 400 Bad Request" {
+		t.Errorf("failed operation span: %v status %+v", failed.Attributes, failed.Status)
+	}
+	// No response body on any span (the stand-in answered {"error":"bad request"}).
+	for _, s := range exp.GetSpans() {
+		for _, e := range s.Events {
+			for _, a := range e.Attributes {
+				if strings.Contains(a.Value.Emit(), "bad request") {
+					t.Errorf("%s: event %s holds the response body: %s", s.Name, e.Name, a.Value.Emit())
+				}
+			}
+		}
+		if strings.Contains(s.Status.Description, "bad request") {
+			t.Errorf("%s: status holds the response body: %s", s.Name, s.Status.Description)
+		}
+	}
+	var http400 bool
+	for _, s := range exp.GetSpans() {
+		if s.Name == tracing.SpanITSM && s.Parent.SpanID() == failed.SpanContext.SpanID() && s.Status.Code == codes.Error && s.Status.Description == "HTTP 400" {
+			http400 = true
+		}
+	}
+	if !http400 {
+		t.Error("no ITSM client span with the 400 as its error under the failed operation")
+	}
+	// The dead letter carries the failed operation's span too.
+	if tps := g.traceparents(t, events.StreamDLQ); len(tps) != 1 || tps[0] != traceparentOf(failed) {
+		t.Errorf("SCW_DLQ traceparent %q, want the failed operation's %q", tps, traceparentOf(failed))
+	}
 }

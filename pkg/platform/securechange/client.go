@@ -341,13 +341,14 @@ func (c *Client) transportError(ctx, actx context.Context, id string, err error)
 
 func isCertError(err error) bool { return httpx.IsCertError(err) }
 
-// quote returns "; response: <snippet>" for a non-empty body, "" otherwise.
+// quote returns "; response: <snippet>" for a non-empty body, "" otherwise (spans
+// leave it out: tracing.ResponseQuote).
 func (c *Client) quote(body []byte) string {
 	s := snippet(body, c.secrets)
 	if s == "" {
 		return ""
 	}
-	return "; response: " + s
+	return tracing.ResponseQuote + s
 }
 
 // retryWait is the wait before retry number retry+1: base doubled retry times, ±20 %

@@ -9,6 +9,9 @@ package tracing
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -111,12 +114,42 @@ func ExtractMetadata(ctx context.Context, md map[string]string) context.Context 
 	return propagator.Extract(ctx, propagation.MapCarrier(md))
 }
 
-// Fail records err on the span of ctx: an error status with err's message. Errors of
-// triggerflow never hold secrets (they are redacted where they are made).
+// Fail records err on span: an exception event and an error status, both with
+// Describe(err). Errors of triggerflow hold no secrets (they are redacted where they are
+// made); Describe also leaves out the response bodies they quote.
 func Fail(span trace.Span, err error) {
 	if err == nil {
 		return
 	}
-	span.RecordError(err)
-	span.SetStatus(codes.Error, err.Error())
+	msg := Describe(err)
+	span.AddEvent("exception", trace.WithAttributes(
+		attribute.String("exception.type", fmt.Sprintf("%T", err)),
+		attribute.String("exception.message", msg),
+	))
+	span.SetStatus(codes.Error, msg)
+}
+
+// Quoter is an error whose message quotes a response body (an excerpt, secrets
+// stripped); SpanMessage is the same message without it. Spans never hold bodies.
+type Quoter interface {
+	error
+	SpanMessage() string
+}
+
+// ResponseQuote starts the quoted response body in an error message ("…: 400 Bad
+// Request; response: {…}"); Describe cuts a message there.
+const ResponseQuote = "; response: "
+
+// Describe is err's message for a span: a Quoter's message without its body, and
+// everything from ResponseQuote on left out.
+func Describe(err error) string {
+	msg := err.Error()
+	var q Quoter
+	if errors.As(err, &q) {
+		msg = strings.Replace(msg, q.Error(), q.SpanMessage(), 1)
+	}
+	if i := strings.Index(msg, ResponseQuote); i >= 0 {
+		msg = msg[:i]
+	}
+	return msg
 }
