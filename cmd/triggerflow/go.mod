@@ -14,6 +14,7 @@ require (
 	github.com/triggerflow/triggerflow/services/ingress v0.0.0
 	github.com/triggerflow/triggerflow/services/itsm-sync v0.0.0
 	github.com/triggerflow/triggerflow/services/notifier v0.0.0
+	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
 	go.uber.org/dig v1.19.0
@@ -57,7 +58,6 @@ require (
 	github.com/triggerflow/triggerflow/pkg/kvgroup v0.0.0 // indirect
 	github.com/wneessen/go-mail v0.8.1 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
-	go.opentelemetry.io/otel v1.47.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp v1.47.0 // indirect
 	go.opentelemetry.io/otel/log v1.47.0 // indirect
