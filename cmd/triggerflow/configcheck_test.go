@@ -124,6 +124,17 @@ var ccCases = []ccCase{
 		args: []string{"--no-secrets"},
 		want: []string{`F:9: securechange.password: inline secrets are not accepted; use securechange.password_env or securechange.password_file`}},
 
+	// Tracing: the same checks, with key and line; header values are never printed.
+	{name: "tracing", yaml: ccWhen(`event == "CREATE"`) + "tracing:\n  exporter: otlp\n  endpoint: http://otel:4318\n  sample_ratio: 2\n  headers:\n    Authorization: {value: Bearer hunter2}\n    X-Api-Key: {value_env: TF_CC_MISSING}\n",
+		want: []string{
+			`F:11: tracing.endpoint: "http://otel:4318" is plain http: set tracing.insecure: true to send spans unencrypted, or use https`,
+			`F:12: tracing.sample_ratio: 2 is out of range (0 to 1)`,
+			`F:14: tracing.headers.Authorization.value: inline secrets are not accepted; use value_env or value_file`,
+			`F:15: tracing.headers.X-Api-Key.value_env: environment variable TF_CC_MISSING is not set`,
+		}},
+	{name: "tracing off with an endpoint", yaml: ccWhen(`event == "CREATE"`) + "tracing: {endpoint: 'https://otel:4318'}\n",
+		want: []string{`F:9: warning: tracing.exporter: is none: tracing.endpoint and tracing.headers have no effect (set exporter: otlp)`}},
+
 	// The file itself.
 	{name: "empty file", yaml: "",
 		want: []string{`F: the file is empty: it configures nothing (see examples/triggerflow.yaml)`}},

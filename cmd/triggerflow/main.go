@@ -19,6 +19,7 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/platform/health"
 	"github.com/triggerflow/triggerflow/pkg/platform/logging"
 	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
+	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
 	"github.com/triggerflow/triggerflow/services/dispatcher"
 	"github.com/triggerflow/triggerflow/services/ingress"
 	itsmsync "github.com/triggerflow/triggerflow/services/itsm-sync"
@@ -193,6 +194,7 @@ func appOptions(name string, cfg *config.Config, opts ingress.Options) []fx.Opti
 		logging.Module,
 		natsconn.Module,
 		health.Module,
+		tracing.Module(name),
 	}
 	// Every command can run on the embedded server when nats.url is empty.
 	base = append(base, embedded.Module)

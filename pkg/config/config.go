@@ -33,6 +33,9 @@ type Config struct {
 
 	Shutdown Shutdown `yaml:"shutdown"`
 
+	// Tracing is OpenTelemetry tracing (off by default).
+	Tracing Tracing `yaml:"tracing"`
+
 	// Warnings are what Load found worth saying that does not stop a start: keys that no
 	// longer do anything, risky but valid settings. `config check` prints them and the
 	// services log them at start-up.
@@ -252,6 +255,7 @@ func (c *Config) SetDefaults() {
 	c.setITSMDefaults()
 	c.setNotifierDefaults()
 	defDur(&c.Shutdown.DrainTimeout, 10*time.Second)
+	c.setTracingDefaults()
 	for i := range c.Routes {
 		on := &c.Routes[i].On
 		if on.Point == "" {

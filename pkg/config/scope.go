@@ -9,7 +9,7 @@ var Services = []string{"ingress", "dispatcher", "itsm-sync", "notifier"}
 // service starts on what it reads, so a problem in a part it never uses (the ingress and
 // smtp.tls_config.ca_file) does not stop it. Problems with the file itself (YAML syntax,
 // unknown keys, an empty file) and with the parts every service reads (log, nats,
-// streams, shutdown) concern every service. `config check` reports every problem.
+// streams, shutdown, tracing) concern every service. `config check` reports every problem.
 func (p *Problem) Concerns(service string) bool {
 	path := p.Path
 	if p.Path == "" {
@@ -20,7 +20,7 @@ func (p *Problem) Concerns(service string) bool {
 		top = path[:i]
 	}
 	switch top {
-	case "log", "nats", "streams", "shutdown":
+	case "log", "nats", "streams", "shutdown", "tracing":
 		return true
 	case "ingress":
 		return service == "ingress"

@@ -130,6 +130,7 @@ func (c *Config) Validate() error {
 	c.validateDispatcher(&v)
 	v.itsmSync(c)
 	v.notifier(c)
+	v.tracing(c.Tracing)
 	return errors.Join(v.errs...)
 }
 

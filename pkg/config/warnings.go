@@ -23,6 +23,8 @@ func (c *Config) warnings() []*Problem {
 	unused("itsm_sync.wait_poll", c.ITSMSync.WaitPoll != 0, "an update waits for its create by being behind it in its lane")
 	unused("notifier.pull_batch", c.Notifier.PullBatch != 0, lanes)
 
+	c.Tracing.warnings(warn)
+
 	for i, r := range c.Routes {
 		for j, a := range r.Actions {
 			if a.ITSM == nil || a.ITSM.Lookup != nil || !CreateLike(a.ITSM.Method, a.ITSM.Path) {

@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/pkg/platform/bus"
 	"github.com/triggerflow/triggerflow/pkg/platform/securechange"
+	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
 )
 
 // ServiceName names the dispatcher in dead letters and logs.
@@ -29,13 +31,14 @@ type Dispatcher struct {
 	instance   string
 	maxDeliver int
 	now        func() time.Time
+	tracer     trace.Tracer
 }
 
-// Handle plans one trigger. It returns an error only for a transient failure on a
-// delivery that is not the last: the trigger is then NAKed with backoff. A permanent
-// failure, or a transient one on the last delivery, records a failed plan, dead-letters
-// the trigger and returns nil: the dispatcher keeps going.
-func (d *Dispatcher) Handle(msg *message.Message) error {
+// handle plans one trigger (Handle, in its span). It returns an error only for a
+// transient failure on a delivery that is not the last: the trigger is then NAKed with
+// backoff. A permanent failure, or a transient one on the last delivery, records a
+// failed plan, dead-letters the trigger and returns nil: the dispatcher keeps going.
+func (d *Dispatcher) handle(msg *message.Message) error {
 	start := time.Now()
 	delivered := bus.Delivered(msg)
 	trig, err := events.UnmarshalTriggerEvent(msg.Payload)
@@ -53,7 +56,7 @@ func (d *Dispatcher) Handle(msg *message.Message) error {
 		}
 		return d.fail(msg, trig, err, delivered)
 	}
-	if err := d.publishPlan(plan, opctx, replayOf(msg)); err != nil {
+	if err := d.publishPlan(msg.Context(), plan, opctx, replayOf(msg)); err != nil {
 		if delivered < d.maxDeliver {
 			log.Warn("publishing the plan failed, will retry", "err", err)
 			return err
@@ -61,6 +64,7 @@ func (d *Dispatcher) Handle(msg *message.Message) error {
 		return d.fail(msg, trig, err, delivered)
 	}
 	d.metrics.observe(plan, time.Since(start))
+	trace.SpanFromContext(msg.Context()).SetAttributes(tracing.AttrPlanOps.Int(len(plan.Operations)))
 	args := []any{"operations", len(plan.Operations), "routes", plan.Routes, "enriched", plan.Enriched}
 	if rp := replayOf(msg); rp.id != "" {
 		args = append(args, "replay", rp.id, "forced", rp.force)
@@ -140,10 +144,11 @@ func (r replay) set(m *message.Message) {
 
 // publishPlan records the plan, then sends one message per operation, each with the
 // context its templates render from. Every message carries a deterministic Nats-Msg-Id,
-// so a retry after a partial publish stores nothing twice. A replayed trigger's messages
-// carry the replay (their ids suffixed with it, its headers); the operation ids are the
-// same, so the runner skips what is already done unless the replay is forced.
-func (d *Dispatcher) publishPlan(p events.Plan, opctx *events.OpContext, rp replay) error {
+// so a retry after a partial publish stores nothing twice, and the trace context of ctx
+// (the plan's span). A replayed trigger's messages carry the replay (their ids
+// suffixed with it, its headers); the operation ids are the same, so the runner skips
+// what is already done unless the replay is forced.
+func (d *Dispatcher) publishPlan(ctx context.Context, p events.Plan, opctx *events.OpContext, rp replay) error {
 	if p.Operations == nil {
 		p.Operations = []events.Operation{}
 	}
@@ -154,6 +159,7 @@ func (d *Dispatcher) publishPlan(p events.Plan, opctx *events.OpContext, rp repl
 	pm := message.NewMessage(rp.msgID(p.ID), b)
 	setHeaders(pm, p.Headers())
 	rp.set(pm)
+	pm.SetContext(ctx)
 	if err := d.pub.Publish(p.Subject(), pm); err != nil {
 		return fmt.Errorf("record plan: %w", err)
 	}
@@ -166,6 +172,7 @@ func (d *Dispatcher) publishPlan(p events.Plan, opctx *events.OpContext, rp repl
 		om := message.NewMessage(rp.msgID(op.ID), ob)
 		setHeaders(om, op.Headers())
 		rp.set(om)
+		om.SetContext(ctx)
 		if err := d.pub.Publish(op.Subject(), om); err != nil {
 			return fmt.Errorf("publish operation %s: %w", op.ID, err)
 		}
@@ -201,6 +208,7 @@ func (d *Dispatcher) fail(msg *message.Message, trig events.TriggerEvent, cause 
 			setHeaders(pm, failed.Headers())
 			rp.set(pm)
 			pm.Metadata.Set(events.HdrError, reason)
+			pm.SetContext(msg.Context())
 			if err := d.pub.Publish(failed.Subject(), pm); err != nil {
 				d.log.Warn("failed plan not recorded", "trigger_id", trig.ID, "err", err)
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
 	"github.com/triggerflow/triggerflow/pkg/config"
@@ -18,6 +19,7 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/platform/bus"
 	"github.com/triggerflow/triggerflow/pkg/platform/logging"
 	"github.com/triggerflow/triggerflow/pkg/platform/securechange"
+	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
 	"github.com/triggerflow/triggerflow/pkg/platform/wfi"
 )
 
@@ -33,6 +35,8 @@ type Params struct {
 	Conn     *nats.Conn
 	JS       jetstream.JetStream
 	Registry *prometheus.Registry
+	// Tracing: spans of plans and SecureChange calls (tracing.Module); nil: none.
+	Tracing trace.TracerProvider `optional:"true"`
 }
 
 // New builds the dispatcher: routes compiled, SecureChange client and plugins checked,
@@ -52,7 +56,7 @@ func New(p Params) (*Dispatcher, error) {
 	}
 	d := &Dispatcher{
 		log: log, routes: routes, actions: actions, maxDeliver: p.Config.Dispatcher.MaxDeliver, now: time.Now,
-		instance: p.Config.Dispatcher.Instance,
+		instance: p.Config.Dispatcher.Instance, tracer: tracing.Tracer(p.Tracing),
 	}
 	if d.instance == "" {
 		d.instance, _ = os.Hostname()
@@ -61,6 +65,7 @@ func New(p Params) (*Dispatcher, error) {
 		if d.sc, err = securechange.New(p.Config.SecureChange, log); err != nil {
 			return nil, err
 		}
+		d.sc.Traced(p.Tracing)
 	}
 	if len(p.Config.Dispatcher.Plugins) > 0 {
 		if d.rewriter, err = NewRewriter(p.Config.Dispatcher.Plugins, log); err != nil {

@@ -11,10 +11,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/pkg/platform/health"
+	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
 )
 
 // Handler turns mediator requests into trigger events stored in SCW_TRIGGERS.
@@ -27,6 +29,7 @@ type Handler struct {
 	instance string
 	now      func() time.Time
 	mux      *http.ServeMux
+	tracer   trace.Tracer
 }
 
 // HandlerParams are the inputs of NewHandler; plain values, so tests can build one
@@ -40,6 +43,8 @@ type HandlerParams struct {
 	// AllowNoAuth lets the ingress run without users (the --dev flag).
 	AllowNoAuth bool
 	Instance    string
+	// Tracing: a server span per trigger request (trace.go); nil: none.
+	Tracing trace.TracerProvider
 }
 
 // ErrNoUsers refuses an ingress without credentials.
@@ -56,10 +61,10 @@ func NewHandler(p HandlerParams) (*Handler, error) {
 	}
 	h := &Handler{
 		cfg: p.Config, log: p.Log, pub: p.Publisher, auth: auth, metrics: p.Metrics,
-		instance: p.Instance, now: time.Now, mux: http.NewServeMux(),
+		instance: p.Instance, now: time.Now, mux: http.NewServeMux(), tracer: tracing.Tracer(p.Tracing),
 	}
-	h.mux.HandleFunc(p.Config.Path, h.serveMediator)
-	h.mux.HandleFunc("/v1/triggers/{event}", h.serveRaw)
+	h.mux.HandleFunc(p.Config.Path, h.traced(h.serveMediator))
+	h.mux.HandleFunc("/v1/triggers/{event}", h.traced(h.serveRaw))
 	if p.Health != nil {
 		p.Health.Mount(h.mux)
 	}
@@ -181,6 +186,7 @@ func tooLarge(limit int64) *InputError {
 func (h *Handler) accept(w http.ResponseWriter, r *http.Request, s submission) {
 	endpoint, user, inBody := s.endpoint, s.user, s.inBody
 	if events.IsTestPayload(s.xml) {
+		traceOutcome(r, "test")
 		h.testRun(w, endpoint, s.event)
 		return
 	}
@@ -190,6 +196,7 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request, s submission) {
 		return
 	}
 	if trig == events.Test {
+		traceOutcome(r, "test")
 		h.metrics.requests.WithLabelValues(endpoint, "test").Inc()
 		out := "triggerflow: TEST received from SecureChange's Test button; nothing stored\n"
 		if _, err := decodeTicket(s.xml); err != nil {
@@ -213,22 +220,26 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request, s submission) {
 		h.rejected(w, r, endpoint, user, badInput("cannot encode the event: %v", err), inBody)
 		return
 	}
+	traceTrigger(r, ev)
 	msg := message.NewMessage(ev.ID, payload)
 	for k, v := range ev.Headers() {
 		msg.Metadata.Set(k, v)
 	}
+	msg.SetContext(r.Context()) // the trigger carries the request span's traceparent
 	start := time.Now()
 	err = h.pub.Publish(ev.Subject(), msg)
 	h.metrics.publish.Observe(time.Since(start).Seconds())
 	if err != nil {
 		h.metrics.requests.WithLabelValues(endpoint, "unavailable").Inc()
 		h.metrics.triggers.WithLabelValues(trig.Token(), "unavailable").Inc()
+		traceOutcome(r, "unavailable")
 		h.log.Error("trigger not stored", "endpoint", endpoint, "event", trig, "ticket", info.ID, "trigger_id", ev.ID, "err", err)
 		unavailable(w, fmt.Sprintf("JetStream did not acknowledge %s for ticket %s within %s: %v", trig, info.ID, h.cfg.PublishTimeout, err))
 		return
 	}
 	h.metrics.requests.WithLabelValues(endpoint, "stored").Inc()
 	h.metrics.triggers.WithLabelValues(trig.Token(), "stored").Inc()
+	traceOutcome(r, "stored")
 	h.log.Info("trigger stored", "endpoint", endpoint, "user", user, "event", trig, "ticket", info.ID, "trigger_id", ev.ID, "subject", ev.Subject(), "recovered", s.recovered)
 	writeJSON(w, http.StatusOK, reply{
 		Output: fmt.Sprintf("triggerflow: stored %s for ticket %s as trigger %s\n", trig, info.ID, ev.ID),
@@ -256,6 +267,7 @@ func (h *Handler) rejected(w http.ResponseWriter, r *http.Request, endpoint, use
 		outcome = "unauthorized"
 	}
 	h.metrics.requests.WithLabelValues(endpoint, outcome).Inc()
+	traceOutcome(r, outcome)
 	h.log.Warn("trigger rejected", "endpoint", endpoint, "user", user, "remote", r.RemoteAddr, "status", e.Status, "reason", e.Msg)
 	reject(w, e, inBody)
 }

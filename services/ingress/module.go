@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
 	"github.com/triggerflow/triggerflow/pkg/config"
@@ -33,6 +34,8 @@ type Params struct {
 	Registry *prometheus.Registry
 	Health   health.Handler
 	Options  Options `optional:"true"`
+	// Tracing: a server span per trigger request (tracing.Module); nil: none.
+	Tracing trace.TracerProvider `optional:"true"`
 }
 
 // New builds the ingress server from its dependencies; fx and tests both call it.
@@ -56,7 +59,7 @@ func New(p Params) (*Server, error) {
 	}
 	h, err := NewHandler(HandlerParams{
 		Config: p.Config.Ingress, Log: log, Publisher: pub, Metrics: m, Health: &hh,
-		AllowNoAuth: p.Options.Dev, Instance: instance,
+		AllowNoAuth: p.Options.Dev, Instance: instance, Tracing: p.Tracing,
 	})
 	if err != nil {
 		return nil, err

@@ -183,7 +183,7 @@ func (s *Service) mapResponse(j *runner.Job, m events.ResponseSpec, d *wfi.Data,
 			}
 		}
 		if fields != nil {
-			return s.publishWriteBack(op, fields)
+			return s.publishWriteBack(ctx, op, fields)
 		}
 		return nil
 	}}, nil

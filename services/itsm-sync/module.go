@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
 	"github.com/triggerflow/triggerflow/pkg/config"
@@ -34,6 +35,8 @@ type Params struct {
 	JS       jetstream.JetStream
 	Registry *prometheus.Registry
 	Hooks    *Hooks `optional:"true"`
+	// Tracing: spans of operations and outbound calls (tracing.Module); nil: none.
+	Tracing trace.TracerProvider `optional:"true"`
 }
 
 // New builds the service and its runner: servers and the SecureChange client checked
@@ -50,13 +53,14 @@ func New(lc fx.Lifecycle, p Params) (*Service, *runner.Runner, error) {
 		s.Hooks = *p.Hooks
 	}
 	var err error
-	if s.Servers, err = outbound.NewSet(c.Servers, outbound.Options{ExcerptBytes: c.ITSMSync.ExcerptBytes, Log: log}); err != nil {
+	if s.Servers, err = outbound.NewSet(c.Servers, outbound.Options{ExcerptBytes: c.ITSMSync.ExcerptBytes, Log: log, Tracing: p.Tracing}); err != nil {
 		return nil, nil, err
 	}
 	if c.SecureChange.Enabled() {
 		if s.SecureChange, err = securechange.New(c.SecureChange, log); err != nil {
 			return nil, nil, err
 		}
+		s.SecureChange.Traced(p.Tracing)
 	}
 	if s.Pub, err = bus.NewPublisher(p.Conn, bus.PublisherConfig{AckWait: 10 * time.Second}, logging.Watermill(log)); err != nil {
 		return nil, nil, err
@@ -73,7 +77,7 @@ func New(lc fx.Lifecycle, p Params) (*Service, *runner.Runner, error) {
 	}
 	r := &runner.Runner{
 		Service: ServiceName, Log: log, Pub: s.Pub, JS: p.JS, Perform: s.Perform, Retry: s.Retry,
-		Results: true, Lanes: true, Metrics: rm, Instance: instance,
+		Results: true, Lanes: true, Metrics: rm, Instance: instance, Tracing: p.Tracing,
 	}
 	lc.Append(fx.StopHook(func() {
 		for _, srv := range s.Servers {

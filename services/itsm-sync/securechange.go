@@ -96,8 +96,9 @@ func plannedStep(d *wfi.Data) string {
 
 // publishWriteBack turns a response's field mapping into a securechange update_fields
 // operation of its own (deterministic id: a redelivery publishes it once). It joins the
-// ticket's SecureChange lane behind what is already queued there.
-func (s *Service) publishWriteBack(op events.Operation, fields map[string]string) error {
+// ticket's SecureChange lane behind what is already queued there, in the trace of ctx
+// (the ITSM operation's span).
+func (s *Service) publishWriteBack(ctx context.Context, op events.Operation, fields map[string]string) error {
 	spec, err := events.EncodeSpec(events.SecureChangeSpec{UpdateFields: fields})
 	if err != nil {
 		return err
@@ -118,6 +119,7 @@ func (s *Service) publishWriteBack(op events.Operation, fields map[string]string
 		m.Metadata.Set(k, v)
 	}
 	m.Metadata.Set(events.HdrCausationID, op.ID)
+	m.SetContext(ctx)
 	if err := s.Pub.Publish(wb.Subject(), m); err != nil {
 		return fmt.Errorf("publish the SecureChange write-back: %w", err)
 	}

@@ -48,7 +48,7 @@ type alert struct {
 type alerter struct {
 	s     *Service
 	log   *slog.Logger
-	queue func(al alert) error // publishes to scw.alert.digest.<ticket>
+	queue func(ctx context.Context, al alert) error // publishes to scw.alert.digest.<ticket>, in the trace of ctx
 	storm storm
 }
 
@@ -145,7 +145,7 @@ func (a *alerter) Perform(ctx context.Context, j *runner.Job) (runner.Done, erro
 		return runner.Done{Marker: marker("nobody to alert")}, nil
 	}
 	if a.storm.toDigest(al.Key, a.s.now()) {
-		if err := a.queue(al); err != nil {
+		if err := a.queue(ctx, al); err != nil {
 			return runner.Done{}, fmt.Errorf("queue the alert for the digest: %w", err)
 		}
 		a.s.metrics.alert("digested")

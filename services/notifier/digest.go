@@ -45,14 +45,16 @@ func DigestConsumer(smtpTimeout time.Duration) bus.ConsumerConfig {
 	}
 }
 
-// queue stores an alert for the next digest (message id digest-<key>: queued once).
-func (d *digester) queue(al alert) error {
+// queue stores an alert for the next digest (message id digest-<key>: queued once), in
+// the trace of ctx (the alert's span).
+func (d *digester) queue(ctx context.Context, al alert) error {
 	b, err := json.Marshal(al)
 	if err != nil {
 		return err
 	}
 	m := message.NewMessage("digest-"+al.Key, b)
 	m.Metadata.Set(events.HdrTicketID, al.Ticket)
+	m.SetContext(ctx)
 	return d.pub.Publish(fmt.Sprintf(events.SubjAlertDigT, ticketToken(al.Ticket)), m)
 }
 

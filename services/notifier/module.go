@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
 	"github.com/triggerflow/triggerflow/pkg/config"
@@ -34,6 +35,8 @@ type Params struct {
 	Registry *prometheus.Registry
 	// Sender replaces the SMTP mailer (benchmarks, tests); nil: smtp.* from config.
 	Sender Sender `optional:"true"`
+	// Tracing: spans of operations, alerts and SMTP sends (tracing.Module); nil: none.
+	Tracing trace.TracerProvider `optional:"true"`
 }
 
 // Notifier is the notifier's parts: the service, the runners of its email lanes and of
@@ -78,11 +81,13 @@ func New(lc fx.Lifecycle, p Params) (*Notifier, error) {
 		}
 		s.Mail = pool
 	}
+	s.Mail = traced(s.Mail, p.Tracing, c.SMTP.Host)
 	var err error
 	if c.SecureChange.Enabled() {
 		if s.SecureChange, err = securechange.New(c.SecureChange, log); err != nil {
 			return nil, err
 		}
+		s.SecureChange.Traced(p.Tracing)
 	}
 	pub, err := bus.NewPublisher(p.Conn, bus.PublisherConfig{AckWait: 10 * time.Second}, logging.Watermill(log))
 	if err != nil {
@@ -115,11 +120,11 @@ func New(lc fx.Lifecycle, p Params) (*Notifier, error) {
 		Service: s, alerter: al, digest: dg,
 		Emails: &runner.Runner{
 			Service: ServiceName, Log: log, Pub: pub, JS: p.JS, Perform: s.Perform, Retry: s.Retry,
-			Results: true, Lanes: true, Metrics: rm, Instance: instance,
+			Results: true, Lanes: true, Metrics: rm, Instance: instance, Tracing: p.Tracing,
 		},
 		Alerts: &runner.Runner{
 			Service: ServiceName, Log: log, Pub: pub, JS: p.JS, Perform: al.Perform, Retry: al.Retry,
-			Decode: al.Decode, Metrics: rm, Instance: instance,
+			Decode: al.Decode, Metrics: rm, Instance: instance, Tracing: p.Tracing,
 		},
 	}
 	return n, nil

@@ -478,7 +478,7 @@ type ptQueue struct {
 	err    func(al alert) error
 }
 
-func (q *ptQueue) queue(al alert) error {
+func (q *ptQueue) queue(_ context.Context, al alert) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.err != nil {

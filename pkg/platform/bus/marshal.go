@@ -1,8 +1,12 @@
 package bus
 
 import (
+	"context"
+
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
+
+	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
 )
 
 // Marshaler maps watermill messages to NATS messages for JetStream:
@@ -10,7 +14,11 @@ import (
 //     a message published again with the same UUID (a retry, a replay) is stored once;
 //   - metadata travels as NATS headers, one each, exactly as set (Scw-Trigger-Id, …);
 //   - on consumption the UUID comes back from Nats-Msg-Id, which the adapter's own
-//     marshaler would drop (DESIGN §14).
+//     marshaler would drop (DESIGN §14);
+//   - the trace context of the message's context (msg.Context(): the span that produced
+//     it) travels as the W3C `traceparent` and `tracestate` headers, replacing any copied
+//     from metadata; on consumption the message's context holds it as the remote parent.
+//     A message without one (tracing off, published by hand) flows the same.
 //
 // Unlike the adapter's NATSMarshaler it adds no _watermill_message_uuid header: a stored
 // message carries only what a person reading `nats stream view` needs.
@@ -25,6 +33,7 @@ func (Marshaler) Marshal(topic string, msg *message.Message) (*nats.Msg, error) 
 	if msg.UUID != "" {
 		h[nats.MsgIdHdr] = []string{msg.UUID}
 	}
+	tracing.Inject(msg.Context(), h)
 	return &nats.Msg{Subject: topic, Data: msg.Payload, Header: h}, nil
 }
 
@@ -39,5 +48,6 @@ func (Marshaler) Unmarshal(m *nats.Msg) (*message.Message, error) {
 	}
 	out := message.NewMessage(m.Header.Get(nats.MsgIdHdr), m.Data)
 	out.Metadata = md
+	out.SetContext(tracing.ExtractMetadata(context.Background(), md))
 	return out, nil
 }

@@ -4,13 +4,16 @@ import (
 	"fmt"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/triggerflow/triggerflow/pkg/events"
+	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
 )
 
 // PublishResult records how the operation of msg ended. Its message id includes the
 // stream sequence of the operation's message: a redelivery stores the result once, a
-// redrive (a new message) records its own result.
+// redrive (a new message) records its own result. The result carries the trace context
+// of msg's context (the span that performed the operation), which records its status.
 func PublishResult(pub message.Publisher, msg *message.Message, res events.Result) error {
 	b, err := res.Marshal()
 	if err != nil {
@@ -20,13 +23,16 @@ func PublishResult(pub message.Publisher, msg *message.Message, res events.Resul
 	for k, v := range res.Headers() {
 		m.Metadata.Set(k, v)
 	}
+	m.SetContext(msg.Context())
+	trace.SpanFromContext(msg.Context()).SetAttributes(tracing.AttrOutcome.String(string(res.Status)))
 	return pub.Publish(res.Subject(), m)
 }
 
 // DeadLetter stores msg (an operation with op's id and ticket, either may be empty) on
 // scw.dlq.<service>.<ticket> with the error, where it was going and how often it was
 // tried, then acks it. A person redrives it with the nats CLI. On error nothing is
-// acked, so the message is redelivered rather than lost.
+// acked, so the message is redelivered rather than lost. The dead letter carries the
+// trace context of msg's context; its span records the error.
 func DeadLetter(pub message.Publisher, msg *message.Message, service, opID, ticket string, cause error, attempts int) error {
 	if ticket == "" {
 		ticket = "unknown"
@@ -46,6 +52,10 @@ func DeadLetter(pub message.Publisher, msg *message.Message, service, opID, tick
 	dl.Metadata.Set(events.HdrService, service)
 	dl.Metadata.Set(events.HdrOriginalSubject, msg.Metadata.Get(MetaSubject))
 	dl.Metadata.Set(events.HdrAttempt, fmt.Sprint(attempts))
+	dl.SetContext(msg.Context())
+	span := trace.SpanFromContext(msg.Context())
+	span.SetAttributes(tracing.AttrOutcome.String(string(events.ResultFailed)), tracing.AttrDeadLtr.Bool(true))
+	tracing.Fail(span, cause)
 	if err := pub.Publish(fmt.Sprintf(events.SubjDLQT, service, ticket), dl); err != nil {
 		return fmt.Errorf("dead-letter %s: %w", opID, err)
 	}

@@ -13,6 +13,9 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
 )
 
 // Metadata set on every consumed message, from JetStream's delivery info.
@@ -383,10 +386,11 @@ func (s *Subscriber) giveBack(m jetstream.Msg) {
 func (s *Subscriber) deliver(stopping context.Context, m jetstream.Msg, out chan<- *message.Message) {
 	wm := toWatermill(m)
 	// The handler's context is not the subscription's: a stop lets it finish (drain);
-	// only the drain's deadline cancels it.
+	// only the drain's deadline cancels it. It carries the trace context of the span
+	// that published the message (its traceparent header), if any.
 	mctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	wm.SetContext(mctx)
+	wm.SetContext(tracing.ExtractMetadata(mctx, wm.Metadata))
 	select {
 	case out <- wm:
 	case <-stopping.Done():
@@ -506,7 +510,9 @@ func StreamSeq(m *message.Message) uint64 {
 }
 
 // NackAfter Nacks m so that it is redelivered after d instead of the consumer's backoff.
+// The span of m's context records the outcome retry and the delay.
 func NackAfter(m *message.Message, d time.Duration) {
+	trace.SpanFromContext(m.Context()).SetAttributes(tracing.AttrOutcome.String("retry"), tracing.AttrNakDelay.String(max(d, 0).String()))
 	m.Metadata.Set(MetaNakDelay, max(d, 0).String())
 	m.Nack()
 }

@@ -138,6 +138,7 @@ func (r *Runner) setAside(j *Job, p *parkRecord) error {
 	pm.Metadata.Set(events.HdrOriginalSubject, j.Msg.Metadata.Get(bus.MetaSubject))
 	pm.Metadata.Set(events.HdrParkedBehind, behind)
 	pm.Metadata.Set(events.HdrOrder, order)
+	pm.SetContext(j.Msg.Context())
 	if err := r.Pub.Publish(j.Op.ParkedSubject(), pm); err != nil {
 		return r.later(j, fmt.Errorf("park: %w", err))
 	}
@@ -214,6 +215,7 @@ func (r *Runner) release(ctx context.Context, j *Job, p *parkRecord) error {
 				out.Metadata.Set(k, v[0])
 			}
 		}
+		out.SetContext(ctx) // in the trace of the operation that released it
 		if err := r.Pub.Publish(m.subject, out); err != nil {
 			return fmt.Errorf("release parked operation %s: %w", m.id, err)
 		}

@@ -32,6 +32,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/events"
@@ -118,6 +119,8 @@ type Runner struct {
 	Metrics  *Metrics
 	Instance string
 	Now      func() time.Time
+	// Tracing records one span per delivery (trace.go); nil: none.
+	Tracing trace.TracerProvider
 }
 
 func (r *Runner) now() time.Time {
@@ -139,10 +142,10 @@ func recordContext(j *Job) (context.Context, context.CancelFunc) {
 // infraRetry is the NAK delay after a failure of our own infrastructure (KV, publish).
 const infraRetry = time.Second
 
-// Handle is the watermill handler of the runner's consumers. It always settles the
-// message itself; it returns an error only when not even the dead letter could be
-// stored (the message is then redelivered rather than lost).
-func (r *Runner) Handle(msg *message.Message) error {
+// handle is the watermill handler of the runner's consumers (Handle, in its span). It
+// always settles the message itself; it returns an error only when not even the dead
+// letter could be stored (the message is then redelivered rather than lost).
+func (r *Runner) handle(msg *message.Message) error {
 	decode := r.Decode
 	if decode == nil {
 		decode = func(m *message.Message) (events.Operation, error) {
@@ -165,6 +168,7 @@ func (r *Runner) Handle(msg *message.Message) error {
 	}
 	j.Log = r.Log.With("op", op.ID, "ticket", op.Ticket, "kind", op.Kind, "target", op.Target,
 		"route", op.Route, "action", op.Action, "delivery", j.Delivered)
+	j.annotate()
 	ctx := msg.Context()
 
 	// The lane's park record is read while the done marker is: one round trip, not two.

@@ -19,10 +19,13 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/pkg/platform/failure"
 	"github.com/triggerflow/triggerflow/pkg/platform/httpx"
+	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
 )
 
 // ErrAccess is wrapped by the error every call returns when SecureChange answers 401
@@ -159,6 +162,14 @@ func New(c config.SecureChange, log *slog.Logger) (*Client, error) {
 
 // Close releases idle connections.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// Traced makes every request a client span named securechange.http, child of the
+// request's context, carrying that span's traceparent (W3C Trace Context); a nil tp
+// records nothing. Call it before the client is used. It returns c.
+func (c *Client) Traced(tp trace.TracerProvider) *Client {
+	c.http.Transport = tracing.Transport(c.http.Transport, tp, tracing.SpanSecureChange)
+	return c
+}
 
 // failedAttempt is the outcome of one failed request.
 type failedAttempt struct {
@@ -330,13 +341,14 @@ func (c *Client) transportError(ctx, actx context.Context, id string, err error)
 
 func isCertError(err error) bool { return httpx.IsCertError(err) }
 
-// quote returns "; response: <snippet>" for a non-empty body, "" otherwise.
+// quote returns "; response: <snippet>" for a non-empty body, "" otherwise (spans
+// leave it out: tracing.ResponseQuote).
 func (c *Client) quote(body []byte) string {
 	s := snippet(body, c.secrets)
 	if s == "" {
 		return ""
 	}
-	return "; response: " + s
+	return tracing.ResponseQuote + s
 }
 
 // retryWait is the wait before retry number retry+1: base doubled retry times, ±20 %

@@ -14,11 +14,12 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/platform/health"
 	"github.com/triggerflow/triggerflow/pkg/platform/logging"
 	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
+	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
 )
 
 // Run loads --config (default $TRIGGERFLOW_CONFIG, else ./triggerflow.yaml) and runs the
 // service module with logging, the NATS connection, health with the admin listener, and
-// the watermill router, until SIGINT/SIGTERM. A bad config exits 1, naming every problem.
+// the watermill router and tracing (tracing.*), until SIGINT/SIGTERM. A bad config exits 1, naming every problem.
 func Run(name string, service fx.Option) {
 	def := os.Getenv("TRIGGERFLOW_CONFIG")
 	if def == "" {
@@ -31,5 +32,5 @@ func Run(name string, service fx.Option) {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(1)
 	}
-	fx.New(fx.Supply(cfg), fx.StopTimeout(cfg.StopTimeout()), logging.Module, natsconn.Module, health.Module, health.ServerModule, bus.RouterModule, service).Run()
+	fx.New(fx.Supply(cfg), fx.StopTimeout(cfg.StopTimeout()), logging.Module, natsconn.Module, health.Module, health.ServerModule, bus.RouterModule, tracing.Module(name), service).Run()
 }

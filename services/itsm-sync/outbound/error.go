@@ -1,9 +1,11 @@
 package outbound
 
 import (
+	"strings"
 	"time"
 
 	"github.com/triggerflow/triggerflow/pkg/platform/failure"
+	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
 )
 
 // Class of a failed call: the only input to retry and dead-letter decisions.
@@ -61,6 +63,15 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Err.Error() }
+
+// SpanMessage is the message without the response excerpt (tracing.Quoter): spans
+// never hold response bodies.
+func (e *Error) SpanMessage() string {
+	if e.Excerpt == "" {
+		return e.Error()
+	}
+	return strings.TrimSuffix(e.Error(), ": "+e.Excerpt)
+}
 func (e *Error) Unwrap() error { return e.Err }
 
 // wrap returns e marked for the failure package.
@@ -80,3 +91,5 @@ func (e *Error) wrap() error {
 	}
 	return err
 }
+
+var _ tracing.Quoter = (*Error)(nil)

@@ -13,10 +13,12 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/platform/httpx"
+	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
 )
 
 // MaxBody is the largest response body Do accepts.
@@ -54,6 +56,9 @@ type Options struct {
 	ExcerptBytes int
 	// Log receives start-up warnings and breaker transitions. Default slog.Default().
 	Log *slog.Logger
+	// Tracing makes each request a client span (itsm-sync.http) carrying its
+	// traceparent; nil: none.
+	Tracing trace.TracerProvider
 }
 
 // Server sends requests to one configured server. Safe for concurrent use.
@@ -134,7 +139,7 @@ func New(name string, cfg config.Server, o Options) (*Server, error) {
 	s := &Server{
 		name: name, path: path, cfg: cfg, base: base, baseStr: strings.TrimRight(cfg.BaseURL, "/"),
 		transport: tr,
-		client:    &http.Client{Transport: tr, CheckRedirect: noRedirect},
+		client:    &http.Client{Transport: tracing.Transport(tr, o.Tracing, tracing.SpanITSM, tracing.AttrServer.String(name)), CheckRedirect: noRedirect},
 		slots:     make(chan struct{}, cfg.Concurrency),
 		secrets:   &redactor{},
 		excerpt:   o.ExcerptBytes,

@@ -13,6 +13,7 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/platform/health"
 	"github.com/triggerflow/triggerflow/pkg/platform/logging"
 	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
+	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
 	"github.com/triggerflow/triggerflow/services/ingress"
 )
 
@@ -25,7 +26,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "ingress: %v\n", err)
 		os.Exit(1)
 	}
-	fx.New(fx.Supply(cfg, ingress.Options{Dev: *dev}), logging.Module, natsconn.Module, health.Module, ingress.Module).Run()
+	fx.New(fx.Supply(cfg, ingress.Options{Dev: *dev}), logging.Module, natsconn.Module, health.Module, tracing.Module("ingress"), ingress.Module).Run()
 }
 
 func envOr(k, def string) string {
