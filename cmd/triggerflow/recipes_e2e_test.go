@@ -73,7 +73,7 @@ func (s *recordingITSM) count(ticket, method string) int {
 // create refused (dead-lettered).
 func TestNATSRecipes(t *testing.T) {
 	recipes := readmeRecipes(t, string(repoFile(t, "README.md")))
-	for _, name := range []string{"history", "resend", "redrive"} {
+	for _, name := range []string{"history", "replay", "resend", "redrive"} {
 		if recipes[name] == "" {
 			t.Fatalf("the README has no recipe %q (has %d)", name, len(recipes))
 		}
@@ -164,6 +164,23 @@ routes:
 		if !strings.Contains(out, want) {
 			t.Fatalf("history lacks %q:\n%s", want, out)
 		}
+	}
+
+	// Replay: 1001's two triggers are planned again; what was done is not sent again, and
+	// says so in a skipped result.
+	plans := len(natstest.Msgs(t, js, events.StreamPlans, "scw.plan.*.1001"))
+	run("replay")
+	natstest.CheckFor(t, time.Minute, 50*time.Millisecond, func() error {
+		if n := len(natstest.Msgs(t, js, events.StreamPlans, "scw.plan.*.1001")); n != plans+2 {
+			return fmt.Errorf("%d plans of 1001, want %d", n, plans+2)
+		}
+		if n := len(natstest.Msgs(t, js, events.StreamResults, "scw.result.itsm.skipped.1001")); n != 2 {
+			return fmt.Errorf("%d skipped results of 1001, want 2", n)
+		}
+		return nil
+	})
+	if itsm.count("1001", http.MethodPost) != 1 || itsm.count("1001", http.MethodPatch) != 1 {
+		t.Fatalf("the replay sent again: %v", itsm.calls["1001"])
 	}
 
 	// Resend: the create of 1001 goes out once more, forced.

@@ -157,13 +157,9 @@ func replayStart(since string, fromSeq uint64, now time.Time) (jetstream.Ordered
 		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, fromSeq
 		return cc, nil
 	}
-	t, err := time.Parse(time.RFC3339, since)
+	t, err := parseSince(since, now)
 	if err != nil {
-		d, derr := time.ParseDuration(since)
-		if derr != nil || d <= 0 {
-			return cc, fmt.Errorf("--since %q: not an RFC 3339 time (2026-12-05T12:00:00Z) nor a positive duration (2h, 30m)", since)
-		}
-		t = now.Add(-d)
+		return cc, err
 	}
 	cc.DeliverPolicy, cc.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
 	return cc, nil

@@ -23,8 +23,8 @@ func TestReplayResendFlags(t *testing.T) {
 	}{
 		{[]string{"replay"}, "--since TIME"},
 		{[]string{"replay", "--since", "2h", "--from-seq", "3"}, "exclude each other"},
-		{[]string{"replay", "--since", "yesterday"}, `--since "yesterday": not an RFC 3339 time`},
-		{[]string{"replay", "--since", "-2h"}, "positive duration"},
+		{[]string{"replay", "--since", "yesterday"}, `--since "yesterday": want a duration before now`},
+		{[]string{"replay", "--since", "-2h"}, `--since "-2h": want a duration before now`},
 		{[]string{"replay", "--from-seq", "1", "--event", "BOGUS"}, "--event"},
 		{[]string{"replay", "--from-seq", "1", "--ticket", "12.3"}, `--ticket "12.3": not a ticket id`},
 		{[]string{"replay", "--from-seq", "1", "--id", "a b"}, "--id"},

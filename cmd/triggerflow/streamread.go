@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -51,67 +50,16 @@ func checkToken(what, v string) error {
 // last sequence when the read began: it does not wait for new messages. A stream that
 // does not exist is jetstream.ErrStreamNotFound (wrapped).
 func readStream(ctx context.Context, js jetstream.JetStream, stream string, filters []string, since time.Time, fn func(jetstream.Msg) error) error {
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		return fmt.Errorf("stream %s: %w", stream, err)
-	}
-	st := s.CachedInfo().State
-	if st.Msgs == 0 {
-		return nil
-	}
-	last := st.LastSeq
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: filters, InactiveThreshold: time.Minute}
+	cc := jetstream.OrderedConsumerConfig{FilterSubjects: filters, InactiveThreshold: time.Minute}
 	if !since.IsZero() {
-		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
-		cfg.OptStartTime = &since
+		cc.DeliverPolicy, cc.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
 	}
-	c, err := s.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("read stream %s: %w", stream, err)
-	}
-	defer func() {
-		if ci := c.CachedInfo(); ci != nil { // best effort: it expires on its own too
-			dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_ = js.DeleteConsumer(dctx, stream, ci.Name)
-			cancel()
-		}
-	}()
-	for {
-		// No wait: what is stored is there at once; an empty batch is the end.
-		batch, err := c.FetchNoWait(500)
-		if err != nil {
-			return fmt.Errorf("read stream %s: %w", stream, err)
-		}
-		n, done := 0, false
-		for m := range batch.Messages() {
-			if done {
-				continue
-			}
-			md, err := m.Metadata()
-			if err != nil {
-				return fmt.Errorf("read stream %s: %w", stream, err)
-			}
-			if md.Sequence.Stream > last { // stored after the read began
-				done = true
-				continue
-			}
-			n++
-			if err := fn(m); err != nil {
-				return err
-			}
-			done = md.Sequence.Stream == last || md.NumPending == 0
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("read stream %s: %w", stream, err)
-		}
-		if done || n == 0 {
-			return nil
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-	}
+	_, err := scan(ctx, js, stream, cc, readWait, nil, "", func(m jetstream.Msg, _ *jetstream.MsgMetadata) error { return fn(m) })
+	return err
 }
+
+// readWait bounds the wait for the next stored message of a read (they are all there).
+const readWait = 5 * time.Second
 
 // parseSince reads --since: a duration before now ("2h", "30m") or a time (RFC 3339, or a
 // date 2006-01-02 in UTC).

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
+
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -14,13 +16,13 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
-// Headers trace shows that pkg/events does not define (yet): the W3C trace context
-// (traceparent: 00-<trace id>-<span id>-<flags>) and the replay and resend marks of
-// `triggerflow replay` and `triggerflow resend`.
+// Headers trace shows besides pkg/events' own: the W3C trace context (traceparent:
+// 00-<trace id>-<span id>-<flags>) and the replay and resend marks of `triggerflow
+// replay` and `triggerflow resend`.
 const (
-	hdrTraceparent = "traceparent"
-	hdrReplay      = "Scw-Replay"
-	hdrResend      = "Scw-Resend"
+	hdrTraceparent = tracing.HdrTraceparent
+	hdrReplay      = events.HdrReplay
+	hdrResend      = events.HdrResend
 )
 
 // traceEntry is one line of `triggerflow trace`; its JSON form is the --json output.

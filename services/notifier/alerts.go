@@ -103,6 +103,7 @@ func (a *alerter) Decode(msg *message.Message) (events.Operation, error) {
 				"nats sub 'scw.dlq.dispatcher.%s' --stream SCW_DLQ --last-per-subject --count 1 --raw | nats pub '%s' --force-stdin   # redrive it, once the cause is fixed",
 				ticket, ticket, msg.Metadata.Get(events.HdrOriginalSubject)), a.s.Cfg.AlertNATSServer()),
 		}
+		al.Redrive = withTriggerflow(al.Redrive, "dispatcher", ticket, a.s.Cfg.AlertNATSServer())
 		op.TriggerID = key
 	} else {
 		r, err := events.UnmarshalResult(msg.Payload)
@@ -118,6 +119,7 @@ func (a *alerter) Decode(msg *message.Message) (events.Operation, error) {
 			Ticket: r.Ticket, Event: string(r.Event), Route: r.Route, Attempts: len(r.Attempts), Error: r.Error,
 			Parks: r.Parks, Redrive: withServer(redrive(r), a.s.Cfg.AlertNATSServer()),
 		}
+		al.Redrive = withTriggerflow(al.Redrive, dlqService(r), r.Ticket, a.s.Cfg.AlertNATSServer())
 		op.TriggerID = r.TriggerID
 	}
 	al.At = a.s.now().UTC()
@@ -168,10 +170,7 @@ func marker(what string) []byte {
 // going to (the operation's id is deterministic; it has not succeeded, so it is sent),
 // or skip it, which releases what its failure parked.
 func redrive(r events.Result) string {
-	svc := "itsm-sync"
-	if r.Kind == events.OpEmail {
-		svc = ServiceName
-	}
+	svc := dlqService(r)
 	dlq := fmt.Sprintf(events.SubjDLQT, svc, r.Ticket)
 	orig := events.Operation{Kind: r.Kind, Target: r.Target, Ticket: r.Ticket}.Subject()
 	out := fmt.Sprintf("nats sub --stream SCW_DLQ --all -T --wait 2s '%s'   # the operation, its Scw-Error and Scw-Original-Subject\n"+
@@ -185,10 +184,24 @@ func redrive(r events.Result) string {
 	return out
 }
 
+// dlqService is the service that dead-lettered r's operation.
+func dlqService(r events.Result) string {
+	if r.Kind == events.OpEmail {
+		return ServiceName
+	}
+	return "itsm-sync"
+}
+
 // withServer makes every nats command of cmds name the server (--server), so that it
 // runs as written from wherever the operator reads the email.
 func withServer(cmds, server string) string {
 	return strings.ReplaceAll(cmds, "nats ", "nats --server '"+server+"' ")
+}
+
+// withTriggerflow adds the same redrive with `triggerflow redrive`, which marks the dead
+// letter redriven (scw_redrives) so it is not redriven twice by accident.
+func withTriggerflow(cmds, service, ticket, server string) string {
+	return cmds + fmt.Sprintf("\ntriggerflow redrive --server '%s' --service %s --ticket %s   # or this: the same redrive, recorded (see `triggerflow trace %s`)", server, service, ticket, ticket)
 }
 
 // recipients of a route's alerts: its on_failure, else notifications.on_failure.

@@ -563,6 +563,9 @@ func TestAlertDecodeFailedResult(t *testing.T) {
 			t.Errorf("redrive lacks %q:\n%s", want, al.Redrive)
 		}
 	}
+	if !strings.Contains(al.Redrive, "triggerflow redrive --server 'nats://127.0.0.1:4222' --service itsm-sync --ticket 55") {
+		t.Errorf("no triggerflow redrive line:\n%s", al.Redrive)
+	}
 	// Every command names the server the operator reaches: without credentials.
 	for _, l := range strings.Split(al.Redrive, "\n") {
 		if strings.Count(l, "nats ") != strings.Count(l, "nats --server ") {
