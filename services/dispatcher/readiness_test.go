@@ -2,9 +2,7 @@ package dispatcher_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -19,28 +17,10 @@ import (
 )
 
 // serveHealth serves the rig's /healthz, /readyz and /metrics.
-func (g *rig) serveHealth() string {
-	mux := http.NewServeMux()
-	g.Health.Mount(mux)
-	srv := httptest.NewServer(mux)
-	g.t.Cleanup(srv.Close)
-	return srv.URL
-}
+func (g *rig) serveHealth() string { return metricstest.Serve(g.t, g.Health) }
 
 // get returns the status and body of url.
-func get(t testing.TB, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
-}
+func get(t testing.TB, url string) (int, string) { return metricstest.Get(t, url) }
 
 // TestConsumerDeletedRecreated: the dispatcher's lanes deleted while it runs make /readyz
 // 503 naming them (/healthz stays 200); each is re-created with its configured settings,

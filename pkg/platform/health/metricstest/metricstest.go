@@ -1,12 +1,18 @@
-// Package metricstest reads metrics from a Prometheus registry in tests: the value of a
-// series, or the sum of the series that match some labels.
+// Package metricstest reads metrics from a Prometheus registry in tests (the value of a
+// series, or the sum of the series that match some labels) and serves a health.Handler.
 package metricstest
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/triggerflow/triggerflow/pkg/platform/health"
 )
 
 // Sum is the sum of the values of the series of the metric name whose labels include
@@ -83,4 +89,29 @@ func matches(m *dto.Metric, labels map[string]string) bool {
 		}
 	}
 	return found == len(labels)
+}
+
+// Serve serves h's /healthz, /readyz and /metrics on a test server; it returns its URL.
+func Serve(t testing.TB, h health.Handler) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	h.Mount(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// Get returns the status and body of url.
+func Get(t testing.TB, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
 }
