@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/triggerflow/triggerflow/pkg/config"
@@ -36,30 +35,13 @@ func BenchmarkReplay(b *testing.B) {
 	if err := natsconn.EnsureStreams(ctx, js, natsconn.StreamSpecs(cfg), slog.New(slog.DiscardHandler)); err != nil {
 		b.Fatal(err)
 	}
-	pjs, err := nc.JetStream(nats.PublishAsyncMaxPending(512))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for i := range n {
+	evs := make([]events.TriggerEvent, n)
+	for i := range evs {
 		info := events.TicketInfo{ID: fmt.Sprint(5000 + i%100), Subject: "Allow web to db", UpdateDate: fmt.Sprint(i)}
-		ev := events.NewTriggerEvent(events.Advance, info, []byte("<ticket_info><id>1</id></ticket_info>"), "", "")
-		ev.ReceivedAt, ev.Ingress = time.Now().UTC(), "bench"
-		data, _ := ev.Marshal()
-		m := nats.NewMsg(ev.Subject())
-		m.Data = data
-		for k, v := range ev.Headers() {
-			m.Header.Set(k, v)
-		}
-		m.Header.Set(nats.MsgIdHdr, ev.ID)
-		if _, err := pjs.PublishMsgAsync(m); err != nil {
-			b.Fatal(err)
-		}
+		evs[i] = events.NewTriggerEvent(events.Advance, info, []byte("<ticket_info><id>1</id></ticket_info>"), "", "")
+		evs[i].ReceivedAt, evs[i].Ingress = time.Now().UTC(), "bench"
 	}
-	select {
-	case <-pjs.PublishAsyncComplete():
-	case <-time.After(5 * time.Minute):
-		b.Fatal("preloading did not complete")
-	}
+	natstest.PublishTriggers(b, nc, evs...)
 
 	start := time.Now()
 	raw, err := scan(ctx, js, events.StreamTriggers, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"scw.trigger.*.*.*"}},

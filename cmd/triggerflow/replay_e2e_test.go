@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/triggerflow/triggerflow/pkg/events"
@@ -104,32 +103,6 @@ func replayTrigger(ticket string, n int) events.TriggerEvent {
 	return ev
 }
 
-// storeTriggers stores triggers as the ingress does (headers, id as Nats-Msg-Id).
-func storeTriggers(t *testing.T, nc *nats.Conn, evs []events.TriggerEvent) {
-	t.Helper()
-	js, err := nc.JetStream(nats.PublishAsyncMaxPending(512))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ev := range evs {
-		b, _ := ev.Marshal()
-		m := nats.NewMsg(ev.Subject())
-		m.Data = b
-		for k, v := range ev.Headers() {
-			m.Header.Set(k, v)
-		}
-		m.Header.Set(nats.MsgIdHdr, ev.ID)
-		if _, err := js.PublishMsgAsync(m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(2 * time.Minute):
-		t.Fatal("storing the triggers did not complete")
-	}
-}
-
 // TestReplayE2E: 1 000 stored triggers whose operations are done, on a real nats-server
 // with `triggerflow all`. `replay --since` (after 10 earlier triggers) plans each of them
 // once more and sends nothing again (a skipped result each, no POST), with progress and
@@ -170,7 +143,7 @@ routes:
 	for i := range tickets * perTicket {
 		evs = append(evs, replayTrigger(fmt.Sprint(5000+i%tickets), i))
 	}
-	storeTriggers(t, nc, early)
+	natstest.PublishTriggers(t, nc, early...)
 	st, err := js.Stream(t.Context(), events.StreamTriggers)
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +153,7 @@ routes:
 		t.Fatal(err)
 	}
 	since := last.Time.Add(time.Nanosecond).Format(time.RFC3339Nano)
-	storeTriggers(t, nc, evs)
+	natstest.PublishTriggers(t, nc, evs...)
 	waitSubjectCount(t, js, events.StreamResults, "scw.result.itsm.succeeded.>", 1010)
 	if _, all := posts.counts(""); all != 1010 {
 		t.Fatalf("%d POSTs before the replay, want 1010", all)

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/triggerflow/triggerflow/pkg/events"
@@ -124,29 +123,15 @@ itsm_sync: {ack_wait: 3s, instance: %q}
 	})
 	const n = 300
 	nc := natstest.Connect(t, ns.URL())
-	js, err := nc.JetStream(nats.PublishAsyncMaxPending(256))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
+	ops := make([]events.Operation, n)
+	for i := range ops {
 		ticket := fmt.Sprint(5000 + i)
 		trig := events.NewTriggerEvent(events.Create, events.TicketInfo{ID: ticket, Subject: "Allow " + ticket, UpdateDate: "1763884860000"}, []byte("<ticket_info/>"), "", "")
-		o := events.Operation{ID: events.OperationID(trig.ID, "open-change", "create"), Kind: events.OpITSM, Target: "snow",
+		ops[i] = events.Operation{ID: events.OperationID(trig.ID, "open-change", "create"), Kind: events.OpITSM, Target: "snow",
 			Route: "open-change", Action: "create", TriggerID: trig.ID, Ticket: ticket, Event: events.Create, Spec: spec,
 			Context: &events.OpContext{Trigger: trig}}
-		b, _ := o.Marshal()
-		m := nats.NewMsg(o.Subject())
-		m.Data = b
-		m.Header.Set(nats.MsgIdHdr, o.ID)
-		if _, err := js.PublishMsgAsync(m); err != nil {
-			t.Fatal(err)
-		}
 	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(2 * time.Minute):
-		t.Fatal("publishing did not complete")
-	}
+	natstest.PublishOps(t, nc, nil, "", ops...)
 
 	// Everything is queued before the first create is let through, so the kill below
 	// lands while replica A works, however slow or loaded the machine.

@@ -38,7 +38,7 @@ func preload(b *testing.B, n int) string {
 		ev.ID = events.TriggerID(ev.Event, ev.Ticket, ev.Args)
 		evs[i] = ev
 	}
-	publishTriggersAsync(b, nc, evs)
+	natstest.PublishTriggers(b, nc, evs...)
 	return s.ClientURL()
 }
 

@@ -97,34 +97,6 @@ func (g *rig) publishTrigger(ev events.TriggerEvent) {
 	}
 }
 
-// publishTriggersAsync stores many triggers quickly (async publish, then wait for every
-// acknowledgement), each with its id as Nats-Msg-Id.
-func publishTriggersAsync(t testing.TB, nc *nats.Conn, evs []events.TriggerEvent) {
-	t.Helper()
-	js, err := nc.JetStream(nats.PublishAsyncMaxPending(512))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ev := range evs {
-		data, err := ev.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := nats.NewMsg(ev.Subject())
-		m.Data = data
-		m.Header.Set(nats.MsgIdHdr, ev.ID)
-		m.Header.Set(events.HdrTriggerID, ev.ID)
-		if _, err := js.PublishMsgAsync(m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(5 * time.Minute):
-		t.Fatalf("publishing %d triggers did not complete", len(evs))
-	}
-}
-
 // trigger builds a trigger event for ticket id with the given stages.
 func trigger(event events.Trigger, id string, current, completion string) events.TriggerEvent {
 	info := events.TicketInfo{ID: id, Subject: "Allow web to db", UpdateDate: "1763884860000"}

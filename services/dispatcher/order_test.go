@@ -72,7 +72,7 @@ func TestTicketOrderThroughRetries(t *testing.T) {
 			evs = append(evs, e)
 		}
 	}
-	publishTriggersAsync(t, g.NC, evs)
+	natstest.PublishTriggers(t, g.NC, evs...)
 	g.waitCount(events.StreamOps, uint64(len(evs)))
 
 	got := map[string][]string{}

@@ -28,7 +28,7 @@ func TestTwoDispatchers(t *testing.T) {
 		evs[i] = trigger(events.Create, fmt.Sprint(100000+i), "Open request", "")
 		want[events.OperationID(evs[i].ID, "every", "call")] = true
 	}
-	publishTriggersAsync(t, a.NC, evs)
+	natstest.PublishTriggers(t, a.NC, evs...)
 
 	a.waitCount(events.StreamPlans, n)
 	a.waitCount(events.StreamOps, n)
