@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -73,7 +74,7 @@ var benchSpec = events.ITSMSpec{Server: "sink", Method: "POST", Path: "/api/now/
 
 // preloadOps stores n operations for server "sink" in a fresh JetStream, one per ticket
 // (so spread over every lane of the server).
-func preloadOps(b *testing.B, n int) string {
+func preloadOps(b *testing.B, n int) *server.Server {
 	b.Helper()
 	ops := make([]events.Operation, n)
 	for i := range ops {
@@ -84,7 +85,7 @@ func preloadOps(b *testing.B, n int) string {
 
 // preloadOneTicket stores n operations of ONE ticket for server "sink" (so all in one
 // lane): the create, then updates of the record it made (PATCH …/#correlation.sys_id#).
-func preloadOneTicket(b *testing.B, n int) string {
+func preloadOneTicket(b *testing.B, n int) *server.Server {
 	b.Helper()
 	update := events.ITSMSpec{Server: "sink", Method: "PATCH", Path: "/api/now/table/change_request/#correlation.sys_id#",
 		Body: `{"work_notes":"SecureChange #ticket_id#: #ticket_subject#","correlation_id":"#trigger_id#"}`}
@@ -96,8 +97,8 @@ func preloadOneTicket(b *testing.B, n int) string {
 	return preload(b, ops)
 }
 
-// preload stores ops in a fresh JetStream and returns its URL.
-func preload(b *testing.B, ops []events.Operation) string {
+// preload stores ops in a fresh JetStream and returns its server.
+func preload(b *testing.B, ops []events.Operation) *server.Server {
 	b.Helper()
 	s := natstest.RunJetStream(b)
 	nc := natstest.Connect(b, s.ClientURL())
@@ -110,7 +111,18 @@ func preload(b *testing.B, ops []events.Operation) string {
 		b.Fatal(err)
 	}
 	publish(b, nc, ops, nil, "")
-	return s.ClientURL()
+	return s
+}
+
+// clientMsgs is how many messages the server has received from clients so far: every
+// publish, acknowledgement, key-value write or read and pull request is one (what
+// js-msgs/op counts per operation).
+func clientMsgs(s *server.Server) int64 {
+	v, err := s.Varz(nil)
+	if err != nil {
+		return 0
+	}
+	return v.InMsgs
 }
 
 // rawLimit consumes n operations with benchWorkers workers from one durable pull
@@ -247,8 +259,11 @@ func BenchmarkITSMSync(b *testing.B) {
 		b.Run(fmt.Sprintf("transient=%d%%", pct), func(b *testing.B) {
 			n := max(b.N, 100)
 			b.StopTimer()
-			raw := rawLimit(b, preloadOps(b, n), newSink(b, 0).URL, n)
-			lanes := rawLanes(b, preloadOps(b, n), newSink(b, 0).URL, n)
+			rs := preloadOps(b, n)
+			in0 := clientMsgs(rs)
+			raw := rawLimit(b, rs.ClientURL(), newSink(b, 0).URL, n)
+			b.ReportMetric(float64(clientMsgs(rs)-in0)/float64(n), "raw-js-msgs/op")
+			lanes := rawLanes(b, preloadOps(b, n).ClientURL(), newSink(b, 0).URL, n)
 			took := runSync(b, preloadOps(b, n), newSink(b, pct), n)
 			b.ReportMetric(float64(n)/took.Seconds(), "ops/s")
 			b.ReportMetric(float64(n)/raw.Seconds(), "raw/s")
@@ -269,8 +284,8 @@ func BenchmarkITSMSync(b *testing.B) {
 func BenchmarkITSMSyncOneTicket(b *testing.B) {
 	n := min(max(b.N, 100), 2000)
 	b.StopTimer()
-	raw := rawLimit(b, preloadOneTicket(b, n), newSink(b, 0).URL, n)
-	laneRaw := rawLane(b, preloadOneTicket(b, n), newSink(b, 0).URL, n)
+	raw := rawLimit(b, preloadOneTicket(b, n).ClientURL(), newSink(b, 0).URL, n)
+	laneRaw := rawLane(b, preloadOneTicket(b, n).ClientURL(), newSink(b, 0).URL, n)
 
 	took := runSync(b, preloadOneTicket(b, n), newSink(b, 0), n)
 	b.ReportMetric(float64(n)/took.Seconds(), "ops/s")
@@ -281,10 +296,14 @@ func BenchmarkITSMSyncOneTicket(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
-// runSync runs itsm-sync (timed) on the n operations stored at url until each has a
-// result, and checks the sink accepted each once.
-func runSync(b *testing.B, url string, sk *sink, n int) time.Duration {
+// runSync runs itsm-sync (timed) on the n operations stored in s until each has a
+// result, and checks the sink accepted each once. js-msgs/op counts what the server
+// received from clients per operation (itsm-sync's requests, and the benchmark's own
+// polling of the results stream, a few in all).
+func runSync(b *testing.B, s *server.Server, sk *sink, n int) time.Duration {
 	b.Helper()
+	url := s.ClientURL()
+	in0 := clientMsgs(s)
 	start, cpu0 := time.Now(), cpuTime()
 	b.StartTimer()
 	g := startSync(b, url, func(c *config.Config) {
@@ -303,6 +322,7 @@ func runSync(b *testing.B, url string, sk *sink, n int) time.Duration {
 	// CPU per operation, of the whole process (itsm-sync, the embedded nats-server and the
 	// sink): what saturates a machine, and what the benchmark's machine load cannot skew.
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(n), "cpu-µs/op")
+	b.ReportMetric(float64(clientMsgs(s)-in0)/float64(n), "js-msgs/op")
 	if got := sk.n.Load(); got != int64(n) {
 		b.Fatalf("the sink accepted %d operations, want %d", got, n)
 	}
