@@ -24,7 +24,7 @@ const (
 	SubjOpStoredT = "scw.op.%s.%s.%d.%s" // operation kind, target, partition, ticket id
 
 	SubjResults       = "scw.result.>"
-	SubjResultT       = "scw.result.%s.%s.%s" // operation kind, status, ticket id
+	SubjResultT       = "scw.result.%s.%s.%s.%s" // operation kind, status, ticket id, operation id
 	SubjResultsFailed = "scw.result.*.failed.>"
 
 	SubjDLQ  = "scw.dlq.>"
@@ -158,6 +158,9 @@ type StreamSpec struct {
 	Replicas    int
 	// Transform, if set, rewrites matching subjects as they are stored.
 	Transform *SubjectTransform
+	// Direct: any server of the stream answers direct gets (SCW_RESULTS: the done check
+	// reads an operation's last result by subject).
+	Direct bool
 }
 
 // StreamOptions are the configurable stream knobs. Zero values take the
@@ -206,8 +209,9 @@ func Streams(o StreamOptions) []StreamSpec {
 		{
 			Name:        StreamResults,
 			Subjects:    []string{SubjResults},
-			Description: "results of operations (succeeded, failed, skipped, or parked behind a failed one)",
+			Description: "results of operations (succeeded, failed, skipped, or parked behind a failed one); the last succeeded or skipped one of an operation is its done marker",
 			MaxAge:      ResultsMaxAge,
+			Direct:      true,
 			Duplicates:  o.Duplicates,
 			Replicas:    o.Replicas,
 		},

@@ -20,7 +20,7 @@ func TestSubjectPairs(t *testing.T) {
 	}{
 		{events.SubjTriggers, events.SubjTriggerT, []any{"advance", "1234"}, "scw.trigger.advance.1234"},
 		{events.SubjOps, events.SubjOpT, []any{"itsm", "snow", "1234"}, "scw.op.itsm.snow.1234"},
-		{events.SubjResults, events.SubjResultT, []any{"itsm", "failed", "1234"}, "scw.result.itsm.failed.1234"},
+		{events.SubjResults, events.SubjResultT, []any{"itsm", "failed", "1234", "op1"}, "scw.result.itsm.failed.1234.op1"},
 		{events.SubjDLQ, events.SubjDLQT, []any{"dispatcher", "1234"}, "scw.dlq.dispatcher.1234"},
 		{events.SubjTriggers, events.SubjTriggerStoredT, []any{"advance", 7, "1234"}, "scw.trigger.advance.7.1234"},
 		{events.SubjOps, events.SubjOpStoredT, []any{"itsm", "snow", 7, "1234"}, "scw.op.itsm.snow.7.1234"},

@@ -168,6 +168,7 @@ func StreamConfig(s events.StreamSpec) jetstream.StreamConfig {
 		Replicas:         s.Replicas,
 		MaxMsgs:          -1,
 		MaxBytes:         -1,
+		AllowDirect:      s.Direct,
 	}
 }
 
