@@ -191,15 +191,18 @@ routes:
 		}
 		return nil
 	})
-	forced := 0
-	for _, m := range natstest.Msgs(t, js, events.StreamResults, "scw.result.itsm.succeeded.1001.*") {
-		if r, err := events.UnmarshalResult(m.Data); err == nil && r.Forced {
-			forced++
+	natstest.CheckFor(t, time.Minute, 50*time.Millisecond, func() error { // the result is stored after the call
+		forced := 0
+		for _, m := range natstest.Msgs(t, js, events.StreamResults, "scw.result.itsm.succeeded.1001.*") {
+			if r, err := events.UnmarshalResult(m.Data); err == nil && r.Forced {
+				forced++
+			}
 		}
-	}
-	if forced != 1 {
-		t.Fatalf("%d forced results for 1001, want 1", forced)
-	}
+		if forced != 1 {
+			return fmt.Errorf("%d forced results for 1001, want 1", forced)
+		}
+		return nil
+	})
 
 	// Redrive: once the ITSM takes 1002, its dead letter goes out and is created once.
 	itsm.fixed.Store(true)
