@@ -27,6 +27,7 @@ spec:
         - name: dispatcher
           image: ghcr.io/triggerflow/triggerflow:0.1.0
           args: [dispatcher]
+          ports: [{name: admin, containerPort: 9090}]
           startupProbe: {httpGet: {path: /healthz, port: 9090}}
           livenessProbe: {httpGet: {path: /healthz, port: 9090}}
           readinessProbe: {httpGet: {path: /readyz, port: 9090}}
@@ -203,6 +204,21 @@ func TestCheckGrace(t *testing.T) {
 	unset := strings.Replace(goodDeployment, "      terminationGracePeriodSeconds: 45\n", "", 1) // the default 30 s
 	cfg.Shutdown.DrainTimeout = 25 * time.Second
 	wantProblems(t, checkGrace(decodeAll(t, unset), cfg), "30s is not longer than the 35s")
+}
+
+// TestCheckPodMonitors: a PodMonitor on a port the pods do not have is reported.
+func TestCheckPodMonitors(t *testing.T) {
+	t.Parallel()
+	pm := `apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {name: triggerflow, namespace: triggerflow}
+spec:
+  selector: {matchLabels: {app: x}}
+  podMetricsEndpoints: [{port: admin, path: /metrics}]
+`
+	wantProblems(t, checkPodMonitors(decodeAll(t, join(goodDeployment, denyAll, allowX, pm))))
+	wantProblems(t, checkPodMonitors(decodeAll(t, join(goodDeployment, denyAll, allowX, strings.Replace(pm, "port: admin", "port: metrics", 1)))), "no PodMonitor scrapes")
+	wantProblems(t, checkPodMonitors(decodeAll(t, join(goodDeployment, denyAll, pm))), "no PodMonitor scrapes") // the policy does not admit Prometheus
 }
 
 // TestCheckKEDA: a ScaledObject on a consumer the service does not create is reported.

@@ -52,12 +52,14 @@ type overlay struct {
 	natsReplicas int32 // servers in the NATS StatefulSet = nats.replicas in triggerflow.yaml
 	keda         bool  // ScaledObjects instead of HPAs
 	ingress      bool  // a networking.k8s.io Ingress for TLS from outside
+	podMonitor   bool  // a prometheus-operator PodMonitor
 }
 
 var overlays = []overlay{
 	{dir: "overlays/dev", minReplicas: 1, natsReplicas: 1},
 	{dir: "overlays/production", minReplicas: 2, natsReplicas: 3},
 	{dir: "examples/production-keda-traefik", minReplicas: 2, natsReplicas: 3, keda: true, ingress: true},
+	{dir: "examples/production-podmonitor", minReplicas: 2, natsReplicas: 3, podMonitor: true},
 }
 
 // TestOverlays renders every overlay and example with kustomize's Go API, decodes every
@@ -103,6 +105,11 @@ func TestOverlays(t *testing.T) {
 				t.Errorf("%d Ingresses, want one: %v", len(ings), ov.ingress)
 			}
 			report("ingress", checkIngresses(objs, cfg))
+			pms := of[podMonitor](objs)
+			if ov.podMonitor != (len(pms) > 0) {
+				t.Errorf("%d PodMonitors, want one: %v", len(pms), ov.podMonitor)
+			}
+			report("podmonitor", checkPodMonitors(objs))
 		})
 	}
 }
@@ -754,6 +761,40 @@ func checkMediatorHost(t *testing.T, objs []object) []string {
 	for _, f := range []string{"README.md", "../../README.md"} {
 		if !strings.Contains(readFile(t, f), host) {
 			out = append(out, fmt.Sprintf("%s does not give the mediator's HOST %s", f, host))
+		}
+	}
+	return out
+}
+
+// checkPodMonitors: a PodMonitor scrapes /metrics of every service's pods on a port the pod
+// has, which its NetworkPolicy admits from the monitoring namespace.
+func checkPodMonitors(objs []object) []string {
+	var out []string
+	pms := of[podMonitor](objs)
+	if len(pms) == 0 {
+		return nil
+	}
+	for _, svc := range services {
+		d := deploymentOf(objs, svc)
+		if d == nil {
+			continue
+		}
+		scraped := false
+		for _, pm := range pms {
+			if !selects(&pm.Spec.Selector, d.Spec.Template.Labels) {
+				continue
+			}
+			for _, e := range pm.Spec.PodMetricsEndpoints {
+				for _, p := range d.Spec.Template.Spec.Containers[0].Ports {
+					if p.Name == e.Port && e.Path == "/metrics" &&
+						admits(objs, d.Spec.Template.Labels, networkingv1.PolicyTypeIngress, p.ContainerPort, namespacePeer(monitoringNS)) {
+						scraped = true
+					}
+				}
+			}
+		}
+		if !scraped {
+			out = append(out, fmt.Sprintf("Deployment %s: no PodMonitor scrapes /metrics on a port of its pods that the monitoring namespace may reach", d.Name))
 		}
 	}
 	return out

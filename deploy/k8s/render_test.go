@@ -40,7 +40,8 @@ var kinds = map[string]func() any{
 	"networking.k8s.io/v1/NetworkPolicy":     func() any { return new(networkingv1.NetworkPolicy) },
 	"networking.k8s.io/v1/Ingress":           func() any { return new(networkingv1.Ingress) },
 	// CRDs: the small allowlist, each with a strict local type.
-	"keda.sh/v1alpha1/ScaledObject": func() any { return new(scaledObject) },
+	"keda.sh/v1alpha1/ScaledObject":       func() any { return new(scaledObject) },
+	"monitoring.coreos.com/v1/PodMonitor": func() any { return new(podMonitor) },
 }
 
 // scaledObject is the part of KEDA's ScaledObject (keda.sh/v1alpha1) that the manifests
@@ -65,6 +66,22 @@ type scaledObject struct {
 			} `json:"horizontalPodAutoscalerConfig,omitempty"`
 		} `json:"advanced,omitempty"`
 		Triggers []kedaTrigger `json:"triggers"`
+	} `json:"spec"`
+}
+
+// podMonitor is the part of prometheus-operator's PodMonitor (monitoring.coreos.com/v1)
+// that the manifests may use.
+type podMonitor struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		JobLabel            string               `json:"jobLabel,omitempty"`
+		Selector            metav1.LabelSelector `json:"selector"`
+		PodMetricsEndpoints []struct {
+			Port     string `json:"port"`
+			Path     string `json:"path,omitempty"`
+			Interval string `json:"interval,omitempty"`
+		} `json:"podMetricsEndpoints"`
 	} `json:"spec"`
 }
 
