@@ -22,8 +22,19 @@ MAIL_N    ?= 2000x
 # stored triggers in BenchmarkReplay
 REPLAY_N  ?= 10000x
 FUZZTIME  ?= 30s
+# What `make build` and `make image` stamp into the binary (`triggerflow version`).
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BUILDINFO := github.com/triggerflow/triggerflow/pkg/platform/buildinfo
+# The one go build of every binary: `make build` and the Dockerfile's build stage run
+# exactly this (TestDockerfileBuildIsMakeBuild compares them), so the image is what CI tests.
+GO_BUILD   = CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).commit=$(COMMIT)"
+# The image: IMAGE:TAG, built by the first of ENGINES that answers. TAG is never latest.
+IMAGE     ?= ghcr.io/triggerflow/triggerflow
+TAG       ?= $(VERSION)
+ENGINES   ?= docker podman nerdctl
 
-.PHONY: help run nats test vet fmt-check check-modules bench fuzz build
+.PHONY: help run nats test vet fmt-check check-modules bench fuzz build image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -40,12 +51,27 @@ run: ## run the whole pipeline in one process (embedded JetStream) with examples
 nats: ## the stock nats CLI against `make run`'s server, e.g. make nats ARGS='stream view SCW_TRIGGERS'
 	$(GO) run $(NATS_CLI) --server nats://127.0.0.1:4222 $(ARGS)
 
-build: ## build bin/triggerflow and each service's own binary
-	$(GO) build -o bin/triggerflow ./cmd/triggerflow
-	$(GO) build -o bin/ingress ./services/ingress/cmd/ingress
-	$(GO) build -o bin/dispatcher ./services/dispatcher/cmd/dispatcher
-	$(GO) build -o bin/itsm-sync ./services/itsm-sync/cmd/itsm-sync
-	$(GO) build -o bin/notifier ./services/notifier/cmd/notifier
+build: ## build bin/triggerflow and each service's own binary: static, VERSION and COMMIT stamped
+	$(GO_BUILD) -o bin/triggerflow ./cmd/triggerflow
+	$(GO_BUILD) -o bin/ingress ./services/ingress/cmd/ingress
+	$(GO_BUILD) -o bin/dispatcher ./services/dispatcher/cmd/dispatcher
+	$(GO_BUILD) -o bin/itsm-sync ./services/itsm-sync/cmd/itsm-sync
+	$(GO_BUILD) -o bin/notifier ./services/notifier/cmd/notifier
+
+image: ## build the image IMAGE:TAG (TAG defaults to VERSION; latest is refused) with docker, podman or nerdctl
+	@if [ -z "$(TAG)" ] || [ "$(TAG)" = latest ]; then \
+		echo "make image: TAG=$(TAG) refused: an image is tagged with its version (default: git describe), never latest; the deploy overlay names that tag" >&2; exit 2; fi
+	@engine=; found=; for e in $(ENGINES); do \
+		command -v $$e >/dev/null 2>&1 || continue; found="$$found $$e"; \
+		if $$e info >/dev/null 2>&1; then engine=$$e; break; fi; \
+	done; \
+	if [ -z "$$engine" ]; then \
+		if [ -n "$$found" ]; then echo "make image: found$$found but none answers (is its daemon or machine running?): start it, or build on a machine with a container engine" >&2; \
+		else echo "make image: no container engine: none of $(ENGINES) is on PATH; install Docker (https://docs.docker.com/engine/install/), Podman (https://podman.io/docs/installation) or nerdctl with containerd, or build the image in CI" >&2; fi; \
+		exit 1; \
+	fi; \
+	echo "$$engine build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE):$(TAG) -f Dockerfile ."; \
+	$$engine build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE):$(TAG) -f Dockerfile .
 
 test: fmt-check vet ## gofmt, go vet and every test of every module
 	@set -e; for m in $(MODULES); do \
@@ -82,6 +108,7 @@ fuzz: ## run each fuzz target for FUZZTIME (corpus in testdata/fuzz)
 	cd services/ingress && $(GO) test -run '^$$' -fuzz '^FuzzRootIDs$$' -fuzztime $(FUZZTIME) .
 	cd pkg/events && $(GO) test -run '^$$' -fuzz '^FuzzDecodeTicket$$' -fuzztime $(FUZZTIME) .
 	cd pkg/config && $(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) .
+	cd pkg/config && $(GO) test -run '^$$' -fuzz '^FuzzParseByteSize$$' -fuzztime $(FUZZTIME) .
 	cd pkg/kvgroup && $(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) .
 	cd services/dispatcher && $(GO) test -run '^$$' -fuzz '^FuzzRoutes$$' -fuzztime $(FUZZTIME) .
 	cd pkg/events && $(GO) test -run '^$$' -fuzz '^FuzzDecodeTicketMatchesReference$$' -fuzztime $(FUZZTIME) .

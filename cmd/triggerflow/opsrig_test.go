@@ -139,7 +139,7 @@ func (p *opsPipeline) trigger(t *testing.T, event, ticket, update string) {
 func (p *opsPipeline) waitResults(t *testing.T, ticket string, status events.ResultStatus, n int) {
 	t.Helper()
 	natstest.CheckFor(t, time.Minute, 20*time.Millisecond, func() error {
-		if got := len(natstest.Msgs(t, p.JS, events.StreamResults, "scw.result.*."+string(status)+"."+ticket)); got != n {
+		if got := len(natstest.Msgs(t, p.JS, events.StreamResults, "scw.result.*."+string(status)+"."+ticket+".*")); got != n {
 			return fmt.Errorf("%d %s results of ticket %s, want %d", got, status, ticket, n)
 		}
 		return nil

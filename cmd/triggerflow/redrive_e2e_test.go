@@ -115,7 +115,7 @@ notifications: {on_failure: ["ops@example.com"]}
 	}
 	js2, _ := jetstream.New(nc)
 	natstest.CheckFor(t, 2*time.Minute, 50*time.Millisecond, func() error {
-		if n := len(natstest.Msgs(t, js2, events.StreamResults, "scw.result.itsm.succeeded.4242")); n != 1 {
+		if n := len(natstest.Msgs(t, js2, events.StreamResults, "scw.result.itsm.succeeded.4242.*")); n != 1 {
 			return fmt.Errorf("%d succeeded results", n)
 		}
 		return nil
@@ -165,7 +165,7 @@ notifications: {on_failure: ["ops@example.com"]}
 		return nil
 	})
 	natstest.CheckFor(t, time.Minute, 50*time.Millisecond, func() error {
-		if n := len(natstest.Msgs(t, js2, events.StreamResults, "scw.result.itsm.parked.4243")); n != 1 {
+		if n := len(natstest.Msgs(t, js2, events.StreamResults, "scw.result.itsm.parked.4243.*")); n != 1 {
 			return fmt.Errorf("%d parked results", n)
 		}
 		return nil
@@ -176,8 +176,8 @@ notifications: {on_failure: ["ops@example.com"]}
 		t.Fatalf("%s: %v\n%s", skip, err, out)
 	}
 	natstest.CheckFor(t, 2*time.Minute, 50*time.Millisecond, func() error {
-		s := natstest.Msgs(t, js2, events.StreamResults, "scw.result.itsm.skipped.4243")
-		ok := natstest.Msgs(t, js2, events.StreamResults, "scw.result.itsm.succeeded.4243")
+		s := natstest.Msgs(t, js2, events.StreamResults, "scw.result.itsm.skipped.4243.*")
+		ok := natstest.Msgs(t, js2, events.StreamResults, "scw.result.itsm.succeeded.4243.*")
 		if len(s) != 1 || len(ok) != 1 {
 			return fmt.Errorf("%d skipped, %d succeeded results for ticket 4243", len(s), len(ok))
 		}

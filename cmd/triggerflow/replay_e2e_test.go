@@ -199,7 +199,7 @@ routes:
 				t.Fatalf("trigger %s planned %d times, want 2 (once replayed)", ev.ID, plans[ev.ID])
 			}
 		}
-		skipped := natstest.Msgs(t, js, events.StreamResults, "scw.result.itsm.skipped.5003")
+		skipped := natstest.Msgs(t, js, events.StreamResults, "scw.result.itsm.skipped.5003.*")
 		if len(skipped) != perTicket {
 			t.Fatalf("%d skipped results of ticket 5003, want %d", len(skipped), perTicket)
 		}
@@ -234,9 +234,9 @@ routes:
 			sum.Replayed != perTicket || sum.Copies != perTicket || !sum.Force || !strings.Contains(lines[0], `"subject":"scw.trigger.advance.5007"`) {
 			t.Fatalf("replay --force --ticket: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 		}
-		waitSubjectCount(t, js, events.StreamResults, "scw.result.itsm.succeeded.5007", 2*perTicket)
+		waitSubjectCount(t, js, events.StreamResults, "scw.result.itsm.succeeded.5007.*", 2*perTicket)
 		forced := 0
-		for _, m := range natstest.Msgs(t, js, events.StreamResults, "scw.result.itsm.succeeded.5007") {
+		for _, m := range natstest.Msgs(t, js, events.StreamResults, "scw.result.itsm.succeeded.5007.*") {
 			if r, _ := events.UnmarshalResult(m.Data); r.Forced {
 				forced++
 			}
@@ -256,7 +256,7 @@ routes:
 			t.Fatalf("resend: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 		}
 		natstest.CheckFor(t, 3*time.Minute, 50*time.Millisecond, func() error {
-			for _, m := range natstest.Msgs(t, js, events.StreamResults, "scw.result.itsm.succeeded.5008") {
+			for _, m := range natstest.Msgs(t, js, events.StreamResults, "scw.result.itsm.succeeded.5008.*") {
 				if r, _ := events.UnmarshalResult(m.Data); r.OperationID == opID && r.Forced {
 					return nil
 				}

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/triggerflow/triggerflow/pkg/events"
+	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
 )
 
 const resendHelp = `Usage: triggerflow resend OPERATION-ID [--dry-run] [--json]
@@ -112,18 +113,25 @@ type foundOp struct {
 	scanned int
 }
 
-// findOperation finds operation id in SCW_OPS. Its done marker (its result) names its
-// kind, target and ticket, so only that lane is read; without one the whole stream is
+// findOperation finds operation id in SCW_OPS. Its last result (or a done marker from
+// before results were the markers) names its kind, target and ticket, so only that lane
+// is read; without one the whole stream is
 // scanned, headers only. A copy is a message whose id is the operation's, or one of its
 // replays or resends (<id>.replay.…, <id>.resend.…).
 func findOperation(ctx context.Context, js jetstream.JetStream, id string, wait time.Duration, progress io.Writer) (foundOp, error) {
-	filter, where := events.SubjOps, "SCW_OPS (no done marker in "+events.BucketDone+": every operation is read)"
-	if kv, err := js.KeyValue(ctx, events.BucketDone); err == nil {
-		if e, err := kv.Get(ctx, id); err == nil {
-			if r, err := events.UnmarshalResult(e.Value()); err == nil && r.OperationID == id && r.Kind != "" && r.Ticket != "" {
-				op := events.Operation{Kind: r.Kind, Target: r.Target, Ticket: r.Ticket}
-				filter, where = op.StoredSubject(), op.StoredSubject()+" (from its done marker)"
+	filter, where := events.SubjOps, "SCW_OPS (no result of it in "+events.StreamResults+": every operation is read)"
+	mark, err := natsconn.LastMsg(ctx, js.Conn(), events.StreamResults, events.ResultsOf(events.Operation{Kind: "*", Ticket: "*", ID: id}))
+	if err != nil { // a done marker from before results were the markers
+		if kv, kerr := js.KeyValue(ctx, events.BucketDone); kerr == nil {
+			if e, kerr := kv.Get(ctx, id); kerr == nil {
+				mark, err = e.Value(), nil
 			}
+		}
+	}
+	if err == nil {
+		if r, err := events.UnmarshalResult(mark); err == nil && r.OperationID == id && r.Kind != "" && r.Ticket != "" {
+			op := events.Operation{Kind: r.Kind, Target: r.Target, Ticket: r.Ticket}
+			filter, where = op.StoredSubject(), op.StoredSubject()+" (from its result)"
 		}
 	}
 	var f foundOp

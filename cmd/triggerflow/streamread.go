@@ -24,13 +24,13 @@ type streamFilter struct {
 
 // ticketFilters are the subjects of one ticket in every stream, in pipeline order.
 // Triggers and operations are matched with and without their lane token (a message
-// stored before lanes has none).
+// stored before lanes has none), results with and without their operation id token.
 func ticketFilters(ticket string) []streamFilter {
 	return []streamFilter{
 		{events.StreamTriggers, []string{"scw.trigger.*.*." + ticket, "scw.trigger.*." + ticket}},
 		{events.StreamPlans, []string{"scw.plan.*." + ticket}},
 		{events.StreamOps, []string{"scw.op.*.*.*." + ticket, "scw.op.*.*." + ticket}},
-		{events.StreamResults, []string{"scw.result.*.*." + ticket}},
+		{events.StreamResults, []string{events.TicketResults(ticket), "scw.result.*.*." + ticket}},
 		{events.StreamDLQ, []string{"scw.dlq.*." + ticket}},
 		{events.StreamParked, []string{"scw.parked.*." + ticket}},
 		{events.StreamAlerts, []string{"scw.alert.*." + ticket}},

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	appsv1 "k8s.io/api/apps/v1"
+
 	"github.com/triggerflow/triggerflow/pkg/config"
 )
 
@@ -204,6 +207,40 @@ func TestCheckGrace(t *testing.T) {
 	unset := strings.Replace(goodDeployment, "      terminationGracePeriodSeconds: 45\n", "", 1) // the default 30 s
 	cfg.Shutdown.DrainTimeout = 25 * time.Second
 	wantProblems(t, checkGrace(decodeAll(t, unset), cfg), "30s is not longer than the 35s")
+}
+
+// TestCheckStorage: stream limits that the NATS server's max_file_store cannot hold (the
+// streams would be refused at start), or a max_file_store beyond the volume, are reported.
+func TestCheckStorage(t *testing.T) {
+	t.Parallel()
+	sts := decodeAll(t, `apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: triggerflow-nats, namespace: triggerflow}
+spec:
+  selector: {matchLabels: {app: nats}}
+  template:
+    metadata: {labels: {app: nats}}
+    spec:
+      containers: [{name: nats, image: nats:2.15.2-alpine}]
+  volumeClaimTemplates:
+    - metadata: {name: data}
+      spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 2Gi}}}
+`)
+	s := of[appsv1.StatefulSet](sts)[0]
+	cfg, err := config.Parse("t.yaml", []byte("streams:\n  limits:\n    SCW_TRIGGERS: {max_age: 720h, max_bytes: 1GiB}\n    SCW_PLANS: {max_bytes: 100MiB}\n    SCW_OPS: {max_bytes: 100MiB}\n    SCW_RESULTS: {max_age: 720h, max_bytes: 100MiB}\n    SCW_DLQ: {max_bytes: 10MiB}\n    SCW_PARKED: {max_bytes: 10MiB}\n    SCW_ALERTS: {max_bytes: 10MiB}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fits := &natsserver.Options{JetStreamMaxStore: 1800 << 20}
+	wantProblems(t, checkStorage(s, fits, cfg))
+	wantProblems(t, checkStorage(s, &natsserver.Options{JetStreamMaxStore: 1 << 30}, cfg), "more than max_file_store 1024 MiB")
+	wantProblems(t, checkStorage(s, &natsserver.Options{JetStreamMaxStore: 3 << 30}, cfg), "more than the volume's 2Gi")
+	wantProblems(t, checkStorage(s, &natsserver.Options{}, cfg), "no jetstream.max_file_store")
+	defaults, err := config.Parse("t.yaml", []byte("log: {level: info}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantProblems(t, checkStorage(s, fits, defaults), "more than max_file_store 1800 MiB")
 }
 
 // TestCheckPodMonitors: a PodMonitor on a port the pods do not have is reported.

@@ -605,6 +605,7 @@ func checkNATS(t *testing.T, objs []object, cfg *config.Config, secretKeys []str
 	if !opts.JetStream || dataDir == "" || !strings.HasPrefix(opts.StoreDir, dataDir+"/") {
 		out = append(out, fmt.Sprintf("%s: JetStream %v with store_dir %q, want it on the PVC at %s", natsConfigKey, opts.JetStream, opts.StoreDir, dataDir))
 	}
+	out = append(out, checkStorage(s, opts, cfg)...)
 	var routes []string
 	for _, r := range opts.Routes {
 		routes = append(routes, r.Host)
@@ -637,6 +638,36 @@ func checkNATS(t *testing.T, objs []object, cfg *config.Config, secretKeys []str
 	if svc == nil || !strings.HasPrefix(rest+".", namespace+".") || !selects(&metav1.LabelSelector{MatchLabels: svc.Spec.Selector}, s.Spec.Template.Labels) ||
 		!slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return strconv.Itoa(int(p.Port)) == u.Port() }) {
 		out = append(out, fmt.Sprintf("nats.url %s is not a rendered Service of the NATS pods in namespace %s on that port", cfg.NATS.URL, namespace))
+	}
+	return out
+}
+
+// checkStorage: every server can hold what triggerflow's streams reserve. nats-server
+// reserves each stream's max_bytes against its jetstream.max_file_store when the stream
+// is created (a stream that does not fit is refused, and the services do not start); with
+// nats.replicas equal to the servers, every server holds a replica of every stream. And
+// max_file_store fits in the server's volume.
+func checkStorage(s *appsv1.StatefulSet, opts *natsserver.Options, cfg *config.Config) []string {
+	var out []string
+	var reserved int64
+	for _, l := range cfg.Streams.StreamLimits() {
+		if l.MaxBytes <= 0 {
+			out = append(out, "streams.limits: a stream without max_bytes reserves nothing but can fill the volume; give every stream one")
+			continue
+		}
+		reserved += l.MaxBytes
+	}
+	if opts.JetStreamMaxStore <= 0 {
+		return append(out, natsConfigKey+": no jetstream.max_file_store: the server takes 75% of the disk it finds at start")
+	}
+	if reserved > opts.JetStreamMaxStore {
+		out = append(out, fmt.Sprintf("streams.limits reserve %d MiB per server, more than max_file_store %d MiB in %s: the streams would be refused at start",
+			reserved>>20, opts.JetStreamMaxStore>>20, natsConfigKey))
+	}
+	if len(s.Spec.VolumeClaimTemplates) == 1 {
+		if size := s.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests.Storage(); size.Value() < opts.JetStreamMaxStore {
+			out = append(out, fmt.Sprintf("%s: max_file_store %d MiB is more than the volume's %s", natsConfigKey, opts.JetStreamMaxStore>>20, size))
+		}
 	}
 	return out
 }

@@ -118,9 +118,13 @@ type Embedded struct {
 	StoreDir string `yaml:"store_dir"`
 }
 
-// Streams holds the stream knobs of DESIGN §5.
+// Streams holds the stream knobs of DESIGN §5 (see streams.go).
 type Streams struct {
-	// TriggerMaxAge is how long SCW_TRIGGERS keeps events. Default 720h (30 days).
+	// Limits by stream name (SCW_TRIGGERS, SCW_OPS, …): how long, and how many bytes, each
+	// keeps. Unset streams and fields take events.DefaultLimits (a year of a large
+	// SecureChange's triggers; README, "Stream limits and sizing").
+	Limits map[string]StreamLimit `yaml:"limits"`
+	// TriggerMaxAge is deprecated (a warning says so): limits.SCW_TRIGGERS.max_age.
 	TriggerMaxAge time.Duration `yaml:"trigger_max_age"`
 	// Duplicates is the dedup window; SecureChange's five retries must fall inside it.
 	// Default and minimum 10m.
@@ -210,7 +214,7 @@ func (c *Config) SetDefaults() {
 	}
 	def(&c.NATS.Embedded.StoreDir, ".triggerflow/nats")
 
-	defDur(&c.Streams.TriggerMaxAge, 30*24*time.Hour)
+	c.setStreamDefaults()
 	defDur(&c.Streams.Duplicates, MinDuplicates)
 
 	in := &c.Ingress

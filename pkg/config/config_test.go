@@ -34,7 +34,7 @@ func TestDefaults(t *testing.T) {
 		"ingress.publish":       5 * time.Second,
 		"ingress.rejections":    "auto",
 		"streams.duplicates":    10 * time.Minute,
-		"streams.trigger_max":   30 * 24 * time.Hour,
+		"streams.trigger_max":   365 * 24 * time.Hour,
 		"nats.embedded.port":    4222,
 		"nats.embedded.storedr": ".triggerflow/nats",
 	}
@@ -45,7 +45,7 @@ func TestDefaults(t *testing.T) {
 		"ingress.publish":       c.Ingress.PublishTimeout,
 		"ingress.rejections":    c.Ingress.Rejections,
 		"streams.duplicates":    c.Streams.Duplicates,
-		"streams.trigger_max":   c.Streams.TriggerMaxAge,
+		"streams.trigger_max":   c.Streams.Limits["SCW_TRIGGERS"].MaxAge,
 		"nats.embedded.port":    c.NATS.Embedded.Port,
 		"nats.embedded.storedr": c.NATS.Embedded.StoreDir,
 	}

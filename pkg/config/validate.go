@@ -69,13 +69,7 @@ func (c *Config) Validate() error {
 		v.add("shutdown.drain_timeout", fmt.Sprintf("%s is longer than 5m: a stop that slow outlives any orchestrator's grace period", c.Shutdown.DrainTimeout))
 	}
 
-	v.positive("streams.trigger_max_age", c.Streams.TriggerMaxAge)
-	if c.Streams.Duplicates < MinDuplicates {
-		v.add("streams.duplicates", fmt.Sprintf("%s is below the minimum %s: SecureChange's retries of one trigger must fall inside the dedup window", c.Streams.Duplicates, MinDuplicates))
-	}
-	if c.Streams.TriggerMaxAge > 0 && c.Streams.Duplicates > c.Streams.TriggerMaxAge {
-		v.add("streams.duplicates", fmt.Sprintf("%s is longer than streams.trigger_max_age %s", c.Streams.Duplicates, c.Streams.TriggerMaxAge))
-	}
+	v.streams(c)
 
 	if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
 		v.add("admin.listen", fmt.Sprintf("%q is not host:port", c.Admin.Listen))

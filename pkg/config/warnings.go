@@ -24,6 +24,9 @@ func (c *Config) warnings() []*Problem {
 	unused("notifier.pull_batch", c.Notifier.PullBatch != 0, lanes)
 
 	c.Tracing.warnings(warn)
+	if c.Streams.TriggerMaxAge != 0 {
+		warn("streams.trigger_max_age", "is deprecated: write streams.limits.SCW_TRIGGERS.max_age instead (it means the same)")
+	}
 
 	for i, r := range c.Routes {
 		for j, a := range r.Actions {

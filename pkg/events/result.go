@@ -11,8 +11,10 @@ const (
 	// BucketCorrelation holds what ITSM servers answered (e.g. ServiceNow's sys_id and
 	// number), one JSON object per ticket and server under CorrelationKey.
 	BucketCorrelation = "scw_correlation"
-	// BucketDone holds proof that an operation succeeded, under its id, so redelivery
-	// and replay never send it twice. Keys of groups that failed are GroupKey.
+	// BucketDone holds the done markers of the operations that publish no result (the
+	// notifier's alerts), under their id, so redelivery and replay never send them twice;
+	// an operation with results is done when its last result is (Result.Done). Keys of
+	// groups that failed are GroupKey.
 	BucketDone = "scw_done"
 	// BucketAttempts holds the attempts of operations still being retried (under the
 	// operation id), so the final result lists every attempt across redeliveries.
@@ -93,7 +95,7 @@ type Attempt struct {
 	Outage bool `json:"outage,omitempty"`
 }
 
-// Result is the outcome of one operation, on scw.result.<kind>.<status>.<ticket> with
+// Result is the outcome of one operation, on scw.result.<kind>.<status>.<ticket>.<operation id> with
 // message id "result-<operation id>-<stream sequence of the operation's message>" (so a
 // redelivery's copy is dropped, while a redriven or parked-then-released operation gets
 // a result of its own).
@@ -135,10 +137,31 @@ func ResultFor(op Operation, status ResultStatus) Result {
 // ID is the result's message id: one result per operation.
 func (r Result) ID() string { return "result-" + r.OperationID }
 
-// Subject is scw.result.<kind>.<status>.<ticket>.
+// Subject is scw.result.<kind>.<status>.<ticket>.<operation id>.
 func (r Result) Subject() string {
-	return "scw.result." + string(r.Kind) + "." + string(r.Status) + "." + r.Ticket
+	return "scw.result." + string(r.Kind) + "." + string(r.Status) + "." + r.Ticket + "." + subjectToken(r.OperationID)
 }
+
+// Done reports whether the result marks its operation done: it succeeded, or was skipped
+// (a redelivery or a replay without Scw-Force does not perform it again).
+func (r Result) Done() bool { return r.Status == ResultSucceeded || r.Status == ResultSkipped }
+
+// DoneSubjects are the subjects of op's results that mark it done (Result.Done): a
+// message on either is its done marker.
+func DoneSubjects(op Operation) []string {
+	r := ResultFor(op, ResultSucceeded)
+	s := r.Subject()
+	r.Status = ResultSkipped
+	return []string{s, r.Subject()}
+}
+
+// ResultsOf is the filter of every result of one operation (any status).
+func ResultsOf(op Operation) string {
+	return "scw.result." + string(op.Kind) + ".*." + op.Ticket + "." + subjectToken(op.ID)
+}
+
+// TicketResults is the filter of every result of one ticket.
+func TicketResults(ticket string) string { return "scw.result.*.*." + ticket + ".*" }
 
 // Headers of the result: caused by the operation, attempts and error included.
 func (r Result) Headers() map[string]string {

@@ -24,7 +24,7 @@ const (
 	SubjOpStoredT = "scw.op.%s.%s.%d.%s" // operation kind, target, partition, ticket id
 
 	SubjResults       = "scw.result.>"
-	SubjResultT       = "scw.result.%s.%s.%s" // operation kind, status, ticket id
+	SubjResultT       = "scw.result.%s.%s.%s.%s" // operation kind, status, ticket id, operation id
 	SubjResultsFailed = "scw.result.*.failed.>"
 
 	SubjDLQ  = "scw.dlq.>"
@@ -132,19 +132,61 @@ const (
 	HdrOrder = "Scw-Order"
 )
 
-// Stream defaults.
+// Stream defaults: retention sized for a year of a large SecureChange (README, "Stream
+// limits and sizing"); every one can be changed in the config (streams.limits).
 const (
-	DefaultReplicas      = 1
-	DefaultTriggerMaxAge = 30 * 24 * time.Hour
-	DefaultDuplicates    = 10 * time.Minute
-	// OpsMaxAge and ResultsMaxAge keep operations and results as long as the
-	// default trigger retention.
-	OpsMaxAge     = 30 * 24 * time.Hour
-	ResultsMaxAge = 30 * 24 * time.Hour
-	// DLQMaxAge is longer, so a dead letter waits for a person even over
-	// holidays.
+	DefaultReplicas   = 1
+	DefaultDuplicates = 10 * time.Minute
+	// DefaultTriggerMaxAge: SCW_TRIGGERS keeps a year of triggers, for replay and trace.
+	DefaultTriggerMaxAge = 365 * 24 * time.Hour
+	// OpsMaxAge: operations carry their trigger and enriched ticket, the largest
+	// messages; kept a month (for `triggerflow resend`), far longer than any retry.
+	OpsMaxAge = 30 * 24 * time.Hour
+	// PlansMaxAge keeps what each trigger caused for a quarter.
+	PlansMaxAge = 90 * 24 * time.Hour
+	// ResultsMaxAge keeps how each operation ended as long as triggers are kept: a
+	// succeeded or skipped result is the operation's done marker, so a replay of any
+	// stored trigger recognises what was done.
+	ResultsMaxAge = DefaultTriggerMaxAge
+	// DLQMaxAge is as long, so a dead letter waits for a person even over holidays; the
+	// scw_redrives records and the failure alerts' retries last as long.
 	DLQMaxAge = 90 * 24 * time.Hour
+	// DoneTTL is how long the entries of BucketDone (alerts, failed groups, and the done
+	// markers written before results were the markers) are kept: as long as the default
+	// SCW_TRIGGERS retention.
+	DoneTTL = DefaultTriggerMaxAge
 )
+
+// GiB is 1<<30 bytes.
+const GiB = int64(1) << 30
+
+// StreamLimits bound what a stream keeps: messages older than MaxAge, and the oldest
+// beyond MaxBytes, are removed (limits retention, discard old).
+type StreamLimits struct {
+	MaxAge   time.Duration
+	MaxBytes int64 // -1: no limit
+}
+
+// DefaultLimits are the limits of every stream by name: a year of triggers of a large
+// SecureChange (2 000 tickets a day, 8 triggers each, 2 operations per trigger), with
+// the bytes a message takes measured in a real JetStream (README, "Stream limits and
+// sizing"; the test TestStoredSizes keeps the measurement honest).
+func DefaultLimits() map[string]StreamLimits {
+	return map[string]StreamLimits{
+		StreamTriggers: {MaxAge: DefaultTriggerMaxAge, MaxBytes: 16 * GiB},
+		StreamPlans:    {MaxAge: PlansMaxAge, MaxBytes: 8 * GiB},
+		StreamOps:      {MaxAge: OpsMaxAge, MaxBytes: 16 * GiB},
+		StreamResults:  {MaxAge: ResultsMaxAge, MaxBytes: 24 * GiB},
+		StreamDLQ:      {MaxAge: DLQMaxAge, MaxBytes: 2 * GiB},
+		StreamParked:   {MaxAge: DLQMaxAge, MaxBytes: 2 * GiB},
+		StreamAlerts:   {MaxAge: DLQMaxAge, MaxBytes: 1 * GiB},
+	}
+}
+
+// StreamNames are the names of the streams Streams declares, in its order.
+func StreamNames() []string {
+	return []string{StreamTriggers, StreamOps, StreamResults, StreamPlans, StreamDLQ, StreamParked, StreamAlerts}
+}
 
 // StreamSpec declares a JetStream stream. Every stream uses file storage and
 // limits retention (discard old); the JetStream seam in pkg/ turns a spec into
@@ -154,94 +196,78 @@ type StreamSpec struct {
 	Subjects    []string
 	Description string
 	MaxAge      time.Duration // messages older than this are removed
+	MaxBytes    int64         // beyond this the oldest messages are removed; -1 or 0: no limit
 	Duplicates  time.Duration // Nats-Msg-Id dedup window
 	Replicas    int
 	// Transform, if set, rewrites matching subjects as they are stored.
 	Transform *SubjectTransform
+	// Direct: any server of the stream answers direct gets (SCW_RESULTS: the done check
+	// reads an operation's last result by subject).
+	Direct bool
 }
 
 // StreamOptions are the configurable stream knobs. Zero values take the
-// defaults (DefaultReplicas, DefaultTriggerMaxAge, DefaultDuplicates); other
-// values are used as given, validating them is the configuration's job.
+// defaults (DefaultReplicas, DefaultLimits, DefaultDuplicates); other values are
+// used as given, validating them is the configuration's job.
 type StreamOptions struct {
-	Replicas      int
+	Replicas   int
+	Duplicates time.Duration
+	// Limits by stream name; a zero field keeps the stream's default.
+	Limits map[string]StreamLimits
+	// TriggerMaxAge is SCW_TRIGGERS' max age when Limits does not set it (the older,
+	// deprecated knob).
 	TriggerMaxAge time.Duration
-	Duplicates    time.Duration
 }
 
 // Streams returns the streams of DESIGN §5 (triggers, ops, results, dead letters)
 // plus SCW_PLANS, where the dispatcher records each change plan before its
-// operations go out. TriggerMaxAge applies to SCW_TRIGGERS only; the
-// dedup window and replicas apply to all of them (every publisher sets
-// Nats-Msg-Id).
+// operations go out, SCW_PARKED and SCW_ALERTS. Each has its limits (Limits over
+// DefaultLimits); the dedup window and replicas apply to all of them (every
+// publisher sets Nats-Msg-Id).
 func Streams(o StreamOptions) []StreamSpec {
 	if o.Replicas == 0 {
 		o.Replicas = DefaultReplicas
 	}
-	if o.TriggerMaxAge == 0 {
-		o.TriggerMaxAge = DefaultTriggerMaxAge
-	}
 	if o.Duplicates == 0 {
 		o.Duplicates = DefaultDuplicates
 	}
+	limits := DefaultLimits()
+	if o.TriggerMaxAge != 0 {
+		l := limits[StreamTriggers]
+		l.MaxAge = o.TriggerMaxAge
+		limits[StreamTriggers] = l
+	}
+	for name, l := range o.Limits {
+		d, ok := limits[name]
+		if !ok {
+			continue // not a stream; the configuration reports it
+		}
+		if l.MaxAge != 0 {
+			d.MaxAge = l.MaxAge
+		}
+		if l.MaxBytes != 0 {
+			d.MaxBytes = l.MaxBytes
+		}
+		limits[name] = d
+	}
+	spec := func(name, subject, description string, tr *SubjectTransform) StreamSpec {
+		return StreamSpec{
+			Name: name, Subjects: []string{subject}, Description: description,
+			MaxAge: limits[name].MaxAge, MaxBytes: limits[name].MaxBytes,
+			Duplicates: o.Duplicates, Replicas: o.Replicas, Transform: tr,
+		}
+	}
+	// A succeeded or skipped result is its operation's done marker, read by subject with a
+	// direct get (DoneSubjects).
+	results := spec(StreamResults, SubjResults, "results of operations (succeeded, failed, skipped, or parked behind a failed one); a succeeded or skipped one is its operation's done marker", nil)
+	results.Direct = true
 	return []StreamSpec{
-		{
-			Name:        StreamTriggers,
-			Subjects:    []string{SubjTriggers},
-			Description: "SecureChange workflow triggers as received by the ingress, one message per trigger",
-			MaxAge:      o.TriggerMaxAge,
-			Duplicates:  o.Duplicates,
-			Replicas:    o.Replicas,
-			Transform:   &TriggerTransform,
-		},
-		{
-			Name:        StreamOps,
-			Subjects:    []string{SubjOps},
-			Description: "operations the dispatcher planned, one message per operation",
-			MaxAge:      OpsMaxAge,
-			Duplicates:  o.Duplicates,
-			Replicas:    o.Replicas,
-			Transform:   &OpTransform,
-		},
-		{
-			Name:        StreamResults,
-			Subjects:    []string{SubjResults},
-			Description: "results of operations (succeeded, failed, skipped, or parked behind a failed one)",
-			MaxAge:      ResultsMaxAge,
-			Duplicates:  o.Duplicates,
-			Replicas:    o.Replicas,
-		},
-		{
-			Name:        StreamPlans,
-			Subjects:    []string{SubjPlans},
-			Description: "change plans: for each trigger, the operations it must cause, recorded before any runs",
-			MaxAge:      OpsMaxAge,
-			Duplicates:  o.Duplicates,
-			Replicas:    o.Replicas,
-		},
-		{
-			Name:        StreamDLQ,
-			Subjects:    []string{SubjDLQ},
-			Description: "messages a service gave up on, with the original subject and the error",
-			MaxAge:      DLQMaxAge,
-			Duplicates:  o.Duplicates,
-			Replicas:    o.Replicas,
-		},
-		{
-			Name:        StreamParked,
-			Subjects:    []string{SubjParked},
-			Description: "operations parked behind a failed one of their ticket and destination, until it is redriven or skipped",
-			MaxAge:      DLQMaxAge,
-			Duplicates:  o.Duplicates,
-			Replicas:    o.Replicas,
-		},
-		{
-			Name:        StreamAlerts,
-			Subjects:    []string{SubjAlerts},
-			Description: "failure alerts waiting for (and kept after) their digest email",
-			MaxAge:      ResultsMaxAge,
-			Duplicates:  o.Duplicates,
-			Replicas:    o.Replicas,
-		},
+		spec(StreamTriggers, SubjTriggers, "SecureChange workflow triggers as received by the ingress, one message per trigger", &TriggerTransform),
+		spec(StreamOps, SubjOps, "operations the dispatcher planned, one message per operation", &OpTransform),
+		results,
+		spec(StreamPlans, SubjPlans, "change plans: for each trigger, the operations it must cause, recorded before any runs", nil),
+		spec(StreamDLQ, SubjDLQ, "messages a service gave up on, with the original subject and the error", nil),
+		spec(StreamParked, SubjParked, "operations parked behind a failed one of their ticket and destination, until it is redriven or skipped", nil),
+		spec(StreamAlerts, SubjAlerts, "failure alerts waiting for (and kept after) their digest email", nil),
 	}
 }

@@ -20,7 +20,7 @@ func TestSubjectPairs(t *testing.T) {
 	}{
 		{events.SubjTriggers, events.SubjTriggerT, []any{"advance", "1234"}, "scw.trigger.advance.1234"},
 		{events.SubjOps, events.SubjOpT, []any{"itsm", "snow", "1234"}, "scw.op.itsm.snow.1234"},
-		{events.SubjResults, events.SubjResultT, []any{"itsm", "failed", "1234"}, "scw.result.itsm.failed.1234"},
+		{events.SubjResults, events.SubjResultT, []any{"itsm", "failed", "1234", "op1"}, "scw.result.itsm.failed.1234.op1"},
 		{events.SubjDLQ, events.SubjDLQT, []any{"dispatcher", "1234"}, "scw.dlq.dispatcher.1234"},
 		{events.SubjTriggers, events.SubjTriggerStoredT, []any{"advance", 7, "1234"}, "scw.trigger.advance.7.1234"},
 		{events.SubjOps, events.SubjOpStoredT, []any{"itsm", "snow", 7, "1234"}, "scw.op.itsm.snow.7.1234"},
@@ -38,67 +38,89 @@ func TestSubjectPairs(t *testing.T) {
 	}
 }
 
+// TestStreams: every stream has its default limits, a limit given by name replaces the
+// default field by field, the older TriggerMaxAge still sets SCW_TRIGGERS' age (unless
+// Limits does), and replicas and the dedup window apply to all.
 func TestStreams(t *testing.T) {
 	t.Parallel()
 	const day = 24 * time.Hour
+	def := events.DefaultLimits()
 	tests := []struct {
 		name string
 		opts events.StreamOptions
-		// replicas, trigger max age, duplicates expected on the streams
-		replicas   int
-		triggerAge time.Duration
-		dupes      time.Duration
+		// replicas and duplicates expected on every stream, and the limits that differ
+		// from the defaults
+		replicas int
+		dupes    time.Duration
+		changed  map[string]events.StreamLimits
 	}{
-		{name: "defaults", replicas: 1, triggerAge: 30 * day, dupes: 10 * time.Minute},
+		{name: "defaults", replicas: 1, dupes: 10 * time.Minute},
 		{
 			name:     "explicit",
 			opts:     events.StreamOptions{Replicas: 3, TriggerMaxAge: 7 * day, Duplicates: time.Hour},
-			replicas: 3, triggerAge: 7 * day, dupes: time.Hour,
+			replicas: 3, dupes: time.Hour,
+			changed: map[string]events.StreamLimits{events.StreamTriggers: {MaxAge: 7 * day, MaxBytes: def[events.StreamTriggers].MaxBytes}},
+		},
+		{
+			name: "limits by stream",
+			opts: events.StreamOptions{TriggerMaxAge: 7 * day, Limits: map[string]events.StreamLimits{
+				events.StreamTriggers: {MaxAge: 2 * day},
+				events.StreamOps:      {MaxBytes: 5 << 20},
+				"SCW_NOPE":            {MaxAge: day},
+			}},
+			replicas: 1, dupes: 10 * time.Minute,
+			changed: map[string]events.StreamLimits{
+				events.StreamTriggers: {MaxAge: 2 * day, MaxBytes: def[events.StreamTriggers].MaxBytes},
+				events.StreamOps:      {MaxAge: def[events.StreamOps].MaxAge, MaxBytes: 5 << 20},
+			},
 		},
 		{
 			// Validation is the config's job: a short window is kept.
 			name:     "short dedup window kept as given",
 			opts:     events.StreamOptions{Duplicates: time.Minute},
-			replicas: 1, triggerAge: 30 * day, dupes: time.Minute,
+			replicas: 1, dupes: time.Minute,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			got := events.Streams(tt.opts)
-			want := []struct {
-				name    string
-				subject string
-				maxAge  time.Duration
-			}{
-				{events.StreamTriggers, events.SubjTriggers, tt.triggerAge},
-				{events.StreamOps, events.SubjOps, events.OpsMaxAge},
-				{events.StreamResults, events.SubjResults, events.ResultsMaxAge},
-				{events.StreamPlans, events.SubjPlans, events.OpsMaxAge},
-				{events.StreamDLQ, events.SubjDLQ, events.DLQMaxAge},
-				{events.StreamParked, events.SubjParked, events.DLQMaxAge},
-				{events.StreamAlerts, events.SubjAlerts, events.ResultsMaxAge},
+			want := []struct{ name, subject string }{
+				{events.StreamTriggers, events.SubjTriggers},
+				{events.StreamOps, events.SubjOps},
+				{events.StreamResults, events.SubjResults},
+				{events.StreamPlans, events.SubjPlans},
+				{events.StreamDLQ, events.SubjDLQ},
+				{events.StreamParked, events.SubjParked},
+				{events.StreamAlerts, events.SubjAlerts},
 			}
-			if len(got) != len(want) {
-				t.Fatalf("Streams() returned %d streams, want %d", len(got), len(want))
+			if len(got) != len(want) || len(events.StreamNames()) != len(want) || len(def) != len(want) {
+				t.Fatalf("Streams() returned %d streams, StreamNames %d, DefaultLimits %d, want %d", len(got), len(events.StreamNames()), len(def), len(want))
 			}
 			for i, w := range want {
 				s := got[i]
-				if s.Name != w.name || !reflect.DeepEqual(s.Subjects, []string{w.subject}) {
+				if s.Name != w.name || !reflect.DeepEqual(s.Subjects, []string{w.subject}) || events.StreamNames()[i] != w.name {
 					t.Errorf("stream %d = %s %v, want %s [%s]", i, s.Name, s.Subjects, w.name, w.subject)
 				}
-				if s.MaxAge != w.maxAge || s.Duplicates != tt.dupes || s.Replicas != tt.replicas {
-					t.Errorf("%s: MaxAge %v Duplicates %v Replicas %d, want %v %v %d",
-						s.Name, s.MaxAge, s.Duplicates, s.Replicas, w.maxAge, tt.dupes, tt.replicas)
+				lim, ok := tt.changed[s.Name]
+				if !ok {
+					lim = def[s.Name]
+				}
+				if s.MaxAge != lim.MaxAge || s.MaxBytes != lim.MaxBytes || s.Duplicates != tt.dupes || s.Replicas != tt.replicas {
+					t.Errorf("%s: MaxAge %v MaxBytes %d Duplicates %v Replicas %d, want %v %d %v %d",
+						s.Name, s.MaxAge, s.MaxBytes, s.Duplicates, s.Replicas, lim.MaxAge, lim.MaxBytes, tt.dupes, tt.replicas)
 				}
 				if s.Description == "" {
 					t.Errorf("%s has no description", s.Name)
 				}
-				if s.MaxAge <= 0 {
-					t.Errorf("%s has no explicit MaxAge", s.Name)
+				if s.MaxAge <= 0 || s.MaxBytes <= 0 {
+					t.Errorf("%s has no explicit MaxAge and MaxBytes", s.Name)
 				}
 			}
 		})
+	}
+	if events.DoneTTL < def[events.StreamTriggers].MaxAge {
+		t.Errorf("done markers (%s) expire before the triggers (%s) a replay reads", events.DoneTTL, def[events.StreamTriggers].MaxAge)
 	}
 }
 

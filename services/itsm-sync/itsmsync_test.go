@@ -15,6 +15,7 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
+	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
 	itsmsync "github.com/triggerflow/triggerflow/services/itsm-sync"
 )
 
@@ -47,14 +48,15 @@ func TestCreateThenUpdate(t *testing.T) {
 	if err != nil || !strings.Contains(string(e.Value()), r.Correlation["sys_id"]) {
 		t.Fatalf("scw_correlation 1234.snow = %v, %v", e, err)
 	}
-	done, _ := g.JS.KeyValue(context.Background(), events.BucketDone)
-	if _, err := done.Get(context.Background(), create.ID); err != nil {
-		t.Fatalf("scw_done has no entry for the create: %v", err)
+	if mark, err := natsconn.LastMsg(context.Background(), g.NC, events.StreamResults, events.DoneSubjects(create)...); err != nil {
+		t.Fatalf("no done marker (result) for the create: %v", err)
+	} else if m, _ := events.UnmarshalResult(mark); !m.Done() || m.OperationID != create.ID {
+		t.Fatalf("the create's done marker is %s", mark)
 	}
 
 	update := op(events.OpITSM, "snow", "1234", events.Advance, "update-change", "update", updateSpec())
 	publish(t, g.NC, []events.Operation{update}, nil, "")
-	g.waitResults("scw.result.itsm.succeeded.1234", 2)
+	g.waitResults("scw.result.itsm.succeeded.1234.*", 2)
 	sn.mu.Lock()
 	rec := sn.records[r.Correlation["sys_id"]]
 	sn.mu.Unlock()
@@ -140,7 +142,7 @@ func TestTransientExhaustedDeadLettered(t *testing.T) {
 			o := op(events.OpITSM, "snow", "90", events.Create, "open-change", "create", createSpec())
 			o.Spec = mustJSON(events.ITSMSpec{Server: "snow", Method: "POST", Path: snowPath, Body: `{"a":"#ticket_id#"}`})
 			publish(t, g.NC, []events.Operation{o}, nil, "")
-			r := g.waitResults("scw.result.itsm.failed.90", 1)[0]
+			r := g.waitResults("scw.result.itsm.failed.90.*", 1)[0]
 			if len(r.Attempts) != 4 || !strings.Contains(r.Error, "gave up after 4 attempts") || !strings.Contains(r.Error, fmt.Sprint(tc.status)) {
 				t.Fatalf("result = %+v", r)
 			}
@@ -165,7 +167,7 @@ func TestTransientExhaustedDeadLettered(t *testing.T) {
 			c.Servers["snow"] = config.Server{BaseURL: url, Breaker: config.Breaker{Failures: -1}}
 		}, nil)
 		publish(t, g.NC, []events.Operation{op(events.OpITSM, "snow", "91", events.Create, "open-change", "create", createSpec())}, nil, "")
-		r := g.waitResults("scw.result.itsm.failed.91", 1)[0]
+		r := g.waitResults("scw.result.itsm.failed.91.*", 1)[0]
 		// A create with a lookup: every delivery after the first asks first, and the
 		// lookups fail too; they count against retry.attempts like any request.
 		for _, a := range r.Attempts {
@@ -189,11 +191,11 @@ func TestPermanentFailures(t *testing.T) {
 	bad := op(events.OpITSM, "snow", "100", events.Create, "r", "bad", events.ITSMSpec{Server: "snow", Method: "POST", Path: snowPath, Body: `{"x":"bad-request"}`})
 	missing := op(events.OpITSM, "snow", "101", events.Create, "r", "missing", events.ITSMSpec{Server: "snow", Method: "POST", Path: snowPath, Body: `{"x":"#no_such_placeholder#"}`})
 	publish(t, g.NC, []events.Operation{bad, missing}, nil, "")
-	r := g.waitResults("scw.result.itsm.failed.100", 1)[0]
+	r := g.waitResults("scw.result.itsm.failed.100.*", 1)[0]
 	if len(r.Attempts) != 1 || r.Attempts[0].Status != 400 || r.Attempts[0].Transient {
 		t.Fatalf("400: %+v", r)
 	}
-	r = g.waitResults("scw.result.itsm.failed.101", 1)[0]
+	r = g.waitResults("scw.result.itsm.failed.101.*", 1)[0]
 	if len(r.Attempts) != 0 || !strings.Contains(r.Error, "#no_such_placeholder#") {
 		t.Fatalf("missing placeholder: %+v", r)
 	}
@@ -277,13 +279,13 @@ func TestUpdateAfterItsCreate(t *testing.T) {
 	create := op(events.OpITSM, "snow", "400", events.Create, "open-change", "create", createSpec())
 	update := op(events.OpITSM, "snow", "400", events.Advance, "update-change", "update", updateSpec())
 	publish(t, g.NC, []events.Operation{create, update}, nil, "")
-	g.waitResults("scw.result.itsm.succeeded.400", 2)
+	g.waitResults("scw.result.itsm.succeeded.400.*", 2)
 	if ev := sn.eventLog(); len(ev) != 2 || ev[0] != "create 400" || ev[1] != "update 400" {
 		t.Fatalf("server saw %v", ev)
 	}
 
 	publish(t, g.NC, []events.Operation{op(events.OpITSM, "snow", "401", events.Advance, "update-change", "update", updateSpec())}, nil, "")
-	r := g.waitResults("scw.result.itsm.failed.401", 1)[0]
+	r := g.waitResults("scw.result.itsm.failed.401.*", 1)[0]
 	if !strings.Contains(r.Error, "sys_id") || !strings.Contains(r.Error, "no earlier operation stored") || !r.Parks || len(r.Attempts) != 0 {
 		t.Fatalf("result = %+v", r)
 	}
@@ -300,9 +302,9 @@ func TestGroupFailureCancelsTheRest(t *testing.T) {
 	b := op(events.OpITSM, "snow", "500", events.Create, "r", "b", events.ITSMSpec{Server: "snow", Method: "POST", Path: snowPath, Body: `{"u_securechange_ticket":"500"}`})
 	a.Group, b.Group = "firewall-change", "firewall-change"
 	publish(t, g.NC, []events.Operation{a}, nil, "")
-	g.waitResults("scw.result.itsm.failed.500", 1)
+	g.waitResults("scw.result.itsm.failed.500.*", 1)
 	publish(t, g.NC, []events.Operation{b}, nil, "")
-	r := g.waitResults("scw.result.itsm.skipped.500", 1)[0]
+	r := g.waitResults("scw.result.itsm.skipped.500.*", 1)[0]
 	if r.OperationID != b.ID || !strings.Contains(r.Reason, "firewall-change") {
 		t.Fatalf("result = %+v", r)
 	}
@@ -372,7 +374,7 @@ func TestUnauthorizedIsPermanentAndSecretFree(t *testing.T) {
 		s.Auth.Basic = &config.BasicAuth{User: "integration", PasswordEnv: "SNOW_TEST_PASSWORD"}
 	}), nil)
 	publish(t, g.NC, []events.Operation{op(events.OpITSM, "snow", "700", events.Create, "open-change", "create", createSpec())}, nil, "")
-	r := g.waitResults("scw.result.itsm.failed.700", 1)[0]
+	r := g.waitResults("scw.result.itsm.failed.700.*", 1)[0]
 	if len(r.Attempts) != 1 || r.Attempts[0].Status != http.StatusUnauthorized || r.Attempts[0].Transient {
 		t.Fatalf("result = %+v", r)
 	}

@@ -78,7 +78,7 @@ func TestFailingTicketHoldsOnlyItsLane(t *testing.T) {
 		return last.Sub(start)
 	}
 	otherLanes := waitCreated(other)
-	failed := g.waitResults("scw.result.itsm.failed."+bad, 1)[0]
+	failed := g.waitResults("scw.result.itsm.failed."+bad+".*", 1)[0]
 	failedAt := failed.FinishedAt.Sub(start)
 	sameLane := waitCreated(same)
 	t.Logf("a create failing with 503 every time (retry: %d attempts, backoff %s…%s) was dead-lettered after %s; "+
@@ -97,8 +97,8 @@ func TestFailingTicketHoldsOnlyItsLane(t *testing.T) {
 	later := op(events.OpITSM, "snow", bad, events.Advance, "update-change", "update", updateSpec())
 	next := op(events.OpITSM, "snow", same[0], events.Advance, "update-change", "update", updateSpec())
 	publish(t, g.NC, []events.Operation{later, next}, nil, "")
-	p := g.waitResults("scw.result.itsm.parked."+bad, 1)[0]
-	g.waitResults("scw.result.itsm.succeeded."+same[0], 2)
+	p := g.waitResults("scw.result.itsm.parked."+bad+".*", 1)[0]
+	g.waitResults("scw.result.itsm.succeeded."+same[0]+".*", 2)
 	if p.ParkedBehind != ops[0].ID {
 		t.Fatalf("parked %+v", p)
 	}

@@ -89,7 +89,7 @@ func TestMetricsAfterWorkload(t *testing.T) {
 	})
 
 	sn.setFault(nil)
-	g.waitResults("scw.result.itsm.succeeded.3000", 3)
+	g.waitResults("scw.result.itsm.succeeded.3000.*", 3)
 	g.wantMetric("triggerflow_consumer_pending_messages", map[string]string{"service": "itsm-sync"}, 0)
 	g.wantMetric("triggerflow_consumer_ack_pending_messages", map[string]string{"service": "itsm-sync"}, 0)
 	g.wantMetric("triggerflow_itsm_breaker_state", map[string]string{"server": "snow"}, 0)
@@ -112,7 +112,7 @@ func TestLaneConsumerDeletedRecreated(t *testing.T) {
 	})
 	create := op(events.OpITSM, "snow", "1234", events.Create, "open-change", "create", createSpec())
 	publish(t, g.NC, []events.Operation{create}, nil, "")
-	g.waitResults("scw.result.itsm.succeeded.1234", 1)
+	g.waitResults("scw.result.itsm.succeeded.1234.*", 1)
 
 	lane := fmt.Sprintf("itsm-sync-snow-p%02d", events.Partition("1234"))
 	if err := g.JS.DeleteConsumer(t.Context(), events.StreamOps, lane); err != nil {
@@ -133,7 +133,7 @@ func TestLaneConsumerDeletedRecreated(t *testing.T) {
 		}
 		return nil
 	})
-	g.waitResults("scw.result.itsm.succeeded.1234", 2)
+	g.waitResults("scw.result.itsm.succeeded.1234.*", 2)
 	if c, u := sn.counts("1234"); c != 1 || u != 1 {
 		t.Fatalf("creates %d, updates %d: the create was replayed or the update lost", c, u)
 	}

@@ -174,7 +174,7 @@ func redrive(r events.Result) string {
 	dlq := fmt.Sprintf(events.SubjDLQT, svc, r.Ticket)
 	orig := events.Operation{Kind: r.Kind, Target: r.Target, Ticket: r.Ticket}.Subject()
 	out := fmt.Sprintf("nats sub --stream SCW_DLQ --all -T --wait 2s '%s'   # the operation, its Scw-Error and Scw-Original-Subject\n"+
-		"nats sub --stream SCW_RESULTS --all -T --wait 2s 'scw.result.*.*.%s'   # every attempt\n"+
+		"nats sub --stream SCW_RESULTS --all -T --wait 2s 'scw.result.*.*.%s.*'   # every attempt\n"+
 		"nats sub '%s' --stream SCW_DLQ --last-per-subject --count 1 --raw | nats pub '%s' --force-stdin   # redrive it, once the cause is fixed",
 		dlq, r.Ticket, dlq, orig)
 	if r.Parks {

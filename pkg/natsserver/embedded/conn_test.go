@@ -29,6 +29,9 @@ import (
 func startServer(t *testing.T, o server.Options) *server.Server {
 	t.Helper()
 	o.Host, o.Port, o.JetStream, o.StoreDir, o.NoSigs, o.NoLog = "127.0.0.1", -1, true, t.TempDir(), true, true
+	if o.JetStreamMaxStore == 0 {
+		o.JetStreamMaxStore = natstest.MaxStore
+	}
 	s, err := server.NewServer(&o)
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +150,7 @@ func TestEnsureStreamsIdempotent(t *testing.T) {
 			t.Fatalf("round %d: %v", i, err)
 		}
 	}
-	cfg.Streams.TriggerMaxAge = 48 * time.Hour
+	cfg.Streams.Limits[events.StreamTriggers] = config.StreamLimit{MaxAge: 48 * time.Hour, MaxBytes: 1 << 30}
 	if err := natsconn.EnsureStreams(ctx, js, natsconn.StreamSpecs(cfg), slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +159,7 @@ func TestEnsureStreamsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	info := st.CachedInfo()
-	if info.Config.MaxAge != 48*time.Hour || info.Config.Duplicates != 10*time.Minute || info.Config.Storage != jetstream.FileStorage {
+	if info.Config.MaxAge != 48*time.Hour || info.Config.MaxBytes != 1<<30 || info.Config.Duplicates != 10*time.Minute || info.Config.Storage != jetstream.FileStorage {
 		t.Fatalf("stream config %+v", info.Config)
 	}
 	names := js.StreamNames(ctx)

@@ -18,6 +18,11 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
 )
 
+// EmbeddedMaxStore is the JetStream file store the embedded server (and the test
+// servers) reserve streams' max_bytes against: 1 TiB, nats-server's own default when it
+// cannot measure the disk.
+const EmbeddedMaxStore = 1 << 40
+
 // Server is a running embedded nats-server.
 type Server struct{ *server.Server }
 
@@ -39,8 +44,13 @@ func Start(c config.Embedded, log *slog.Logger) (Server, error) {
 		Port:       c.Port,
 		JetStream:  true,
 		StoreDir:   dir,
-		NoSigs:     true,
-		NoLog:      true,
+		// nats-server reserves each stream's max_bytes against its store, by default 75 %
+		// of the disk free at start; the default limits (a year of a large SecureChange,
+		// README "Stream limits and sizing") would not start on a laptop. The embedded
+		// server is one node for a laptop or a small install: the disk is its limit.
+		JetStreamMaxStore: EmbeddedMaxStore,
+		NoSigs:            true,
+		NoLog:             true,
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {

@@ -25,6 +25,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// MaxStore is the JetStream file store of the test servers (in process and real
+// processes): 1 TiB, so the default stream limits' max_bytes (tens of GiB, reserved when
+// a stream is created) fit whatever the disk of the machine running the tests.
+const MaxStore = 1 << 40
+
 // RunJetStream starts an in-process JetStream server for t, stopped at cleanup.
 func RunJetStream(t testing.TB) *server.Server {
 	t.Helper()
@@ -36,6 +41,7 @@ func RunJetStreamDir(t testing.TB, dir string) *server.Server {
 	t.Helper()
 	s, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true,
+		JetStreamMaxStore: MaxStore,
 	})
 	if err != nil {
 		t.Fatalf("natstest: new server: %v", err)
@@ -258,7 +264,11 @@ func (p *Process) Start() {
 	if p.cmd != nil {
 		p.t.Fatalf("natstest: nats-server already running")
 	}
-	cmd := exec.Command(p.bin, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(p.Port), "-sd", p.Dir, "-n", "natstest")
+	conf := filepath.Join(p.Dir, "natstest.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("jetstream {\n  max_file_store: %d\n}\n", MaxStore)), 0o644); err != nil {
+		p.t.Fatalf("natstest: %v", err)
+	}
+	cmd := exec.Command(p.bin, "-c", conf, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(p.Port), "-sd", p.Dir, "-n", "natstest")
 	logf, err := os.OpenFile(filepath.Join(p.Dir, "server.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		p.t.Fatalf("natstest: %v", err)

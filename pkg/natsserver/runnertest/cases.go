@@ -28,12 +28,8 @@ var cases = []struct {
 		if r.OperationID != o.ID || len(r.Attempts) != 1 || r.Correlation["n"] != "1" {
 			t.Fatalf("result %+v", r)
 		}
-		mark, err := g.done.Get(t.Context(), o.ID)
-		if err != nil {
-			t.Fatalf("no done marker: %v", err)
-		}
-		if m, err := events.UnmarshalResult(mark.Value()); err != nil || m.OperationID != o.ID || m.Status != events.ResultSucceeded {
-			t.Fatalf("the done marker is not the result: %s", mark.Value())
+		if m, err := g.marker(t, o); err != nil || m.OperationID != o.ID || m.Status != events.ResultSucceeded {
+			t.Fatalf("the done marker is not the result: %+v, %v", m, err)
 		}
 		g.publish(t, nil, "-replay", o)
 		g.idle(t)
@@ -61,10 +57,8 @@ var cases = []struct {
 		if l := g.logs.String(); !strings.Contains(l, "already done; not performed again") || !strings.Contains(l, "replay=r1") || !strings.Contains(l, o.ID) {
 			t.Fatalf("no log line for the skipped replay:\n%s", l)
 		}
-		if mark, err := g.done.Get(t.Context(), o.ID); err != nil {
-			t.Fatal(err)
-		} else if m, _ := events.UnmarshalResult(mark.Value()); m.Status != events.ResultSucceeded {
-			t.Fatalf("the skip replaced the done marker: %s", mark.Value())
+		if m, err := g.marker(t, o); err != nil || !m.Done() {
+			t.Fatalf("the operation is no longer done after a skipped replay: %+v, %v", m, err)
 		}
 		g.publish(t, map[string]string{events.HdrReplay: "r2", events.HdrForce: "true"}, ".replay.r2", o)
 		rs := g.waitResults(t, "succeeded", "111", 2)
@@ -177,8 +171,8 @@ var cases = []struct {
 		if len(h) != 2 || len(l1) != 1 || len(l2) != 1 || !h[1].at.Before(l1[0].at) || !l1[0].at.Before(l2[0].at) {
 			t.Fatalf("after the redrive: head %d runs, later %d and %d runs, or out of order", len(h), len(l1), len(l2))
 		}
-		if _, err := g.done.Get(t.Context(), later2.ID); err != nil {
-			t.Fatalf("released operation not recorded: %v", err)
+		if m, err := g.marker(t, later2); err != nil || !m.Done() {
+			t.Fatalf("released operation not recorded: %+v, %v", m, err)
 		}
 		// The lane is free again: a new operation of the ticket runs.
 		next := g.op("106", "next")
@@ -199,9 +193,9 @@ var cases = []struct {
 		}
 		checkLaneFree(t, g, head)
 	}},
-	{"the done marker not written: the message is given back, and the next delivery knows the outcome is unknown", func(t *testing.T, g *rig) {
+	{"the done marker (the result) not written: the message is given back, and the next delivery knows the outcome is unknown", func(t *testing.T, g *rig) {
 		o := g.op("109", "a")
-		g.done.failPuts(o.ID, 3) // the runner's inline retries of the marker
+		g.pub.failResults(o.ID, 3) // the runner's inline retries of the marker
 		g.publish(t, nil, "", o)
 		g.waitResults(t, "succeeded", "109", 1)
 		g.idle(t)
@@ -209,8 +203,24 @@ var cases = []struct {
 		if len(runs) != 2 || runs[0].unknown || !runs[1].unknown {
 			t.Fatalf("runs %+v: want a second delivery that looks up first", runs)
 		}
-		if _, err := g.done.Get(t.Context(), o.ID); err != nil {
-			t.Fatalf("no done marker in the end: %v", err)
+		if m, err := g.marker(t, o); err != nil || !m.Done() {
+			t.Fatalf("no done marker in the end: %+v, %v", m, err)
+		}
+	}},
+	{"a done marker in scw_done from before results were the markers still stops a replay", func(t *testing.T, g *rig) {
+		o := g.op("112", "a")
+		kv, err := g.js.KeyValue(t.Context(), events.BucketDone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, _ := events.ResultFor(o, events.ResultSucceeded).Marshal()
+		if _, err := kv.Put(t.Context(), o.ID, old); err != nil {
+			t.Fatal(err)
+		}
+		g.publish(t, map[string]string{events.HdrReplay: "r1"}, ".replay.r1", o)
+		s := g.waitResults(t, "skipped", "112", 1)[0]
+		if s.OperationID != o.ID || s.Reason != "already done; replayed without --force" || len(g.script.runsOf(o.ID)) != 0 {
+			t.Fatalf("skipped result %+v, %d runs", s, len(g.script.runsOf(o.ID)))
 		}
 	}},
 	{"a failed group cancels its other operations", func(t *testing.T, g *rig) {

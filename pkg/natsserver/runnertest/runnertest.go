@@ -111,7 +111,7 @@ type rig struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	script *script
-	done   *flakyKV           // the runner's scw_done, with injectable write failures
+	pub    *flakyPub          // the runner's publisher, with injectable result failures
 	logs   natstest.LogBuffer // the runner's log (info and above)
 	stop   func()             // stops the runner's handlers (a graceful stop with a drain)
 	seq    atomic.Int64
@@ -150,10 +150,12 @@ func (g *rig) handlers(t testing.TB, drain time.Duration) func() {
 	nc := natstest.Connect(t, g.url)
 	js, _ := jetstream.New(nc)
 	r, ccs := g.tg.New(t, g.cfg, nc, js)
-	if g.done == nil {
-		g.done = &flakyKV{KeyValue: kv[events.BucketDone], fail: map[string]int{}}
+	if g.pub == nil {
+		g.pub = &flakyPub{fail: map[string]int{}}
 	}
-	r.Done, r.Attempts, r.Parked, r.Perform = g.done, kv[events.BucketAttempts], kv[events.BucketParked], g.script.perform
+	g.pub.Publisher = r.Pub
+	r.Pub = g.pub
+	r.Done, r.Attempts, r.Parked, r.Perform = kv[events.BucketDone], kv[events.BucketAttempts], kv[events.BucketParked], g.script.perform
 	r.Log = slog.New(slog.NewTextHandler(&g.logs, nil))
 	lc := fxtest.NewLifecycle(t)
 	router, err := bus.NewRouter(lc, slog.New(slog.DiscardHandler))
@@ -204,7 +206,7 @@ func (g *rig) publish(t testing.TB, hdr map[string]string, suffix string, ops ..
 // results of ticket by status ("*" any), in order.
 func (g *rig) results(t testing.TB, status, ticket string) []events.Result {
 	var out []events.Result
-	for _, m := range natstest.Msgs(t, g.js, events.StreamResults, fmt.Sprintf("scw.result.%s.%s.%s", g.tg.Kind, status, ticket)) {
+	for _, m := range natstest.Msgs(t, g.js, events.StreamResults, fmt.Sprintf("scw.result.%s.%s.%s.*", g.tg.Kind, status, ticket)) {
 		r, err := events.UnmarshalResult(m.Data)
 		if err != nil {
 			t.Fatal(err)
@@ -244,31 +246,45 @@ func (g *rig) idle(t testing.TB) {
 	})
 }
 
-// flakyKV is a real key-value bucket whose Put fails for chosen keys, a given number of
-// times: our own infrastructure failing at the worst moment.
-type flakyKV struct {
-	jetstream.KeyValue
+// flakyPub is the runner's real publisher, failing the succeeded results of chosen
+// operations a given number of times: our own infrastructure failing at the worst
+// moment (the result is the done marker).
+type flakyPub struct {
+	message.Publisher
 	mu   sync.Mutex
 	fail map[string]int
 }
 
-func (k *flakyKV) Put(ctx context.Context, key string, v []byte) (uint64, error) {
-	k.mu.Lock()
-	n := k.fail[key]
-	if n > 0 {
-		k.fail[key] = n - 1
+func (p *flakyPub) Publish(topic string, msgs ...*message.Message) error {
+	p.mu.Lock()
+	var n int
+	id := topic[strings.LastIndexByte(topic, '.')+1:]
+	if strings.Contains(topic, "."+string(events.ResultSucceeded)+".") {
+		if n = p.fail[id]; n > 0 {
+			p.fail[id] = n - 1
+		}
 	}
-	k.mu.Unlock()
+	p.mu.Unlock()
 	if n > 0 {
-		return 0, fmt.Errorf("injected: %s unavailable", events.BucketDone)
+		return fmt.Errorf("injected: %s unavailable", events.StreamResults)
 	}
-	return k.KeyValue.Put(ctx, key, v)
+	return p.Publisher.Publish(topic, msgs...)
 }
 
-func (k *flakyKV) failPuts(key string, n int) {
-	k.mu.Lock()
-	k.fail[key] = n
-	k.mu.Unlock()
+func (p *flakyPub) failResults(id string, n int) {
+	p.mu.Lock()
+	p.fail[id] = n
+	p.mu.Unlock()
+}
+
+// marker is the done marker of op: a succeeded or skipped result of it, as the runner reads it.
+func (g *rig) marker(t testing.TB, op events.Operation) (events.Result, error) {
+	t.Helper()
+	data, err := natsconn.LastMsg(t.Context(), g.nc, events.StreamResults, events.DoneSubjects(op)...)
+	if err != nil {
+		return events.Result{}, err
+	}
+	return events.UnmarshalResult(data)
 }
 
 func gaps(rs []run) []time.Duration {

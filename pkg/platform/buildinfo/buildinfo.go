@@ -4,11 +4,22 @@
 package buildinfo
 
 import (
+	"cmp"
 	"runtime"
 	"runtime/debug"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+// version and commit are stamped at link time by `make build` and the Dockerfile (one
+// go build command, the Makefile's GO_BUILD):
+//
+//	-ldflags "-X github.com/triggerflow/triggerflow/pkg/platform/buildinfo.version=v1.2.3
+//	          -X github.com/triggerflow/triggerflow/pkg/platform/buildinfo.commit=4b09d74…"
+//
+// When set they win over the build information, which a build from a source tree without
+// .git (an image build) or with -trimpath cannot fill.
+var version, commit string
 
 // Info describes one build.
 type Info struct {
@@ -17,7 +28,7 @@ type Info struct {
 	Go      string // Go version
 }
 
-// Read is the build information of the running binary.
+// Read is the build information of the running binary (and what was stamped into it).
 func Read() Info {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
@@ -26,8 +37,15 @@ func Read() Info {
 	return From(bi, runtime.Version())
 }
 
-// From describes the build bi (nil: the binary carries no build information).
+// From describes the build bi (nil: the binary carries no build information), with the
+// version and commit stamped at link time, if any, instead of bi's.
 func From(bi *debug.BuildInfo, goVersion string) Info {
+	in := fromBuildInfo(bi, goVersion)
+	in.Version, in.Commit = cmp.Or(version, in.Version), cmp.Or(commit, in.Commit)
+	return in
+}
+
+func fromBuildInfo(bi *debug.BuildInfo, goVersion string) Info {
 	in := Info{Version: "unknown", Commit: "unknown", Go: goVersion}
 	if bi == nil {
 		return in

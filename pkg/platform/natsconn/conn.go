@@ -4,6 +4,7 @@
 package natsconn
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	neturl "net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -167,28 +169,42 @@ func StreamConfig(s events.StreamSpec) jetstream.StreamConfig {
 		Duplicates:       s.Duplicates,
 		Replicas:         s.Replicas,
 		MaxMsgs:          -1,
-		MaxBytes:         -1,
+		MaxBytes:         cmp.Or(s.MaxBytes, -1),
+		AllowDirect:      s.Direct,
 	}
 }
 
-// EnsureStreams creates or updates every stream, idempotently.
+// EnsureStreams creates or updates every stream, idempotently: an existing stream whose
+// limits or replicas differ from its spec is updated to it.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, specs []events.StreamSpec, log *slog.Logger) error {
 	for _, s := range specs {
 		st, err := js.CreateOrUpdateStream(ctx, StreamConfig(s))
 		if err != nil {
+			var apiErr *jetstream.APIError
+			if errors.As(err, &apiErr) && slices.Contains(errCodesNoRoom, apiErr.ErrorCode) {
+				return fmt.Errorf("ensure stream %s: the NATS server cannot reserve its max_bytes %s × %d replica(s): "+
+					"lower streams.limits.%s.max_bytes or give the server more JetStream storage (max_file_store; by default 75%% of the disk free at its start): %w",
+					s.Name, config.ByteSize(s.MaxBytes), s.Replicas, s.Name, err)
+			}
 			return fmt.Errorf("ensure stream %s (subjects %v): %w", s.Name, s.Subjects, err)
 		}
 		info := st.CachedInfo()
-		log.Debug("stream ready", "stream", s.Name, "messages", info.State.Msgs)
+		log.Debug("stream ready", "stream", s.Name, "messages", info.State.Msgs, "bytes", info.State.Bytes,
+			"max_age", info.Config.MaxAge, "max_bytes", info.Config.MaxBytes, "replicas", info.Config.Replicas)
 	}
 	return nil
 }
+
+// errCodesNoRoom are nats-server's answers when a stream's max_bytes cannot be reserved:
+// JSInsufficientResourcesErr, JSStorageResourcesExceededErr (the server's or the
+// account's storage) and JSStreamMaxStreamBytesExceeded (the account's per-stream limit).
+var errCodesNoRoom = []jetstream.ErrorCode{10023, 10047, 10122}
 
 // Bucket TTLs: correlation values live as long as a change can stay open; done markers
 // must outlive any replay window; attempt histories only matter while retrying.
 const (
 	CorrelationTTL = 365 * 24 * time.Hour
-	DoneTTL        = 90 * 24 * time.Hour
+	DoneTTL        = events.DoneTTL // as long as SCW_TRIGGERS keeps triggers by default
 	AttemptsTTL    = 7 * 24 * time.Hour
 )
 
@@ -219,9 +235,9 @@ func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (m
 // StreamSpecs derives the stream specs from the config.
 func StreamSpecs(c *config.Config) []events.StreamSpec {
 	return events.Streams(events.StreamOptions{
-		Replicas:      c.NATS.Replicas,
-		TriggerMaxAge: c.Streams.TriggerMaxAge,
-		Duplicates:    c.Streams.Duplicates,
+		Replicas:   c.NATS.Replicas,
+		Duplicates: c.Streams.Duplicates,
+		Limits:     c.Streams.StreamLimits(),
 	})
 }
 

@@ -3,16 +3,18 @@
 // email lanes and alerts). A service supplies Perform only, a plain function that never
 // touches the message; the runner owns everything around it:
 //
-//  1. the done check (scw_done): an operation that succeeded is not performed again on a
-//     redelivery or replay (unless Scw-Force: true); a redelivery republishes its result;
+//  1. the done check: an operation that succeeded (or was skipped) is not performed
+//     again on a redelivery or replay (unless Scw-Force: true). Its done marker is a
+//     succeeded or skipped result of it on SCW_RESULTS, read with one direct get
+//     (doneMarker); the notifier's alerts, which publish no result, keep theirs in scw_done;
 //  2. the lane: an operation behind a failed one of its ticket and destination is parked
 //     (lane.go), and released in order once that one is redriven or skipped;
 //  3. the group (groupApproval): a failed group cancels its other operations;
 //  4. the attempt history (scw_attempts, capped), across redeliveries and replicas;
 //  5. Perform, then settling, each outcome logged and counted once with the same fields:
-//     - success: what the response taught is stored (Done.Commit), the done marker is
-//     written (before the ack: a redelivery never performs it again), the result is
-//     published, the message acked;
+//     - success: what the response taught is stored (Done.Commit), the result is
+//     published — it is the done marker: before the ack, so a redelivery never performs
+//     it again — and the message acked;
 //     - transient: NAK with backoff and jitter, or the server's Retry-After, until
 //     retry.attempts or retry.max_age; an outage of the destination is not counted;
 //     - permanent or exhausted: a failed result, a dead letter (scw.dlq.<service>.<ticket>),
@@ -39,6 +41,7 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/platform/bus"
 	"github.com/triggerflow/triggerflow/pkg/platform/failure"
 	"github.com/triggerflow/triggerflow/pkg/platform/httpx"
+	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
 )
 
 // MaxAttemptsKept bounds the attempt history of one operation (the first attempt and
@@ -181,12 +184,12 @@ func (r *Runner) handle(msg *message.Message) error {
 		}()
 	}
 	if !j.Forced {
-		mark, err := r.Done.Get(ctx, op.ID)
+		mark, legacy, err := r.doneMarker(ctx, j)
 		switch {
-		case err == nil:
-			return r.alreadyDone(j, mark.Value())
-		case !errors.Is(err, jetstream.ErrKeyNotFound):
-			return r.later(j, fmt.Errorf("read %s: %w", events.BucketDone, err))
+		case err != nil:
+			return r.later(j, err)
+		case mark != nil:
+			return r.alreadyDone(j, mark, legacy)
 		}
 	}
 	if op.Group != "" { // a failed group cancels its operations, parked or not
@@ -225,12 +228,44 @@ func (r *Runner) handle(msg *message.Message) error {
 	return r.transient(j, err)
 }
 
+// doneMarker reads what says j's operation is done, nil when it is not: with results,
+// a succeeded or skipped result of it on SCW_RESULTS (one direct get of both subjects:
+// the result is the marker, no second write); without (alerts), its scw_done marker.
+//
+// legacy: the marker is an scw_done entry written before results were the markers,
+// read only for a redelivery or a replay (what an upgrade can hand over half-done); a
+// first delivery of an operation planned since has its result or nothing.
+func (r *Runner) doneMarker(ctx context.Context, j *Job) (mark []byte, legacy bool, err error) {
+	if r.Results {
+		data, err := natsconn.LastMsg(ctx, r.JS.Conn(), events.StreamResults, events.DoneSubjects(j.Op)...)
+		switch {
+		case err == nil:
+			return data, false, nil
+		case !errors.Is(err, jetstream.ErrMsgNotFound):
+			return nil, false, fmt.Errorf("read the results of the operation: %w", err)
+		}
+		if j.Delivered <= 1 && j.Msg.Metadata.Get(events.HdrReplay) == "" {
+			return nil, false, nil
+		}
+		legacy = true
+	}
+	e, err := r.Done.Get(ctx, j.Op.ID)
+	switch {
+	case err == nil:
+		return e.Value(), legacy, nil
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil, false, nil
+	}
+	return nil, false, fmt.Errorf("read %s: %w", events.BucketDone, err)
+}
+
 // alreadyDone acks an operation that succeeded before. A replay of it (Scw-Replay
 // without Scw-Force) is logged and gets a skipped result of its own (its message is new:
 // a new result id); the done marker keeps the result that did it. A redelivery
-// republishes the result the marker holds: the replica that performed it may have died
-// before its result was stored (same message id: JetStream drops it if it was).
-func (r *Runner) alreadyDone(j *Job, mark []byte) error {
+// acks it: its result is stored (the result is the marker), unless the marker is a
+// legacy scw_done entry, whose result is republished (same message id: JetStream drops
+// it if it was stored).
+func (r *Runner) alreadyDone(j *Job, mark []byte, legacy bool) error {
 	replay := j.Msg.Metadata.Get(events.HdrReplay)
 	if replay != "" {
 		j.Log.Info("already done; not performed again", "replay", replay)
@@ -244,7 +279,7 @@ func (r *Runner) alreadyDone(j *Job, mark []byte) error {
 	} else {
 		j.Log.Debug("already done; not performed again")
 	}
-	if r.Results && j.Delivered > 1 && replay == "" {
+	if r.Results && legacy && j.Delivered > 1 && replay == "" {
 		if res, err := events.UnmarshalResult(mark); err == nil && res.OperationID == j.Op.ID {
 			if err := bus.PublishResult(r.Pub, j.Msg, res); err != nil {
 				return r.later(j, err)
@@ -261,49 +296,23 @@ func (r *Runner) alreadyDone(j *Job, mark []byte) error {
 	return nil
 }
 
-// succeed records the success: what the response taught, the done marker (before the
-// ack, so a redelivery never performs it again), the result; then acks.
+// succeed records the success: what the response taught, then the done marker (before
+// the ack, so a redelivery never performs it again): the result, or for an operation
+// without results its scw_done entry; then acks.
 func (r *Runner) succeed(j *Job, d Done) error {
 	ctx, cancel := recordContext(j)
 	defer cancel()
 	res := r.result(j, events.ResultSucceeded)
 	res.Correlation = d.Correlation
-	mark := d.Marker
-	if mark == nil {
-		var err error
-		if mark, err = res.Marshal(); err != nil {
-			return r.later(j, err)
-		}
-	}
-	// The result is independent of the rest: stored meanwhile.
-	resErr := make(chan error, 1)
-	if r.Results {
-		go func() { resErr <- bus.PublishResult(r.Pub, j.Msg, res) }()
-	} else {
-		resErr <- nil
-	}
 	if d.Commit != nil {
 		if err := d.Commit(ctx); err != nil {
-			<-resErr
 			return r.later(j, fmt.Errorf("the call succeeded but what it returned was not stored: %w", err))
 		}
 	}
-	var err error
-	for i := range 3 { // the call went out: try hard to record it before giving it back
-		if _, err = r.Done.Put(ctx, j.Op.ID, mark); err == nil || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(time.Duration(100<<i) * time.Millisecond)
-	}
-	rerr := <-resErr
-	if err != nil {
+	if err := r.markDone(ctx, j, res, d.Marker); err != nil {
 		// Unrecorded: the redelivery looks the record up first (or relies on the
-		// server's idempotency key); the result's message id makes a second one a
-		// duplicate JetStream drops.
-		return r.later(j, fmt.Errorf("performed, but not recorded in %s: %w", events.BucketDone, err))
-	}
-	if rerr != nil { // marked done: the redelivery republishes the result from the marker
-		return r.later(j, fmt.Errorf("publish the result: %w", rerr))
+		// server's idempotency key).
+		return r.later(j, fmt.Errorf("performed, but not recorded: %w", err))
 	}
 	if r.Lanes {
 		if err := r.advance(j); err != nil {
@@ -327,15 +336,8 @@ func (r *Runner) skip(j *Job, reason string) error {
 	defer cancel()
 	res := r.result(j, events.ResultSkipped)
 	res.Reason = reason
-	if r.Results {
-		if err := bus.PublishResult(r.Pub, j.Msg, res); err != nil {
-			return r.later(j, err)
-		}
-	}
-	if mark, err := res.Marshal(); err == nil {
-		if _, err := r.Done.Put(ctx, j.Op.ID, mark); err != nil {
-			return r.later(j, fmt.Errorf("record the skip in %s: %w", events.BucketDone, err))
-		}
+	if err := r.markDone(ctx, j, res, nil); err != nil {
+		return r.later(j, fmt.Errorf("record the skip: %w", err))
 	}
 	if r.Lanes {
 		if err := r.advance(j); err != nil {
@@ -346,6 +348,36 @@ func (r *Runner) skip(j *Job, reason string) error {
 	j.Log.Info("operation skipped", "reason", reason)
 	j.Msg.Ack()
 	return nil
+}
+
+// markDone stores the done marker of j's operation: its result res (published on
+// SCW_RESULTS, the marker doneMarker reads), or without results marker (default: res)
+// in scw_done. The call went out: it tries hard to record it before giving it back (a
+// second copy of the result has its message id: JetStream drops it).
+func (r *Runner) markDone(ctx context.Context, j *Job, res events.Result, marker []byte) error {
+	put := func() error { return bus.PublishResult(r.Pub, j.Msg, res) }
+	if !r.Results {
+		if marker == nil {
+			var err error
+			if marker, err = res.Marshal(); err != nil {
+				return err
+			}
+		}
+		put = func() error {
+			if _, err := r.Done.Put(ctx, j.Op.ID, marker); err != nil {
+				return fmt.Errorf("write %s: %w", events.BucketDone, err)
+			}
+			return nil
+		}
+	}
+	var err error
+	for i := range 3 {
+		if err = put(); err == nil || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(time.Duration(100<<i) * time.Millisecond)
+	}
+	return err
 }
 
 // transient decides between another attempt and giving up.
