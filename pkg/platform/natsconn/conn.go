@@ -13,6 +13,7 @@ import (
 	"net"
 	neturl "net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -124,6 +125,10 @@ func NewConn(p Params) (*nats.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to nats %s: %w", Redact(url), err)
 	}
+	if err := CheckServerVersion(nc.ConnectedServerVersion()); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("nats %s: %w", Redact(url), err)
+	}
 	p.Log.Info("nats connected", "url", nc.ConnectedUrlRedacted(), "server", nc.ConnectedServerName())
 	p.Lifecycle.Append(fx.StopHook(func(ctx context.Context) error {
 		if err := nc.Drain(); err != nil {
@@ -138,6 +143,27 @@ func NewConn(p Params) (*nats.Conn, error) {
 		return nil
 	}))
 	return nc, nil
+}
+
+// MinServerMinor is the oldest nats-server 2.x triggerflow works with: 2.11 answers direct
+// gets of several subjects at once (multi_last, the runner's done check); 2.10 brought
+// the partition() subject transforms of the lanes.
+const MinServerMinor = 11
+
+// CheckServerVersion refuses a server older than 2.MinServerMinor, naming what it lacks
+// (rather than every operation failing later with the server's "bad request").
+func CheckServerVersion(v string) error {
+	major, rest, _ := strings.Cut(strings.TrimPrefix(v, "v"), ".")
+	minor, _, _ := strings.Cut(rest, ".")
+	ma, err1 := strconv.Atoi(major)
+	mi, err2 := strconv.Atoi(minor)
+	if err1 != nil || err2 != nil {
+		return nil // not a version we can read (a proxy, a dev build): let it try
+	}
+	if ma < 2 || ma == 2 && mi < MinServerMinor {
+		return fmt.Errorf("nats-server %s is too old: triggerflow needs 2.%d or newer (direct gets of several subjects, used to check whether an operation is done)", v, MinServerMinor)
+	}
+	return nil
 }
 
 // NewJetStream wraps the connection in the jetstream API (stream management, KV).
