@@ -178,11 +178,5 @@ func msg(t *testing.T, subject string, v any, hdr map[string]string, id string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := nats.NewMsg(subject)
-	m.Data = b
-	for k, v := range hdr {
-		m.Header.Set(k, v)
-	}
-	m.Header.Set(nats.MsgIdHdr, id)
-	return m
+	return natstest.NewMsg(subject, b, hdr, id)
 }

@@ -54,7 +54,7 @@ func PublishOps(tb testing.TB, nc *nats.Conn, hdr map[string]string, idSuffix st
 		if err != nil {
 			tb.Fatal(err)
 		}
-		m := newMsg(o.Subject(), b, o.Headers(), o.ID+idSuffix)
+		m := NewMsg(o.Subject(), b, o.Headers(), o.ID+idSuffix)
 		for k, v := range hdr {
 			m.Header.Set(k, v)
 		}
@@ -74,13 +74,13 @@ func PublishTriggers(tb testing.TB, nc *nats.Conn, evs ...events.TriggerEvent) {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		msgs = append(msgs, newMsg(ev.Subject(), b, ev.Headers(), ev.ID))
+		msgs = append(msgs, NewMsg(ev.Subject(), b, ev.Headers(), ev.ID))
 	}
 	Publish(tb, nc, msgs)
 }
 
-// newMsg is a message on subject with data, the headers hdr and id as Nats-Msg-Id.
-func newMsg(subject string, data []byte, hdr map[string]string, id string) *nats.Msg {
+// NewMsg is a message on subject with data, the headers hdr and id as Nats-Msg-Id.
+func NewMsg(subject string, data []byte, hdr map[string]string, id string) *nats.Msg {
 	m := nats.NewMsg(subject)
 	m.Data = data
 	for k, v := range hdr {
