@@ -226,7 +226,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, specs []events.S
 // account's storage) and JSStreamMaxStreamBytesExceeded (the account's per-stream limit).
 var errCodesNoRoom = []jetstream.ErrorCode{10023, 10047, 10122}
 
-// Bucket TTLs: correlation values live as long as a change can stay open; done markers
+// Bucket TTLs: correlation values live as long as a change can stay open; scw_done entries
 // must outlive any replay window; attempt histories only matter while retrying.
 const (
 	CorrelationTTL = 365 * 24 * time.Hour
@@ -241,7 +241,7 @@ func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (m
 	out := map[string]jetstream.KeyValue{}
 	for _, b := range []jetstream.KeyValueConfig{
 		{Bucket: events.BucketCorrelation, Description: "ITSM record ids learned from responses, per <ticket>.<server>", TTL: CorrelationTTL, History: 5},
-		{Bucket: events.BucketDone, Description: "operations that succeeded (by operation id) and failed groups", TTL: DoneTTL, History: 1},
+		{Bucket: events.BucketDone, Description: "alerts sent (alert.<operation id>), failed groups, and done markers from before results were the markers", TTL: DoneTTL, History: 1},
 		{Bucket: events.BucketAttempts, Description: "attempts of operations still being retried", TTL: AttemptsTTL, History: 1},
 		{Bucket: events.BucketParked, Description: "lanes (<target>.<ticket>) held back behind a failed operation, or releasing", History: 1},
 		// Kept as long as the dead letters they record.
