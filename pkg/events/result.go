@@ -139,7 +139,13 @@ func (r Result) ID() string { return "result-" + r.OperationID }
 
 // Subject is scw.result.<kind>.<status>.<ticket>.<operation id>.
 func (r Result) Subject() string {
-	return "scw.result." + string(r.Kind) + "." + string(r.Status) + "." + r.Ticket + "." + subjectToken(r.OperationID)
+	return resultSubject(string(r.Kind), string(r.Status), r.Ticket, subjectToken(r.OperationID))
+}
+
+// resultSubject is the one builder of result subjects (SubjResultT); any token may be a
+// wildcard (the operation id is made a token by the caller, subjectToken).
+func resultSubject(kind, status, ticket, opToken string) string {
+	return "scw.result." + kind + "." + status + "." + ticket + "." + opToken
 }
 
 // Done reports whether the result marks its operation done: it succeeded, or was skipped
@@ -149,19 +155,19 @@ func (r Result) Done() bool { return r.Status == ResultSucceeded || r.Status == 
 // DoneSubjects are the subjects of op's results that mark it done (Result.Done): a
 // message on either is its done marker.
 func DoneSubjects(op Operation) []string {
-	r := ResultFor(op, ResultSucceeded)
-	s := r.Subject()
-	r.Status = ResultSkipped
-	return []string{s, r.Subject()}
+	return []string{
+		resultSubject(string(op.Kind), string(ResultSucceeded), op.Ticket, subjectToken(op.ID)),
+		resultSubject(string(op.Kind), string(ResultSkipped), op.Ticket, subjectToken(op.ID)),
+	}
 }
 
 // ResultsOf is the filter of every result of one operation (any status).
 func ResultsOf(op Operation) string {
-	return "scw.result." + string(op.Kind) + ".*." + op.Ticket + "." + subjectToken(op.ID)
+	return resultSubject(string(op.Kind), "*", op.Ticket, subjectToken(op.ID))
 }
 
 // TicketResults is the filter of every result of one ticket.
-func TicketResults(ticket string) string { return "scw.result.*.*." + ticket + ".*" }
+func TicketResults(ticket string) string { return resultSubject("*", "*", ticket, "*") }
 
 // Headers of the result: caused by the operation, attempts and error included.
 func (r Result) Headers() map[string]string {

@@ -182,3 +182,18 @@ func subjectMatches(filter, subject string) bool {
 	}
 	return len(f) == len(s)
 }
+
+// The result filters are built like the subjects they match.
+func TestResultFilters(t *testing.T) {
+	op := events.Operation{ID: "op1", Kind: events.OpITSM, Ticket: "1234"}
+	r := events.ResultFor(op, events.ResultSucceeded)
+	if got := events.DoneSubjects(op); len(got) != 2 || got[0] != r.Subject() || got[1] != "scw.result.itsm.skipped.1234.op1" {
+		t.Errorf("DoneSubjects = %q", got)
+	}
+	if got := events.ResultsOf(op); got != "scw.result.itsm.*.1234.op1" {
+		t.Errorf("ResultsOf = %q", got)
+	}
+	if got := events.TicketResults("1234"); got != "scw.result.*.*.1234.*" {
+		t.Errorf("TicketResults = %q", got)
+	}
+}
