@@ -32,14 +32,7 @@ func ensure(t *testing.T, js jetstream.JetStream, src string) (map[string]jetstr
 	}
 	out := map[string]jetstream.StreamConfig{}
 	for _, name := range events.StreamNames() {
-		st, err := js.Stream(ctx, name)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		info, err := st.Info(ctx)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
+		_, info := natstest.StreamInfo(ctx, t, js, name)
 		out[name] = info.Config
 	}
 	return out, nil

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
@@ -41,11 +40,8 @@ var storedBudget = map[string]int{
 func TestStoredSizes(t *testing.T) {
 	t.Parallel()
 	s := natstest.RunJetStream(t)
-	nc := natstest.Connect(t, s.ClientURL())
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := natstest.JetStream(t, s.ClientURL())
+	nc := js.Conn()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := natsconn.EnsureStreams(ctx, js, events.Streams(events.StreamOptions{}), slog.New(slog.DiscardHandler)); err != nil {
@@ -115,14 +111,7 @@ func TestStoredSizes(t *testing.T) {
 		{events.StreamResults, len(results)},
 		{"KV_" + events.BucketDone, 2 * 200},
 	} {
-		st, err := js.Stream(ctx, c.stream)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := st.Info(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, info := natstest.StreamInfo(ctx, t, js, c.stream)
 		if int(info.State.Msgs) != c.msgs {
 			t.Fatalf("%s holds %d messages, want %d", c.stream, info.State.Msgs, c.msgs)
 		}

@@ -24,8 +24,7 @@ import (
 func resultsStream(tb testing.TB, n int) (*nats.Conn, []events.Operation) {
 	tb.Helper()
 	s := natstest.RunJetStream(tb)
-	nc := natstest.Connect(tb, s.ClientURL())
-	js, _ := jetstream.New(nc)
+	js := natstest.JetStream(tb, s.ClientURL())
 	if err := natsconn.EnsureStreams(context.Background(), js, events.Streams(events.StreamOptions{}), slog.New(slog.DiscardHandler)); err != nil {
 		tb.Fatal(err)
 	}
@@ -47,8 +46,8 @@ func resultsStream(tb testing.TB, n int) (*nats.Conn, []events.Operation) {
 		add(ops[i], status)
 	}
 	add(ops[0], events.ResultSkipped)
-	natstest.Publish(tb, nc, msgs)
-	return nc, ops
+	natstest.Publish(tb, js.Conn(), msgs)
+	return js.Conn(), ops
 }
 
 func TestLastMsg(t *testing.T) {

@@ -80,11 +80,13 @@ func StreamMsgs(t testing.TB, js jetstream.JetStream, stream string) uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, info := streamInfo(ctx, t, js, stream)
+	_, info := StreamInfo(ctx, t, js, stream)
 	return info.State.Msgs
 }
 
-func streamInfo(ctx context.Context, t testing.TB, js jetstream.JetStream, stream string) (jetstream.Stream, *jetstream.StreamInfo) {
+// StreamInfo is a stream of js and its current info; it fails the test if either cannot
+// be read.
+func StreamInfo(ctx context.Context, t testing.TB, js jetstream.JetStream, stream string) (jetstream.Stream, *jetstream.StreamInfo) {
 	t.Helper()
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
@@ -103,7 +105,7 @@ func Msgs(t testing.TB, js jetstream.JetStream, stream, subject string) []*jetst
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, info := streamInfo(ctx, t, js, stream)
+	s, info := StreamInfo(ctx, t, js, stream)
 	var out []*jetstream.RawStreamMsg
 	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
 		m, err := s.GetMsg(ctx, seq)
