@@ -113,21 +113,13 @@ type foundOp struct {
 	scanned int
 }
 
-// findOperation finds operation id in SCW_OPS. Its last result (or a done marker from
-// before results were the markers) names its kind, target and ticket, so only that lane
-// is read; without one the whole stream is
+// findOperation finds operation id in SCW_OPS. Its last result names its kind, target
+// and ticket, so only that lane is read; without one the whole stream is
 // scanned, headers only. A copy is a message whose id is the operation's, or one of its
 // replays or resends (<id>.replay.…, <id>.resend.…).
 func findOperation(ctx context.Context, js jetstream.JetStream, id string, wait time.Duration, progress io.Writer) (foundOp, error) {
 	filter, where := events.SubjOps, "SCW_OPS (no result of it in "+events.StreamResults+": every operation is read)"
 	mark, err := natsconn.LastMsg(ctx, js.Conn(), events.StreamResults, events.ResultsOf(events.Operation{Kind: "*", Ticket: "*", ID: id}))
-	if err != nil { // a done marker from before results were the markers
-		if kv, kerr := js.KeyValue(ctx, events.BucketDone); kerr == nil {
-			if e, kerr := kv.Get(ctx, id); kerr == nil {
-				mark, err = e.Value(), nil
-			}
-		}
-	}
 	if err == nil {
 		if r, err := events.UnmarshalResult(mark); err == nil && r.OperationID == id && r.Kind != "" && r.Ticket != "" {
 			op := events.Operation{Kind: r.Kind, Target: r.Target, Ticket: r.Ticket}

@@ -154,19 +154,6 @@ func (c *traceCollector) readBuckets(ctx context.Context, js jetstream.JetStream
 	if kv, err = bucket(events.BucketDone); err != nil {
 		return err
 	}
-	for _, id := range c.ops {
-		if kv == nil || c.final[id] {
-			continue
-		}
-		en, err := get(kv, id)
-		if err != nil {
-			return err
-		} else if en == nil {
-			continue
-		}
-		c.emit(traceEntry{Time: en.Created(), Source: events.BucketDone, Kind: "done", Op: c.opNames[id], ID: id,
-			Status: "done", Detail: "done marker without a result (the result is on its way, or was lost)"})
-	}
 	return c.readAlerts(kv, attempts, get)
 }
 

@@ -13,7 +13,7 @@ const (
 	BucketCorrelation = "scw_correlation"
 	// BucketDone holds the done markers of the operations that publish no result (the
 	// notifier's alerts), under their id, so redelivery and replay never send them twice;
-	// an operation with results is done when its last result is (Result.Done). Keys of
+	// an operation with results is done once it has a result that is (Result.Done). Keys of
 	// groups that failed are GroupKey.
 	BucketDone = "scw_done"
 	// BucketAttempts holds the attempts of operations still being retried (under the

@@ -151,9 +151,8 @@ const (
 	// DLQMaxAge is as long, so a dead letter waits for a person even over holidays; the
 	// scw_redrives records and the failure alerts' retries last as long.
 	DLQMaxAge = 90 * 24 * time.Hour
-	// DoneTTL is how long the entries of BucketDone (alerts, failed groups, and the done
-	// markers written before results were the markers) are kept: as long as the default
-	// SCW_TRIGGERS retention.
+	// DoneTTL is how long the entries of BucketDone (alerts and failed groups) are kept:
+	// as long as the default SCW_TRIGGERS retention.
 	DoneTTL = DefaultTriggerMaxAge
 )
 
@@ -202,7 +201,7 @@ type StreamSpec struct {
 	// Transform, if set, rewrites matching subjects as they are stored.
 	Transform *SubjectTransform
 	// Direct: any server of the stream answers direct gets (SCW_RESULTS: the done check
-	// reads an operation's last result by subject).
+	// reads an operation's succeeded and skipped results by subject).
 	Direct bool
 }
 

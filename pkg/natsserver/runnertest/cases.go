@@ -207,22 +207,6 @@ var cases = []struct {
 			t.Fatalf("no done marker in the end: %+v, %v", m, err)
 		}
 	}},
-	{"a done marker in scw_done from before results were the markers still stops a replay", func(t *testing.T, g *rig) {
-		o := g.op("112", "a")
-		kv, err := g.js.KeyValue(t.Context(), events.BucketDone)
-		if err != nil {
-			t.Fatal(err)
-		}
-		old, _ := events.ResultFor(o, events.ResultSucceeded).Marshal()
-		if _, err := kv.Put(t.Context(), o.ID, old); err != nil {
-			t.Fatal(err)
-		}
-		g.publish(t, map[string]string{events.HdrReplay: "r1"}, ".replay.r1", o)
-		s := g.waitResults(t, "skipped", "112", 1)[0]
-		if s.OperationID != o.ID || s.Reason != "already done; replayed without --force" || len(g.script.runsOf(o.ID)) != 0 {
-			t.Fatalf("skipped result %+v, %d runs", s, len(g.script.runsOf(o.ID)))
-		}
-	}},
 	{"a failed group cancels its other operations", func(t *testing.T, g *rig) {
 		a, b := g.op("110", "a"), g.op("111", "b")
 		b.TriggerID = a.TriggerID

@@ -241,7 +241,7 @@ func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (m
 	out := map[string]jetstream.KeyValue{}
 	for _, b := range []jetstream.KeyValueConfig{
 		{Bucket: events.BucketCorrelation, Description: "ITSM record ids learned from responses, per <ticket>.<server>", TTL: CorrelationTTL, History: 5},
-		{Bucket: events.BucketDone, Description: "alerts sent (alert.<operation id>), failed groups, and done markers from before results were the markers", TTL: DoneTTL, History: 1},
+		{Bucket: events.BucketDone, Description: "alerts sent (alert.<operation id>) and failed groups", TTL: DoneTTL, History: 1},
 		{Bucket: events.BucketAttempts, Description: "attempts of operations still being retried", TTL: AttemptsTTL, History: 1},
 		{Bucket: events.BucketParked, Description: "lanes (<target>.<ticket>) held back behind a failed operation, or releasing", History: 1},
 		// Kept as long as the dead letters they record.

@@ -6,7 +6,7 @@
 //  1. the done check: an operation that succeeded (or was skipped) is not performed
 //     again on a redelivery or replay (unless Scw-Force: true). Its done marker is a
 //     succeeded or skipped result of it on SCW_RESULTS, read with one direct get
-//     (doneMarker); the notifier's alerts, which publish no result, keep theirs in scw_done;
+//     (isDone); the notifier's alerts, which publish no result, keep theirs in scw_done;
 //  2. the lane: an operation behind a failed one of its ticket and destination is parked
 //     (lane.go), and released in order once that one is redriven or skipped;
 //  3. the group (groupApproval): a failed group cancels its other operations;
@@ -184,12 +184,12 @@ func (r *Runner) handle(msg *message.Message) error {
 		}()
 	}
 	if !j.Forced {
-		mark, legacy, err := r.doneMarker(ctx, j)
+		done, err := r.isDone(ctx, j)
 		switch {
 		case err != nil:
 			return r.later(j, err)
-		case mark != nil:
-			return r.alreadyDone(j, mark, legacy)
+		case done:
+			return r.alreadyDone(j)
 		}
 	}
 	if op.Group != "" { // a failed group cancels its operations, parked or not
@@ -228,44 +228,29 @@ func (r *Runner) handle(msg *message.Message) error {
 	return r.transient(j, err)
 }
 
-// doneMarker reads what says j's operation is done, nil when it is not: with results,
-// a succeeded or skipped result of it on SCW_RESULTS (one direct get of both subjects:
-// the result is the marker, no second write); without (alerts), its scw_done marker.
-//
-// legacy: the marker is an scw_done entry written before results were the markers,
-// read only for a redelivery or a replay (what an upgrade can hand over half-done); a
-// first delivery of an operation planned since has its result or nothing.
-func (r *Runner) doneMarker(ctx context.Context, j *Job) (mark []byte, legacy bool, err error) {
+// isDone reports whether j's operation is done: with results, whether a succeeded or
+// skipped result of it is on SCW_RESULTS (one direct get of both subjects: the result is
+// the marker, no second write); without (alerts), whether it has an scw_done marker.
+func (r *Runner) isDone(ctx context.Context, j *Job) (bool, error) {
 	if r.Results {
-		data, err := natsconn.LastMsg(ctx, r.JS.Conn(), events.StreamResults, events.DoneSubjects(j.Op)...)
-		switch {
-		case err == nil:
-			return data, false, nil
-		case !errors.Is(err, jetstream.ErrMsgNotFound):
-			return nil, false, fmt.Errorf("read the results of the operation: %w", err)
+		_, err := natsconn.LastMsg(ctx, r.JS.Conn(), events.StreamResults, events.DoneSubjects(j.Op)...)
+		if err == nil || errors.Is(err, jetstream.ErrMsgNotFound) {
+			return err == nil, nil
 		}
-		if j.Delivered <= 1 && j.Msg.Metadata.Get(events.HdrReplay) == "" {
-			return nil, false, nil
-		}
-		legacy = true
+		return false, fmt.Errorf("read the results of the operation: %w", err)
 	}
-	e, err := r.Done.Get(ctx, j.Op.ID)
-	switch {
-	case err == nil:
-		return e.Value(), legacy, nil
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return nil, false, nil
+	_, err := r.Done.Get(ctx, j.Op.ID)
+	if err == nil || errors.Is(err, jetstream.ErrKeyNotFound) {
+		return err == nil, nil
 	}
-	return nil, false, fmt.Errorf("read %s: %w", events.BucketDone, err)
+	return false, fmt.Errorf("read %s: %w", events.BucketDone, err)
 }
 
 // alreadyDone acks an operation that succeeded before. A replay of it (Scw-Replay
 // without Scw-Force) is logged and gets a skipped result of its own (its message is new:
-// a new result id); the done marker keeps the result that did it. A redelivery
-// acks it: its result is stored (the result is the marker), unless the marker is a
-// legacy scw_done entry, whose result is republished (same message id: JetStream drops
-// it if it was stored).
-func (r *Runner) alreadyDone(j *Job, mark []byte, legacy bool) error {
+// a new result id); the result that did it stays. A redelivery is acked: its result is
+// stored (the result is the marker).
+func (r *Runner) alreadyDone(j *Job) error {
 	replay := j.Msg.Metadata.Get(events.HdrReplay)
 	if replay != "" {
 		j.Log.Info("already done; not performed again", "replay", replay)
@@ -278,13 +263,6 @@ func (r *Runner) alreadyDone(j *Job, mark []byte, legacy bool) error {
 		}
 	} else {
 		j.Log.Debug("already done; not performed again")
-	}
-	if r.Results && legacy && j.Delivered > 1 && replay == "" {
-		if res, err := events.UnmarshalResult(mark); err == nil && res.OperationID == j.Op.ID {
-			if err := bus.PublishResult(r.Pub, j.Msg, res); err != nil {
-				return r.later(j, err)
-			}
-		}
 	}
 	if r.Lanes {
 		if err := r.advance(j); err != nil {
@@ -351,7 +329,7 @@ func (r *Runner) skip(j *Job, reason string) error {
 }
 
 // markDone stores the done marker of j's operation: its result res (published on
-// SCW_RESULTS, the marker doneMarker reads), or without results marker (default: res)
+// SCW_RESULTS, the marker isDone reads), or without results marker (default: res)
 // in scw_done. The call went out: it tries hard to record it before giving it back (a
 // second copy of the result has its message id: JetStream drops it).
 func (r *Runner) markDone(ctx context.Context, j *Job, res events.Result, marker []byte) error {
