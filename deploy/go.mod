@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/nats-io/nats-server/v2 v2.15.2
+	github.com/triggerflow/triggerflow/cmd/triggerflow v0.0.0
 	github.com/triggerflow/triggerflow/pkg/config v0.0.0
 	github.com/triggerflow/triggerflow/pkg/platform v0.0.0
 	github.com/triggerflow/triggerflow/services/dispatcher v0.0.0
@@ -112,6 +113,7 @@ require (
 )
 
 replace (
+	github.com/triggerflow/triggerflow/cmd/triggerflow => ../cmd/triggerflow
 	github.com/triggerflow/triggerflow/pkg/config => ../pkg/config
 	github.com/triggerflow/triggerflow/pkg/events => ../pkg/events
 	github.com/triggerflow/triggerflow/pkg/kvgroup => ../pkg/kvgroup

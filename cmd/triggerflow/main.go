@@ -13,6 +13,7 @@ import (
 	"go.uber.org/dig"
 	"go.uber.org/fx"
 
+	"github.com/triggerflow/triggerflow/cmd/triggerflow/configcheck"
 	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/natsserver/embedded"
 	"github.com/triggerflow/triggerflow/pkg/platform/bus"
@@ -156,7 +157,7 @@ func serve(name string, args []string, stdout, stderr io.Writer) int {
 	}
 	// The checks of `config check`, limited to what this command uses, before fx builds
 	// anything: problems are printed one per line, never inside fx's wrapping.
-	cfg, problems, err := checkConfig(f.config)
+	cfg, problems, err := configcheck.Check(f.config)
 	if err != nil {
 		fmt.Fprintf(stderr, "triggerflow %s: %v\n", name, err)
 		return 1
@@ -239,7 +240,7 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 	if path == "" {
 		path = defaultConfigPath()
 	}
-	cfg, problems, err := checkConfig(path)
+	cfg, problems, err := configcheck.Check(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "triggerflow config check: %v\n", err)
 		return 1

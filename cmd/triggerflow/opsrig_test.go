@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/fx"
 
+	"github.com/triggerflow/triggerflow/cmd/triggerflow/configcheck"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
 	"github.com/triggerflow/triggerflow/services/ingress"
@@ -93,7 +94,7 @@ notifier: {instance: notifier-0}
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, problems, err := checkConfig(path)
+	cfg, problems, err := configcheck.Check(path)
 	if err != nil || len(problems) > 0 {
 		t.Fatalf("config: %v %v", err, problems)
 	}

@@ -19,9 +19,9 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/triggerflow/triggerflow/cmd/triggerflow/configcheck"
 	"github.com/triggerflow/triggerflow/pkg/config"
 	"github.com/triggerflow/triggerflow/pkg/platform/bus"
-	"github.com/triggerflow/triggerflow/pkg/platform/wfi"
 	"github.com/triggerflow/triggerflow/services/dispatcher"
 	itsmsync "github.com/triggerflow/triggerflow/services/itsm-sync"
 	"github.com/triggerflow/triggerflow/services/notifier"
@@ -353,9 +353,12 @@ func checkConfig(t *testing.T, objs []object, secretKeys []string) *config.Confi
 	path := filepath.Join(tmp, "triggerflow.yaml")
 	write(path, strings.ReplaceAll(text, secretDir+"/", filepath.Join(tmp, "secrets")+"/"))
 
-	cfg, problems := configCheck(path)
+	cfg, problems, err := configcheck.Check(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range problems {
-		t.Errorf("triggerflow config check: %s", p)
+		t.Errorf("triggerflow config check: line %d: %s", p.Line, p.Error())
 	}
 	if cfg == nil {
 		return nil
@@ -370,31 +373,6 @@ func checkConfig(t *testing.T, objs []object, secretKeys []string) *config.Confi
 		t.Error("ingress.users is empty: the ingress refuses to start without --dev")
 	}
 	return cfg
-}
-
-// configCheck is `triggerflow config check` (cmd/triggerflow/configcheck.go, package main):
-// config.Load's validation, the routes compiled as the dispatcher compiles them, the
-// templates checked as the dispatcher checks them.
-func configCheck(path string) (*config.Config, []string) {
-	var out []string
-	cfg, err := config.Load(path)
-	if err != nil {
-		for _, e := range config.Leaves(err) {
-			out = append(out, e.Error())
-		}
-	}
-	if cfg == nil {
-		return nil, out
-	}
-	if _, err := dispatcher.CompileRoutes(cfg.Routes); err != nil {
-		for _, e := range config.Leaves(err) {
-			out = append(out, e.Error())
-		}
-	}
-	for _, e := range config.Leaves(wfi.CheckConfig(cfg)) {
-		out = append(out, e.Error())
-	}
-	return cfg, out
 }
 
 // checkGrace: every pod gets longer to stop than the process takes: the preStop sleep, then
