@@ -40,7 +40,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 run: ## run the whole pipeline in one process (embedded JetStream) with examples/triggerflow.yaml, and a demo ITSM on :9999
-	@$(GO) build -o .triggerflow/bin/triggerflow ./cmd/triggerflow
+	@$(GO_BUILD) -o .triggerflow/bin/triggerflow ./cmd/triggerflow
 	@echo "triggerflow: ingress on http://127.0.0.1:8000/trigger_file and /v1/triggers/{EVENT}"
 	@echo "triggerflow: dev credentials  user=$(DEV_USER)  password=$(DEV_PASSWORD)  (TRIGGERFLOW_MEDIATOR_PASSWORD)"
 	@echo "triggerflow: embedded NATS on nats://127.0.0.1:4222, data in .triggerflow/nats; Ctrl-C stops"
