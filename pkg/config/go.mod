@@ -7,4 +7,6 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 )
 
+require github.com/go-json-experiment/json v1.27.2 // indirect
+
 replace github.com/triggerflow/triggerflow/pkg/events => ../events

@@ -81,7 +81,7 @@ func (e TriggerEvent) Marshal() ([]byte, error) {
 // fields are ignored, so older readers accept newer events.
 func UnmarshalTriggerEvent(b []byte) (TriggerEvent, error) {
 	var e TriggerEvent
-	if err := json.Unmarshal(b, &e); err != nil {
+	if err := unmarshal(b, &e); err != nil {
 		return TriggerEvent{}, fmt.Errorf("unmarshal trigger event: %w", err)
 	}
 	return e, nil

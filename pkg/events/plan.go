@@ -128,22 +128,22 @@ func (p Plan) Headers() map[string]string {
 }
 
 // Marshal encodes the plan.
-func (p Plan) Marshal() ([]byte, error) { return json.Marshal(p) }
+func (p Plan) Marshal() ([]byte, error) { return marshal(p) }
 
 // Marshal encodes the operation.
-func (o Operation) Marshal() ([]byte, error) { return json.Marshal(o) }
+func (o Operation) Marshal() ([]byte, error) { return marshal(o) }
 
 // UnmarshalPlan decodes a plan.
 func UnmarshalPlan(b []byte) (Plan, error) {
 	var p Plan
-	err := json.Unmarshal(b, &p)
+	err := unmarshal(b, &p)
 	return p, err
 }
 
 // UnmarshalOperation decodes an operation.
 func UnmarshalOperation(b []byte) (Operation, error) {
 	var o Operation
-	err := json.Unmarshal(b, &o)
+	err := unmarshal(b, &o)
 	return o, err
 }
 

@@ -186,12 +186,12 @@ func (r Result) Headers() map[string]string {
 }
 
 // Marshal encodes the result.
-func (r Result) Marshal() ([]byte, error) { return json.Marshal(r) }
+func (r Result) Marshal() ([]byte, error) { return marshal(r) }
 
 // UnmarshalResult decodes a result.
 func UnmarshalResult(b []byte) (Result, error) {
 	var r Result
-	err := json.Unmarshal(b, &r)
+	err := unmarshal(b, &r)
 	return r, err
 }
 

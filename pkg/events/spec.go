@@ -97,7 +97,7 @@ func (o Operation) decodeSpec(kind OpKind, v any) error {
 	if len(o.Spec) == 0 {
 		return fmt.Errorf("operation %s has no spec", o.ID)
 	}
-	if err := json.Unmarshal(o.Spec, v); err != nil {
+	if err := unmarshal(o.Spec, v); err != nil {
 		return fmt.Errorf("operation %s: spec is not a%s %s action: %w", o.ID, map[bool]string{true: "n"}[kind == OpITSM || kind == OpEmail], kind, err)
 	}
 	return nil
@@ -110,5 +110,5 @@ func EncodeSpec(spec any) (json.RawMessage, error) {
 	default:
 		return nil, fmt.Errorf("%T is not an operation spec", spec)
 	}
-	return json.Marshal(spec)
+	return marshal(spec)
 }

@@ -1,0 +1,166 @@
+package events
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// codecCases are the wire types the codec encodes and decodes, each with a fresh value
+// to decode into.
+var codecCases = map[string]func() any{
+	"operation": func() any { return new(Operation) },
+	"plan":      func() any { return new(Plan) },
+	"result":    func() any { return new(Result) },
+	"trigger":   func() any { return new(TriggerEvent) },
+	"itsm":      func() any { return new(ITSMSpec) },
+	"email":     func() any { return new(EmailSpec) },
+	"sc":        func() any { return new(SecureChangeSpec) },
+}
+
+// checkCodec decodes b into each wire type with encoding/json and with the codec and
+// fails on any difference: the value, whether it is an error, and the bytes it encodes
+// back to. (An error's words may differ: the codec names the path of a mistyped map
+// value, Operation.attrs.a where encoding/json says Operation.attrs.)
+func checkCodec(t *testing.T, b []byte) {
+	t.Helper()
+	for name, fresh := range codecCases {
+		want, got := fresh(), fresh()
+		werr, gerr := json.Unmarshal(b, want), unmarshal(b, got)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("%s: decoding %q: encoding/json says %v, the codec %v", name, b, werr, gerr)
+		}
+		if werr != nil {
+			continue
+		}
+		if !reflect.DeepEqual(want, got) {
+			t.Fatalf("%s: decoding %q: encoding/json gives %+v, the codec %+v", name, b, want, got)
+		}
+		wb, werr := json.Marshal(want)
+		gb, gerr := marshal(got)
+		if (werr == nil) != (gerr == nil) || string(wb) != string(gb) {
+			t.Fatalf("%s: encoding %q:\nencoding/json: %s (%v)\nthe codec:     %s (%v)", name, b, wb, werr, gb, gerr)
+		}
+	}
+}
+
+// TestCodecMatchesEncodingJSON: every golden wire file and a few broken inputs decode
+// and encode as encoding/json does, errors included.
+func TestCodecMatchesEncodingJSON(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.golden.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden files: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(filepath.Base(f), func(t *testing.T) { checkCodec(t, b) })
+	}
+	for _, b := range []string{
+		``, `null`, `not json`, `{"id":5}`, `{"id":"x"`, `{"ID":"case-insensitive"}`,
+		`{"id":"a","id":"b"}`, "{\"id\":\"\xff\"}", `{"spec":[1,2],"attrs":{"a":1}}`,
+		`{"context":{"ticket":{"x":[1,2]}}}`, `{"attempts":[{"n":"1"}]}`, `[]`,
+	} {
+		checkCodec(t, []byte(b))
+	}
+}
+
+// FuzzCodecMatchesEncodingJSON is TestCodecMatchesEncodingJSON on any input (seeded
+// with the golden files).
+func FuzzCodecMatchesEncodingJSON(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.golden.json")
+	for _, file := range files {
+		if b, err := os.ReadFile(file); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { checkCodec(t, b) })
+}
+
+// BenchmarkUnmarshalOperation decodes an operation as the runner does for each message,
+// with the codec and (Std) with encoding/json: the reason for the codec's dependency.
+func BenchmarkUnmarshalOperation(b *testing.B) {
+	in := benchOperation(b)
+	b.Run("codec", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := UnmarshalOperation(in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var o Operation
+			if err := json.Unmarshal(in, &o); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkMarshalResult encodes a result as the runner does for each operation.
+func BenchmarkMarshalResult(b *testing.B) {
+	in, err := os.ReadFile("testdata/result.golden.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := UnmarshalResult(in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("codec", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := r.Marshal(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// benchOperation is an operation as the dispatcher publishes one: the plan golden file's
+// first operation, with its template context (the trigger golden file, and a ticket).
+func benchOperation(b *testing.B) []byte {
+	b.Helper()
+	pb, err := os.ReadFile("testdata/plan.golden.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := UnmarshalPlan(pb)
+	if err != nil || len(p.Operations) == 0 {
+		b.Fatalf("plan golden file: %v", err)
+	}
+	tb, err := os.ReadFile("testdata/trigger_event.golden.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	trig, err := UnmarshalTriggerEvent(tb)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ticket, err := os.ReadFile("testdata/tickets/many_steps_many_fields.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	o := p.Operations[0]
+	o.Context = &OpContext{Trigger: trig, Ticket: ticket}
+	out, err := json.Marshal(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return out
+}
