@@ -133,6 +133,26 @@ func (r *Runner) now() time.Time {
 	return r.Now()
 }
 
+// opHandler is the handler of a job's logger: the operation's attributes go to what the
+// job logs when it logs (slog's handlers format With attributes at once: seven per
+// operation, also for the many that log nothing at the configured level).
+type opHandler struct {
+	slog.Handler // the runner's
+	attrs        []slog.Attr
+}
+
+func (h opHandler) Handle(ctx context.Context, rec slog.Record) error {
+	return h.Handler.WithAttrs(h.attrs).Handle(ctx, rec)
+}
+
+func (h opHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return h.Handler.WithAttrs(slices.Concat(h.attrs, as))
+}
+
+func (h opHandler) WithGroup(name string) slog.Handler {
+	return h.Handler.WithAttrs(h.attrs).WithGroup(name)
+}
+
 // recordTimeout bounds the writes that record an outcome. They use their own context:
 // a call that went out is recorded even when the stop's deadline has cut the message's.
 const recordTimeout = 10 * time.Second
@@ -169,8 +189,10 @@ func (r *Runner) handle(msg *message.Message) error {
 		Op: op, Msg: msg, Delivered: bus.Delivered(msg),
 		Forced: msg.Metadata.Get(events.HdrForce) == "true",
 	}
-	j.Log = r.Log.With("op", op.ID, "ticket", op.Ticket, "kind", op.Kind, "target", op.Target,
-		"route", op.Route, "action", op.Action, "delivery", j.Delivered)
+	j.Log = slog.New(opHandler{r.Log.Handler(), []slog.Attr{
+		slog.String("op", op.ID), slog.String("ticket", op.Ticket), slog.String("kind", string(op.Kind)),
+		slog.String("target", op.Target), slog.String("route", op.Route), slog.String("action", op.Action),
+		slog.Int("delivery", j.Delivered)}})
 	j.annotate()
 	ctx := msg.Context()
 

@@ -40,8 +40,12 @@ func (r *Runner) Handle(msg *message.Message) (err error) {
 
 // annotate adds the operation to the delivery's span.
 func (j *Job) annotate() {
+	span := trace.SpanFromContext(j.Msg.Context())
+	if !span.IsRecording() {
+		return // no tracing: no attributes to build
+	}
 	op := j.Op
-	trace.SpanFromContext(j.Msg.Context()).SetAttributes(
+	span.SetAttributes(
 		tracing.AttrOpID.String(op.ID), tracing.AttrOpKind.String(string(op.Kind)), tracing.AttrOpTarget.String(op.Target),
 		tracing.AttrRoute.String(op.Route), tracing.AttrAction.String(op.Action),
 		tracing.AttrTicketID.String(op.Ticket), tracing.AttrTriggerID.String(op.TriggerID),
