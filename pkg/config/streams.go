@@ -136,6 +136,7 @@ func (v *validator) streams(c *Config) {
 	tooShort(events.StreamOps, retryAge, retryKey+" retries an operation that long, from this stream")
 	tooShort(events.StreamResults, age(events.StreamTriggers), "an operation's succeeded or skipped result is its done marker, and a replay of a trigger older than its results would perform its operations again (streams.limits."+events.StreamTriggers+".max_age)")
 	tooShort(events.StreamResults, age(events.StreamOps), "an operation's succeeded or skipped result is its done marker, and a redelivery or resend of an operation older than its result would perform it again (streams.limits."+events.StreamOps+".max_age)")
+	tooShort(events.StreamResults, 6*events.HoldRefresh, fmt.Sprintf("it holds the lanes' hold markers, republished every %s; the runner needs them kept well beyond that", events.HoldRefresh))
 	tooLong(events.StreamDLQ, events.DLQMaxAge, "the redrive records (scw_redrives) are kept that long, and an older dead letter could be redriven twice")
 	tooShort(events.StreamParked, age(events.StreamDLQ), "operations parked behind a dead letter must be kept as long as it can be redriven (streams.limits."+events.StreamDLQ+".max_age)")
 	tooShort(events.StreamAlerts, events.DLQMaxAge, "failure alerts are retried until sent for that long")

@@ -126,6 +126,8 @@ func TestStreamLimitProblems(t *testing.T) {
 			[]string{"2 streams.limits.SCW_RESULTS.max_age: 8760h0m0s is shorter than 9000h0m0s: an operation's succeeded or skipped result is its done marker, and a replay of a trigger older than its results would perform its operations again (streams.limits.SCW_TRIGGERS.max_age)"}},
 		{"results shorter than operations", "streams:\n  limits:\n    SCW_RESULTS: {max_age: 500h}\n    SCW_TRIGGERS: {max_age: 400h}\n",
 			[]string{"3 streams.limits.SCW_RESULTS.max_age: 500h0m0s is shorter than 720h0m0s: an operation's succeeded or skipped result is its done marker, and a redelivery or resend"}},
+		{"results kept shorter than the hold markers need", "itsm_sync:\n  retry: {max_age: 10m}\nstreams:\n  limits:\n    SCW_TRIGGERS: {max_age: 30m}\n    SCW_OPS: {max_age: 30m}\n    SCW_RESULTS: {max_age: 30m}\n",
+			[]string{"7 streams.limits.SCW_RESULTS.max_age: 30m0s is shorter than 1h0m0s: it holds the lanes' hold markers, republished every 10m0s"}},
 		{"dead letters outlive their redrive records", "streams:\n  limits:\n    SCW_DLQ: {max_age: 4000h}\n    SCW_PARKED: {max_age: 4000h}\n",
 			[]string{"3 streams.limits.SCW_DLQ.max_age: 4000h0m0s is longer than 2160h0m0s: the redrive records (scw_redrives)"}},
 		{"parked shorter than dead letters", "streams:\n  limits:\n    SCW_PARKED: {max_age: 720h}\n",

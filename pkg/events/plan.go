@@ -64,6 +64,13 @@ func (o Operation) StoredSubject() string {
 // <target>.<ticket>, the key of its park record (BucketParked).
 func (o Operation) Lane() string { return LaneKey(o.Target, o.Ticket) }
 
+// HeldSubject is scw.lane.held.<target>.<ticket>, the lane's hold marker in SCW_RESULTS:
+// it has a message while the lane has a park record (BucketParked).
+func (o Operation) HeldSubject() string { return LaneHeldSubject(o.Lane()) }
+
+// LaneHeldSubject is the hold marker subject of a lane (LaneKey): scw.lane.held.<lane>.
+func LaneHeldSubject(lane string) string { return "scw.lane.held." + lane }
+
 // ParkedSubject is scw.parked.<target>.<ticket>, where the lane's operations wait
 // while it is held back behind a failed one.
 func (o Operation) ParkedSubject() string { return "scw.parked." + o.Lane() }

@@ -27,6 +27,12 @@ const (
 	SubjResultT       = "scw.result.%s.%s.%s.%s" // operation kind, status, ticket id, operation id
 	SubjResultsFailed = "scw.result.*.failed.>"
 
+	// Hold markers, stored in SCW_RESULTS next to the results: scw.lane.held.<target>.
+	// <ticket> has a message while the lane has a park record (BucketParked), so the
+	// done check, one direct get, also says whether the lane is held (Operation.HeldSubject).
+	SubjLanes     = "scw.lane.>"
+	SubjLaneHeldT = "scw.lane.held.%s.%s" // target, ticket id
+
 	SubjDLQ  = "scw.dlq.>"
 	SubjDLQT = "scw.dlq.%s.%s" // service, ticket id
 
@@ -135,6 +141,11 @@ const (
 // Stream defaults: retention sized for a year of a large SecureChange (README, "Stream
 // limits and sizing"); every one can be changed in the config (streams.limits).
 const (
+	// HoldRefresh: while a lane is held, its hold marker (SubjLanes) is republished at
+	// least this often, so SCW_RESULTS' max_age must be well beyond it (the config checks
+	// six times).
+	HoldRefresh = 10 * time.Minute
+
 	DefaultReplicas   = 1
 	DefaultDuplicates = 10 * time.Minute
 	// DefaultTriggerMaxAge: SCW_TRIGGERS keeps a year of triggers, for replay and trace.
@@ -203,6 +214,9 @@ type StreamSpec struct {
 	// Direct: any server of the stream answers direct gets (SCW_RESULTS: the done check
 	// reads an operation's succeeded and skipped results by subject).
 	Direct bool
+	// Rollup: a message with Nats-Rollup: sub replaces the earlier ones of its subject
+	// (SCW_RESULTS: a lane's hold marker, refreshed, is one message).
+	Rollup bool
 }
 
 // StreamOptions are the configurable stream knobs. Zero values take the
@@ -258,8 +272,9 @@ func Streams(o StreamOptions) []StreamSpec {
 	}
 	// A succeeded or skipped result is its operation's done marker, read by subject with a
 	// direct get (DoneSubjects).
-	results := spec(StreamResults, SubjResults, "results of operations (succeeded, failed, skipped, or parked behind a failed one); a succeeded or skipped one is its operation's done marker", nil)
-	results.Direct = true
+	results := spec(StreamResults, SubjResults, "results of operations (succeeded, failed, skipped, or parked behind a failed one); a succeeded or skipped one is its operation's done marker; scw.lane.held.<target>.<ticket>: the lane is held behind a failed operation", nil)
+	results.Subjects = append(results.Subjects, SubjLanes)
+	results.Direct, results.Rollup = true, true
 	return []StreamSpec{
 		spec(StreamTriggers, SubjTriggers, "SecureChange workflow triggers as received by the ingress, one message per trigger", &TriggerTransform),
 		spec(StreamOps, SubjOps, "operations the dispatcher planned, one message per operation", &OpTransform),

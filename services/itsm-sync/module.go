@@ -99,7 +99,7 @@ func Consumers(c *config.Config) []bus.ConsumerConfig {
 			FilterSubject: events.OpLane(kind, target, p),
 			Description:   fmt.Sprintf("itsm-sync: %s, lane %d of %d", what, p, events.Partitions),
 			AckWait:       c.ITSMSync.AckWait, MaxDeliver: -1, Ordered: true,
-			FastAck: true, // completion is recorded in scw_done before the ack
+			FastAck: true, // the result (the done marker) is stored before the ack
 		}
 	}
 	var out []bus.ConsumerConfig
@@ -131,6 +131,9 @@ var Module = fx.Module(ServiceName,
 				}
 				s.Correlations = KVCorrelations{KV: kv[events.BucketCorrelation]}
 				run.Done, run.Attempts, run.Parked = kv[events.BucketDone], kv[events.BucketAttempts], kv[events.BucketParked]
+				if err := run.AuditHolds(ctx); err != nil { // retried in the background
+					s.Log.Warn("lanes' hold markers not audited at start", "err", err)
+				}
 				for _, cc := range Consumers(c) {
 					h, err := bus.AddHandlers(ctx, js, r, cc, 1, run.Handle, drain, logging.Watermill(s.Log))
 					if err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/triggerflow/triggerflow/pkg/events"
@@ -157,6 +158,9 @@ var cases = []struct {
 		if len(g.script.runsOf(later1.ID))+len(g.script.runsOf(later2.ID)) != 0 {
 			t.Fatal("an operation behind a failed one was performed")
 		}
+		if g.held(t, head) == 0 {
+			t.Fatalf("lane %s is held but has no hold marker", head.Lane())
+		}
 		if n := len(natstest.Msgs(t, g.js, events.StreamParked, "scw.parked.>")); n != 2 {
 			t.Fatalf("%d operations in %s, want 2", n, events.StreamParked)
 		}
@@ -192,6 +196,57 @@ var cases = []struct {
 			t.Fatalf("skip %+v; head ran %d times, later %d", s, len(g.script.runsOf(head.ID)), len(g.script.runsOf(later.ID)))
 		}
 		checkLaneFree(t, g, head)
+	}},
+	{"a held lane's hold marker lost (SCW_RESULTS' limits) is restored by the audit: what comes later still waits behind the failed one", func(t *testing.T, g *rig) {
+		head, later1, later2 := g.op("131", "head"), g.op("131", "later1"), g.op("131", "later2")
+		g.script.set(head.ID, func(context.Context, *runner.Job, int) error { return failure.Permanent(errors.New("injected 400")) })
+		g.publish(t, nil, "", head, later1)
+		g.waitResults(t, "parked", "131", 1)
+		g.dropHeld(t, head)
+		if err := g.run.AuditHolds(t.Context()); err != nil { // what the runner does every runner.HoldRefresh
+			t.Fatal(err)
+		}
+		if g.held(t, head) == 0 {
+			t.Fatal("the audit did not restore the hold marker")
+		}
+		g.publish(t, nil, "", later2)
+		if p := g.waitResults(t, "parked", "131", 2)[1]; p.OperationID != later2.ID || p.ParkedBehind != head.ID {
+			t.Fatalf("parked %+v", p)
+		}
+		if n := len(g.script.runsOf(later1.ID)) + len(g.script.runsOf(later2.ID)); n != 0 {
+			t.Fatalf("%d operations behind a failed one were performed", n)
+		}
+	}},
+	{"a park record without a hold marker (left by a version before them) holds the lane from the first operation", func(t *testing.T, g *rig) {
+		g.stop()
+		kv, err := g.js.KeyValue(t.Context(), events.BucketParked)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, later := g.op("132", "head"), g.op("132", "later")
+		rec := fmt.Sprintf(`{"head":%q,"head_route":"suite","head_action":"head","error":"injected","since":"2026-12-01T00:00:00Z"}`, head.ID)
+		if _, err := kv.Create(t.Context(), head.Lane(), []byte(rec)); err != nil {
+			t.Fatal(err)
+		}
+		g.stop = g.handlers(t, 30*time.Second) // a new version starts: it audits first
+		g.publish(t, nil, "", later)
+		if p := g.waitResults(t, "parked", "132", 1)[0]; p.OperationID != later.ID || p.ParkedBehind != head.ID {
+			t.Fatalf("parked %+v", p)
+		}
+		if len(g.script.runsOf(later.ID)) != 0 || g.held(t, head) == 0 {
+			t.Fatalf("the operation behind the recorded failure ran (%d), or the lane has no hold marker", len(g.script.runsOf(later.ID)))
+		}
+	}},
+	{"a stale hold marker (a release cut short) holds nothing: the operation runs and the marker is dropped", func(t *testing.T, g *rig) {
+		o := g.op("133", "a")
+		m := nats.NewMsg(o.HeldSubject())
+		m.Data = []byte(`{"head":"gone"}`)
+		if _, err := g.js.PublishMsg(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+		g.publish(t, nil, "", o)
+		g.waitResults(t, "succeeded", "133", 1)
+		checkLaneFree(t, g, o)
 	}},
 	{"the done marker (the result) not written: the message is given back, and the next delivery knows the outcome is unknown", func(t *testing.T, g *rig) {
 		o := g.op("109", "a")
@@ -314,4 +369,10 @@ func checkLaneFree(t *testing.T, g *rig, o events.Operation) {
 	if n := len(natstest.Msgs(t, g.js, events.StreamParked, o.ParkedSubject())); n != 0 {
 		t.Fatalf("%d operations still parked on %s", n, o.ParkedSubject())
 	}
+	natstest.CheckFor(t, time.Minute, 10*time.Millisecond, func() error {
+		if seq := g.held(t, o); seq != 0 {
+			return fmt.Errorf("lane %s still has its hold marker (sequence %d)", o.Lane(), seq)
+		}
+		return nil
+	})
 }

@@ -11,6 +11,7 @@ package runnertest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -114,6 +115,7 @@ type rig struct {
 	pub    *flakyPub          // the runner's publisher, with injectable result failures
 	logs   natstest.LogBuffer // the runner's log (info and above)
 	stop   func()             // stops the runner's handlers (a graceful stop with a drain)
+	run    *runner.Runner     // the runner of the latest handlers
 	seq    atomic.Int64
 }
 
@@ -157,6 +159,10 @@ func (g *rig) handlers(t testing.TB, drain time.Duration) func() {
 	r.Pub = g.pub
 	r.Done, r.Attempts, r.Parked, r.Perform = kv[events.BucketDone], kv[events.BucketAttempts], kv[events.BucketParked], g.script.perform
 	r.Log = slog.New(slog.NewTextHandler(&g.logs, nil))
+	if err := r.AuditHolds(ctx); err != nil { // as the service does at start
+		t.Fatal(err)
+	}
+	g.run = r
 	lc := fxtest.NewLifecycle(t)
 	router, err := bus.NewRouter(lc, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -285,6 +291,31 @@ func (g *rig) marker(t testing.TB, op events.Operation) (events.Result, error) {
 		return events.Result{}, err
 	}
 	return events.UnmarshalResult(data)
+}
+
+// held is the sequence of the lane's hold marker in SCW_RESULTS (0: none).
+func (g *rig) held(t testing.TB, o events.Operation) uint64 {
+	t.Helper()
+	m, err := natsconn.LastOf(t.Context(), g.nc, events.StreamResults, o.HeldSubject())
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Seq
+}
+
+// dropHeld removes the lane's hold marker, as SCW_RESULTS' limits would.
+func (g *rig) dropHeld(t testing.TB, o events.Operation) {
+	t.Helper()
+	st, err := g.js.Stream(t.Context(), events.StreamResults)
+	if err == nil {
+		err = st.Purge(t.Context(), jetstream.WithPurgeSubject(o.HeldSubject()))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func gaps(rs []run) []time.Duration {

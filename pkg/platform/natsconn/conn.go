@@ -197,6 +197,7 @@ func StreamConfig(s events.StreamSpec) jetstream.StreamConfig {
 		MaxMsgs:          -1,
 		MaxBytes:         cmp.Or(s.MaxBytes, -1),
 		AllowDirect:      s.Direct,
+		AllowRollup:      s.Rollup,
 	}
 }
 

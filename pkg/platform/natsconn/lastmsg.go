@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -26,10 +27,24 @@ import (
 // jetstreamext.GetLastMsgsFor has it, but reads the batch on a subscription of its own
 // per call (three protocol messages instead of one) and needs a newer nats.go.
 func LastMsg(ctx context.Context, nc *nats.Conn, stream string, subjects ...string) ([]byte, error) {
+	m, err := LastOf(ctx, nc, stream, subjects...)
+	return m.Data, err
+}
+
+// Stored is a message read with a direct get: its subject, stream sequence and data.
+type Stored struct {
+	Subject string
+	Seq     uint64
+	Data    []byte
+}
+
+// LastOf is LastMsg with the subject and sequence of the message that answered (with
+// several subjects: the one of them stored first).
+func LastOf(ctx context.Context, nc *nats.Conn, stream string, subjects ...string) (Stored, error) {
 	var body any
 	switch len(subjects) {
 	case 0:
-		return nil, fmt.Errorf("direct get from %s: no subject", stream)
+		return Stored{}, fmt.Errorf("direct get from %s: no subject", stream)
 	case 1:
 		body = struct {
 			LastBySubject string `json:"last_by_subj"`
@@ -43,23 +58,27 @@ func LastMsg(ctx context.Context, nc *nats.Conn, stream string, subjects ...stri
 	filter := strings.Join(subjects, ", ")
 	req, err := json.Marshal(body)
 	if err != nil {
-		return nil, err
+		return Stored{}, err
 	}
 	resp, err := nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+stream, req)
 	if err != nil {
-		return nil, fmt.Errorf("direct get of %s from %s: %w", filter, stream, err)
+		return Stored{}, fmt.Errorf("direct get of %s from %s: %w", filter, stream, err)
 	}
 	if len(resp.Data) == 0 {
 		switch st := resp.Header.Get("Status"); st {
 		case "404": // "Message Not Found", or "No Results" for multi_last
-			return nil, jetstream.ErrMsgNotFound
+			return Stored{}, jetstream.ErrMsgNotFound
 		case "":
 		default:
-			return nil, fmt.Errorf("direct get of %s from %s: %s %s", filter, stream, st, resp.Header.Get("Description"))
+			return Stored{}, fmt.Errorf("direct get of %s from %s: %s %s", filter, stream, st, resp.Header.Get("Description"))
 		}
 	}
 	if resp.Header.Get(jetstream.StreamHeader) == "" {
-		return nil, fmt.Errorf("direct get of %s from %s: not a stream message (does the stream allow direct gets?)", filter, stream)
+		return Stored{}, fmt.Errorf("direct get of %s from %s: not a stream message (does the stream allow direct gets?)", filter, stream)
 	}
-	return resp.Data, nil
+	seq, err := strconv.ParseUint(resp.Header.Get(jetstream.SequenceHeader), 10, 64)
+	if err != nil {
+		return Stored{}, fmt.Errorf("direct get of %s from %s: no sequence: %w", filter, stream, err)
+	}
+	return Stored{Subject: resp.Header.Get(jetstream.SubjectHeader), Seq: seq, Data: resp.Data}, nil
 }

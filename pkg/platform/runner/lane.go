@@ -107,6 +107,15 @@ func (r *Runner) parkHead(ctx context.Context, j *Job, reason string) error {
 			p = &parkRecord{Park: events.Park{Since: r.now().UTC()}}
 		}
 		p.Head, p.HeadRoute, p.HeadAct, p.Error, p.Release = j.Op.ID, j.Op.Route, j.Op.Action, reason, nil
+		if r.Results { // the hold marker first: never a park record without one (holds.go)
+			b, err := json.Marshal(p.Park)
+			if err == nil {
+				err = r.hold(ctx, j.Op.Lane(), b)
+			}
+			if err != nil {
+				return err
+			}
+		}
 		if err = r.savePark(ctx, j.Op.Lane(), p); err == nil {
 			return nil
 		} else if !natsconn.IsWrongRevision(err) && !errors.Is(err, jetstream.ErrKeyExists) {
@@ -197,8 +206,17 @@ func (r *Runner) release(ctx context.Context, j *Job, p *parkRecord) error {
 		return err
 	}
 	if len(parked) == 0 {
+		var held uint64 // the hold marker, dropped once the record is gone (holds.go)
+		if r.Results {
+			if held, err = r.heldSeq(ctx, key); err != nil {
+				return err
+			}
+		}
 		if err := r.Parked.Delete(ctx, key, jetstream.LastRevision(p.rev)); err != nil {
 			return fmt.Errorf("delete %s %s: %w", events.BucketParked, key, err)
+		}
+		if held != 0 {
+			r.dropHold(ctx, key, held)
 		}
 		if p.Head == j.Op.ID {
 			j.Log.Info("lane released: nothing was parked behind it")

@@ -6,9 +6,11 @@
 //  1. the done check: an operation that succeeded (or was skipped) is not performed
 //     again on a redelivery or replay (unless Scw-Force: true). Its done marker is a
 //     succeeded or skipped result of it on SCW_RESULTS, read with one direct get
-//     (isDone); the notifier's alerts, which publish no result, keep theirs in scw_done;
+//     (check) that also reads the lane's hold marker; the notifier's alerts, which
+//     publish no result, keep theirs in scw_done;
 //  2. the lane: an operation behind a failed one of its ticket and destination is parked
-//     (lane.go), and released in order once that one is redriven or skipped;
+//     (lane.go), and released in order once that one is redriven or skipped; while a
+//     lane is held its hold marker says so (holds.go);
 //  3. the group (groupApproval): a failed group cancels its other operations;
 //  4. the attempt history (scw_attempts, capped), across redeliveries and replicas;
 //  5. Perform, then settling, each outcome logged and counted once with the same fields:
@@ -124,6 +126,8 @@ type Runner struct {
 	Now      func() time.Time
 	// Tracing records one span per delivery (trace.go); nil: none.
 	Tracing trace.TracerProvider
+
+	holds holds // the audit of the lanes' hold markers (holds.go)
 }
 
 func (r *Runner) now() time.Time {
@@ -196,23 +200,10 @@ func (r *Runner) handle(msg *message.Message) error {
 	j.annotate()
 	ctx := msg.Context()
 
-	// The lane's park record is read while the done marker is: one round trip, not two.
-	var lane chan parkRead
-	if r.Lanes {
-		lane = make(chan parkRead, 1)
-		go func() {
-			p, err := r.park(ctx, op)
-			lane <- parkRead{p, err}
-		}()
-	}
-	if !j.Forced {
-		done, err := r.isDone(ctx, j)
-		switch {
-		case err != nil:
-			return r.later(j, err)
-		case done:
-			return r.alreadyDone(j)
-		}
+	if done, err := r.check(ctx, j); err != nil {
+		return r.later(j, err)
+	} else if done {
+		return r.alreadyDone(j)
 	}
 	if op.Group != "" { // a failed group cancels its operations, parked or not
 		if _, err := r.Done.Get(ctx, events.GroupKey(op.TriggerID, op.Group)); err == nil {
@@ -221,14 +212,8 @@ func (r *Runner) handle(msg *message.Message) error {
 			return r.later(j, fmt.Errorf("read %s: %w", events.BucketDone, err))
 		}
 	}
-	if r.Lanes {
-		pr := <-lane
-		if pr.err != nil {
-			return r.later(j, pr.err)
-		}
-		if j.parkRead, j.park = true, pr.p; pr.p != nil && !pr.p.lets(op.ID) {
-			return r.setAside(j, pr.p)
-		}
+	if j.park != nil && !j.park.lets(op.ID) {
+		return r.setAside(j, j.park)
 	}
 	if msg.Metadata.Get(events.HdrSkip) == "true" {
 		return r.skip(j, "skipped by an operator (Scw-Skip: true)")
@@ -238,16 +223,61 @@ func (r *Runner) handle(msg *message.Message) error {
 	}
 	j.prior = len(j.Attempts)
 
-	done, err := r.Perform(ctx, j)
+	d, err := r.Perform(ctx, j)
 	switch {
 	case err == nil:
-		return r.succeed(j, done)
+		return r.succeed(j, d)
 	case ctx.Err() != nil:
 		return r.cutOff(j, err)
 	case failure.IsPermanent(err):
 		return r.fail(j, err)
 	}
 	return r.transient(j, err)
+}
+
+// check is the done check (not for a forced operation) and, in a lane, the read of the
+// lane's park record (j.park). While the lanes' hold markers are trusted (holds.go) it
+// is one direct get of the operation's succeeded and skipped results and of the lane's
+// hold marker: nothing found means not done and not held. A held lane (or a stale
+// marker) reads its park record as without markers: the park read and the done check
+// in parallel.
+func (r *Runner) check(ctx context.Context, j *Job) (done bool, err error) {
+	var marker uint64 // the hold marker's sequence, if one answered
+	if r.Lanes && r.Results && !j.Forced && r.trustHolds() {
+		m, err := natsconn.LastOf(ctx, r.JS.Conn(), events.StreamResults, append(events.DoneSubjects(j.Op), j.Op.HeldSubject())...)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			j.parkRead = true // not held: no park record
+			return false, nil
+		case err != nil:
+			return false, fmt.Errorf("read the results of the operation: %w", err)
+		case m.Subject != j.Op.HeldSubject():
+			return true, nil // done; advance reads the park record
+		}
+		marker = m.Seq
+	}
+	var lane chan parkRead
+	if r.Lanes { // read while the done marker is: one round trip, not two
+		lane = make(chan parkRead, 1)
+		go func() {
+			p, err := r.park(ctx, j.Op)
+			lane <- parkRead{p, err}
+		}()
+	}
+	if !j.Forced {
+		done, err = r.isDone(ctx, j)
+	}
+	if r.Lanes {
+		pr := <-lane
+		if err == nil {
+			err = pr.err
+		}
+		j.parkRead, j.park = pr.err == nil, pr.p
+		if marker != 0 && pr.err == nil && pr.p == nil {
+			r.dropHold(ctx, j.Op.Lane(), marker) // stale: left by a release cut short
+		}
+	}
+	return done, err
 }
 
 // isDone reports whether j's operation is done: with results, whether a succeeded or
