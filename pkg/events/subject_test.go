@@ -85,22 +85,28 @@ func TestStreams(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			got := events.Streams(tt.opts)
-			want := []struct{ name, subject string }{
-				{events.StreamTriggers, events.SubjTriggers},
-				{events.StreamOps, events.SubjOps},
-				{events.StreamResults, events.SubjResults},
-				{events.StreamPlans, events.SubjPlans},
-				{events.StreamDLQ, events.SubjDLQ},
-				{events.StreamParked, events.SubjParked},
-				{events.StreamAlerts, events.SubjAlerts},
+			want := []struct {
+				name     string
+				subjects []string
+			}{
+				{events.StreamTriggers, []string{events.SubjTriggers}},
+				{events.StreamOps, []string{events.SubjOps}},
+				{events.StreamResults, []string{events.SubjResults, events.SubjLanes}}, // results and hold markers
+				{events.StreamPlans, []string{events.SubjPlans}},
+				{events.StreamDLQ, []string{events.SubjDLQ}},
+				{events.StreamParked, []string{events.SubjParked}},
+				{events.StreamAlerts, []string{events.SubjAlerts}},
 			}
 			if len(got) != len(want) || len(events.StreamNames()) != len(want) || len(def) != len(want) {
 				t.Fatalf("Streams() returned %d streams, StreamNames %d, DefaultLimits %d, want %d", len(got), len(events.StreamNames()), len(def), len(want))
 			}
 			for i, w := range want {
 				s := got[i]
-				if s.Name != w.name || !reflect.DeepEqual(s.Subjects, []string{w.subject}) || events.StreamNames()[i] != w.name {
-					t.Errorf("stream %d = %s %v, want %s [%s]", i, s.Name, s.Subjects, w.name, w.subject)
+				if s.Name != w.name || !reflect.DeepEqual(s.Subjects, w.subjects) || events.StreamNames()[i] != w.name {
+					t.Errorf("stream %d = %s %v, want %s %v", i, s.Name, s.Subjects, w.name, w.subjects)
+				}
+				if res := s.Name == events.StreamResults; s.Direct != res || s.Rollup != res {
+					t.Errorf("%s: Direct %v Rollup %v, want %v (the done check's direct get; the hold markers' rollup)", s.Name, s.Direct, s.Rollup, res)
 				}
 				lim, ok := tt.changed[s.Name]
 				if !ok {
