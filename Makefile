@@ -73,11 +73,12 @@ image: ## build the image IMAGE:TAG (TAG defaults to VERSION; latest is refused)
 	echo "$$engine build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE):$(TAG) -f Dockerfile ."; \
 	$$engine build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE):$(TAG) -f Dockerfile .
 
-test: fmt-check vet ## gofmt, go vet and every test of every module
-	@set -e; for m in $(MODULES); do \
+test: fmt-check vet ## gofmt, go vet and every test of every module (a failing module does not hide the others')
+	@failed=""; for m in $(MODULES); do \
 		echo "== go test $$m"; \
-		(cd $$m && $(GO) test -count=1 -timeout 15m $(if $(T),-run '$(T)') $(PKG)); \
-	done
+		(cd $$m && $(GO) test -count=1 -timeout 15m $(if $(T),-run '$(T)') $(PKG)) || failed="$$failed $$m"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
 
 vet: ## go vet every module
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet $(PKG)); done
