@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -75,12 +76,7 @@ func (v *validator) streams(c *Config) {
 		v.add("streams.trigger_max_age", fmt.Sprintf("%s contradicts streams.limits.%s.max_age %s: remove the deprecated trigger_max_age", s.TriggerMaxAge, events.StreamTriggers, trig))
 	}
 	names := events.StreamNames()
-	keys := make([]string, 0, len(s.Limits))
-	for name := range s.Limits {
-		keys = append(keys, name)
-	}
-	slices.Sort(keys)
-	for _, name := range keys {
+	for _, name := range slices.Sorted(maps.Keys(s.Limits)) {
 		l := s.Limits[name]
 		p := "streams.limits." + name
 		if !slices.Contains(names, name) {
@@ -120,12 +116,7 @@ func (v *validator) streams(c *Config) {
 	}
 
 	retryKey, retryAge := "itsm_sync.retry.max_age", c.ITSMSync.Retry.MaxAge
-	servers := make([]string, 0, len(c.Servers))
-	for name := range c.Servers {
-		servers = append(servers, name)
-	}
-	slices.Sort(servers)
-	for _, name := range servers {
+	for _, name := range slices.Sorted(maps.Keys(c.Servers)) {
 		if a := c.Servers[name].Retry.MaxAge; a > retryAge {
 			retryKey, retryAge = "servers."+name+".retry.max_age", a
 		}

@@ -2,9 +2,11 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -28,12 +30,7 @@ func (v *validator) itsmSync(c *Config) {
 		}
 	}
 
-	names := make([]string, 0, len(c.Servers))
-	for name := range c.Servers {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(c.Servers)) {
 		sv := c.Servers[name]
 		v.server("servers."+name, sv, s.Retry)
 	}

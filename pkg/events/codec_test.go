@@ -106,11 +106,7 @@ func BenchmarkUnmarshalOperation(b *testing.B) {
 
 // BenchmarkMarshalResult encodes a result as the runner does for each operation.
 func BenchmarkMarshalResult(b *testing.B) {
-	in, err := os.ReadFile("testdata/result.golden.json")
-	if err != nil {
-		b.Fatal(err)
-	}
-	r, err := UnmarshalResult(in)
+	r, err := UnmarshalResult(testdata(b, "result.golden.json"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -136,31 +132,29 @@ func BenchmarkMarshalResult(b *testing.B) {
 // first operation, with its template context (the trigger golden file, and a ticket).
 func benchOperation(b *testing.B) []byte {
 	b.Helper()
-	pb, err := os.ReadFile("testdata/plan.golden.json")
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := UnmarshalPlan(pb)
+	p, err := UnmarshalPlan(testdata(b, "plan.golden.json"))
 	if err != nil || len(p.Operations) == 0 {
 		b.Fatalf("plan golden file: %v", err)
 	}
-	tb, err := os.ReadFile("testdata/trigger_event.golden.json")
-	if err != nil {
-		b.Fatal(err)
-	}
-	trig, err := UnmarshalTriggerEvent(tb)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ticket, err := os.ReadFile("testdata/tickets/many_steps_many_fields.json")
+	trig, err := UnmarshalTriggerEvent(testdata(b, "trigger_event.golden.json"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	o := p.Operations[0]
-	o.Context = &OpContext{Trigger: trig, Ticket: ticket}
+	o.Context = &OpContext{Trigger: trig, Ticket: testdata(b, "tickets/many_steps_many_fields.json")}
 	out, err := json.Marshal(o)
 	if err != nil {
 		b.Fatal(err)
 	}
 	return out
+}
+
+// testdata is a file of testdata/.
+func testdata(tb testing.TB, name string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
 }

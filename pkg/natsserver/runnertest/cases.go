@@ -203,7 +203,7 @@ var cases = []struct {
 		g.publish(t, nil, "", head, later1)
 		g.waitResults(t, "parked", "131", 1)
 		g.dropHeld(t, head)
-		if err := g.run.AuditHolds(t.Context()); err != nil { // what the runner does every runner.HoldRefresh
+		if err := g.run.AuditHolds(t.Context()); err != nil { // what the runner does every events.HoldRefresh
 			t.Fatal(err)
 		}
 		if g.held(t, head) == 0 {

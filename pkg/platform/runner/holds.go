@@ -23,15 +23,12 @@ import (
 // it is deleted (release): a crash between the two leaves a marker without a record,
 // which only sends that lane's operations the longer way (check reads the record, finds
 // none and drops the marker). A record without a marker would let an operation overtake
-// a failed one, so the markers are audited: every HoldRefresh each runner republishes the
+// a failed one, so the markers are audited: every events.HoldRefresh each runner republishes the
 // marker of every park record (a park record written by an older version gets one; a
-// marker is never older than HoldRefresh, so SCW_RESULTS' limits do not remove one from
+// marker is never older than that, so SCW_RESULTS' limits do not remove one from
 // a lane still held), and the done check trusts the markers only while an audit that
-// began less than 2 × HoldRefresh ago has completed. Before the first audit, or when
+// began less than twice that ago has completed. Before the first audit, or when
 // audits fail, every operation of a lane reads its park record.
-
-// HoldRefresh is how often a runner republishes the lanes' hold markers.
-const HoldRefresh = events.HoldRefresh
 
 // holds is the state of the audit of the hold markers.
 type holds struct {
@@ -40,14 +37,14 @@ type holds struct {
 }
 
 // trustHolds reports whether the hold markers can be trusted, and starts an audit when
-// the last one is HoldRefresh old.
+// the last one is events.HoldRefresh old.
 func (r *Runner) trustHolds() bool {
 	last := r.holds.audited.Load()
 	age := time.Since(time.Unix(0, last))
-	if (last == 0 || age >= HoldRefresh) && r.holds.running.CompareAndSwap(false, true) {
+	if (last == 0 || age >= events.HoldRefresh) && r.holds.running.CompareAndSwap(false, true) {
 		go r.refreshHolds()
 	}
-	return last != 0 && age < 2*HoldRefresh
+	return last != 0 && age < 2*events.HoldRefresh
 }
 
 // refreshHolds runs one audit of the hold markers, in the background.
@@ -62,7 +59,7 @@ func (r *Runner) refreshHolds() {
 
 // AuditHolds republishes the hold marker of every park record. A service calls it at
 // start, so that the done check trusts the markers from its first operation; the runner
-// repeats it every HoldRefresh. Without lanes and results it does nothing.
+// repeats it every events.HoldRefresh. Without lanes and results it does nothing.
 func (r *Runner) AuditHolds(ctx context.Context) error {
 	if !r.Lanes || !r.Results {
 		return nil
@@ -128,11 +125,7 @@ func (r *Runner) heldSeq(ctx context.Context, lane string) (uint64, error) {
 // lane held again meanwhile, stays). A failure leaves a stale marker: logged, and
 // dropped by a later operation of the lane.
 func (r *Runner) dropHold(ctx context.Context, lane string, seq uint64) {
-	st, err := r.JS.Stream(ctx, events.StreamResults)
-	if err == nil {
-		err = st.Purge(ctx, jetstream.WithPurgeSubject(events.LaneHeldSubject(lane)), jetstream.WithPurgeSequence(seq+1))
-	}
-	if err != nil {
+	if err := r.purge(ctx, events.StreamResults, events.LaneHeldSubject(lane), seq); err != nil {
 		r.Log.Debug("hold marker not dropped; a later operation of the lane drops it", "lane", lane, "err", err)
 	}
 }

@@ -243,7 +243,7 @@ func (r *Runner) release(ctx context.Context, j *Job, p *parkRecord) error {
 	if err := r.savePark(ctx, key, p); err != nil {
 		return err
 	}
-	if err := r.purgeParked(ctx, subj, last); err != nil {
+	if err := r.purge(ctx, events.StreamParked, subj, last); err != nil {
 		j.Log.Warn("released operations not purged from "+events.StreamParked+"; they are released again later and found done", "err", err)
 	}
 	j.Log.Info("lane released: parked operations go out in their original order", "released", len(ids))
@@ -293,9 +293,10 @@ func (r *Runner) parkedOps(ctx context.Context, subj string) ([]parkedOp, uint64
 	return out, last, nil
 }
 
-// purgeParked removes the lane's parked operations up to and including seq.
-func (r *Runner) purgeParked(ctx context.Context, subj string, seq uint64) error {
-	st, err := r.JS.Stream(ctx, events.StreamParked)
+// purge removes the messages of stream on subj up to and including seq: what a lane
+// released (SCW_PARKED), its hold marker (SCW_RESULTS); anything newer stays.
+func (r *Runner) purge(ctx context.Context, stream, subj string, seq uint64) error {
+	st, err := r.JS.Stream(ctx, stream)
 	if err != nil {
 		return err
 	}
