@@ -25,7 +25,7 @@ FUZZTIME  ?= 30s
 # What `make build` and `make image` stamp into the binary (`triggerflow version`).
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-BUILDINFO := github.com/triggerflow/triggerflow/pkg/platform/buildinfo
+BUILDINFO := github.com/triggerflow/triggerflow/internal/runtime/buildinfo
 # The one go build of every binary: `make build` and the Dockerfile's build stage run
 # exactly this (TestDockerfileBuildIsMakeBuild compares them), so the image is what CI tests.
 GO_BUILD   = CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).commit=$(COMMIT)"
@@ -51,12 +51,9 @@ run: ## run the whole pipeline in one process (embedded JetStream) with examples
 nats: ## the stock nats CLI against `make run`'s server, e.g. make nats ARGS='stream view SCW_TRIGGERS'
 	$(GO) run $(NATS_CLI) --server nats://127.0.0.1:4222 $(ARGS)
 
-build: ## build bin/triggerflow and each service's own binary: static, VERSION and COMMIT stamped
+build: ## build bin/triggerflow (every service and command: `triggerflow <service>`): static, VERSION and COMMIT stamped
 	$(GO_BUILD) -o bin/triggerflow ./cmd/triggerflow
-	$(GO_BUILD) -o bin/ingress ./services/ingress/cmd/ingress
-	$(GO_BUILD) -o bin/dispatcher ./services/dispatcher/cmd/dispatcher
-	$(GO_BUILD) -o bin/itsm-sync ./services/itsm-sync/cmd/itsm-sync
-	$(GO_BUILD) -o bin/notifier ./services/notifier/cmd/notifier
+
 
 image: ## build the image IMAGE:TAG (TAG defaults to VERSION; latest is refused) with docker, podman or nerdctl
 	@if [ -z "$(TAG)" ] || [ "$(TAG)" = latest ]; then \
@@ -98,9 +95,9 @@ bench: ## benchmarks, each next to its raw JetStream limit measured in the same 
 	cd services/itsm-sync && $(GO) test -run '^$$' -bench ITSMSync -benchtime $(ITSM_N) $(PKG)
 	cd services/notifier && $(GO) test -run '^$$' -bench Notifier -benchtime $(MAIL_N) $(PKG)
 	cd cmd/triggerflow && $(GO) test -run '^$$' -bench Replay -benchtime $(REPLAY_N) $(PKG)
-	cd pkg/platform && $(GO) test -run '^$$' -bench . -benchmem ./wfi/
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/wfi/
 	cd pkg/events && $(GO) test -run '^$$' -bench . -benchmem -cpu 1 $(PKG)
-	cd pkg/kvgroup && $(GO) test -run '^$$' -bench . -benchmem $(PKG)
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/rewrite/kvgroup/
 
 fuzz: ## run each fuzz target for FUZZTIME (corpus in testdata/fuzz)
 	cd pkg/events && $(GO) test -run '^$$' -fuzz '^FuzzDecodeTicketInfo$$' -fuzztime $(FUZZTIME) .
@@ -108,11 +105,11 @@ fuzz: ## run each fuzz target for FUZZTIME (corpus in testdata/fuzz)
 	cd services/ingress && $(GO) test -run '^$$' -fuzz '^FuzzDecodeMediatorBody$$' -fuzztime $(FUZZTIME) .
 	cd services/ingress && $(GO) test -run '^$$' -fuzz '^FuzzRootIDs$$' -fuzztime $(FUZZTIME) .
 	cd pkg/events && $(GO) test -run '^$$' -fuzz '^FuzzDecodeTicket$$' -fuzztime $(FUZZTIME) .
-	cd pkg/config && $(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) .
-	cd pkg/config && $(GO) test -run '^$$' -fuzz '^FuzzParseByteSize$$' -fuzztime $(FUZZTIME) .
-	cd pkg/kvgroup && $(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseByteSize$$' -fuzztime $(FUZZTIME) ./internal/config/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/rewrite/kvgroup/
 	cd services/dispatcher && $(GO) test -run '^$$' -fuzz '^FuzzRoutes$$' -fuzztime $(FUZZTIME) .
 	cd pkg/events && $(GO) test -run '^$$' -fuzz '^FuzzDecodeTicketMatchesReference$$' -fuzztime $(FUZZTIME) .
-	cd pkg/platform && $(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./wfi/
-	cd pkg/platform && $(GO) test -run '^$$' -fuzz '^FuzzSnippet$$' -fuzztime $(FUZZTIME) ./httpx/
-	cd pkg/platform && $(GO) test -run '^$$' -fuzz '^FuzzRetryAfter$$' -fuzztime $(FUZZTIME) ./httpx/
+	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./internal/wfi/
+	$(GO) test -run '^$$' -fuzz '^FuzzSnippet$$' -fuzztime $(FUZZTIME) ./internal/egress/
+	$(GO) test -run '^$$' -fuzz '^FuzzRetryAfter$$' -fuzztime $(FUZZTIME) ./internal/egress/

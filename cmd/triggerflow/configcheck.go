@@ -5,7 +5,7 @@ import (
 	"io"
 	"slices"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
 )
 
 // concerning keeps the problems that stop one of the services.

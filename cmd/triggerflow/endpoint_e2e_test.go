@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
 )
 
 // TestSeedMediatorEndpointLeadingSlash: an admin who writes the seed mediator's

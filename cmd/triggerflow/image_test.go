@@ -17,7 +17,7 @@ import (
 // pinned bases), its build stage against `make build`, `make image` with and without a
 // container engine, and the version `make build` stamps. None needs a container engine.
 
-const buildinfoPkg = "github.com/triggerflow/triggerflow/pkg/platform/buildinfo"
+const buildinfoPkg = "github.com/triggerflow/triggerflow/internal/runtime/buildinfo"
 
 // instruction is one Dockerfile instruction, continuation lines joined.
 type instruction struct {

@@ -29,8 +29,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
-	"github.com/triggerflow/triggerflow/pkg/sctest"
+	"github.com/triggerflow/triggerflow/internal/securechange/sctest"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/services/notifier/smtptest"
 )
 

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 )
 
 // TestSharedConfigListenOverrides: several commands run on one host from one config file

@@ -12,8 +12,8 @@ import (
 	"go.uber.org/fx"
 	"gopkg.in/yaml.v3"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
-	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/services/ingress"
 )
 

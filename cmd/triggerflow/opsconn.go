@@ -16,8 +16,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
-	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 )
 
 // The operator commands (trace, replay, redrive, resend) talk to NATS with the services'

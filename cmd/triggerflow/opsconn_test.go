@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
 )
 
 // TestOpsServerURL: --server beats $NATS_URL, which beats nats.url, which beats the

@@ -20,9 +20,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/fx"
 
-	"github.com/triggerflow/triggerflow/cmd/triggerflow/configcheck"
+	"github.com/triggerflow/triggerflow/internal/configcheck"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
 	"github.com/triggerflow/triggerflow/services/ingress"
 	"github.com/triggerflow/triggerflow/services/notifier/smtptest"
 )

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 )
 
 // The ordering tests: each ticket's CREATE, ADVANCE, ADVANCE, CLOSE, sent ~1.5 s apart

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
 )
 
 // TestAllInOneAndREADME is the README's quickstart, run as a user would: `triggerflow all`

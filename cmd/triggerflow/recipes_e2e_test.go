@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
 )
 
 // recordingITSM is a ServiceNow-shaped table API that records each request by ticket and

@@ -15,8 +15,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
 )
 
 const redriveHelp = `Usage: triggerflow redrive [--service S] [--ticket T] [--since T] [--all] [--skip] [--again] [--dry-run] [--json]

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
 )
 
 // Environment overrides of the listen addresses, so that several commands on one host

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
 )
 
 func TestListenOverrides(t *testing.T) {

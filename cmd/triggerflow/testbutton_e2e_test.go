@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
 )
 
 // TestSeedMediatorTestButtonUnderAdvance: an admin presses Test on a script configured for

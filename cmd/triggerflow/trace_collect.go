@@ -1,7 +1,7 @@
 package main
 
 import (
-	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
+	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
 
 	"encoding/json"
 	"fmt"

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden files of trace (testdata/trace_*.golden)")

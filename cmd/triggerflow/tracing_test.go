@@ -21,11 +21,11 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
+	"github.com/triggerflow/triggerflow/internal/securechange/securechangetest"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
-	"github.com/triggerflow/triggerflow/pkg/platform/securechange/securechangetest"
-	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
 	"github.com/triggerflow/triggerflow/services/ingress"
 	"github.com/triggerflow/triggerflow/services/notifier/smtptest"
 )

@@ -8,7 +8,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
-	"github.com/triggerflow/triggerflow/pkg/platform/buildinfo"
+	"github.com/triggerflow/triggerflow/internal/runtime/buildinfo"
 )
 
 const versionHelp = `Usage: triggerflow version

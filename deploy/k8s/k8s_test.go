@@ -19,9 +19,9 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/triggerflow/triggerflow/cmd/triggerflow/configcheck"
-	"github.com/triggerflow/triggerflow/pkg/config"
-	"github.com/triggerflow/triggerflow/pkg/platform/bus"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/configcheck"
+	"github.com/triggerflow/triggerflow/internal/runtime/bus"
 	"github.com/triggerflow/triggerflow/services/dispatcher"
 	itsmsync "github.com/triggerflow/triggerflow/services/itsm-sync"
 	"github.com/triggerflow/triggerflow/services/notifier"

@@ -43,7 +43,7 @@ const ReadOnlyKey = "read_only"
 // pytos (github.com/Tufin/pytos, file pytos/securechange/xml_objects/rest.py;
 // the type names are its Attributes.FIELD_TYPE_* constants and the value keys
 // its classes' from_xml_node / FIELD_CONTENT_ATTRIBUTES). The decoder
-// (DecodeTicket), the writer (pkg/platform/securechange) and config checks
+// (DecodeTicket), the writer (internal/securechange) and config checks
 // read it; the simulator (securechangetest) checks writes on its own.
 var FieldTypes = map[string]FieldType{
 	// rest.py class Step_Field_Text: Elements.TEXT.

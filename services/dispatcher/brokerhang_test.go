@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
-	"github.com/triggerflow/triggerflow/pkg/platform/bus"
-	"github.com/triggerflow/triggerflow/pkg/platform/health/metricstest"
+	"github.com/triggerflow/triggerflow/internal/runtime/bus"
+	"github.com/triggerflow/triggerflow/internal/runtime/health/metricstest"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 )
 
 // TestMetricsWhileBrokerHangs: with the nats-server process frozen (SIGSTOP), /metrics

@@ -10,10 +10,10 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/triggerflow/triggerflow/internal/runtime/bus"
+	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/platform/bus"
-	"github.com/triggerflow/triggerflow/pkg/platform/securechange"
-	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
 )
 
 // ServiceName names the dispatcher in dead letters and logs.

@@ -3,7 +3,7 @@
 // publish one message per operation.
 package dispatcher
 
-import "github.com/triggerflow/triggerflow/pkg/platform/failure"
+import "github.com/triggerflow/triggerflow/internal/failure"
 
 // Permanent marks a failure that no retry can fix (a 404 ticket, a plugin's errmsg, a
 // bad template reference): the trigger is dead-lettered at once with a failed plan.

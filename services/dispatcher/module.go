@@ -14,13 +14,13 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/runtime/bus"
+	"github.com/triggerflow/triggerflow/internal/runtime/logging"
+	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
+	"github.com/triggerflow/triggerflow/internal/securechange"
+	"github.com/triggerflow/triggerflow/internal/wfi"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/platform/bus"
-	"github.com/triggerflow/triggerflow/pkg/platform/logging"
-	"github.com/triggerflow/triggerflow/pkg/platform/securechange"
-	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
-	"github.com/triggerflow/triggerflow/pkg/platform/wfi"
 )
 
 // Durable prefixes the dispatcher's lanes on SCW_TRIGGERS, durable pull consumers shared

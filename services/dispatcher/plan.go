@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"maps"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 

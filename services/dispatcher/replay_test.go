@@ -7,9 +7,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
 )
 
 // republish stores ev again as `triggerflow replay` does: on its unpartitioned subject,

@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 

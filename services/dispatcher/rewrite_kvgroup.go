@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/triggerflow/triggerflow/pkg/kvgroup"
+	"github.com/triggerflow/triggerflow/internal/rewrite/kvgroup"
 )
 
 // The KVGroup side of the rewrite-plugin contract; the format is documented on Rewriter.

@@ -18,9 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/rewrite/kvgroup"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/kvgroup"
 )
 
 const testTriggerID = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
@@ -773,11 +773,11 @@ func TestNewRewriterChecks(t *testing.T) {
 	}
 }
 
-// The seed's output examples (pkg/kvgroup/testdata/seed) decode as the contract says.
+// The seed's output examples (internal/rewrite/kvgroup/testdata/seed) decode as the contract says.
 func TestDecodeSeedOutputs(t *testing.T) {
 	read := func(name string) reply {
 		t.Helper()
-		b, err := os.ReadFile(filepath.Join("..", "..", "pkg", "kvgroup", "testdata", "seed", name))
+		b, err := os.ReadFile(filepath.Join("..", "..", "internal", "rewrite", "kvgroup", "testdata", "seed", name))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/services/dispatcher"
 )

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
 )
 
 // TestBadInput: every kind of bad request gets a 4xx whose message names the problem,

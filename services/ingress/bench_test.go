@@ -20,7 +20,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 )
 
 // rawHandler is the naive limit the ingress is measured against: HTTP + JSON + base64 +

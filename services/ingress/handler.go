@@ -13,10 +13,10 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/runtime/health"
+	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/platform/health"
-	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
 )
 
 // Handler turns mediator requests into trigger events stored in SCW_TRIGGERS.

@@ -13,10 +13,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
-	"github.com/triggerflow/triggerflow/pkg/platform/bus"
-	"github.com/triggerflow/triggerflow/pkg/platform/health"
-	"github.com/triggerflow/triggerflow/pkg/platform/logging"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/runtime/bus"
+	"github.com/triggerflow/triggerflow/internal/runtime/health"
+	"github.com/triggerflow/triggerflow/internal/runtime/logging"
 )
 
 // Options are the ingress's command-line switches.

@@ -5,10 +5,10 @@ import (
 
 	"go.uber.org/fx"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
-	"github.com/triggerflow/triggerflow/pkg/platform/health"
-	"github.com/triggerflow/triggerflow/pkg/platform/logging"
-	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/runtime/health"
+	"github.com/triggerflow/triggerflow/internal/runtime/logging"
+	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 	"github.com/triggerflow/triggerflow/services/ingress"
 )
 

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
 )
 
 // Exit codes the seed mediator exits with when we answer {"error":{"returnCode":N}}

@@ -8,7 +8,7 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
 )
 
 // Server is the ingress's HTTP listener.

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
 
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
 )
 
 // TestRetriesStoreOnce: SecureChange runs a failed script up to five times; the same

@@ -9,8 +9,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
 )
 
 // traced serves a trigger endpoint in a server span named ingress.receive: the root of

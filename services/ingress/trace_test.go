@@ -17,13 +17,13 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/runtime/health"
+	"github.com/triggerflow/triggerflow/internal/runtime/logging"
+	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
+	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
-	"github.com/triggerflow/triggerflow/pkg/platform/health"
-	"github.com/triggerflow/triggerflow/pkg/platform/logging"
-	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
-	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
 	"github.com/triggerflow/triggerflow/services/ingress"
 )
 

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
 )
 
 // One server answers 503, slowly, the whole time; 1 000 operations for another server

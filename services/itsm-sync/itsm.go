@@ -9,10 +9,10 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/triggerflow/triggerflow/internal/failure"
+	"github.com/triggerflow/triggerflow/internal/runtime/runner"
+	"github.com/triggerflow/triggerflow/internal/wfi"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/platform/failure"
-	"github.com/triggerflow/triggerflow/pkg/platform/runner"
-	"github.com/triggerflow/triggerflow/pkg/platform/wfi"
 	"github.com/triggerflow/triggerflow/services/itsm-sync/outbound"
 )
 

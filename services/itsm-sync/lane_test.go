@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
 )
 
 // TestFailingTicketHoldsOnlyItsLane measures what a ticket whose create keeps failing

@@ -9,12 +9,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx/fxtest"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/runtime/bus"
+	"github.com/triggerflow/triggerflow/internal/runtime/runner"
+	"github.com/triggerflow/triggerflow/internal/runtime/runner/runnertest"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
-	"github.com/triggerflow/triggerflow/pkg/natsserver/runnertest"
-	"github.com/triggerflow/triggerflow/pkg/platform/bus"
-	"github.com/triggerflow/triggerflow/pkg/platform/runner"
 	itsmsync "github.com/triggerflow/triggerflow/services/itsm-sync"
 )
 

@@ -9,8 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
 )
 
 // KVCorrelations keeps correlation values in the scw_correlation bucket, one JSON object

@@ -5,10 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/securechange/securechangetest"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
-	"github.com/triggerflow/triggerflow/pkg/platform/securechange/securechangetest"
 )
 
 // The create's response maps the CHG number into the SecureChange field "ITSM Change":

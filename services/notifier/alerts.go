@@ -14,11 +14,11 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/failure"
+	"github.com/triggerflow/triggerflow/internal/runtime/runner"
+	"github.com/triggerflow/triggerflow/internal/wfi"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/platform/failure"
-	"github.com/triggerflow/triggerflow/pkg/platform/runner"
-	"github.com/triggerflow/triggerflow/pkg/platform/wfi"
 	"github.com/triggerflow/triggerflow/services/notifier/mailer"
 )
 

@@ -9,10 +9,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/natsserver/natstest"
-	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
 	"github.com/triggerflow/triggerflow/services/notifier/mailer"
 	"github.com/triggerflow/triggerflow/services/notifier/smtptest"
 )

@@ -11,9 +11,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/triggerflow/triggerflow/internal/egress"
+	"github.com/triggerflow/triggerflow/internal/runtime/bus"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/platform/bus"
-	"github.com/triggerflow/triggerflow/pkg/platform/httpx"
 )
 
 // maxDigest is the most alerts one digest email lists.
@@ -113,7 +113,7 @@ func (d *digester) flush(ctx context.Context) bool {
 	d.s.metrics.sent(mailDigest, time.Since(start), err)
 	if err != nil {
 		r := d.s.Cfg.Notifier.Retry
-		wait := httpx.Backoff(r.Backoff, r.MaxBackoff, delivered-1)
+		wait := egress.Backoff(r.Backoff, r.MaxBackoff, delivered-1)
 		d.unsent.Add(float64(len(batch)))
 		d.log.Error("alert digest not sent; kept in "+events.StreamAlerts+" and retried", "alerts", len(batch), "attempt", delivered, "wait", wait.Round(time.Millisecond), "err", err)
 		b.Nak(wait)

@@ -15,13 +15,13 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/runtime/bus"
+	"github.com/triggerflow/triggerflow/internal/runtime/logging"
+	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
+	"github.com/triggerflow/triggerflow/internal/runtime/runner"
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/pkg/platform/bus"
-	"github.com/triggerflow/triggerflow/pkg/platform/logging"
-	"github.com/triggerflow/triggerflow/pkg/platform/natsconn"
-	"github.com/triggerflow/triggerflow/pkg/platform/runner"
-	"github.com/triggerflow/triggerflow/pkg/platform/securechange"
 	"github.com/triggerflow/triggerflow/services/notifier/mailer"
 )
 

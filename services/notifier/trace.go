@@ -6,7 +6,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
+	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
 	"github.com/triggerflow/triggerflow/services/notifier/mailer"
 )
 

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
 )
 
 // authenticator puts a server's credentials on a request.

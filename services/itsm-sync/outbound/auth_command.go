@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
-	"github.com/triggerflow/triggerflow/pkg/platform/failure"
-	"github.com/triggerflow/triggerflow/pkg/platform/httpx"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/egress"
+	"github.com/triggerflow/triggerflow/internal/failure"
 )
 
 // Bounds of what a token command may print.
@@ -62,7 +62,7 @@ func (f *commandFetcher) fetch(ctx context.Context) (token, time.Duration, error
 			return token{}, 0, failure.Permanent(fmt.Errorf("%s: %w", f.path, err))
 		}
 		msg := fmt.Sprintf("%s: %s failed (%s)", f.path, name, exit.ProcessState)
-		if s := httpx.Snippet(stderr.Bytes(), f.secrets.list(), stderrExcerpt); s != "" {
+		if s := egress.Snippet(stderr.Bytes(), f.secrets.list(), stderrExcerpt); s != "" {
 			msg += ": " + s
 		}
 		return token{}, 0, errors.New(msg)

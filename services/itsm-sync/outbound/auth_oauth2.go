@@ -10,9 +10,9 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
-	"github.com/triggerflow/triggerflow/pkg/platform/failure"
-	"github.com/triggerflow/triggerflow/pkg/platform/httpx"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/egress"
+	"github.com/triggerflow/triggerflow/internal/failure"
 )
 
 // oauthEarly is how long before expiry a token is renewed, as oauth2.ReuseTokenSource
@@ -162,13 +162,13 @@ func (f *oauth2Fetcher) tokenError(err error) error {
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) || re.Response == nil {
 		switch {
-		case httpx.IsCertError(err):
+		case egress.IsCertError(err):
 			return failure.Permanent(fmt.Errorf("%s: token endpoint %s: certificate not trusted (set the CA in %s.tls.ca_file): %w",
 				f.path, f.cfg.TokenURL, f.server, unwrapURLError(err)))
 		case ctxErr(err):
 			return fmt.Errorf("%s: token endpoint %s: %w", f.path, f.cfg.TokenURL, err)
 		}
-		return fmt.Errorf("%s: token endpoint %s: %s", f.path, f.cfg.TokenURL, httpx.Snippet([]byte(unwrapURLError(err).Error()), f.secrets.list(), 300))
+		return fmt.Errorf("%s: token endpoint %s: %s", f.path, f.cfg.TokenURL, egress.Snippet([]byte(unwrapURLError(err).Error()), f.secrets.list(), 300))
 	}
 	code := re.Response.StatusCode
 	what := re.ErrorCode
@@ -179,7 +179,7 @@ func (f *oauth2Fetcher) tokenError(err error) error {
 		what = string(re.Body)
 	}
 	msg := fmt.Sprintf("%s: token endpoint %s answered %s: %s", f.path, f.cfg.TokenURL, re.Response.Status,
-		httpx.Snippet([]byte(what), f.secrets.list(), 300))
+		egress.Snippet([]byte(what), f.secrets.list(), 300))
 	if code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500 {
 		return errors.New(msg)
 	}

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
-	"github.com/triggerflow/triggerflow/pkg/platform/failure"
-	"github.com/triggerflow/triggerflow/pkg/platform/httpx"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/egress"
+	"github.com/triggerflow/triggerflow/internal/failure"
 )
 
 // maxErrorBody is how much of a non-2xx body is read (for the excerpt and to reuse the
@@ -241,7 +241,7 @@ func (s *Server) transportError(ctx, rctx context.Context, method, path string, 
 		e.callerDone = true
 	case errors.Is(context.Cause(rctx), errTimeout):
 		e = s.fail(Transient, method, path, fmt.Errorf("no complete answer within %s (%s.timeout): %w", s.cfg.Timeout, s.path, context.DeadlineExceeded))
-	case httpx.IsCertError(err):
+	case egress.IsCertError(err):
 		e = s.fail(Permanent, method, path, fmt.Errorf("%w; if the server's certificate is issued by a private CA, set %s.tls.ca_file", cause, s.path))
 	case isClientCertRefused(err):
 		e = s.fail(Permanent, method, path, fmt.Errorf("%w; the server wants a client certificate it trusts: check %s.tls.cert_file and key_file", cause, s.path))
@@ -255,7 +255,7 @@ func (s *Server) transportError(ctx, rctx context.Context, method, path string, 
 // statusError classifies a non-2xx answer.
 func (s *Server) statusError(method, path string, resp *http.Response, body []byte, latency time.Duration) *Error {
 	e := &Error{Server: s.name, Status: resp.StatusCode, Excerpt: s.Excerpt(body), Latency: latency, Class: Permanent}
-	if d, ok := httpx.RetryAfter(resp.Header.Get("Retry-After"), time.Now(), s.cfg.Retry.MaxRetryAfter); ok {
+	if d, ok := egress.RetryAfter(resp.Header.Get("Retry-After"), time.Now(), s.cfg.Retry.MaxRetryAfter); ok {
 		e.RetryAfter, e.HasRetryAfter = d, true
 	}
 	var hint string
@@ -267,7 +267,7 @@ func (s *Server) statusError(method, path string, resp *http.Response, body []by
 		}
 	case code >= 300 && code < 400:
 		hint = fmt.Sprintf(" (redirect to %q, not followed: check %s.base_url)",
-			httpx.Snippet([]byte(resp.Header.Get("Location")), s.secrets.list(), 200), s.path)
+			egress.Snippet([]byte(resp.Header.Get("Location")), s.secrets.list(), 200), s.path)
 	case code == http.StatusUnauthorized:
 		hint = fmt.Sprintf(" (credentials refused: check %s.auth)", s.path)
 	}

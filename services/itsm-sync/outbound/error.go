@@ -4,8 +4,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/triggerflow/triggerflow/pkg/platform/failure"
-	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
+	"github.com/triggerflow/triggerflow/internal/failure"
+	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
 )
 
 // Class of a failed call: the only input to retry and dead-letter decisions.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
+	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/services/itsm-sync/outbound"
 )
 

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
-	"github.com/triggerflow/triggerflow/pkg/platform/failure"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/failure"
 	"github.com/triggerflow/triggerflow/services/itsm-sync/outbound"
 )
 

@@ -16,9 +16,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
-	"github.com/triggerflow/triggerflow/pkg/platform/httpx"
-	"github.com/triggerflow/triggerflow/pkg/platform/tracing"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/egress"
+	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
 )
 
 // MaxBody is the largest response body Do accepts.
@@ -112,7 +112,7 @@ func New(name string, cfg config.Server, o Options) (*Server, error) {
 		return nil, fmt.Errorf("%s: timeout, concurrency and burst must be positive, rate_limit not negative", path)
 	}
 
-	tlsCfg, err := httpx.TLSConfig(path+".tls", cfg.TLS, log, tlsRisk)
+	tlsCfg, err := egress.TLSConfig(path+".tls", cfg.TLS, log, tlsRisk)
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +220,7 @@ func (s *Server) Retry() config.Retry { return s.cfg.Retry }
 // Excerpt is a bounded one-line excerpt of body with the server's secrets and anything
 // that looks like a credential stripped.
 func (s *Server) Excerpt(body []byte) string {
-	return httpx.Snippet(body, s.secrets.list(), s.excerpt)
+	return egress.Snippet(body, s.secrets.list(), s.excerpt)
 }
 
 // BreakerState is "closed", "open" or "half-open" ("closed" when the breaker is disabled).

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
-	"github.com/triggerflow/triggerflow/pkg/platform/failure"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/failure"
 	"github.com/triggerflow/triggerflow/services/notifier/mailer"
 	"github.com/triggerflow/triggerflow/services/notifier/smtptest"
 )

@@ -36,8 +36,8 @@ import (
 	gomail "github.com/wneessen/go-mail"
 	"github.com/wneessen/go-mail/smtp"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
-	"github.com/triggerflow/triggerflow/pkg/platform/httpx"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/egress"
 )
 
 // defaultTimeout applies when smtp.timeout is zero (config defaults set 30s too).
@@ -110,7 +110,7 @@ func New(c config.SMTP, log *slog.Logger) (*Mailer, error) {
 	encrypted := c.TLS || c.StartTLSOn()
 	var tlsConf *tls.Config
 	if encrypted {
-		tc, err := httpx.TLSConfig("smtp.tls_config", c.TLSConfig, log, tlsRisk)
+		tc, err := egress.TLSConfig("smtp.tls_config", c.TLSConfig, log, tlsRisk)
 		if err != nil {
 			errs = append(errs, err)
 		} else {

@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/triggerflow/triggerflow/pkg/config"
-	"github.com/triggerflow/triggerflow/pkg/platform/failure"
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/failure"
 	"github.com/triggerflow/triggerflow/services/notifier/mailer"
 	"github.com/triggerflow/triggerflow/services/notifier/smtptest"
 )

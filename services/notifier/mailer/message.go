@@ -9,7 +9,7 @@ import (
 
 	gomail "github.com/wneessen/go-mail"
 
-	"github.com/triggerflow/triggerflow/pkg/platform/failure"
+	"github.com/triggerflow/triggerflow/internal/failure"
 )
 
 // Message is one email.

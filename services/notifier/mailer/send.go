@@ -13,8 +13,8 @@ import (
 	gomail "github.com/wneessen/go-mail"
 	"github.com/wneessen/go-mail/smtp"
 
-	"github.com/triggerflow/triggerflow/pkg/platform/failure"
-	"github.com/triggerflow/triggerflow/pkg/platform/httpx"
+	"github.com/triggerflow/triggerflow/internal/egress"
+	"github.com/triggerflow/triggerflow/internal/failure"
 )
 
 // Send delivers msg to its To and Cc recipients over the reused connection, dialling
@@ -199,7 +199,7 @@ func (m *Mailer) dialError(err error) error {
 	err = m.redact(err)
 	var te *textproto.Error
 	switch {
-	case httpx.IsCertError(err):
+	case egress.IsCertError(err):
 		return failure.Permanent(fmt.Errorf("connect to %s: the server's certificate does not verify (trust its CA with smtp.tls_config.ca_file): %w", m.server, err))
 	case errors.As(err, &te) && (te.Code == 530 || te.Code == 534 || te.Code == 535 || te.Code == 538):
 		return failure.Permanent(fmt.Errorf("connect to %s: authentication failed (check smtp.username, smtp.password_env/password_file and smtp.auth): %w", m.server, err))

@@ -1,0 +1,92 @@
+// Package embedded runs a nats-server with JetStream inside this process, for
+// `triggerflow all` (a single node on a laptop or a small install) and for tests.
+package embedded
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"go.uber.org/fx"
+
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
+)
+
+// EmbeddedMaxStore is the JetStream file store the embedded server (and the test
+// servers) reserve streams' max_bytes against: 1 TiB, nats-server's own default when it
+// cannot measure the disk.
+const EmbeddedMaxStore = 1 << 40
+
+// Server is a running embedded nats-server.
+type Server struct{ *server.Server }
+
+var _ natsconn.Embedded = Server{}
+
+// Start starts a JetStream-enabled server storing its files in c.StoreDir. It installs
+// no signal handlers (NoSigs): fx owns the process's signals.
+func Start(c config.Embedded, log *slog.Logger) (Server, error) {
+	dir, err := filepath.Abs(c.StoreDir)
+	if err != nil {
+		return Server{}, fmt.Errorf("nats.embedded.store_dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return Server{}, fmt.Errorf("nats.embedded.store_dir: %w", err)
+	}
+	opts := &server.Options{
+		ServerName: "triggerflow-embedded",
+		Host:       c.Host,
+		Port:       c.Port,
+		JetStream:  true,
+		StoreDir:   dir,
+		// nats-server reserves each stream's max_bytes against its store, by default 75 %
+		// of the disk free at start; the default limits (a year of a large SecureChange,
+		// README "Stream limits and sizing") would not start on a laptop. The embedded
+		// server is one node for a laptop or a small install: the disk is its limit.
+		JetStreamMaxStore: EmbeddedMaxStore,
+		NoSigs:            true,
+		NoLog:             true,
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return Server{}, fmt.Errorf("embedded nats-server: %w", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(30 * time.Second) {
+		s.Shutdown()
+		return Server{}, fmt.Errorf("embedded nats-server did not become ready in 30s (is %s already in use?)", net.JoinHostPort(c.Host, fmt.Sprint(c.Port)))
+	}
+	log.Info("embedded nats-server started", "url", s.ClientURL(), "store_dir", dir)
+	return Server{s}, nil
+}
+
+// Stop shuts the server down and waits until it has.
+func (s Server) Stop() {
+	s.Shutdown()
+	s.WaitForShutdown()
+}
+
+// Module provides the embedded server to natsconn when nats.url is empty. The server
+// starts while the graph is built, before the connection that needs it, and its stop hook
+// is registered first, so it runs last: after every service and the connection stopped.
+var Module = fx.Module("nats-embedded",
+	fx.Provide(func(c *config.Config, lc fx.Lifecycle, log *slog.Logger) (natsconn.Embedded, error) {
+		if c.NATS.URL != "" {
+			return nil, nil
+		}
+		s, err := Start(c.NATS.Embedded, log)
+		if err != nil {
+			return nil, err
+		}
+		lc.Append(fx.StopHook(func(context.Context) {
+			s.Stop()
+			log.Info("embedded nats-server stopped")
+		}))
+		return s, nil
+	}),
+)

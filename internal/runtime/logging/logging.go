@@ -1,0 +1,99 @@
+// Package logging builds the process's slog.Logger and bridges fx and watermill to it.
+package logging
+
+import (
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+
+	"github.com/triggerflow/triggerflow/internal/config"
+)
+
+// New returns a logger writing to w in the configured format and level.
+func New(w io.Writer, c config.Log) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level)) // validated by config
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Module provides *slog.Logger from the config, logs the config's warnings once, sets
+// fx's stop timeout from the config (the drain plus time to settle), and routes fx's own
+// events to the logger (at Debug, so start-up is quiet unless asked). It is fx.Options,
+// not fx.Module: an fx.WithLogger inside a module would apply to that module's scope
+// only.
+var Module = fx.Options(
+	fx.Provide(func(c *config.Config) *slog.Logger { return New(os.Stderr, c.Log) }),
+	fx.Invoke(func(c *config.Config, l *slog.Logger) {
+		for _, w := range c.Warnings {
+			l.Warn("config: "+w.Error(), "line", w.Line)
+		}
+	}),
+	fx.WithLogger(func(l *slog.Logger) fxevent.Logger {
+		sl := &fxevent.SlogLogger{Logger: l}
+		sl.UseLogLevel(slog.LevelDebug)
+		return quietBuild{sl}
+	}),
+)
+
+// quietBuild drops fx's events for an app that failed to build (a constructor or an
+// invoke returned an error): fx.New returns that error, and the command prints it once,
+// on one line, without fx's "could not build arguments…" and stack. A failed start is
+// still logged (fxevent.Started).
+type quietBuild struct{ fxevent.Logger }
+
+func (q quietBuild) LogEvent(e fxevent.Event) {
+	var err error
+	switch e := e.(type) {
+	case *fxevent.Run:
+		err = e.Err
+	case *fxevent.Invoked:
+		err = e.Err
+	case *fxevent.Provided:
+		err = e.Err
+	case *fxevent.Supplied:
+		err = e.Err
+	case *fxevent.Decorated:
+		err = e.Err
+	}
+	if err == nil {
+		q.Logger.LogEvent(e)
+	}
+}
+
+// Watermill adapts slog for watermill, demoting its per-message Info lines to Debug.
+func Watermill(l *slog.Logger) watermill.LoggerAdapter {
+	return watermillLogger{watermill.NewSlogLoggerWithLevelMapping(l, map[slog.Level]slog.Level{
+		slog.LevelInfo: slog.LevelDebug,
+	})}
+}
+
+// routerStopped is what watermill's router logs, as an error with a stack trace, when its
+// handlers have stopped before it was closed: what every graceful stop does (the
+// subscribers drain first).
+const routerStopped = "All handlers stopped, closing router"
+
+// watermillLogger reports routerStopped as the plain Info line it is.
+type watermillLogger struct{ watermill.LoggerAdapter }
+
+func (w watermillLogger) Error(msg string, err error, fields watermill.LogFields) {
+	if msg == routerStopped {
+		w.LoggerAdapter.Info("message router stopped: every consumer has stopped", fields)
+		return
+	}
+	w.LoggerAdapter.Error(msg, err, fields)
+}
+
+func (w watermillLogger) With(fields watermill.LogFields) watermill.LoggerAdapter {
+	return watermillLogger{w.LoggerAdapter.With(fields)}
+}
+
+// Discard is a logger that writes nothing (tests, benchmarks).
+func Discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,0 +1,390 @@
+// Package securechange is the client of SecureChange's REST API that every service
+// shares: it reads tickets (GET with retries) and performs the write-backs seed 000's
+// custom script and Tufin's SDKs perform (update fields, approve/reject, advance, redo,
+// reject the ticket). Errors are classified once, with internal/failure: permanent
+// (no retry can fix it) or transient (the caller retries through JetStream, honouring
+// failure.RetryAfter).
+package securechange
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/egress"
+	"github.com/triggerflow/triggerflow/internal/failure"
+	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
+	"github.com/triggerflow/triggerflow/pkg/events"
+)
+
+// ErrAccess is wrapped by the error every call returns when SecureChange answers 401
+// or 403: the configured credentials are wrong or lack permission. It is not permanent
+// (an admin fixes the credentials and the redelivered message succeeds) but it is not
+// retried inside the call either, and deserves an alert.
+var ErrAccess = errors.New("SecureChange refused access")
+
+const (
+	// maxBackoff caps one wait between retries.
+	maxBackoff = 10 * time.Second
+	// maxRetryAfter caps how long a Retry-After header can make us wait.
+	maxRetryAfter = 30 * time.Second
+	// maxTicketBytes bounds a ticket response; real tickets with large access
+	// requests reach a few MiB.
+	maxTicketBytes = 32 << 20
+	// maxSnippet is the most of a response body quoted in an error.
+	maxSnippet = 200
+	// errBodyRead is how much of an error response is read to quote it.
+	errBodyRead = 4 << 10
+	// maxTicketID is the most digits a ticket id may have (as events.DecodeTicket).
+	maxTicketID = 19
+
+	defaultTimeout = 30 * time.Second
+	defaultBackoff = 500 * time.Millisecond
+
+	userAgent = "triggerflow"
+)
+
+// Client talks to SecureChange's REST API with HTTP basic auth: it reads tickets
+// (GET {url}/tickets/{id}.json, see Ticket) and writes back to them (writeback.go).
+// It is safe for concurrent use.
+type Client struct {
+	base    string // the API base, without a trailing slash
+	user    string
+	pass    config.Secret
+	http    *http.Client
+	timeout time.Duration
+	retries int
+	backoff time.Duration
+	log     *slog.Logger
+	// secrets are literal strings stripped from quoted response bodies.
+	secrets []string
+}
+
+// New resolves the user and password once and builds the HTTP client.
+// TLS verification is on unless c.TLS.InsecureSkipVerify, which is logged at WARN here,
+// once. c.TLS.CAFile, when set, replaces the system roots (like curl --cacert);
+// c.TLS.CertFile/KeyFile present a client certificate. Zero Timeout and RetryBackoff
+// take config's defaults (30s, 500ms); Retries is read with RetryCount (unset: 4), a
+// negative count is 0 (they apply to reading tickets; a write is one request). A nil
+// log is slog.Default().
+func New(c config.SecureChange, log *slog.Logger) (*Client, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return nil, fmt.Errorf("securechange.url: not a URL") // url errors quote the input, which may hold a password
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("securechange.url: must not contain credentials; use securechange.user and securechange.password_env or securechange.password_file")
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("securechange.url: %q is not an http(s) URL", u.Redacted())
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("securechange.url: %q must not have a query or fragment", u.Redacted())
+	}
+
+	user := c.User
+	if user == "" {
+		if c.UserEnv == "" {
+			return nil, fmt.Errorf("securechange.user: is required (or securechange.user_env)")
+		}
+		s, err := config.SecretRef{Env: c.UserEnv}.Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("securechange.user: %w", err)
+		}
+		user = s.Reveal()
+	}
+	if strings.ContainsAny(user, ":\r\n") {
+		return nil, fmt.Errorf("securechange.user: must not contain a colon or a line break (HTTP basic auth)")
+	}
+	pass, err := c.PasswordRef().Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("securechange.password: %w", err)
+	}
+
+	tc, err := egress.TLSConfig("securechange.tls", c.TLS, log,
+		"anyone on the path can impersonate SecureChange, read its password and feed forged tickets to the routes")
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme == "http" {
+		log.Warn("securechange.url uses plain http: the SecureChange password and tickets travel unencrypted", "url", u.Redacted())
+	}
+
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	tr.MaxIdleConnsPerHost = 8
+
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	backoff := c.RetryBackoff
+	if backoff <= 0 {
+		backoff = defaultBackoff
+	}
+	retries := max(c.RetryCount(), 0)
+
+	cl := &Client{
+		base: strings.TrimRight(u.String(), "/"),
+		user: user,
+		pass: pass,
+		http: &http.Client{
+			Transport: tr,
+			// A redirect is a misconfigured URL (http→https, a login page); following
+			// it could carry the credentials somewhere unintended. It is reported.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		timeout: timeout,
+		retries: retries,
+		backoff: backoff,
+		log:     log,
+	}
+	if p := pass.Reveal(); len(p) >= 4 {
+		cl.secrets = append(cl.secrets, p)
+	}
+	cl.secrets = append(cl.secrets, base64.StdEncoding.EncodeToString([]byte(user+":"+pass.Reveal())))
+	return cl, nil
+}
+
+// Close releases idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// Traced makes every request a client span named securechange.http, child of the
+// request's context, carrying that span's traceparent (W3C Trace Context); a nil tp
+// records nothing. Call it before the client is used. It returns c.
+func (c *Client) Traced(tp trace.TracerProvider) *Client {
+	c.http.Transport = tracing.Transport(c.http.Transport, tp, tracing.SpanSecureChange)
+	return c
+}
+
+// failedAttempt is the outcome of one failed request.
+type failedAttempt struct {
+	err error
+	// final: do not retry (the error already names the ticket).
+	final bool
+	// retryAfter is the server's Retry-After, clamped; 0 if none.
+	retryAfter time.Duration
+}
+
+// Ticket fetches and decodes GET {URL}/tickets/{id}.json (Accept: application/json,
+// basic auth).
+//
+// Network errors, per-request timeouts (securechange.timeout), 408, 429 and 5xx are
+// retried up to securechange.retries times with exponential backoff (doubling from
+// securechange.retry_backoff, ±20 % jitter, at most 10s; a Retry-After of up to 30s is
+// honoured); the error after the last attempt is transient. It stops as soon as ctx ends,
+// and at once when ctx's deadline would pass before the next attempt.
+//
+// Errors marked Permanent: an id that is not 1 to 19 digits (no request is made), 404,
+// other 4xx, a body that is not a ticket (wrapping events.ErrBadTicketJSON) and a ticket
+// with another id. Transient but not retried here: 401/403 (wrapping
+// ErrAccess), a redirect, and a server certificate that does not verify;
+// these need an admin, and the redelivered trigger then succeeds.
+//
+// Errors name the ticket and the HTTP status and quote at most 200 bytes of the response
+// body with anything that looks like a secret replaced by [REDACTED].
+func (c *Client) Ticket(ctx context.Context, id string) (events.Ticket, error) {
+	if !validTicketID(id) {
+		return events.Ticket{}, failure.Permanent(fmt.Errorf("securechange: ticket id %s is not a number of 1 to %d digits", quoteID(id), maxTicketID))
+	}
+	target := c.base + "/tickets/" + id + ".json"
+	var last error
+	for n := 1; ; n++ {
+		t, a := c.attempt(ctx, target, id)
+		if a == nil {
+			return t, nil
+		}
+		if a.final {
+			return events.Ticket{}, a.err
+		}
+		if ctx.Err() != nil {
+			return events.Ticket{}, c.stopped(ctx, id, n, a.err)
+		}
+		last = a.err
+		if n > c.retries {
+			return events.Ticket{}, fmt.Errorf("securechange: ticket %s: giving up after %d attempts: %w", id, n, last)
+		}
+		wait := max(retryWait(c.backoff, n-1), a.retryAfter)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			return events.Ticket{}, fmt.Errorf("securechange: ticket %s: giving up after %d attempts, the next one (in %s) would come after the deadline: %w",
+				id, n, wait.Round(time.Millisecond), last)
+		}
+		c.log.Debug("securechange: request failed, retrying", "ticket", id, "attempt", n, "wait", wait, "error", last.Error())
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return events.Ticket{}, c.stopped(ctx, id, n, last)
+		case <-timer.C:
+		}
+	}
+}
+
+// stopped is the error when ctx ended: it wraps ctx.Err() and quotes the last failure.
+func (c *Client) stopped(ctx context.Context, id string, attempts int, last error) error {
+	if last == nil {
+		return fmt.Errorf("securechange: ticket %s: %w", id, ctx.Err())
+	}
+	return fmt.Errorf("securechange: ticket %s: %w after %d attempts (last error: %v)", id, ctx.Err(), attempts, last)
+}
+
+// attempt makes one request. A nil *failedAttempt means success.
+func (c *Client) attempt(ctx context.Context, target, id string) (events.Ticket, *failedAttempt) {
+	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodGet, target, nil)
+	if err != nil { // the base URL was validated and id is digits: cannot happen
+		return events.Ticket{}, &failedAttempt{err: failure.Permanent(fmt.Errorf("securechange: ticket %s: %w", id, err)), final: true}
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	req.SetBasicAuth(c.user, c.pass.Reveal())
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return events.Ticket{}, c.transportError(ctx, actx, id, err)
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+		_ = resp.Body.Close()
+	}()
+
+	code := resp.StatusCode
+	status := fmt.Sprintf("HTTP %d %s", code, http.StatusText(code))
+	if code >= 200 && code < 300 {
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxTicketBytes+1))
+		if err != nil {
+			if ctx.Err() == nil && actx.Err() != nil {
+				err = fmt.Errorf("%s but the body was not received within %s (securechange.timeout)", status, c.timeout)
+			} else {
+				err = fmt.Errorf("%s but reading the body failed: %w", status, err)
+			}
+			return events.Ticket{}, &failedAttempt{err: err}
+		}
+		if len(body) > maxTicketBytes {
+			return events.Ticket{}, &failedAttempt{final: true, err: failure.Permanent(fmt.Errorf(
+				"securechange: ticket %s: %s but the body exceeds %d MiB", id, status, maxTicketBytes>>20))}
+		}
+		t, err := events.DecodeTicket(body)
+		if err != nil {
+			return events.Ticket{}, &failedAttempt{final: true, err: failure.Permanent(fmt.Errorf(
+				"securechange: ticket %s: %s (Content-Type %q) but the body is not a ticket: %w%s",
+				id, status, resp.Header.Get("Content-Type"), err, c.quote(body)))}
+		}
+		if strings.TrimLeft(t.ID, "0") != strings.TrimLeft(id, "0") {
+			return events.Ticket{}, &failedAttempt{final: true, err: failure.Permanent(fmt.Errorf(
+				"securechange: ticket %s: %s but SecureChange returned ticket %s", id, status, t.ID))}
+		}
+		return t, nil
+	}
+
+	errBody, _ := io.ReadAll(io.LimitReader(resp.Body, errBodyRead))
+	body := c.quote(errBody)
+	switch {
+	case code == http.StatusNotFound:
+		return events.Ticket{}, &failedAttempt{final: true, err: failure.Permanent(fmt.Errorf(
+			"securechange: ticket %s not found in SecureChange (404)%s", id, body))}
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		hint := "check securechange.user and securechange.password_env / securechange.password_file"
+		if code == http.StatusForbidden {
+			hint += ", and that the user may read this ticket's domain and workflow"
+		}
+		return events.Ticket{}, &failedAttempt{final: true, err: fmt.Errorf(
+			"securechange: ticket %s: %s: %w; %s%s", id, status, ErrAccess, hint, body)}
+	case code >= 300 && code < 400:
+		loc := ""
+		if l, err := resp.Location(); err == nil {
+			loc = " to " + strconv.Quote(l.Redacted())
+		}
+		return events.Ticket{}, &failedAttempt{final: true, err: fmt.Errorf(
+			"securechange: ticket %s: %s: redirect%s not followed; check securechange.url (e.g. https, the full path .../securechangeworkflow/api/securechange)%s",
+			id, status, loc, body)}
+	case code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code >= 500:
+		a := &failedAttempt{err: fmt.Errorf("%s%s", status, body)}
+		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+			a.retryAfter, _ = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+		}
+		return events.Ticket{}, a
+	}
+	return events.Ticket{}, &failedAttempt{final: true, err: failure.Permanent(fmt.Errorf(
+		"securechange: ticket %s: %s%s", id, status, body))}
+}
+
+// transportError classifies an error from http.Client.Do.
+func (c *Client) transportError(ctx, actx context.Context, id string, err error) *failedAttempt {
+	if ctx.Err() != nil {
+		return &failedAttempt{err: err} // Ticket reports ctx's end
+	}
+	if actx.Err() != nil {
+		return &failedAttempt{err: fmt.Errorf("no response within %s (securechange.timeout)", c.timeout)}
+	}
+	if isCertError(err) {
+		return &failedAttempt{final: true, err: fmt.Errorf(
+			"securechange: ticket %s: SecureChange's TLS certificate was not accepted; check securechange.tls.ca_file: %w", id, err)}
+	}
+	return &failedAttempt{err: err} // *url.Error: names the URL, which holds no credentials
+}
+
+func isCertError(err error) bool { return egress.IsCertError(err) }
+
+// quote returns "; response: <snippet>" for a non-empty body, "" otherwise (spans
+// leave it out: tracing.ResponseQuote).
+func (c *Client) quote(body []byte) string {
+	s := snippet(body, c.secrets)
+	if s == "" {
+		return ""
+	}
+	return tracing.ResponseQuote + s
+}
+
+// retryWait is the wait before retry number retry+1: base doubled retry times, ±20 %
+// jitter, at most maxBackoff.
+func retryWait(base time.Duration, retry int) time.Duration {
+	return egress.Backoff(base, maxBackoff, retry)
+}
+
+// retryAfter parses a Retry-After header (seconds or an HTTP date), clamped to
+// [0, maxRetryAfter].
+func retryAfter(h string, now time.Time) (time.Duration, bool) {
+	return egress.RetryAfter(h, now, maxRetryAfter)
+}
+
+func validTicketID(id string) bool {
+	if id == "" || len(id) > maxTicketID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < '0' || id[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// quoteID quotes a rejected id for an error message, shortened.
+func quoteID(id string) string {
+	if len(id) > 40 {
+		id = strings.ToValidUTF8(id[:40], "") + "…"
+	}
+	return strconv.Quote(id)
+}
+
+// snippet returns at most maxSnippet bytes of body, on one line, with secrets
+// stripped (egress.Snippet).
+func snippet(body []byte, secrets []string) string {
+	return egress.Snippet(body, secrets, maxSnippet)
+}

@@ -1,3 +1,0 @@
-module github.com/triggerflow/triggerflow/pkg/kvgroup
-
-go 1.26

@@ -1,3 +1,0 @@
-module github.com/triggerflow/triggerflow/pkg/sctest
-
-go 1.26
