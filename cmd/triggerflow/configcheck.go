@@ -15,18 +15,6 @@ func concerning(problems []*config.Problem, services ...string) []*config.Proble
 	})
 }
 
-// commandServices are the services a command runs.
-func commandServices(name string, cfg *config.Config) []string {
-	if name != "all" {
-		return []string{name}
-	}
-	s := []string{"ingress", "dispatcher", "itsm-sync"}
-	if cfg.SMTP.Enabled() {
-		s = append(s, "notifier")
-	}
-	return s
-}
-
 // printProblems writes each problem on one line: FILE:LINE: key.path: problem.
 func printProblems(w io.Writer, file string, problems []*config.Problem) {
 	for _, p := range problems {

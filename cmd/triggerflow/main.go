@@ -13,18 +13,10 @@ import (
 	"go.uber.org/dig"
 	"go.uber.org/fx"
 
+	"github.com/triggerflow/triggerflow/internal/app"
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/configcheck"
-	"github.com/triggerflow/triggerflow/internal/runtime/bus"
-	"github.com/triggerflow/triggerflow/internal/runtime/embedded"
-	"github.com/triggerflow/triggerflow/internal/runtime/health"
-	"github.com/triggerflow/triggerflow/internal/runtime/logging"
-	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
-	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
-	"github.com/triggerflow/triggerflow/services/dispatcher"
 	"github.com/triggerflow/triggerflow/services/ingress"
-	itsmsync "github.com/triggerflow/triggerflow/services/itsm-sync"
-	"github.com/triggerflow/triggerflow/services/notifier"
 )
 
 const usage = `triggerflow carries SecureChange workflow triggers through NATS JetStream.
@@ -74,11 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
-	case "all":
-		return serve("all", args[1:], stdout, stderr)
-	case "ingress":
-		return serve("ingress", args[1:], stdout, stderr)
-	case "dispatcher", "itsm-sync", "notifier":
+	case "all", "ingress", "dispatcher", "itsm-sync", "notifier": // app.Commands
 		return serve(args[0], args[1:], stdout, stderr)
 	case "config":
 		return configCmd(args[1:], stdout, stderr)
@@ -163,7 +151,7 @@ func serve(name string, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if cfg != nil {
-		problems = concerning(problems, commandServices(name, cfg)...)
+		problems = concerning(problems, app.Services(name, cfg)...)
 	}
 	if len(problems) > 0 {
 		printProblems(stderr, f.config, problems)
@@ -178,43 +166,13 @@ func serve(name string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "triggerflow %s: %v\n", name, ingress.ErrNoUsers)
 		return 1
 	}
-	app := fx.New(appOptions(name, cfg, ingress.Options{Dev: f.dev})...)
-	if err := app.Err(); err != nil {
+	fxApp := fx.New(app.Options(name, cfg, ingress.Options{Dev: f.dev})...)
+	if err := fxApp.Err(); err != nil {
 		fmt.Fprintf(stderr, "triggerflow %s: %v\n", name, dig.RootCause(err)) // the error, without fx's "could not build arguments…"
 		return 1
 	}
-	app.Run() // fx owns SIGINT/SIGTERM; stop hooks run in reverse start order
+	fxApp.Run() // fx owns SIGINT/SIGTERM; stop hooks run in reverse start order
 	return 0
-}
-
-// appOptions composes the same service modules that each service's own binary uses.
-func appOptions(name string, cfg *config.Config, opts ingress.Options) []fx.Option {
-	base := []fx.Option{
-		fx.Supply(cfg, opts),
-		fx.StopTimeout(cfg.StopTimeout()),
-		logging.Module,
-		natsconn.Module,
-		health.Module,
-		tracing.Module(name),
-	}
-	// Every command can run on the embedded server when nats.url is empty.
-	base = append(base, embedded.Module)
-	switch name {
-	case "all":
-		base = append(base, bus.RouterModule, ingress.Module, dispatcher.Module, itsmsync.Module)
-		if cfg.SMTP.Enabled() {
-			base = append(base, notifier.Module)
-		}
-	case "itsm-sync":
-		base = append(base, health.ServerModule, bus.RouterModule, itsmsync.Module)
-	case "notifier":
-		base = append(base, health.ServerModule, bus.RouterModule, notifier.Module)
-	case "ingress":
-		base = append(base, ingress.Module)
-	case "dispatcher":
-		base = append(base, health.ServerModule, bus.RouterModule, dispatcher.Module)
-	}
-	return base
 }
 
 func configCmd(args []string, stdout, stderr io.Writer) int {

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/triggerflow/triggerflow/internal/app"
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/services/ingress"
 )
@@ -186,7 +187,7 @@ func TestIngressRefusesNoUsers(t *testing.T) {
 func TestAppGraphs(t *testing.T) {
 	for _, name := range []string{"all", "ingress", "dispatcher"} {
 		cfg := config.Default()
-		if err := fx.ValidateApp(append(appOptions(name, cfg, ingress.Options{}), fx.NopLogger)...); err != nil {
+		if err := fx.ValidateApp(append(app.Options(name, cfg, ingress.Options{}), fx.NopLogger)...); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 	}

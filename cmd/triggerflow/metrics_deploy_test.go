@@ -10,8 +10,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
+	"github.com/triggerflow/triggerflow/internal/app"
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/services/ingress"
@@ -114,7 +115,7 @@ func allRegistry(t *testing.T) *prometheus.Registry {
 		t.Fatal("test config: the notifier is not part of `all` without smtp")
 	}
 	var reg *prometheus.Registry
-	app := fx.New(append(appOptions("all", cfg, ingress.Options{Dev: true}), fx.NopLogger, fx.Populate(&reg))...)
+	app := fx.New(append(app.Options("all", cfg, ingress.Options{Dev: true}), fx.NopLogger, fx.Populate(&reg))...)
 	if err := app.Err(); err != nil {
 		t.Fatal(err)
 	}

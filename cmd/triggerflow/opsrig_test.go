@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/fx"
 
+	"github.com/triggerflow/triggerflow/internal/app"
 	"github.com/triggerflow/triggerflow/internal/configcheck"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
@@ -98,7 +99,7 @@ notifier: {instance: notifier-0}
 	if err != nil || len(problems) > 0 {
 		t.Fatalf("config: %v %v", err, problems)
 	}
-	app := fx.New(append(appOptions("all", cfg, ingress.Options{Dev: true}), fx.NopLogger)...)
+	app := fx.New(append(app.Options("all", cfg, ingress.Options{Dev: true}), fx.NopLogger)...)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := app.Start(ctx); err != nil {

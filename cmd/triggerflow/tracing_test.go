@@ -21,6 +21,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 
+	"github.com/triggerflow/triggerflow/internal/app"
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
 	"github.com/triggerflow/triggerflow/internal/securechange/securechangetest"
@@ -97,7 +98,7 @@ routes:
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	opts := append(appOptions("all", cfg, ingress.Options{}), fx.NopLogger)
+	opts := append(app.Options("all", cfg, ingress.Options{}), fx.NopLogger)
 	app := fxtest.New(t, append(opts, extra...)...)
 	app.RequireStart()
 	t.Cleanup(app.RequireStop)
