@@ -5,8 +5,10 @@
 GO        ?= go
 PKG       ?= ./...
 T         ?=
-# Modules of the workspace (go.work): `go test ./...` at a root without go.mod fails.
+# Modules of the workspace (go.work): the root module and pkg/events (the wire contract).
 MODULES   := $(shell $(GO) list -m -f '{{.Dir}}' 2>/dev/null)
+# Their go.mod and go.sum files (check-modules).
+MODFILES  := go.mod go.sum pkg/events/go.mod pkg/events/go.sum
 NATS_CLI  := github.com/nats-io/natscli/nats@v0.5.1
 DEV_USER  := mediator
 DEV_PASSWORD ?= triggerflow-dev
@@ -70,7 +72,7 @@ image: ## build the image IMAGE:TAG (TAG defaults to VERSION; latest is refused)
 	echo "$$engine build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE):$(TAG) -f Dockerfile ."; \
 	$$engine build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE):$(TAG) -f Dockerfile .
 
-test: fmt-check vet ## gofmt, go vet and every test of every module (a failing module does not hide the others')
+test: fmt-check vet check-modules ## gofmt, go vet and every test of every module (a failing module does not hide the others')
 	@failed=""; for m in $(MODULES); do \
 		echo "== go test $$m"; \
 		(cd $$m && $(GO) test -count=1 -timeout 15m $(if $(T),-run '$(T)') $(PKG)) || failed="$$failed $$m"; \
@@ -83,9 +85,12 @@ vet: ## go vet every module
 fmt-check: ## fail if gofmt would change a file
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-check-modules: ## each module builds and is tidy on its own (GOWORK=off)
+check-modules: ## one dependency set: `go work sync` changes no go.mod, and each module builds and is tidy on its own (GOWORK=off)
+	@tmp=$$(mktemp -d); for f in $(MODFILES); do mkdir -p $$tmp/$$(dirname $$f); cp $$f $$tmp/$$f; done; \
+	$(GO) work sync; st=0; for f in $(MODFILES); do cmp -s $$f $$tmp/$$f || { echo "check-modules: go work sync changed $$f: the modules' dependency versions had drifted apart; commit the change"; st=1; }; done; \
+	rm -rf $$tmp; exit $$st
 	@set -e; for m in $(MODULES); do \
-		echo "== $$m"; (cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) mod tidy -diff); \
+		(cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) mod tidy -diff) || { echo "check-modules: $$m does not build or is not tidy on its own (GOWORK=off)"; exit 1; }; \
 	done
 
 bench: ## benchmarks, each next to its raw JetStream limit measured in the same run (ratio)
