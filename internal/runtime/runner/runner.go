@@ -27,11 +27,9 @@ package runner
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -42,13 +40,8 @@ import (
 	"github.com/triggerflow/triggerflow/internal/egress"
 	"github.com/triggerflow/triggerflow/internal/failure"
 	"github.com/triggerflow/triggerflow/internal/runtime/bus"
-	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
-
-// MaxAttemptsKept bounds the attempt history of one operation (the first attempt and
-// the latest ones are kept).
-const MaxAttemptsKept = 50
 
 // Perform does an operation. It returns what to record on success, or an error
 // classified with the failure package: failure.Permanent (no retry can fix it),
@@ -137,26 +130,6 @@ func (r *Runner) now() time.Time {
 	return r.Now()
 }
 
-// opHandler is the handler of a job's logger: the operation's attributes go to what the
-// job logs when it logs (slog's handlers format With attributes at once: seven per
-// operation, also for the many that log nothing at the configured level).
-type opHandler struct {
-	slog.Handler // the runner's
-	attrs        []slog.Attr
-}
-
-func (h opHandler) Handle(ctx context.Context, rec slog.Record) error {
-	return h.Handler.WithAttrs(h.attrs).Handle(ctx, rec)
-}
-
-func (h opHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return h.Handler.WithAttrs(slices.Concat(h.attrs, as))
-}
-
-func (h opHandler) WithGroup(name string) slog.Handler {
-	return h.Handler.WithAttrs(h.attrs).WithGroup(name)
-}
-
 // recordTimeout bounds the writes that record an outcome. They use their own context:
 // a call that went out is recorded even when the stop's deadline has cut the message's.
 const recordTimeout = 10 * time.Second
@@ -233,97 +206,6 @@ func (r *Runner) handle(msg *message.Message) error {
 		return r.fail(j, err)
 	}
 	return r.transient(j, err)
-}
-
-// check is the done check (not for a forced operation) and, in a lane, the read of the
-// lane's park record (j.park). While the lanes' hold markers are trusted (holds.go) it
-// is one direct get of the operation's succeeded and skipped results and of the lane's
-// hold marker: nothing found means not done and not held. A held lane (or a stale
-// marker) reads its park record as without markers: the park read and the done check
-// in parallel.
-func (r *Runner) check(ctx context.Context, j *Job) (done bool, err error) {
-	var marker uint64 // the hold marker's sequence, if one answered
-	if r.Lanes && r.Results && !j.Forced && r.trustHolds() {
-		m, err := natsconn.LastOf(ctx, r.JS.Conn(), events.StreamResults, append(events.DoneSubjects(j.Op), j.Op.HeldSubject())...)
-		switch {
-		case errors.Is(err, jetstream.ErrMsgNotFound):
-			j.parkRead = true // not held: no park record
-			return false, nil
-		case err != nil:
-			return false, fmt.Errorf("read the results of the operation: %w", err)
-		case m.Subject != j.Op.HeldSubject():
-			return true, nil // done; advance reads the park record
-		}
-		marker = m.Seq
-	}
-	var lane chan parkRead
-	if r.Lanes { // read while the done marker is: one round trip, not two
-		lane = make(chan parkRead, 1)
-		go func() {
-			p, err := r.park(ctx, j.Op)
-			lane <- parkRead{p, err}
-		}()
-	}
-	if !j.Forced {
-		done, err = r.isDone(ctx, j)
-	}
-	if r.Lanes {
-		pr := <-lane
-		if err == nil {
-			err = pr.err
-		}
-		j.parkRead, j.park = pr.err == nil, pr.p
-		if marker != 0 && pr.err == nil && pr.p == nil {
-			r.dropHold(ctx, j.Op.Lane(), marker) // stale: left by a release cut short
-		}
-	}
-	return done, err
-}
-
-// isDone reports whether j's operation is done: with results, whether a succeeded or
-// skipped result of it is on SCW_RESULTS (one direct get of both subjects: the result is
-// the marker, no second write); without (alerts), whether it has an scw_done marker.
-func (r *Runner) isDone(ctx context.Context, j *Job) (bool, error) {
-	if r.Results {
-		_, err := natsconn.LastMsg(ctx, r.JS.Conn(), events.StreamResults, events.DoneSubjects(j.Op)...)
-		if err == nil || errors.Is(err, jetstream.ErrMsgNotFound) {
-			return err == nil, nil
-		}
-		return false, fmt.Errorf("read the results of the operation: %w", err)
-	}
-	_, err := r.Done.Get(ctx, j.Op.ID)
-	if err == nil || errors.Is(err, jetstream.ErrKeyNotFound) {
-		return err == nil, nil
-	}
-	return false, fmt.Errorf("read %s: %w", events.BucketDone, err)
-}
-
-// alreadyDone acks an operation that succeeded before. A replay of it (Scw-Replay
-// without Scw-Force) is logged and gets a skipped result of its own (its message is new:
-// a new result id); the result that did it stays. A redelivery is acked: its result is
-// stored (the result is the marker).
-func (r *Runner) alreadyDone(j *Job) error {
-	replay := j.Msg.Metadata.Get(events.HdrReplay)
-	if replay != "" {
-		j.Log.Info("already done; not performed again", "replay", replay)
-		if r.Results {
-			res := r.result(j, events.ResultSkipped)
-			res.Reason = "already done; replayed without --force"
-			if err := bus.PublishResult(r.Pub, j.Msg, res); err != nil {
-				return r.later(j, err)
-			}
-		}
-	} else {
-		j.Log.Debug("already done; not performed again")
-	}
-	if r.Lanes {
-		if err := r.advance(j); err != nil {
-			return r.later(j, err)
-		}
-	}
-	r.Metrics.outcome(r.Service, j.Op.Kind, j.Op.Target, outcomeDone)
-	j.Msg.Ack()
-	return nil
 }
 
 // succeed records the success: what the response taught, then the done marker (before
@@ -525,69 +407,4 @@ func (r *Runner) storedAt(j *Job) time.Time {
 		return t
 	}
 	return r.now()
-}
-
-func (r *Runner) loadAttempts(ctx context.Context, id string) []events.Attempt {
-	e, err := r.Attempts.Get(ctx, id)
-	if err != nil {
-		return nil
-	}
-	var as []events.Attempt
-	if json.Unmarshal(e.Value(), &as) != nil {
-		return nil
-	}
-	return as
-}
-
-func (r *Runner) saveAttempts(j *Job) error {
-	if len(j.Attempts) == 0 {
-		return nil
-	}
-	b, err := json.Marshal(capAttempts(j.Attempts))
-	if err != nil {
-		return err
-	}
-	ctx, cancel := recordContext(j)
-	defer cancel()
-	_, err = r.Attempts.Put(ctx, j.Op.ID, b)
-	return err
-}
-
-// forgetAttempts drops the history of a finished operation.
-func (r *Runner) forgetAttempts(j *Job) {
-	if len(j.Attempts) > 1 || j.Delivered > 1 {
-		ctx, cancel := recordContext(j)
-		defer cancel()
-		_ = r.Attempts.Purge(ctx, j.Op.ID)
-	}
-}
-
-// countAttempts counts the attempts that count against retry.attempts: requests that
-// failed (lookups included: a server failing them is failing), but not the outages of
-// the destination nor those cut off by a stop.
-func countAttempts(as []events.Attempt) int {
-	n := 0
-	for _, a := range as {
-		if a.Error != "" && !a.Outage && !a.Unknown {
-			n++
-		}
-	}
-	return n
-}
-
-// capAttempts keeps the first attempt and the latest ones.
-func capAttempts(as []events.Attempt) []events.Attempt {
-	if len(as) <= MaxAttemptsKept {
-		return as
-	}
-	return slices.Concat(as[:1], as[len(as)-MaxAttemptsKept+1:])
-}
-
-// Failed fills an attempt's error fields from err: its message, whether it is worth
-// retrying, and whether it was an outage of the destination.
-func Failed(a *events.Attempt, err error) {
-	if err == nil {
-		return
-	}
-	a.Error, a.Transient, a.Outage = err.Error(), !failure.IsPermanent(err), failure.IsOutage(err)
 }
