@@ -220,6 +220,8 @@ func redrivesBucket(ctx context.Context, s *opsSession, dryRun bool) (jetstream.
 }
 
 // redriveOne republishes one dead letter, unless it was redriven already, and records it.
+// It is one function (~85 lines) because its steps share the dead letter's record: claim,
+// republish, record, each with its own way to fail reported on the same line.
 func redriveOne(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, dl deadLetter, r redriveOpts) redriveLine {
 	line := redriveLine{DLQSeq: dl.seq, Ticket: dl.header.Get(events.HdrTicketID), Service: dl.header.Get(events.HdrService),
 		Subject: dl.header.Get(events.HdrOriginalSubject), Outcome: "failed"}

@@ -59,6 +59,8 @@ type replaySummary struct {
 	Copies     int    `json:"earlier_copies"` // republished by an earlier replay: left out
 }
 
+// replayCmd is `triggerflow replay`: flags, their checks, the run and its report, in the
+// order the help lists them (~85 lines, one flag after the other).
 func replayCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("triggerflow replay", flag.ContinueOnError)
 	var o opsFlags
@@ -204,7 +206,9 @@ type replayRun struct {
 // maxInFlight bounds the republished triggers awaiting their acknowledgement.
 const maxInFlight = 256
 
-// replay reads the triggers and republishes them, acknowledgements awaited in order.
+// replay reads the triggers and republishes them, acknowledgements awaited in order. The
+// read callback and settle share the window of acknowledgements awaited, hence one
+// function (~85 lines).
 func replay(ctx context.Context, js jetstream.JetStream, r replayRun) (replaySummary, error) {
 	sum := replaySummary{Replay: r.id, Force: r.force, DryRun: r.dryRun}
 	type pending struct {
@@ -252,36 +256,16 @@ func replay(ctx context.Context, js jetstream.JetStream, r replayRun) (replaySum
 		if !ok {
 			return fmt.Errorf("seq %d: unexpected subject %q", meta.Sequence.Stream, m.Subject())
 		}
-		tid := h.Get(events.HdrTriggerID)
-		if tid == "" {
-			tid = h.Get(nats.MsgIdHdr)
-		}
-		if tid == "" {
-			ev, err := events.UnmarshalTriggerEvent(m.Data())
-			if err != nil || ev.ID == "" {
-				return fmt.Errorf("seq %d on %s: no trigger id (no %s header, and not a trigger event)", meta.Sequence.Stream, m.Subject(), events.HdrTriggerID)
-			}
-			tid = ev.ID
+		tid, err := storedTriggerID(m, meta)
+		if err != nil {
+			return err
 		}
 		rec := replayed{Seq: meta.Sequence.Stream, Time: meta.Timestamp, Subject: subject, TriggerID: tid, MsgID: events.ReplayMsgID(tid, r.id)}
 		if r.dryRun {
 			sum.Replayed++
 			return r.each(rec)
 		}
-		out := nats.NewMsg(subject)
-		out.Data = m.Data()
-		for k, v := range h {
-			if !strings.HasPrefix(k, "Nats-") && k != events.HdrForce && k != events.HdrReplayOf {
-				out.Header[k] = v
-			}
-		}
-		out.Header.Set(events.HdrReplay, r.id)
-		out.Header.Set(events.HdrReplayOf, strconv.FormatUint(rec.Seq, 10))
-		if r.force {
-			out.Header.Set(events.HdrForce, "true")
-		}
-		out.Header.Set(nats.MsgIdHdr, rec.MsgID)
-		f, err := js.PublishMsgAsync(out)
+		f, err := js.PublishMsgAsync(replayCopy(m, rec, r))
 		if err != nil {
 			return fmt.Errorf("republish trigger %s (seq %d): %w", tid, rec.Seq, err)
 		}
@@ -308,6 +292,43 @@ func replay(ctx context.Context, js jetstream.JetStream, r replayRun) (replaySum
 		}
 	}
 	return sum, nil
+}
+
+// storedTriggerID is a stored trigger's id: its header, else its message id, else the id
+// in its body.
+func storedTriggerID(m jetstream.Msg, meta *jetstream.MsgMetadata) (string, error) {
+	h := m.Headers()
+	if tid := h.Get(events.HdrTriggerID); tid != "" {
+		return tid, nil
+	}
+	if tid := h.Get(nats.MsgIdHdr); tid != "" {
+		return tid, nil
+	}
+	ev, err := events.UnmarshalTriggerEvent(m.Data())
+	if err != nil || ev.ID == "" {
+		return "", fmt.Errorf("seq %d on %s: no trigger id (no %s header, and not a trigger event)", meta.Sequence.Stream, m.Subject(), events.HdrTriggerID)
+	}
+	return ev.ID, nil
+}
+
+// replayCopy is the copy of stored trigger m that replay r publishes on rec.Subject: its
+// headers but the server's (Nats-*), marked as a replay of its sequence, with its own
+// message id, and forced when r is.
+func replayCopy(m jetstream.Msg, rec replayed, r replayRun) *nats.Msg {
+	out := nats.NewMsg(rec.Subject)
+	out.Data = m.Data()
+	for k, v := range m.Headers() {
+		if !strings.HasPrefix(k, "Nats-") && k != events.HdrForce && k != events.HdrReplayOf {
+			out.Header[k] = v
+		}
+	}
+	out.Header.Set(events.HdrReplay, r.id)
+	out.Header.Set(events.HdrReplayOf, strconv.FormatUint(rec.Seq, 10))
+	if r.force {
+		out.Header.Set(events.HdrForce, "true")
+	}
+	out.Header.Set(nats.MsgIdHdr, rec.MsgID)
+	return out
 }
 
 // unpartitioned is the subject a stored subject was published on: the lane's partition

@@ -17,71 +17,99 @@ import (
 // lanes' park records, correlation values, attempts of operations still being retried,
 // and done markers of operations without a result.
 func (c *traceCollector) readBuckets(ctx context.Context, js jetstream.JetStream) error {
-	bucket := func(name string) (jetstream.KeyValue, error) {
-		kv, err := js.KeyValue(ctx, name)
-		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			c.res.Missing = append(c.res.Missing, name)
-			return nil, nil
+	r := bucketReader{c: c, ctx: ctx, js: js}
+	for _, read := range []func(bucketReader) error{c.readRedrives, c.readParked, c.readCorrelation} {
+		if err := read(r); err != nil {
+			return err
 		}
-		if err != nil {
-			return nil, fmt.Errorf("bucket %s: %w", name, err)
-		}
-		c.res.Read = append(c.res.Read, name)
-		return kv, nil
 	}
-	get := func(kv jetstream.KeyValue, key string) (jetstream.KeyValueEntry, error) {
-		en, err := kv.Get(ctx, key)
-		if errors.Is(err, jetstream.ErrKeyNotFound) || (err == nil && c.before(en.Created())) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", kv.Bucket(), key, err)
-		}
-		return en, nil
-	}
-
-	kv, err := bucket(events.BucketRedrives)
+	attempts, err := r.bucket(events.BucketAttempts)
 	if err != nil {
 		return err
 	}
+	if err := c.readAttempts(r, attempts); err != nil {
+		return err
+	}
+	done, err := r.bucket(events.BucketDone)
+	if err != nil {
+		return err
+	}
+	return c.readAlerts(r, done, attempts)
+}
+
+// bucketReader reads the buckets of one trace: a missing bucket is noted (Missing), not
+// an error, and an entry from before --since is as good as absent.
+type bucketReader struct {
+	c   *traceCollector
+	ctx context.Context
+	js  jetstream.JetStream
+}
+
+// bucket opens a bucket; nil, nil when it does not exist.
+func (r bucketReader) bucket(name string) (jetstream.KeyValue, error) {
+	kv, err := r.js.KeyValue(r.ctx, name)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		r.c.res.Missing = append(r.c.res.Missing, name)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", name, err)
+	}
+	r.c.res.Read = append(r.c.res.Read, name)
+	return kv, nil
+}
+
+// get reads an entry; nil, nil when it does not exist or is from before --since.
+func (r bucketReader) get(kv jetstream.KeyValue, key string) (jetstream.KeyValueEntry, error) {
+	en, err := kv.Get(r.ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || (err == nil && r.c.before(en.Created())) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", kv.Bucket(), key, err)
+	}
+	return en, nil
+}
+
+// readRedrives adds the redrives of the ticket's dead letters.
+func (c *traceCollector) readRedrives(r bucketReader) error {
+	kv, err := r.bucket(events.BucketRedrives)
+	if err != nil || kv == nil {
+		return err
+	}
 	for _, seq := range c.dlqSeqs {
-		if kv == nil {
-			break
-		}
-		en, err := get(kv, events.RedriveKey(seq))
-		if err != nil || en == nil {
-			if err != nil {
-				return err
-			}
+		en, err := r.get(kv, events.RedriveKey(seq))
+		if err != nil {
+			return err
+		} else if en == nil {
 			continue
 		}
-		var r events.Redrive
-		if err := json.Unmarshal(en.Value(), &r); err != nil {
+		var rd events.Redrive
+		if err := json.Unmarshal(en.Value(), &rd); err != nil || c.before(rd.At) {
 			continue
 		}
-		if c.before(r.At) {
-			continue
-		}
-		e := traceEntry{Time: r.At, Source: events.BucketRedrives, Kind: "redrive", Subject: r.Subject, Status: "redriven",
-			ID: events.RedriveKey(seq), MsgID: r.MsgID}
-		if r.Skip {
+		e := traceEntry{Time: rd.At, Source: events.BucketRedrives, Kind: "redrive", Subject: rd.Subject, Status: "redriven",
+			ID: events.RedriveKey(seq), MsgID: rd.MsgID}
+		if rd.Skip {
 			e.Status = "redriven (skip)"
 		}
-		e.Detail = fmt.Sprintf("SCW_DLQ #%d by %s", seq, r.By)
-		if r.Count > 1 {
-			e.Detail += fmt.Sprintf(", %d times", r.Count)
+		e.Detail = fmt.Sprintf("SCW_DLQ #%d by %s", seq, rd.By)
+		if rd.Count > 1 {
+			e.Detail += fmt.Sprintf(", %d times", rd.Count)
 		}
 		c.emit(e)
 	}
+	return nil
+}
 
-	if kv, err = bucket(events.BucketParked); err != nil {
+// readParked adds the park records of the ticket's lanes.
+func (c *traceCollector) readParked(r bucketReader) error {
+	kv, err := r.bucket(events.BucketParked)
+	if err != nil || kv == nil {
 		return err
 	}
 	for _, lane := range c.lanes {
-		if kv == nil {
-			break
-		}
-		en, err := get(kv, lane)
+		en, err := r.get(kv, lane)
 		if err != nil {
 			return err
 		} else if en == nil {
@@ -104,40 +132,44 @@ func (c *traceCollector) readBuckets(ctx context.Context, js jetstream.JetStream
 		}
 		c.emit(e)
 	}
+	return nil
+}
 
-	if kv, err = bucket(events.BucketCorrelation); err != nil {
+// readCorrelation adds the ticket's correlation values.
+func (c *traceCollector) readCorrelation(r bucketReader) error {
+	kv, err := r.bucket(events.BucketCorrelation)
+	if err != nil || kv == nil {
 		return err
 	}
-	if kv != nil {
-		keys, err := kv.ListKeysFiltered(ctx, c.ticket+".*")
+	keys, err := kv.ListKeysFiltered(r.ctx, c.ticket+".*")
+	if err != nil {
+		return fmt.Errorf("%s: %w", events.BucketCorrelation, err)
+	}
+	var names []string
+	for k := range keys.Keys() {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		en, err := r.get(kv, k)
 		if err != nil {
-			return fmt.Errorf("%s: %w", events.BucketCorrelation, err)
+			return err
+		} else if en == nil {
+			continue
 		}
-		var names []string
-		for k := range keys.Keys() {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		for _, k := range names {
-			en, err := get(kv, k)
-			if err != nil {
-				return err
-			} else if en == nil {
-				continue
-			}
-			c.emit(traceEntry{Time: en.Created(), Source: events.BucketCorrelation, Kind: "correlation", Subject: k,
-				Status: "stored", Detail: excerpt(string(en.Value()), 100)})
-		}
+		c.emit(traceEntry{Time: en.Created(), Source: events.BucketCorrelation, Kind: "correlation", Subject: k,
+			Status: "stored", Detail: excerpt(string(en.Value()), 100)})
 	}
+	return nil
+}
 
-	if kv, err = bucket(events.BucketAttempts); err != nil {
-		return err
-	}
+// readAttempts adds the attempts of the operations still being retried (kv: scw_attempts).
+func (c *traceCollector) readAttempts(r bucketReader, kv jetstream.KeyValue) error {
 	for _, id := range c.ops {
 		if kv == nil || c.final[id] {
 			continue
 		}
-		en, err := get(kv, id)
+		en, err := r.get(kv, id)
 		if err != nil {
 			return err
 		} else if en == nil {
@@ -149,21 +181,16 @@ func (c *traceCollector) readBuckets(ctx context.Context, js jetstream.JetStream
 		}
 		c.attempts(traceEntry{Source: events.BucketAttempts, Op: c.opNames[id]}, id, as)
 	}
-
-	attempts := kv
-	if kv, err = bucket(events.BucketDone); err != nil {
-		return err
-	}
-	return c.readAlerts(kv, attempts, get)
+	return nil
 }
 
 // readAlerts adds the notifier's alert of each failure: its done marker (sent, queued
 // for the digest, nobody to alert) or, while it is retried, its last attempt.
-func (c *traceCollector) readAlerts(done, attempts jetstream.KeyValue, get func(jetstream.KeyValue, string) (jetstream.KeyValueEntry, error)) error {
+func (c *traceCollector) readAlerts(r bucketReader, done, attempts jetstream.KeyValue) error {
 	for _, a := range c.alerts {
 		e := traceEntry{Source: events.BucketDone, Kind: "alert", Event: a.event, Op: a.op, ID: a.id, TriggerID: a.trigger, Subject: a.key}
 		if done != nil {
-			en, err := get(done, a.key)
+			en, err := r.get(done, a.key)
 			if err != nil {
 				return err
 			}
@@ -184,7 +211,7 @@ func (c *traceCollector) readAlerts(done, attempts jetstream.KeyValue, get func(
 		if attempts == nil {
 			continue
 		}
-		en, err := get(attempts, a.key)
+		en, err := r.get(attempts, a.key)
 		if err != nil {
 			return err
 		} else if en == nil {

@@ -160,58 +160,14 @@ func (c *traceCollector) add(stream string, m jetstream.Msg) {
 			e.ID, e.Event, e.TriggerID = t.ID, string(t.Event), t.ID
 		}
 	case events.StreamPlans:
-		e.Kind = "plan"
-		p, err := events.UnmarshalPlan(m.Data())
-		if err != nil {
-			e.Error = "not a plan: " + err.Error()
-			break
-		}
-		e.ID, e.Status, e.Error, e.Event = p.TriggerID, string(p.Status), p.Error, string(p.Event)
-		n := fmt.Sprintf("%d operations", len(p.Operations))
-		if len(p.Operations) == 1 {
-			n = "1 operation"
-		}
-		if len(p.Routes) > 0 {
-			n += ": " + strings.Join(p.Routes, ", ")
-		}
-		notes = append(notes, n)
+		notes = append(notes, c.addPlan(&e, m.Data())...)
 	case events.StreamOps, events.StreamParked:
-		e.Kind, e.Status = "op", "queued"
-		if stream == events.StreamParked {
-			e.Kind, e.Status = "parked", "parked"
-			if b := h.Get(events.HdrParkedBehind); b != "" {
-				notes = append(notes, "behind "+short(b))
-			}
-		} else if h.Get(events.HdrOrder) != "" {
-			e.Status = "released"
-		}
-		if h.Get(events.HdrForce) == "true" {
-			notes = append(notes, "Scw-Force")
-		}
-		o, err := events.UnmarshalOperation(m.Data())
-		if err != nil {
-			e.Error = "not an operation: " + err.Error()
-			break
-		}
-		e.ID, e.Op = o.ID, opOf(o.Kind, o.Target, o.Route, o.Action)
-		c.op(o.ID, e.Op)
+		notes = append(notes, c.addOp(&e, stream, m)...)
 	case events.StreamResults:
 		c.addResult(e, m.Data())
 		return
 	case events.StreamDLQ:
-		e.Kind, e.Status, e.Error = "dlq", "dead-lettered", h.Get(events.HdrError)
-		svc := h.Get(events.HdrService)
-		notes = append(notes, fmt.Sprintf("by %s, %s attempt(s), from %s", svc, orDash(h.Get(events.HdrAttempt)), h.Get(events.HdrOriginalSubject)))
-		if svc == "dispatcher" {
-			if t, err := events.UnmarshalTriggerEvent(m.Data()); err == nil {
-				e.ID, e.Event = t.ID, string(t.Event)
-				c.alerts = append(c.alerts, pendingAlert{key: "alert.trigger." + t.ID, id: t.ID, event: e.Event, trigger: t.ID})
-			}
-		} else if o, err := events.UnmarshalOperation(m.Data()); err == nil && o.ID != "" {
-			e.ID, e.Op = o.ID, opOf(o.Kind, o.Target, o.Route, o.Action)
-			c.op(o.ID, e.Op)
-		}
-		c.dlqSeqs = append(c.dlqSeqs, e.Seq)
+		notes = append(notes, c.addDLQ(&e, m)...)
 	case events.StreamAlerts:
 		e.Kind, e.Status = "alert", "queued for digest"
 		var al struct {
@@ -226,6 +182,71 @@ func (c *traceCollector) add(stream string, m jetstream.Msg) {
 	}
 	e.Detail = strings.Join(notes, "; ")
 	c.emit(e)
+}
+
+// addPlan fills e from a plan; its notes.
+func (c *traceCollector) addPlan(e *traceEntry, data []byte) []string {
+	e.Kind = "plan"
+	p, err := events.UnmarshalPlan(data)
+	if err != nil {
+		e.Error = "not a plan: " + err.Error()
+		return nil
+	}
+	e.ID, e.Status, e.Error, e.Event = p.TriggerID, string(p.Status), p.Error, string(p.Event)
+	n := fmt.Sprintf("%d operations", len(p.Operations))
+	if len(p.Operations) == 1 {
+		n = "1 operation"
+	}
+	if len(p.Routes) > 0 {
+		n += ": " + strings.Join(p.Routes, ", ")
+	}
+	return []string{n}
+}
+
+// addOp fills e from a queued or parked operation; its notes.
+func (c *traceCollector) addOp(e *traceEntry, stream string, m jetstream.Msg) []string {
+	h := m.Headers()
+	var notes []string
+	e.Kind, e.Status = "op", "queued"
+	if stream == events.StreamParked {
+		e.Kind, e.Status = "parked", "parked"
+		if b := h.Get(events.HdrParkedBehind); b != "" {
+			notes = append(notes, "behind "+short(b))
+		}
+	} else if h.Get(events.HdrOrder) != "" {
+		e.Status = "released"
+	}
+	if h.Get(events.HdrForce) == "true" {
+		notes = append(notes, "Scw-Force")
+	}
+	o, err := events.UnmarshalOperation(m.Data())
+	if err != nil {
+		e.Error = "not an operation: " + err.Error()
+		return notes
+	}
+	e.ID, e.Op = o.ID, opOf(o.Kind, o.Target, o.Route, o.Action)
+	c.op(o.ID, e.Op)
+	return notes
+}
+
+// addDLQ fills e from a dead letter; its notes.
+func (c *traceCollector) addDLQ(e *traceEntry, m jetstream.Msg) []string {
+	h := m.Headers()
+	var notes []string
+	e.Kind, e.Status, e.Error = "dlq", "dead-lettered", h.Get(events.HdrError)
+	svc := h.Get(events.HdrService)
+	notes = append(notes, fmt.Sprintf("by %s, %s attempt(s), from %s", svc, orDash(h.Get(events.HdrAttempt)), h.Get(events.HdrOriginalSubject)))
+	if svc == "dispatcher" {
+		if t, err := events.UnmarshalTriggerEvent(m.Data()); err == nil {
+			e.ID, e.Event = t.ID, string(t.Event)
+			c.alerts = append(c.alerts, pendingAlert{key: "alert.trigger." + t.ID, id: t.ID, event: e.Event, trigger: t.ID})
+		}
+	} else if o, err := events.UnmarshalOperation(m.Data()); err == nil && o.ID != "" {
+		e.ID, e.Op = o.ID, opOf(o.Kind, o.Target, o.Route, o.Action)
+		c.op(o.ID, e.Op)
+	}
+	c.dlqSeqs = append(c.dlqSeqs, e.Seq)
+	return notes
 }
 
 // addResult adds a result and the attempts it lists.
