@@ -81,42 +81,9 @@ func DecodeMediatorBody(b []byte) (MediatorBody, error) {
 		}, nil
 	}
 
-	var v struct {
-		TicketInfo base64Field `json:"ticket_info"`
-		Event      *string     `json:"event"`
-		Args       string      `json:"args"`
-		Script     string      `json:"script"`
-	}
-	err := json.Unmarshal(b, &v)
-	var (
-		typeErr  *json.UnmarshalTypeError
-		fieldErr *fieldError
-	)
-	switch {
-	case err == nil && b[first] != '{':
-		return MediatorBody{}, badInput("body must be a JSON object, not null") // the only value Unmarshal takes silently
-	case err == nil:
-		if dup, prev, ok := duplicateKey(b); ok {
-			return MediatorBody{}, duplicateKeyError(dup, prev)
-		}
-		body := MediatorBody{TicketInfo: v.TicketInfo.data, Args: v.Args, Script: v.Script}
-		if !v.TicketInfo.set {
-			return MediatorBody{}, badInput(`body has no "ticket_info"`)
-		}
-		if v.Event == nil {
-			return MediatorBody{}, badInput(`body has no "event"`)
-		}
-		if body.Event = *v.Event; body.Event == "" {
-			return MediatorBody{}, badInput(`"event" is empty`)
-		}
-		return body, nil
-	case errors.As(err, &fieldErr):
-		return MediatorBody{}, badInput("%s", fieldErr.msg)
-	case errors.As(err, &typeErr):
-		if typeErr.Field == "" {
-			return MediatorBody{}, badInput("body must be a JSON object, not %s", article(typeErr.Value))
-		}
-		return MediatorBody{}, badInput("%q must be a string, not %s", typeErr.Field, article(typeErr.Value))
+	body, isJSON, err := decodeJSONBody(b, first)
+	if isJSON {
+		return body, err
 	}
 
 	// Not JSON: try the mediator's layout.
@@ -140,6 +107,50 @@ func DecodeMediatorBody(b []byte) (MediatorBody, error) {
 		Script:     string(b[l.script.lo:l.script.hi]),
 		Recovered:  true,
 	}, nil
+}
+
+// decodeJSONBody decodes b (first: its first non-space byte) as the mediator's JSON
+// object. isJSON is false when b is not JSON at all; err is then the JSON error, for the
+// caller's message.
+func decodeJSONBody(b []byte, first int) (body MediatorBody, isJSON bool, err error) {
+	var v struct {
+		TicketInfo base64Field `json:"ticket_info"`
+		Event      *string     `json:"event"`
+		Args       string      `json:"args"`
+		Script     string      `json:"script"`
+	}
+	err = json.Unmarshal(b, &v)
+	var (
+		typeErr  *json.UnmarshalTypeError
+		fieldErr *fieldError
+	)
+	switch {
+	case err == nil && b[first] != '{':
+		return MediatorBody{}, true, badInput("body must be a JSON object, not null") // the only value Unmarshal takes silently
+	case err == nil:
+		if dup, prev, ok := duplicateKey(b); ok {
+			return MediatorBody{}, true, duplicateKeyError(dup, prev)
+		}
+		body = MediatorBody{TicketInfo: v.TicketInfo.data, Args: v.Args, Script: v.Script}
+		if !v.TicketInfo.set {
+			return MediatorBody{}, true, badInput(`body has no "ticket_info"`)
+		}
+		if v.Event == nil {
+			return MediatorBody{}, true, badInput(`body has no "event"`)
+		}
+		if body.Event = *v.Event; body.Event == "" {
+			return MediatorBody{}, true, badInput(`"event" is empty`)
+		}
+		return body, true, nil
+	case errors.As(err, &fieldErr):
+		return MediatorBody{}, true, badInput("%s", fieldErr.msg)
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return MediatorBody{}, true, badInput("body must be a JSON object, not %s", article(typeErr.Value))
+		}
+		return MediatorBody{}, true, badInput("%q must be a string, not %s", typeErr.Field, article(typeErr.Value))
+	}
+	return MediatorBody{}, false, err
 }
 
 // mediatorFields are the keys of the mediator's JSON object.
@@ -289,21 +300,27 @@ func parseLayout(b []byte) (l layout, fail string) {
 		return l, fail
 	}
 	l.args.lo = i
+	fail = l.argsAndScript(b, i) // fills l.args.hi and l.script
+	return l, fail
+}
 
-	// The script's value ends at the final `"` before the closing brace.
+// argsAndScript finds where args (starting at i) and script end: the script's value ends
+// at the final `"` before the closing brace, args at the last `" , "script" : "` before
+// that. It returns why b does not have that shape, or "".
+func (l *layout) argsAndScript(b []byte, i int) string {
 	e := len(b)
 	for e > i && isSpace(b[e-1]) {
 		e--
 	}
 	if e == i || b[e-1] != '}' {
-		return l, "the body does not end with }"
+		return "the body does not end with }"
 	}
 	e--
 	for e > i && isSpace(b[e-1]) {
 		e--
 	}
 	if e == i || b[e-1] != '"' {
-		return l, `the body does not end with "}`
+		return `the body does not end with "}`
 	}
 	scriptEnd := e - 1
 
@@ -312,7 +329,7 @@ func parseLayout(b []byte) (l layout, fail string) {
 	for {
 		k := bytes.LastIndex(b[i:limit], []byte(`"script"`))
 		if k < 0 {
-			return l, `no ", "script":" after "args"`
+			return `no ", "script":" after "args"`
 		}
 		k += i
 		limit = k
@@ -343,7 +360,7 @@ func parseLayout(b []byte) (l layout, fail string) {
 		}
 		l.args.hi = q - 1
 		l.script = span{scriptStart, scriptEnd}
-		return l, ""
+		return ""
 	}
 }
 
