@@ -21,7 +21,7 @@ import (
 
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/configcheck"
-	"github.com/triggerflow/triggerflow/internal/runtime/bus"
+	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 	"github.com/triggerflow/triggerflow/services/dispatcher"
 	itsmsync "github.com/triggerflow/triggerflow/services/itsm-sync"
 	"github.com/triggerflow/triggerflow/services/notifier"
@@ -656,12 +656,12 @@ func checkStorage(s *appsv1.StatefulSet, opts *natsserver.Options, cfg *config.C
 func checkKEDA(t *testing.T, objs []object, cfg *config.Config) []string {
 	t.Helper()
 	var out []string
-	consumers := map[string][]bus.ConsumerConfig{
+	consumers := map[string][]natsconn.ConsumerConfig{
 		"dispatcher": dispatcher.Consumers(cfg.Dispatcher),
 		"itsm-sync":  itsmsync.Consumers(cfg),
 	}
 	lanes, alerts, digest := notifier.Consumers(cfg)
-	consumers["notifier"] = slices.Concat(lanes, alerts, []bus.ConsumerConfig{digest})
+	consumers["notifier"] = slices.Concat(lanes, alerts, []natsconn.ConsumerConfig{digest})
 	nats := natsStatefulSet(objs)
 	for _, so := range of[scaledObject](objs) {
 		svc := ""
@@ -684,7 +684,7 @@ func checkKEDA(t *testing.T, objs []object, cfg *config.Config) []string {
 				continue
 			}
 			m := tr.Metadata
-			if !slices.ContainsFunc(consumers[svc], func(c bus.ConsumerConfig) bool { return c.Stream == m["stream"] && c.Durable == m["consumer"] }) {
+			if !slices.ContainsFunc(consumers[svc], func(c natsconn.ConsumerConfig) bool { return c.Stream == m["stream"] && c.Durable == m["consumer"] }) {
 				out = append(out, fmt.Sprintf("%s: triggerflow %s creates no consumer %s on %s", where, svc, m["consumer"], m["stream"]))
 			}
 			if n, err := strconv.Atoi(m["lagThreshold"]); err != nil || n < 1 {

@@ -17,6 +17,7 @@ import (
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/runtime/bus"
 	"github.com/triggerflow/triggerflow/internal/runtime/logging"
+	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
 	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/internal/wfi"
@@ -85,10 +86,10 @@ func New(p Params) (*Dispatcher, error) {
 // SCW_TRIGGERS, each planning one trigger at a time across every replica, so the
 // triggers of one ticket are planned, and their operations published, in the order they
 // were stored.
-func Consumers(c config.Dispatcher) []bus.ConsumerConfig {
-	out := make([]bus.ConsumerConfig, 0, events.Partitions)
+func Consumers(c config.Dispatcher) []natsconn.ConsumerConfig {
+	out := make([]natsconn.ConsumerConfig, 0, events.Partitions)
 	for p := range events.Partitions {
-		out = append(out, bus.ConsumerConfig{
+		out = append(out, natsconn.ConsumerConfig{
 			Stream: events.StreamTriggers, Durable: fmt.Sprintf("%s-p%02d", Durable, p), FilterSubject: events.TriggerLane(p),
 			Description: fmt.Sprintf("dispatcher: plans stored triggers, lane %d of %d", p, events.Partitions),
 			AckWait:     c.AckWait, MaxDeliver: c.MaxDeliver, Backoff: c.Backoff, Ordered: true,

@@ -92,9 +92,9 @@ func New(lc fx.Lifecycle, p Params) (*Service, *runner.Runner, error) {
 // SecureChange write-backs (without it no route can write back, see config). Each
 // lane performs one operation at a time, across every replica, in the order they were
 // stored: the operations of one ticket and destination never overtake each other.
-func Consumers(c *config.Config) []bus.ConsumerConfig {
-	lane := func(kind events.OpKind, target, durable, what string, p int) bus.ConsumerConfig {
-		return bus.ConsumerConfig{
+func Consumers(c *config.Config) []natsconn.ConsumerConfig {
+	lane := func(kind events.OpKind, target, durable, what string, p int) natsconn.ConsumerConfig {
+		return natsconn.ConsumerConfig{
 			Stream: events.StreamOps, Durable: fmt.Sprintf("%s-p%02d", durable, p),
 			FilterSubject: events.OpLane(kind, target, p),
 			Description:   fmt.Sprintf("itsm-sync: %s, lane %d of %d", what, p, events.Partitions),
@@ -102,7 +102,7 @@ func Consumers(c *config.Config) []bus.ConsumerConfig {
 			FastAck: true, // the result (the done marker) is stored before the ack
 		}
 	}
-	var out []bus.ConsumerConfig
+	var out []natsconn.ConsumerConfig
 	for _, name := range slices.Sorted(maps.Keys(c.Servers)) {
 		for p := range events.Partitions {
 			out = append(out, lane(events.OpITSM, name, "itsm-sync-"+durableToken(name), "operations for server "+name, p))

@@ -10,7 +10,7 @@ import (
 	"go.uber.org/fx/fxtest"
 
 	"github.com/triggerflow/triggerflow/internal/config"
-	"github.com/triggerflow/triggerflow/internal/runtime/bus"
+	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 	"github.com/triggerflow/triggerflow/internal/runtime/runner"
 	"github.com/triggerflow/triggerflow/internal/runtime/runner/runnertest"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
@@ -26,14 +26,14 @@ func TestRunnerOutcomes(t *testing.T) {
 		Configure: func(c *config.Config, retry config.Retry) {
 			c.Servers = map[string]config.Server{"snow": {BaseURL: "https://snow.example", Retry: retry}}
 		},
-		New: func(t testing.TB, c *config.Config, nc *nats.Conn, js jetstream.JetStream) (*runner.Runner, []bus.ConsumerConfig) {
+		New: func(t testing.TB, c *config.Config, nc *nats.Conn, js jetstream.JetStream) (*runner.Runner, []natsconn.ConsumerConfig) {
 			_, r, err := itsmsync.New(fxtest.NewLifecycle(t), itsmsync.Params{
 				Config: c, Log: slog.New(slog.DiscardHandler), Conn: nc, JS: js, Registry: prometheus.NewRegistry(),
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			var lanes []bus.ConsumerConfig
+			var lanes []natsconn.ConsumerConfig
 			for _, cc := range itsmsync.Consumers(c) {
 				if natstest.SubjectMatch(events.OpDestination(events.OpITSM, "snow"), cc.FilterSubject) {
 					lanes = append(lanes, cc)

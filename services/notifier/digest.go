@@ -13,6 +13,7 @@ import (
 
 	"github.com/triggerflow/triggerflow/internal/egress"
 	"github.com/triggerflow/triggerflow/internal/runtime/bus"
+	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
@@ -27,7 +28,7 @@ type digester struct {
 	s       *Service
 	log     *slog.Logger
 	js      jetstream.JetStream
-	cc      bus.ConsumerConfig
+	cc      natsconn.ConsumerConfig
 	pub     message.Publisher
 	window  time.Duration
 	sent    prometheus.Counter
@@ -36,8 +37,8 @@ type digester struct {
 }
 
 // DigestConsumer is the durable consumer of the queued alerts.
-func DigestConsumer(smtpTimeout time.Duration) bus.ConsumerConfig {
-	return bus.ConsumerConfig{
+func DigestConsumer(smtpTimeout time.Duration) natsconn.ConsumerConfig {
+	return natsconn.ConsumerConfig{
 		Stream: events.StreamAlerts, Durable: "notifier-digest", FilterSubject: events.SubjAlertDigest,
 		Description: "notifier: alerts waiting for their digest email",
 		// A batch is pending while its digest is being sent.

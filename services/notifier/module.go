@@ -133,20 +133,20 @@ func New(lc fx.Lifecycle, p Params) (*Notifier, error) {
 // Consumers of the notifier: the email lanes (events.Partitions: the emails of one
 // ticket go out in order), failed results and the dispatcher's dead letters (alerts),
 // and the queued digest alerts.
-func Consumers(c *config.Config) (lanes, alerts []bus.ConsumerConfig, digest bus.ConsumerConfig) {
+func Consumers(c *config.Config) (lanes, alerts []natsconn.ConsumerConfig, digest natsconn.ConsumerConfig) {
 	for p := range events.Partitions {
-		lanes = append(lanes, bus.ConsumerConfig{
+		lanes = append(lanes, natsconn.ConsumerConfig{
 			Stream: events.StreamOps, Durable: fmt.Sprintf("notifier-email-p%02d", p),
 			FilterSubject: events.OpLane(events.OpEmail, TargetSMTP, p),
 			Description:   fmt.Sprintf("notifier: email operations, lane %d of %d", p, events.Partitions),
 			AckWait:       c.Notifier.AckWait, MaxDeliver: -1, Ordered: true, FastAck: true,
 		})
 	}
-	base := bus.ConsumerConfig{AckWait: c.Notifier.AckWait, MaxDeliver: -1, PullBatch: 2, FastAck: true}
+	base := natsconn.ConsumerConfig{AckWait: c.Notifier.AckWait, MaxDeliver: -1, PullBatch: 2, FastAck: true}
 	results, dlq := base, base
 	results.Stream, results.Durable, results.FilterSubject, results.Description = events.StreamResults, "notifier-alerts", events.SubjResultsFailed, "notifier: alerts on failed operations"
 	dlq.Stream, dlq.Durable, dlq.FilterSubject, dlq.Description = events.StreamDLQ, "notifier-dlq", events.DLQOf("dispatcher"), "notifier: alerts on triggers the dispatcher gave up on"
-	return lanes, []bus.ConsumerConfig{results, dlq}, DigestConsumer(c.SMTP.Timeout)
+	return lanes, []natsconn.ConsumerConfig{results, dlq}, DigestConsumer(c.SMTP.Timeout)
 }
 
 // Module is the notifier service.
@@ -185,7 +185,7 @@ var Module = fx.Module(ServiceName,
 					}
 					hs = append(hs, h...)
 				}
-				if _, err := bus.EnsureConsumer(ctx, js, dg); err != nil {
+				if _, err := natsconn.EnsureConsumer(ctx, js, dg); err != nil {
 					return err
 				}
 				drain.Consumers().Watch(dg) // its lag is reported; the digester reads it in batches

@@ -11,7 +11,7 @@ import (
 	"go.uber.org/fx/fxtest"
 
 	"github.com/triggerflow/triggerflow/internal/config"
-	"github.com/triggerflow/triggerflow/internal/runtime/bus"
+	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 	"github.com/triggerflow/triggerflow/internal/runtime/runner"
 	"github.com/triggerflow/triggerflow/internal/runtime/runner/runnertest"
 	"github.com/triggerflow/triggerflow/pkg/events"
@@ -28,7 +28,7 @@ func TestRunnerOutcomes(t *testing.T) {
 			c.Notifier.Retry = retry
 			c.SMTP = config.SMTP{Host: "smtp.example", From: "tf@example.com"}
 		},
-		New: func(t testing.TB, c *config.Config, nc *nats.Conn, js jetstream.JetStream) (*runner.Runner, []bus.ConsumerConfig) {
+		New: func(t testing.TB, c *config.Config, nc *nats.Conn, js jetstream.JetStream) (*runner.Runner, []natsconn.ConsumerConfig) {
 			n, err := notifier.New(fxtest.NewLifecycle(t), notifier.Params{
 				Config: c, Log: slog.New(slog.DiscardHandler), Conn: nc, JS: js, Registry: prometheus.NewRegistry(), Sender: unused{},
 			})

@@ -7,6 +7,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 )
 
 // Batch is what FetchBatch pulled at once; it is settled as a whole.
@@ -18,7 +20,7 @@ type Batch struct {
 // FetchBatch pulls up to n messages that are available now from the durable consumer c
 // (created by EnsureConsumer), without waiting for more. For work done on many messages
 // at once (a digest email); each message stays pending until the batch is settled.
-func FetchBatch(ctx context.Context, js jetstream.JetStream, c ConsumerConfig, n int) (*Batch, error) {
+func FetchBatch(ctx context.Context, js jetstream.JetStream, c natsconn.ConsumerConfig, n int) (*Batch, error) {
 	cons, err := js.Consumer(ctx, c.Stream, c.Durable)
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on %s: %w", c.Durable, c.Stream, err)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 )
 
 // Consumer states, as /readyz and triggerflow_consumer_consuming report them.
@@ -24,12 +26,12 @@ const (
 type Consumers struct {
 	mu      sync.Mutex
 	subs    []*subState
-	watched []ConsumerConfig // durables read without a subscriber (FetchBatch)
+	watched []natsconn.ConsumerConfig // durables read without a subscriber (FetchBatch)
 }
 
 // subState is one subscriber's state.
 type subState struct {
-	cfg       ConsumerConfig
+	cfg       natsconn.ConsumerConfig
 	state     string
 	reason    string // why it is not consuming
 	since     time.Time
@@ -40,7 +42,7 @@ type subState struct {
 func NewConsumers() *Consumers { return &Consumers{} }
 
 // register adds a subscriber, starting.
-func (c *Consumers) register(cfg ConsumerConfig) *subState {
+func (c *Consumers) register(cfg natsconn.ConsumerConfig) *subState {
 	st := &subState{cfg: cfg, state: StateStarting, since: time.Now()}
 	c.mu.Lock()
 	c.subs = append(c.subs, st)
@@ -67,10 +69,10 @@ func (c *Consumers) recreated(st *subState) {
 
 // Watch adds a durable that the process reads without a subscriber (FetchBatch), so
 // that its lag is reported too. It plays no part in readiness.
-func (c *Consumers) Watch(cfg ConsumerConfig) {
+func (c *Consumers) Watch(cfg natsconn.ConsumerConfig) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !slices.ContainsFunc(c.watched, func(w ConsumerConfig) bool { return w.Durable == cfg.Durable }) {
+	if !slices.ContainsFunc(c.watched, func(w natsconn.ConsumerConfig) bool { return w.Durable == cfg.Durable }) {
 		c.watched = append(c.watched, cfg)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
@@ -72,7 +73,7 @@ func (c *ConsumerCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // consumerRef is one durable to report.
 type consumerRef struct {
-	cfg       ConsumerConfig
+	cfg       natsconn.ConsumerConfig
 	consuming bool
 	recreated int
 	sub       bool

@@ -14,6 +14,7 @@ import (
 
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/runtime/logging"
+	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 )
 
 // CloseTimeout matches fx's default stop timeout, so a stop hook is not cut off.
@@ -23,8 +24,8 @@ const CloseTimeout = 14 * time.Second
 // that pull from it, each handling one message at a time, named <durable>.<i> (an ordered
 // lane gets one). Start them on a running router with RunHandlers; stop them with
 // StopHandlers.
-func AddHandlers(ctx context.Context, js jetstream.JetStream, r *message.Router, cc ConsumerConfig, n int, h message.NoPublishHandlerFunc, drain *Drain, log watermill.LoggerAdapter) ([]*message.Handler, error) {
-	if _, err := EnsureConsumer(ctx, js, cc); err != nil {
+func AddHandlers(ctx context.Context, js jetstream.JetStream, r *message.Router, cc natsconn.ConsumerConfig, n int, h message.NoPublishHandlerFunc, drain *Drain, log watermill.LoggerAdapter) ([]*message.Handler, error) {
+	if _, err := natsconn.EnsureConsumer(ctx, js, cc); err != nil {
 		return nil, err
 	}
 	if cc.Ordered {

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
 )
 
@@ -31,100 +32,12 @@ const (
 	MetaNakDelay = "Scw-Nak-Delay"
 )
 
-// ConsumerConfig declares a durable pull consumer, shared by every replica of a service.
-type ConsumerConfig struct {
-	Stream        string
-	Durable       string // <service>-<handler>
-	FilterSubject string // empty: the whole stream
-	Description   string
-	// AckWait: the server redelivers a message not acknowledged within it. While a
-	// handler holds a message the subscriber tells the server it is still in progress
-	// (every AckWait/3), so AckWait bounds how long a message held by a process that
-	// died stays unavailable, not how long a handler may take.
-	AckWait time.Duration
-	// MaxDeliver bounds deliveries; the handler dead-letters on the last one.
-	MaxDeliver int
-	// Backoff is the NAK delay after the Nth failed delivery (the last value repeats).
-	Backoff []time.Duration
-	// PullBatch is how many messages are pulled ahead (an ordered lane gets one at a
-	// time, whatever it asks for).
-	PullBatch int
-	// Ordered makes the consumer a lane: one message in flight at a time (MaxAckPending
-	// 1) across every replica, so messages are handled in stream order; a NAK holds the
-	// lane until the redelivery.
-	Ordered bool
-	// MaxAckPending of an unordered consumer. Default 1000.
-	MaxAckPending int
-	// FastAck acks without waiting for the server's confirmation. Only for handlers
-	// that record their own completion (scw_done), so a lost ack costs a skipped
-	// redelivery, never a repeated side effect.
-	FastAck bool
-}
-
 // lanePull is how many messages a lane's pull request asks for (one comes at a time).
 const lanePull = 16
 
 // maxHold bounds how long the subscriber keeps a handled message alive with
 // in-progress acks: a handler stuck longer gives the message back to the server.
 const maxHold = 30 * time.Minute
-
-// jsConfig is the explicit JetStream configuration of c.
-func (c ConsumerConfig) jsConfig() jetstream.ConsumerConfig {
-	pending := c.MaxAckPending
-	if pending == 0 {
-		pending = 1000
-	}
-	if c.Ordered {
-		pending = 1
-	}
-	return jetstream.ConsumerConfig{
-		Durable:       c.Durable,
-		Description:   c.Description,
-		FilterSubject: c.FilterSubject,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       c.AckWait,
-		MaxDeliver:    c.MaxDeliver,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		ReplayPolicy:  jetstream.ReplayInstantPolicy,
-		MaxAckPending: pending,
-	}
-}
-
-// EnsureConsumer creates or updates the durable pull consumer with explicit settings. A
-// consumer that a subscriber re-created after it was deleted keeps the start position it
-// was re-created with (JetStream cannot change it); everything else is updated.
-func EnsureConsumer(ctx context.Context, js jetstream.JetStream, c ConsumerConfig) (jetstream.Consumer, error) {
-	jc := c.jsConfig()
-	cur, err := js.Consumer(ctx, c.Stream, c.Durable)
-	switch {
-	case err == nil:
-		if old := cur.CachedInfo().Config; old.DeliverPolicy == jetstream.DeliverByStartSequencePolicy {
-			jc.DeliverPolicy, jc.OptStartSeq = old.DeliverPolicy, old.OptStartSeq
-		}
-	case !errors.Is(err, jetstream.ErrConsumerNotFound):
-		return nil, fmt.Errorf("ensure consumer %s on %s: %w", c.Durable, c.Stream, err)
-	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, c.Stream, jc)
-	if err != nil {
-		return nil, fmt.Errorf("ensure consumer %s on %s: %w", c.Durable, c.Stream, err)
-	}
-	return cons, nil
-}
-
-// Delay returns the NAK delay after the given delivery (1-based).
-func (c ConsumerConfig) Delay(delivered uint64) time.Duration {
-	if len(c.Backoff) == 0 {
-		return 0
-	}
-	i := int(delivered) - 1
-	if i < 0 {
-		i = 0
-	}
-	if i >= len(c.Backoff) {
-		i = len(c.Backoff) - 1
-	}
-	return c.Backoff[i]
-}
 
 // Subscriber is a watermill Subscriber over one durable pull consumer (nats.go's
 // jetstream API). A handler's Ack is an ack (double, unless FastAck); a Nack is a NAK
@@ -151,7 +64,7 @@ func (c ConsumerConfig) Delay(delivered uint64) time.Duration {
 // Close never closes the shared connection.
 type Subscriber struct {
 	js    jetstream.JetStream
-	cfg   ConsumerConfig
+	cfg   natsconn.ConsumerConfig
 	log   watermill.LoggerAdapter
 	drain *Drain
 
@@ -176,7 +89,7 @@ var _ message.Subscriber = (*Subscriber)(nil)
 
 // NewSubscriber returns a subscriber for the consumer c (created by EnsureConsumer).
 // drain may be nil (a stop then gives back in-flight messages at once).
-func NewSubscriber(js jetstream.JetStream, c ConsumerConfig, drain *Drain, log watermill.LoggerAdapter) *Subscriber {
+func NewSubscriber(js jetstream.JetStream, c natsconn.ConsumerConfig, drain *Drain, log watermill.LoggerAdapter) *Subscriber {
 	switch {
 	case c.Ordered:
 		// The server hands a lane one message at a time whatever the request asks; one
@@ -331,7 +244,7 @@ func (s *Subscriber) resubscribe(ctx context.Context) (it jetstream.MessagesCont
 	defer cancel()
 	cons, err := s.js.Consumer(ctx, s.cfg.Stream, s.cfg.Durable)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		jc := s.cfg.jsConfig()
+		jc := s.cfg.JetStream()
 		if last := s.lastAcked.Load(); s.cfg.Ordered && last > 0 {
 			jc.DeliverPolicy, jc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, last+1
 		}

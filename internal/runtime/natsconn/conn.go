@@ -4,7 +4,6 @@
 package natsconn
 
 import (
-	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	neturl "net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,7 +20,6 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/triggerflow/triggerflow/internal/config"
-	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
 // Embedded is a nats-server running in this process. pkg/natsserver provides one for
@@ -175,97 +172,6 @@ func Ready(ctx context.Context, js jetstream.JetStream) error {
 		return fmt.Errorf("jetstream not answering: %w", err)
 	}
 	return nil
-}
-
-// StreamConfig maps a spec of pkg/events to an explicit JetStream stream config.
-func StreamConfig(s events.StreamSpec) jetstream.StreamConfig {
-	var tr *jetstream.SubjectTransformConfig
-	if s.Transform != nil {
-		tr = &jetstream.SubjectTransformConfig{Source: s.Transform.Source, Destination: s.Transform.Destination}
-	}
-	return jetstream.StreamConfig{
-		SubjectTransform: tr,
-		Name:             s.Name,
-		Description:      s.Description,
-		Subjects:         s.Subjects,
-		Retention:        jetstream.LimitsPolicy,
-		Storage:          jetstream.FileStorage,
-		Discard:          jetstream.DiscardOld,
-		MaxAge:           s.MaxAge,
-		Duplicates:       s.Duplicates,
-		Replicas:         s.Replicas,
-		MaxMsgs:          -1,
-		MaxBytes:         cmp.Or(s.MaxBytes, -1),
-		AllowDirect:      s.Direct,
-		AllowRollup:      s.Rollup,
-	}
-}
-
-// EnsureStreams creates or updates every stream, idempotently: an existing stream whose
-// limits or replicas differ from its spec is updated to it.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream, specs []events.StreamSpec, log *slog.Logger) error {
-	for _, s := range specs {
-		st, err := js.CreateOrUpdateStream(ctx, StreamConfig(s))
-		if err != nil {
-			var apiErr *jetstream.APIError
-			if errors.As(err, &apiErr) && slices.Contains(errCodesNoRoom, apiErr.ErrorCode) {
-				return fmt.Errorf("ensure stream %s: the NATS server cannot reserve its max_bytes %s × %d replica(s): "+
-					"lower streams.limits.%s.max_bytes or give the server more JetStream storage (max_file_store; by default 75%% of the disk free at its start): %w",
-					s.Name, config.ByteSize(s.MaxBytes), s.Replicas, s.Name, err)
-			}
-			return fmt.Errorf("ensure stream %s (subjects %v): %w", s.Name, s.Subjects, err)
-		}
-		info := st.CachedInfo()
-		log.Debug("stream ready", "stream", s.Name, "messages", info.State.Msgs, "bytes", info.State.Bytes,
-			"max_age", info.Config.MaxAge, "max_bytes", info.Config.MaxBytes, "replicas", info.Config.Replicas)
-	}
-	return nil
-}
-
-// errCodesNoRoom are nats-server's answers when a stream's max_bytes cannot be reserved:
-// JSInsufficientResourcesErr, JSStorageResourcesExceededErr (the server's or the
-// account's storage) and JSStreamMaxStreamBytesExceeded (the account's per-stream limit).
-var errCodesNoRoom = []jetstream.ErrorCode{10023, 10047, 10122}
-
-// Bucket TTLs: correlation values live as long as a change can stay open; scw_done entries
-// must outlive any replay window; attempt histories only matter while retrying.
-const (
-	CorrelationTTL = 365 * 24 * time.Hour
-	DoneTTL        = events.DoneTTL // as long as SCW_TRIGGERS keeps triggers by default
-	AttemptsTTL    = 7 * 24 * time.Hour
-)
-
-// EnsureBuckets creates or updates the key-value buckets of DESIGN §5 (scw_correlation,
-// scw_done, scw_attempts, scw_parked) and scw_redrives, idempotently, and returns them by
-// name.
-func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (map[string]jetstream.KeyValue, error) {
-	out := map[string]jetstream.KeyValue{}
-	for _, b := range []jetstream.KeyValueConfig{
-		{Bucket: events.BucketCorrelation, Description: "ITSM record ids learned from responses, per <ticket>.<server>", TTL: CorrelationTTL, History: 5},
-		{Bucket: events.BucketDone, Description: "alerts sent (alert.<operation id>) and failed groups", TTL: DoneTTL, History: 1},
-		{Bucket: events.BucketAttempts, Description: "attempts of operations still being retried", TTL: AttemptsTTL, History: 1},
-		{Bucket: events.BucketParked, Description: "lanes (<target>.<ticket>) held back behind a failed operation, or releasing", History: 1},
-		// Kept as long as the dead letters they record.
-		{Bucket: events.BucketRedrives, Description: "dead letters redriven by `triggerflow redrive`, by SCW_DLQ sequence", TTL: events.DLQMaxAge, History: 1},
-	} {
-		b.Replicas = max(replicas, 1)
-		b.Storage = jetstream.FileStorage
-		kv, err := js.CreateOrUpdateKeyValue(ctx, b)
-		if err != nil {
-			return nil, fmt.Errorf("ensure key-value bucket %s: %w", b.Bucket, err)
-		}
-		out[b.Bucket] = kv
-	}
-	return out, nil
-}
-
-// StreamSpecs derives the stream specs from the config.
-func StreamSpecs(c *config.Config) []events.StreamSpec {
-	return events.Streams(events.StreamOptions{
-		Replicas:   c.NATS.Replicas,
-		Duplicates: c.Streams.Duplicates,
-		Limits:     c.Streams.StreamLimits(),
-	})
 }
 
 // Module provides *nats.Conn and jetstream.JetStream and ensures the streams at start.

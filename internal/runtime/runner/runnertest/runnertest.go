@@ -46,7 +46,7 @@ type Target struct {
 	Configure func(c *config.Config, retry config.Retry)
 	// New returns the runner the service's module builds, and the service's consumers of
 	// Dest, on the given connection.
-	New func(t testing.TB, c *config.Config, nc *nats.Conn, js jetstream.JetStream) (*runner.Runner, []bus.ConsumerConfig)
+	New func(t testing.TB, c *config.Config, nc *nats.Conn, js jetstream.JetStream) (*runner.Runner, []natsconn.ConsumerConfig)
 }
 
 // retry is the policy of the suite: quick, three attempts.
