@@ -1,6 +1,7 @@
-// Package natsconn connects to NATS (or to the embedded server), provisions the streams
-// of DESIGN §5 and owns the connection's life: one *nats.Conn per process, closed by its
-// own fx hook after every service using it has stopped.
+// Package natsconn connects to NATS (or to the embedded server) and owns the connection's
+// life: one *nats.Conn per process, closed by its own fx hook after every service using
+// it has stopped. It is also the one owner of what is provisioned on JetStream
+// (provision.go): the streams, the key-value buckets and the durable consumers.
 package natsconn
 
 import (
