@@ -28,7 +28,7 @@ type Options struct {
 // Params are the fx inputs of the module.
 type Params struct {
 	fx.In
-	Config   *config.Config
+	Config   config.Ingress // the ingress's section of triggerflow.yaml, and nothing else
 	Log      *slog.Logger
 	Conn     *nats.Conn
 	Registry *prometheus.Registry
@@ -41,7 +41,7 @@ type Params struct {
 // New builds the ingress server from its dependencies; fx and tests both call it.
 func New(p Params) (*Server, error) {
 	log := p.Log.With("service", "ingress")
-	pub, err := bus.NewPublisher(p.Conn, bus.PublisherConfig{AckWait: p.Config.Ingress.PublishTimeout}, logging.Watermill(log))
+	pub, err := bus.NewPublisher(p.Conn, bus.PublisherConfig{AckWait: p.Config.PublishTimeout}, logging.Watermill(log))
 	if err != nil {
 		return nil, err
 	}
@@ -49,27 +49,28 @@ func New(p Params) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	instance := p.Config.Ingress.Instance
+	instance := p.Config.Instance
 	if instance == "" {
 		instance, _ = os.Hostname()
 	}
 	hh := p.Health
-	if p.Options.Dev && len(p.Config.Ingress.Users) == 0 {
+	if p.Options.Dev && len(p.Config.Users) == 0 {
 		log.Warn("ingress running WITHOUT authentication (--dev): anyone who can reach it can store triggers")
 	}
 	h, err := NewHandler(HandlerParams{
-		Config: p.Config.Ingress, Log: log, Publisher: pub, Metrics: m, Health: &hh,
+		Config: p.Config, Log: log, Publisher: pub, Metrics: m, Health: &hh,
 		AllowNoAuth: p.Options.Dev, Instance: instance, Tracing: p.Tracing,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return NewServer(p.Config.Ingress, h, log), nil
+	return NewServer(p.Config, h, log), nil
 }
 
-// Module is the ingress service: one wiring, used by its own binary, by
-// `triggerflow all` and by the tests.
+// Module is the ingress service, as internal/app composes it for `triggerflow ingress`,
+// `triggerflow all` and the tests. New sees only the ingress's section of the config.
 var Module = fx.Module("ingress",
+	fx.Provide(fx.Private, func(c *config.Config) config.Ingress { return c.Ingress }),
 	fx.Provide(New),
 	fx.Invoke(func(lc fx.Lifecycle, s *Server) {
 		lc.Append(fx.Hook{
