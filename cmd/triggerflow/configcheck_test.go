@@ -232,7 +232,7 @@ func checkCaseOutput(t *testing.T, tc ccCase, p string, code int, out, errOut st
 	if code != wantCode {
 		t.Errorf("exit %d, want %d", code, wantCode)
 	}
-	if wantCode == 0 && out != p+": ok\n  note: nats.url is empty: each triggerflow process runs its own embedded nats-server (use `triggerflow all`; the services' own binaries need nats.url)\n" {
+	if wantCode == 0 && out != p+": ok\n  note: nats.url is empty: each triggerflow process runs its own embedded nats-server (use `triggerflow all`, or give every `triggerflow <service>` process the same nats.url)\n" {
 		t.Errorf("stdout %q", out)
 	}
 	if strings.Contains(errOut, "hunter2") {

@@ -222,7 +222,7 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	var notes []string
 	if cfg.NATS.URL == "" {
-		notes = append(notes, "nats.url is empty: each triggerflow process runs its own embedded nats-server (use `triggerflow all`; the services' own binaries need nats.url)")
+		notes = append(notes, "nats.url is empty: each triggerflow process runs its own embedded nats-server (use `triggerflow all`, or give every `triggerflow <service>` process the same nats.url)")
 	}
 	if len(cfg.Ingress.Users) == 0 {
 		notes = append(notes, "ingress.users is empty: the ingress starts only with --dev")
