@@ -658,7 +658,7 @@ func checkKEDA(t *testing.T, objs []object, cfg *config.Config) []string {
 	var out []string
 	consumers := map[string][]natsconn.ConsumerConfig{
 		"dispatcher": dispatcher.Consumers(cfg.Dispatcher),
-		"itsm-sync":  itsmsync.Consumers(cfg),
+		"itsm-sync":  itsmsync.Consumers(itsmsync.ConfigOf(cfg)),
 	}
 	lanes, alerts, digest := notifier.Consumers(cfg)
 	consumers["notifier"] = slices.Concat(lanes, alerts, []natsconn.ConsumerConfig{digest})

@@ -26,10 +26,25 @@ import (
 	"github.com/triggerflow/triggerflow/services/itsm-sync/outbound"
 )
 
+// Config is what itsm-sync reads of triggerflow.yaml: its own section, the ITSM servers
+// it calls, SecureChange for the write-backs, and nats.replicas for the buckets it
+// provisions. Nothing else of the config reaches it (ConfigOf, in Module).
+type Config struct {
+	ITSMSync     config.ITSMSync
+	Servers      map[string]config.Server
+	SecureChange config.SecureChange
+	Replicas     int // nats.replicas
+}
+
+// ConfigOf takes itsm-sync's sections out of the whole config.
+func ConfigOf(c *config.Config) Config {
+	return Config{ITSMSync: c.ITSMSync, Servers: c.Servers, SecureChange: c.SecureChange, Replicas: c.NATS.Replicas}
+}
+
 // Params are the fx inputs of the module.
 type Params struct {
 	fx.In
-	Config   *config.Config
+	Config   Config
 	Log      *slog.Logger
 	Conn     *nats.Conn
 	JS       jetstream.JetStream
@@ -92,7 +107,7 @@ func New(lc fx.Lifecycle, p Params) (*Service, *runner.Runner, error) {
 // SecureChange write-backs (without it no route can write back, see config). Each
 // lane performs one operation at a time, across every replica, in the order they were
 // stored: the operations of one ticket and destination never overtake each other.
-func Consumers(c *config.Config) []natsconn.ConsumerConfig {
+func Consumers(c Config) []natsconn.ConsumerConfig {
 	lane := func(kind events.OpKind, target, durable, what string, p int) natsconn.ConsumerConfig {
 		return natsconn.ConsumerConfig{
 			Stream: events.StreamOps, Durable: fmt.Sprintf("%s-p%02d", durable, p),
@@ -117,15 +132,15 @@ func Consumers(c *config.Config) []natsconn.ConsumerConfig {
 	return out
 }
 
-// Module is the itsm-sync service: one wiring, used by `triggerflow itsm-sync`,
-// `triggerflow all` and the tests.
+// Module is the itsm-sync service, as internal/app composes it for `triggerflow
+// itsm-sync`, `triggerflow all` and the tests.
 var Module = fx.Module(ServiceName,
-	fx.Provide(fx.Private, New),
-	fx.Invoke(func(lc fx.Lifecycle, c *config.Config, s *Service, run *runner.Runner, js jetstream.JetStream, r *message.Router, drain *bus.Drain) {
+	fx.Provide(fx.Private, ConfigOf, New),
+	fx.Invoke(func(lc fx.Lifecycle, c Config, s *Service, run *runner.Runner, js jetstream.JetStream, r *message.Router, drain *bus.Drain) {
 		var hs []*message.Handler
 		lc.Append(fx.Hook{
 			OnStart: func(ctx context.Context) error {
-				kv, err := natsconn.EnsureBuckets(ctx, js, c.NATS.Replicas)
+				kv, err := natsconn.EnsureBuckets(ctx, js, c.Replicas)
 				if err != nil {
 					return err
 				}

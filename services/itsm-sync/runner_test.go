@@ -28,13 +28,13 @@ func TestRunnerOutcomes(t *testing.T) {
 		},
 		New: func(t testing.TB, c *config.Config, nc *nats.Conn, js jetstream.JetStream) (*runner.Runner, []natsconn.ConsumerConfig) {
 			_, r, err := itsmsync.New(fxtest.NewLifecycle(t), itsmsync.Params{
-				Config: c, Log: slog.New(slog.DiscardHandler), Conn: nc, JS: js, Registry: prometheus.NewRegistry(),
+				Config: itsmsync.ConfigOf(c), Log: slog.New(slog.DiscardHandler), Conn: nc, JS: js, Registry: prometheus.NewRegistry(),
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
 			var lanes []natsconn.ConsumerConfig
-			for _, cc := range itsmsync.Consumers(c) {
+			for _, cc := range itsmsync.Consumers(itsmsync.ConfigOf(c)) {
 				if natstest.SubjectMatch(events.OpDestination(events.OpITSM, "snow"), cc.FilterSubject) {
 					lanes = append(lanes, cc)
 				}
