@@ -660,7 +660,7 @@ func checkKEDA(t *testing.T, objs []object, cfg *config.Config) []string {
 		"dispatcher": dispatcher.Consumers(cfg.Dispatcher),
 		"itsm-sync":  itsmsync.Consumers(itsmsync.ConfigOf(cfg)),
 	}
-	lanes, alerts, digest := notifier.Consumers(cfg)
+	lanes, alerts, digest := notifier.Consumers(notifier.ConfigOf(cfg))
 	consumers["notifier"] = slices.Concat(lanes, alerts, []natsconn.ConsumerConfig{digest})
 	nats := natsStatefulSet(objs)
 	for _, so := range of[scaledObject](objs) {

@@ -101,9 +101,9 @@ func (a *alerter) Decode(msg *message.Message) (events.Operation, error) {
 			Ticket: ticket, Event: msg.Metadata.Get(events.HdrEvent), Error: msg.Metadata.Get(events.HdrError),
 			Redrive: withServer(fmt.Sprintf("nats sub --stream SCW_DLQ --all -T --wait 2s 'scw.dlq.dispatcher.%s'   # the trigger, its Scw-Error and Scw-Original-Subject\n"+
 				"nats sub 'scw.dlq.dispatcher.%s' --stream SCW_DLQ --last-per-subject --count 1 --raw | nats pub '%s' --force-stdin   # redrive it, once the cause is fixed",
-				ticket, ticket, msg.Metadata.Get(events.HdrOriginalSubject)), a.s.Cfg.AlertNATSServer()),
+				ticket, ticket, msg.Metadata.Get(events.HdrOriginalSubject)), a.s.Cfg.NATSServer),
 		}
-		al.Redrive = withTriggerflow(al.Redrive, "dispatcher", ticket, a.s.Cfg.AlertNATSServer())
+		al.Redrive = withTriggerflow(al.Redrive, "dispatcher", ticket, a.s.Cfg.NATSServer)
 		op.TriggerID = key
 	} else {
 		r, err := events.UnmarshalResult(msg.Payload)
@@ -117,9 +117,9 @@ func (a *alerter) Decode(msg *message.Message) (events.Operation, error) {
 			Key:    "alert." + r.OperationID,
 			What:   fmt.Sprintf("%s operation %s (route %s) to %s", r.Kind, r.Action, r.Route, r.Target),
 			Ticket: r.Ticket, Event: string(r.Event), Route: r.Route, Attempts: len(r.Attempts), Error: r.Error,
-			Parks: r.Parks, Redrive: withServer(redrive(r), a.s.Cfg.AlertNATSServer()),
+			Parks: r.Parks, Redrive: withServer(redrive(r), a.s.Cfg.NATSServer),
 		}
-		al.Redrive = withTriggerflow(al.Redrive, dlqService(r), r.Ticket, a.s.Cfg.AlertNATSServer())
+		al.Redrive = withTriggerflow(al.Redrive, dlqService(r), r.Ticket, a.s.Cfg.NATSServer)
 		op.TriggerID = r.TriggerID
 	}
 	al.At = a.s.now().UTC()

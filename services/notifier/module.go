@@ -25,10 +25,37 @@ import (
 	"github.com/triggerflow/triggerflow/services/notifier/mailer"
 )
 
+// Config is what the notifier reads of triggerflow.yaml: its own section, smtp,
+// notifications, the routes (their on_failure recipients), securechange (to resolve
+// requester and handler), the custom placeholders (itsm_sync.placeholders, which emails
+// use too), the NATS server its alerts name, and nats.replicas for the buckets it
+// provisions. Nothing else of the config reaches it (ConfigOf, in Module).
+type Config struct {
+	Notifier      config.Notifier
+	SMTP          config.SMTP
+	Notifications config.Notifications
+	Routes        []config.Route
+	SecureChange  config.SecureChange
+	Placeholders  map[string]string
+	// NATSServer is the server the alerts' nats commands name, without credentials
+	// (config.Config.AlertNATSServer).
+	NATSServer string
+	Replicas   int // nats.replicas
+}
+
+// ConfigOf takes the notifier's sections out of the whole config.
+func ConfigOf(c *config.Config) Config {
+	return Config{
+		Notifier: c.Notifier, SMTP: c.SMTP, Notifications: c.Notifications, Routes: c.Routes,
+		SecureChange: c.SecureChange, Placeholders: c.ITSMSync.Placeholders,
+		NATSServer: c.AlertNATSServer(), Replicas: c.NATS.Replicas,
+	}
+}
+
 // Params are the fx inputs of the module.
 type Params struct {
 	fx.In
-	Config   *config.Config
+	Config   Config
 	Log      *slog.Logger
 	Conn     *nats.Conn
 	JS       jetstream.JetStream
@@ -133,7 +160,7 @@ func New(lc fx.Lifecycle, p Params) (*Notifier, error) {
 // Consumers of the notifier: the email lanes (events.Partitions: the emails of one
 // ticket go out in order), failed results and the dispatcher's dead letters (alerts),
 // and the queued digest alerts.
-func Consumers(c *config.Config) (lanes, alerts []natsconn.ConsumerConfig, digest natsconn.ConsumerConfig) {
+func Consumers(c Config) (lanes, alerts []natsconn.ConsumerConfig, digest natsconn.ConsumerConfig) {
 	for p := range events.Partitions {
 		lanes = append(lanes, natsconn.ConsumerConfig{
 			Stream: events.StreamOps, Durable: fmt.Sprintf("notifier-email-p%02d", p),
@@ -149,17 +176,18 @@ func Consumers(c *config.Config) (lanes, alerts []natsconn.ConsumerConfig, diges
 	return lanes, []natsconn.ConsumerConfig{results, dlq}, DigestConsumer(c.SMTP.Timeout)
 }
 
-// Module is the notifier service.
+// Module is the notifier service, as internal/app composes it for `triggerflow notifier`,
+// `triggerflow all` (when smtp.host is set) and the tests.
 var Module = fx.Module(ServiceName,
-	fx.Provide(fx.Private, New),
-	fx.Invoke(func(lc fx.Lifecycle, c *config.Config, n *Notifier, js jetstream.JetStream, r *message.Router, drain *bus.Drain) {
+	fx.Provide(fx.Private, ConfigOf, New),
+	fx.Invoke(func(lc fx.Lifecycle, c Config, n *Notifier, js jetstream.JetStream, r *message.Router, drain *bus.Drain) {
 		var hs []*message.Handler
 		digestCtx, stopDigest := context.WithCancel(context.Background())
 		final := make(chan struct{})
 		log := n.Service.Log
 		lc.Append(fx.Hook{
 			OnStart: func(ctx context.Context) error {
-				kv, err := natsconn.EnsureBuckets(ctx, js, c.NATS.Replicas)
+				kv, err := natsconn.EnsureBuckets(ctx, js, c.Replicas)
 				if err != nil {
 					return err
 				}

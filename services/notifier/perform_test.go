@@ -143,7 +143,7 @@ func ptService(mail Sender, sc *securechange.Client, mutate func(*config.Config)
 		mutate(cfg)
 	}
 	cfg.SetDefaults()
-	s := &Service{Log: ptLog, Cfg: cfg, Mail: mail, SecureChange: sc, routes: map[string]config.Route{}}
+	s := &Service{Log: ptLog, Cfg: ConfigOf(cfg), Mail: mail, SecureChange: sc, routes: map[string]config.Route{}}
 	for _, r := range cfg.Routes {
 		s.routes[r.Name] = r
 	}
@@ -572,15 +572,18 @@ func TestAlertDecodeFailedResult(t *testing.T) {
 			t.Errorf("a nats command without --server: %s", l)
 		}
 	}
-	svc.Cfg.NATS.URL = "nats://ops:s3cret@nats.example:4222"
+	cfg := config.Default()
+	cfg.NATS.URL = "nats://ops:s3cret@nats.example:4222"
+	svc.Cfg.NATSServer = ConfigOf(cfg).NATSServer
 	if al := ptSpec(t, mustDecode(t, a, ptResultMsg(t, ptFailed("op-9", "59", false)))); !strings.Contains(al.Redrive, "nats --server 'nats://nats.example:4222' sub") || strings.Contains(al.Redrive, "s3cret") {
 		t.Errorf("with nats.url holding credentials:\n%s", al.Redrive)
 	}
-	svc.Cfg.Notifications.NATSServer = "nats://nats.ops.example:4222"
+	cfg.Notifications.NATSServer = "nats://nats.ops.example:4222"
+	svc.Cfg.NATSServer = ConfigOf(cfg).NATSServer
 	if al := ptSpec(t, mustDecode(t, a, ptResultMsg(t, ptFailed("op-10", "60", false)))); !strings.Contains(al.Redrive, "nats --server 'nats://nats.ops.example:4222' pub") {
 		t.Errorf("with notifications.nats_server:\n%s", al.Redrive)
 	}
-	svc.Cfg.NATS.URL, svc.Cfg.Notifications.NATSServer = "", ""
+	svc.Cfg.NATSServer = ConfigOf(config.Default()).NATSServer
 
 	// An email's failure is redriven from the notifier's dead letters; without Parks,
 	// no skip command.

@@ -30,12 +30,12 @@ func TestRunnerOutcomes(t *testing.T) {
 		},
 		New: func(t testing.TB, c *config.Config, nc *nats.Conn, js jetstream.JetStream) (*runner.Runner, []natsconn.ConsumerConfig) {
 			n, err := notifier.New(fxtest.NewLifecycle(t), notifier.Params{
-				Config: c, Log: slog.New(slog.DiscardHandler), Conn: nc, JS: js, Registry: prometheus.NewRegistry(), Sender: unused{},
+				Config: notifier.ConfigOf(c), Log: slog.New(slog.DiscardHandler), Conn: nc, JS: js, Registry: prometheus.NewRegistry(), Sender: unused{},
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			lanes, _, _ := notifier.Consumers(c)
+			lanes, _, _ := notifier.Consumers(notifier.ConfigOf(c))
 			return n.Emails, lanes
 		},
 	})

@@ -40,7 +40,7 @@ type Sender interface {
 // are its business logic (the runner does the rest).
 type Service struct {
 	Log          *slog.Logger
-	Cfg          *config.Config
+	Cfg          Config
 	Mail         Sender
 	SecureChange *securechange.Client // nil: requester/handler only from the ticket JSON
 	Now          func() time.Time
@@ -101,7 +101,7 @@ func (s *Service) compose(ctx context.Context, op events.Operation) (mailer.Mess
 	if err != nil {
 		return mailer.Message{}, failure.Permanent(err)
 	}
-	d.Custom = s.Cfg.ITSMSync.Placeholders
+	d.Custom = s.Cfg.Placeholders
 	m := mailer.Message{
 		MessageID: "<" + op.ID + "@triggerflow>",
 		Headers: map[string]string{
