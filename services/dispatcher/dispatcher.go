@@ -10,6 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/triggerflow/triggerflow/internal/rewrite"
 	"github.com/triggerflow/triggerflow/internal/runtime/bus"
 	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
 	"github.com/triggerflow/triggerflow/internal/securechange"
@@ -25,7 +26,7 @@ type Dispatcher struct {
 	routes     *Routes
 	actions    Actions
 	sc         *securechange.Client // nil: no enrichment
-	rewriter   *Rewriter            // nil: no plugins
+	rewriter   *rewrite.Rewriter    // nil: no plugins
 	pub        message.Publisher
 	metrics    *metrics
 	instance   string
@@ -103,7 +104,7 @@ func (d *Dispatcher) plan(ctx context.Context, trig events.TriggerEvent, deliver
 		plan.Workflow = ticket.Workflow.Name
 	}
 	if d.rewriter != nil {
-		plan, err = d.rewriter.Rewrite(ctx, RewriteInput{Trigger: trig, Ticket: ticket, Plan: plan, FirstRun: delivered == 1})
+		plan, err = d.rewriter.Rewrite(ctx, rewrite.Input{Trigger: trig, Ticket: ticket, Plan: plan, FirstRun: delivered == 1})
 		if err != nil {
 			return events.Plan{}, nil, err
 		}

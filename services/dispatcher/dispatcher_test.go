@@ -260,7 +260,7 @@ func TestPluginsInThePipeline(t *testing.T) {
 	s := natstest.RunJetStream(t)
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
 	g := startDispatcher(t, s.ClientURL(), func(c *config.Config) {
-		c.Dispatcher.Plugins = []config.Plugin{{Name: "cab", Command: []string{abs("testdata/plugins/kv_add.sh")}}}
+		c.Dispatcher.Plugins = []config.Plugin{{Name: "cab", Command: []string{abs("../../internal/rewrite/testdata/plugins/kv_add.sh")}}}
 		c.Routes = []config.Route{{Name: "open-change", On: config.RouteOn{Events: config.StringList{"CREATE"}}, Actions: []config.Action{itsmAction("create", true)}}}
 	})
 	ev := trigger(events.Create, "77", "Open request", "")
@@ -285,7 +285,7 @@ func TestPluginsInThePipeline(t *testing.T) {
 
 	s2 := natstest.RunJetStream(t)
 	bad := startDispatcher(t, s2.ClientURL(), func(c *config.Config) {
-		c.Dispatcher.Plugins = []config.Plugin{{Name: "veto", Command: []string{abs("testdata/plugins/kv_errmsg.sh")}}}
+		c.Dispatcher.Plugins = []config.Plugin{{Name: "veto", Command: []string{abs("../../internal/rewrite/testdata/plugins/kv_errmsg.sh")}}}
 		c.Routes = []config.Route{{Name: "open-change", Actions: []config.Action{itsmAction("create", true)}}}
 	})
 	bad.publishTrigger(ev)

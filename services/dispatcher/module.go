@@ -15,6 +15,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/rewrite"
 	"github.com/triggerflow/triggerflow/internal/runtime/bus"
 	"github.com/triggerflow/triggerflow/internal/runtime/logging"
 	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
@@ -69,7 +70,7 @@ func New(p Params) (*Dispatcher, error) {
 		d.sc.Traced(p.Tracing)
 	}
 	if len(p.Config.Dispatcher.Plugins) > 0 {
-		if d.rewriter, err = NewRewriter(p.Config.Dispatcher.Plugins, log); err != nil {
+		if d.rewriter, err = rewrite.New(p.Config.Dispatcher.Plugins, log); err != nil {
 			return nil, err
 		}
 	}

@@ -23,6 +23,8 @@ import (
 // operations of each ticket are still published in the order of its triggers: a trigger
 // waiting for its retry holds the later triggers of its ticket (its lane), not those of
 // the other lanes.
+//
+// Long: one scenario, told step by step.
 func TestTicketOrderThroughRetries(t *testing.T) {
 	s := natstest.RunJetStream(t)
 	ticket, err := os.ReadFile(filepath.Join("testdata", "sc", "ticket_1234.json"))

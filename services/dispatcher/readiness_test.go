@@ -26,6 +26,8 @@ func get(t testing.TB, url string) (int, string) { return metricstest.Get(t, url
 // 503 naming them (/healthz stays 200); each is re-created with its configured settings,
 // an ordered lane from the message after the last it acknowledged (no replay), /readyz is
 // 200 again, and a trigger stored after the deletion is planned.
+//
+// Long: one scenario, told step by step.
 func TestConsumerDeletedRecreated(t *testing.T) {
 	s := natstest.RunJetStream(t)
 	g := startDispatcher(t, s.ClientURL(), func(c *config.Config) {

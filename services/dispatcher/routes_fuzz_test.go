@@ -13,6 +13,8 @@ import (
 // neighbours, against a trigger built from arbitrary values. Nothing may panic; a
 // compile error names the route; a run-time error is Permanent and names it; and
 // the precedence rule holds.
+//
+// Long: the seeds and the checks of one run read best together.
 func FuzzRoutes(f *testing.F) {
 	f.Add(`ticket.fields["Risk"] == "High"`, `mode=sync`, "Approval", uint8(0), uint8(1), "Approval", "Risk Review", "mode=sync", true, false)
 	f.Add(`int(ticket.fields["Risk"]) > 1`, ``, "", uint8(2), uint8(4), "Approval", "", "", true, true)

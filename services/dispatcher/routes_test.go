@@ -96,6 +96,7 @@ func rtGot(ms []dispatcher.Match) []string {
 // filter: the step name, or "" for no match. A workflow route always matches.
 type rtWhere struct{ inbound, outbound, step string }
 
+// TestMatchPointTable: the integration-point table of Match, row by row. Long: it is the table.
 func TestMatchPointTable(t *testing.T) {
 	t.Parallel()
 	const (
@@ -301,6 +302,7 @@ func TestMatchPointTable(t *testing.T) {
 	}
 }
 
+// TestMatchRoutes: which routes apply, case by case. Long: a table of cases.
 func TestMatchRoutes(t *testing.T) {
 	t.Parallel()
 	many := rtTicket(t, "many_steps_many_fields.json")
@@ -630,6 +632,7 @@ func TestMatchRuntimeError(t *testing.T) {
 	}
 }
 
+// TestCompileRoutesErrors: each compile error and its message. Long: a table of cases.
 func TestCompileRoutesErrors(t *testing.T) {
 	t.Parallel()
 	ok := config.Route{Name: "ok", When: `event == "CREATE"`}

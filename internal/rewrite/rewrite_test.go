@@ -1,11 +1,9 @@
-package dispatcher
+package rewrite
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,11 +12,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/failure"
 	"github.com/triggerflow/triggerflow/internal/rewrite/kvgroup"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
@@ -44,7 +41,7 @@ func pluginCmd(t *testing.T, name string, args ...string) []string {
 
 func newTestRewriter(t *testing.T, plugins ...config.Plugin) *Rewriter {
 	t.Helper()
-	r, err := NewRewriter(plugins, nil)
+	r, err := New(plugins, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +52,7 @@ func opID(route, action string) string { return events.OperationID(testTriggerID
 
 // testInput is a trigger, its enriched ticket and a plan of three operations: a
 // mandatory ITSM call, an email and a SecureChange write-back marked drop=true.
-func testInput() RewriteInput {
+func testInput() Input {
 	yes := true
 	trig := events.TriggerEvent{
 		ID: testTriggerID, Event: events.Advance, Args: "--stage review", Script: "/opt/scw/mediator.sh",
@@ -92,7 +89,7 @@ func testInput() RewriteInput {
 		Operations: ops, Enriched: true,
 	}
 	stampOperations(&plan)
-	return RewriteInput{Trigger: trig, Ticket: ticket, Plan: plan, FirstRun: true}
+	return Input{Trigger: trig, Ticket: ticket, Plan: plan, FirstRun: true}
 }
 
 func actionsOf(p events.Plan) []string {
@@ -137,7 +134,7 @@ func wantStamped(t *testing.T, p events.Plan) {
 	}
 }
 
-func rewrite(t *testing.T, r *Rewriter, in RewriteInput) events.Plan {
+func rewrite(t *testing.T, r *Rewriter, in Input) events.Plan {
 	t.Helper()
 	got, err := r.Rewrite(context.Background(), in)
 	if err != nil {
@@ -147,6 +144,8 @@ func rewrite(t *testing.T, r *Rewriter, in RewriteInput) events.Plan {
 	return got
 }
 
+// TestRewriteKVGroupInput: every key of the KVGroup input, as one plugin sees it on a
+// first delivery, a later one and without enrichment. Long: one check per key of the input.
 func TestRewriteKVGroupInput(t *testing.T) {
 	capture := filepath.Join(t.TempDir(), "input.kvg")
 	r := newTestRewriter(t, config.Plugin{Name: "capture", Command: pluginCmd(t, "kv_capture.sh", capture)})
@@ -250,15 +249,7 @@ func TestRewriteJSONInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var input struct {
-		Module   string         `json:"module"`
-		Plugin   string         `json:"plugin"`
-		FirstRun bool           `json:"firstrun"`
-		Run      int            `json:"run"`
-		Trigger  map[string]any `json:"trigger"`
-		Ticket   map[string]any `json:"ticket"`
-		Request  jsonRequest    `json:"request"`
-	}
+	var input jsonInput
 	if err := json.Unmarshal(b, &input); err != nil {
 		t.Fatalf("%v\n%s", err, b)
 	}
@@ -386,7 +377,7 @@ func TestRewriteErrmsg(t *testing.T) {
 		config.Plugin{Name: "cab", Command: pluginCmd(t, "kv_add.sh")},
 		config.Plugin{Name: "calendar", Command: pluginCmd(t, "kv_errmsg.sh")})
 	got, err := r.Rewrite(context.Background(), testInput())
-	if err == nil || !IsPermanent(err) {
+	if err == nil || !failure.IsPermanent(err) {
 		t.Fatalf("err = %v, want a permanent error", err)
 	}
 	if want := `rewrite plugin "calendar": change window closed: no changes before Monday`; err.Error() != want {
@@ -400,84 +391,8 @@ func TestRewriteErrmsg(t *testing.T) {
 func TestRewriteRetval(t *testing.T) {
 	r := newTestRewriter(t, config.Plugin{Name: "rv", Command: pluginCmd(t, "kv_retval.sh")})
 	_, err := r.Rewrite(context.Background(), testInput())
-	if err == nil || !IsPermanent(err) || err.Error() != `rewrite plugin "rv": failed with retval 2` {
-		t.Fatalf("err = %v (permanent %v), want the permanent retval failure", err, IsPermanent(err))
-	}
-}
-
-func TestRewriteTimeoutKillsProcessGroup(t *testing.T) {
-	fifo := filepath.Join(t.TempDir(), "child.fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// The plugin's child opens the FIFO for writing and holds it: the reader sees EOF
-	// only once that child is dead.
-	childGone := make(chan error, 1)
-	go func() {
-		f, err := os.Open(fifo)
-		if err != nil {
-			childGone <- err
-			return
-		}
-		defer f.Close()
-		_, err = io.Copy(io.Discard, f)
-		childGone <- err
-	}()
-	t.Cleanup(func() {
-		// Unblock the reader if the child never opened the FIFO.
-		if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-			f.Close()
-		}
-	})
-
-	const timeout = time.Second
-	r := newTestRewriter(t, config.Plugin{Name: "slow", Command: pluginCmd(t, "kv_sleep.sh", fifo), Timeout: timeout})
-	start := time.Now()
-	_, err := r.Rewrite(context.Background(), testInput())
-	elapsed := time.Since(start)
-	if err == nil || IsPermanent(err) {
-		t.Fatalf("err = %v (permanent %v), want a transient error", err, IsPermanent(err))
-	}
-	if !strings.Contains(err.Error(), `rewrite plugin "slow": timed out after 1s`) {
-		t.Errorf("err = %q", err)
-	}
-	if elapsed < timeout || elapsed > timeout+5*time.Second {
-		t.Errorf("Rewrite took %s, want about %s", elapsed, timeout)
-	}
-	select {
-	case err := <-childGone:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the plugin's child still holds the FIFO open 10s after the timeout: not killed")
-	}
-}
-
-func TestRewriteUnreadableOutput(t *testing.T) {
-	for _, format := range []string{"kvgroup", "json"} {
-		t.Run(format, func(t *testing.T) {
-			r := newTestRewriter(t, config.Plugin{Name: "junk", Command: pluginCmd(t, "kv_garbage.sh"), Format: format})
-			_, err := r.Rewrite(context.Background(), testInput())
-			if err == nil || IsPermanent(err) {
-				t.Fatalf("err = %v (permanent %v), want a transient error", err, IsPermanent(err))
-			}
-			msg := err.Error()
-			if !strings.HasPrefix(msg, `rewrite plugin "junk": unreadable output: `) || !strings.Contains(msg, `Segmentation fault?`) {
-				t.Errorf("err = %q, want it to name the plugin and show the output", msg)
-			}
-		})
-	}
-}
-
-func TestRewriteCrash(t *testing.T) {
-	r := newTestRewriter(t, config.Plugin{Name: "cmdb", Command: pluginCmd(t, "kv_crash.sh")})
-	_, err := r.Rewrite(context.Background(), testInput())
-	if err == nil || IsPermanent(err) {
-		t.Fatalf("err = %v (permanent %v), want a transient error", err, IsPermanent(err))
-	}
-	if want := `rewrite plugin "cmdb": exited with status 3; stderr: boom: cannot reach the CMDB`; err.Error() != want {
-		t.Errorf("err = %q, want %q", err, want)
+	if err == nil || !failure.IsPermanent(err) || err.Error() != `rewrite plugin "rv": failed with retval 2` {
+		t.Fatalf("err = %v (permanent %v), want the permanent retval failure", err, failure.IsPermanent(err))
 	}
 }
 
@@ -583,277 +498,11 @@ func TestRewriteTwoPluginsInOrder(t *testing.T) {
 	})
 }
 
-func TestRewriteHTTP(t *testing.T) {
-	open := opID("change-mgmt", "open-change")
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /ok", func(w http.ResponseWriter, r *http.Request) {
-		if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-			http.Error(w, "content type "+ct, http.StatusUnsupportedMediaType)
-			return
-		}
-		var in jsonInput
-		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Trigger["trigger_id"] != testTriggerID {
-			http.Error(w, "bad input", http.StatusBadRequest)
-			return
-		}
-		io.WriteString(w, `{"retval": 0, "infomsg": "saw `+strconv.Itoa(len(in.Request.Resources))+` resources",
-			"retainResources": true, "rerun": "false", "request": {"resources": [
-			{"id": "`+in.Request.Resources[1].ID+`", "remove": true},
-			{"kind": "itsm", "target": "jira", "action": "jira-issue", "mandatory": true, "spec": {"project": "NET"}}]}}`)
-	})
-	mux.HandleFunc("POST /kv", func(w http.ResponseWriter, r *http.Request) {
-		if ct := r.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
-			http.Error(w, "content type "+ct, http.StatusUnsupportedMediaType)
-			return
-		}
-		b, _ := io.ReadAll(r.Body)
-		if _, err := kvgroup.Parse(b); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		io.WriteString(w, `"" "" = { "retval" = "0" "retainResources" = "true" "resource" "`+open+`" = { "group" = "g1" } }`)
-	})
-	mux.HandleFunc("POST /500", func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, "database is down", http.StatusInternalServerError)
-	})
-	mux.HandleFunc("POST /400", func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, "unknown workflow", http.StatusBadRequest)
-	})
-	mux.HandleFunc("POST /html", func(w http.ResponseWriter, _ *http.Request) {
-		io.WriteString(w, "<html>maintenance</html>")
-	})
-	mux.HandleFunc("POST /nokind", func(w http.ResponseWriter, _ *http.Request) {
-		io.WriteString(w, `{"retval": 0, "retainResources": true, "request": {"resources": [{"action": "x"}]}}`)
-	})
-	mux.HandleFunc("POST /hang", func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body) // then the server notices the client hanging up
-		<-r.Context().Done()        // which it does at its timeout
-	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-
-	t.Run("200 json", func(t *testing.T) {
-		r := newTestRewriter(t, config.Plugin{Name: "web", URL: srv.URL + "/ok"})
-		got := rewrite(t, r, testInput())
-		wantActions(t, got, "open-change", "approve", "jira-issue")
-		wantInfo(t, got, `plugin "web": saw 3 resources`)
-		op := opByAction(t, got, "jira-issue")
-		if op.ID != opID("plugin:web", "jira-issue") || op.Kind != events.OpITSM || op.Target != "jira" || !op.Mandatory || string(op.Spec) != `{"project":"NET"}` {
-			t.Errorf("added = %+v", op)
-		}
-	})
-	t.Run("200 kvgroup", func(t *testing.T) {
-		r := newTestRewriter(t, config.Plugin{Name: "webkv", URL: srv.URL + "/kv", Format: "kvgroup"})
-		got := rewrite(t, r, testInput())
-		wantActions(t, got, "open-change", "notify-requester", "approve")
-		if g := opByAction(t, got, "open-change").Group; g != "g1" {
-			t.Errorf("group = %q", g)
-		}
-	})
-	for _, tc := range []struct {
-		path      string
-		permanent bool
-		want      string
-	}{
-		{"/500", false, `rewrite plugin "web": HTTP 500 Internal Server Error: database is down`},
-		{"/400", true, `rewrite plugin "web": HTTP 400 Bad Request: unknown workflow`},
-		{"/html", false, `rewrite plugin "web": unreadable output: not a JSON object (the output starts "<html>maintenance</html>")`},
-		{"/nokind", true, `rewrite plugin "web": invalid output: added resource ` + opID("plugin:web", "x") + ` (action "x"): kind is required (itsm, securechange or email)`},
-	} {
-		t.Run(tc.path, func(t *testing.T) {
-			r := newTestRewriter(t, config.Plugin{Name: "web", URL: srv.URL + tc.path})
-			_, err := r.Rewrite(context.Background(), testInput())
-			if err == nil || IsPermanent(err) != tc.permanent {
-				t.Fatalf("err = %v (permanent %v), want permanent %v", err, IsPermanent(err), tc.permanent)
-			}
-			if err.Error() != tc.want {
-				t.Errorf("err = %q, want %q", err, tc.want)
-			}
-		})
-	}
-	t.Run("timeout", func(t *testing.T) {
-		r := newTestRewriter(t, config.Plugin{Name: "web", URL: srv.URL + "/hang", Timeout: 200 * time.Millisecond})
-		_, err := r.Rewrite(context.Background(), testInput())
-		if err == nil || IsPermanent(err) || err.Error() != `rewrite plugin "web": timed out after 200ms` {
-			t.Fatalf("err = %v (permanent %v), want a transient timeout", err, IsPermanent(err))
-		}
-	})
-	t.Run("tls verified", func(t *testing.T) {
-		tlsSrv := httptest.NewUnstartedServer(mux)
-		tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0)
-		tlsSrv.StartTLS()
-		defer tlsSrv.Close()
-		r := newTestRewriter(t, config.Plugin{Name: "web", URL: tlsSrv.URL + "/ok"})
-		_, err := r.Rewrite(context.Background(), testInput())
-		if err == nil || IsPermanent(err) || !strings.Contains(err.Error(), "certificate") {
-			t.Fatalf("err = %v, want a transient certificate error (verification is on)", err)
-		}
-	})
-}
-
 func TestRewriteNoPlugins(t *testing.T) {
 	r := newTestRewriter(t)
 	in := testInput()
 	got := rewrite(t, r, in)
 	if !operationsEqual(got.Operations, in.Plan.Operations) || len(got.Info) != 0 {
 		t.Fatal("plan changed without plugins")
-	}
-}
-
-func TestRewriteContextCanceled(t *testing.T) {
-	fifo := filepath.Join(t.TempDir(), "child.fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		// The plugin's child opened the FIFO: the plugin is running; cancel.
-		if f, err := os.Open(fifo); err == nil {
-			cancel()
-			io.Copy(io.Discard, f)
-			f.Close()
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-			f.Close()
-		}
-	})
-	r := newTestRewriter(t, config.Plugin{Name: "slow", Command: pluginCmd(t, "kv_sleep.sh", fifo), Timeout: time.Minute})
-	_, err := r.Rewrite(ctx, testInput())
-	if !errors.Is(err, context.Canceled) || IsPermanent(err) {
-		t.Fatalf("err = %v, want context.Canceled, transient", err)
-	}
-}
-
-func TestNewRewriterChecks(t *testing.T) {
-	dir := t.TempDir()
-	plain := filepath.Join(dir, "plain.sh")
-	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ok := pluginCmd(t, "kv_add.sh")
-	for _, tc := range []struct {
-		name string
-		p    config.Plugin
-		want string
-	}{
-		{"missing", config.Plugin{Name: "x", Command: []string{filepath.Join(dir, "nope.sh")}}, `dispatcher.plugins[1].command: "` + filepath.Join(dir, "nope.sh") + `": no such file or directory`},
-		{"not executable", config.Plugin{Name: "x", Command: []string{plain}}, `dispatcher.plugins[1].command: "` + plain + `" is not executable (mode -rw-r--r--)`},
-		{"directory", config.Plugin{Name: "x", Command: []string{dir}}, `dispatcher.plugins[1].command: "` + dir + `" is a directory`},
-		{"not in PATH", config.Plugin{Name: "x", Command: []string{"triggerflow-no-such-plugin"}}, `dispatcher.plugins[1].command: "triggerflow-no-such-plugin": not found in PATH`},
-		{"both", config.Plugin{Name: "x", Command: ok, URL: "http://localhost/"}, `dispatcher.plugins[1]: set exactly one of command and url`},
-		{"neither", config.Plugin{Name: "x"}, `dispatcher.plugins[1]: set exactly one of command and url`},
-		{"bad url", config.Plugin{Name: "x", URL: "ftp://host/x"}, `dispatcher.plugins[1].url: "ftp://host/x" is not an http(s) URL`},
-		{"bad format", config.Plugin{Name: "x", Command: ok, Format: "xml"}, `dispatcher.plugins[1].format: "xml" is not kvgroup or json`},
-		{"duplicate", config.Plugin{Name: "first", Command: ok}, `dispatcher.plugins[1].name: "first" is listed twice`},
-		{"no name", config.Plugin{Command: ok}, `dispatcher.plugins[1].name: is required`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewRewriter([]config.Plugin{{Name: "first", Command: ok}, tc.p}, nil)
-			if err == nil || err.Error() != tc.want {
-				t.Fatalf("err = %v, want %q", err, tc.want)
-			}
-		})
-	}
-
-	r, err := NewRewriter([]config.Plugin{
-		{Name: "cmd", Command: []string{"bash", "-c", "true"}},
-		{Name: "web", URL: "https://plugins.example/rewrite"},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p := r.plugins[0]; p.format != "kvgroup" || p.timeout != 10*time.Second || p.maxRuns != 3 || !filepath.IsAbs(p.argv[0]) {
-		t.Errorf("command defaults = %+v", p)
-	}
-	if p := r.plugins[1]; p.format != "json" || p.argv != nil {
-		t.Errorf("url defaults = %+v", p)
-	}
-}
-
-// The seed's output examples (internal/rewrite/kvgroup/testdata/seed) decode as the contract says.
-func TestDecodeSeedOutputs(t *testing.T) {
-	read := func(name string) reply {
-		t.Helper()
-		b, err := os.ReadFile(filepath.Join("..", "..", "internal", "rewrite", "kvgroup", "testdata", "seed", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rep, err := decodeKVGroupReply(b)
-		if err != nil || !rep.ok {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if rep.Retval != 0 || !rep.Changed || rep.Errmsg != "" || rep.Infomsg != nil {
-			t.Errorf("%s: header = %+v", name, rep)
-		}
-		return rep
-	}
-	rep := read("04-output-add-group-membership.kvg")
-	if rep.RetainResources || len(rep.Resources) != 2 || rep.Resources[0].ID != "4E12EZ11531ABAB574AB4B4295C4872D" || rep.Resources[1].ID != "" {
-		t.Errorf("04: %+v", rep)
-	}
-	if a := rep.Resources[1].Autoselect; a == nil || *a != "true" {
-		t.Errorf("04: autoselect %v", a)
-	}
-	if rep := read("05-output-add-group-membership-retain.kvg"); !rep.RetainResources {
-		t.Error("05: retainResources not read")
-	}
-	rep = read("06-output-add-group-membership-and-role.kvg")
-	if a := rep.Resources[2].Autoselect; a == nil || *a != "mandatory" {
-		t.Errorf("06: autoselect %v", a)
-	}
-	rep = read("07-output-remove-resource-retain.kvg")
-	if len(rep.Resources) != 1 || !rep.Resources[0].Remove || !rep.RetainResources {
-		t.Errorf("07: %+v (the seed spells it \"removed\")", rep)
-	}
-	rep = read("09-output-group-approval.kvg")
-	if g := rep.Resources[1].Group; g == nil || *g != "49583745-3242-6364-3453-384850692934" {
-		t.Errorf("09: groupApproval %v", g)
-	}
-	if g := rep.Resources[2].Group; g != nil {
-		t.Errorf("09: resource without groupApproval has group %q", *g)
-	}
-	if g := normGroup(*rep.Resources[0].Group); g != "49583745-3242-6364-3453-384850692934" {
-		t.Errorf("09: %q", g)
-	}
-	if g := normGroup("00000000-0000-0000-0000-000000000000"); g != "" {
-		t.Errorf("the seed's null group is %q, want none", g)
-	}
-}
-
-func TestDecodeReplyErrors(t *testing.T) {
-	for _, tc := range []struct {
-		name, format, out string
-		permanent         bool
-		want              string
-	}{
-		{"empty", "kvgroup", "", false, `unreadable output: no "" "" = { … } group`},
-		{"no retval", "kvgroup", `"" "" = { "changed" = "false" }`, false, `unreadable output: no "retval" (it is mandatory)`},
-		{"truncated", "kvgroup", `"" "" = { "retval" = "0"`, false, "unreadable output: kvgroup: line 1"},
-		{"retval text", "kvgroup", `"" "" = { "retval" = "ok" }`, true, `invalid output: retval "ok" is not an integer`},
-		{"bad rerun", "kvgroup", `"" "" = { "retval" = "0" "rerun" = "sometimes" }`, true, `invalid output: rerun "sometimes" is not true, false or auto`},
-		{"bad spec", "kvgroup", `"" "" = { "retval" = "0" "resource" "" = { "spec" = "[1]" } }`, true, `invalid output: resource "": spec is not a JSON object`},
-		{"json no retval", "json", `{"changed": false}`, false, `unreadable output: no "retval" (it is mandatory)`},
-		{"json truncated", "json", `{"retval": 0, `, false, "unreadable output: unexpected end of JSON input"},
-		{"json bad attrs", "json", `{"retval": 0, "request": {"resources": [{"attrs": [1]}]}}`, true, "invalid output: request.resources[0]: attrs: want an object of strings"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var err error
-			if tc.format == "json" {
-				_, err = decodeJSONReply([]byte(tc.out))
-			} else {
-				_, err = decodeKVGroupReply([]byte(tc.out))
-			}
-			if err == nil || IsPermanent(err) != tc.permanent || !strings.HasPrefix(err.Error(), tc.want) {
-				t.Fatalf("err = %v (permanent %v), want %q (permanent %v)", err, IsPermanent(err), tc.want, tc.permanent)
-			}
-		})
-	}
-	// errmsg and retval come first: a failing reply with bad resources is a failure.
-	rep, err := decodeKVGroupReply([]byte(`"" "" = { "retval" = "1" "errmsg" = "no" "resource" "" = { "mandatory" = "perhaps" } }`))
-	if !rep.ok || rep.Errmsg != "no" || rep.Retval != 1 || err == nil {
-		t.Errorf("rep = %+v, err = %v", rep, err)
 	}
 }

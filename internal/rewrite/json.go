@@ -1,4 +1,4 @@
-package dispatcher
+package rewrite
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// The JSON side of the rewrite-plugin contract; the format is documented on Rewriter.
+// The JSON wire form of the protocol; the format is in the package documentation.
 
 type jsonInput struct {
 	Module   string         `json:"module"`
@@ -81,7 +81,7 @@ func encodeJSONRequest(q *pluginRequest) ([]byte, error) {
 }
 
 // decodeJSONReply reads a plugin's JSON output. The error is transient when the output
-// cannot be read (reply.ok false), Permanent when it breaks the contract.
+// cannot be read (reply.ok false), permanent when it breaks the contract.
 func decodeJSONReply(b []byte) (reply, error) {
 	rep := reply{Changed: true, Rerun: "false"}
 	b = bytes.TrimSpace(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")))
@@ -92,137 +92,172 @@ func decodeJSONReply(b []byte) (reply, error) {
 	if err := json.Unmarshal(b, &top); err != nil {
 		return rep, unreadable("%v", err)
 	}
+	if err := jsonStatus(top, &rep); err != nil {
+		return rep, err
+	}
+	rep.ok = true
+	if err := jsonFlags(top, &rep); err != nil {
+		return rep, err
+	}
+	var err error
+	if rep.GroupApproval, err = jsonGroupApproval(top["groupApproval"]); err != nil {
+		return rep, err
+	}
+	rep.Resources, err = jsonResources(top["request"])
+	return rep, err
+}
+
+// jsonStatus reads retval (mandatory), errmsg and infomsg.
+func jsonStatus(top map[string]json.RawMessage, rep *reply) error {
 	rv, ok := top["retval"]
 	if !ok || isNull(rv) {
-		return rep, unreadable(`no "retval" (it is mandatory)`)
+		return unreadable(`no "retval" (it is mandatory)`)
 	}
 	var err error
 	if rep.Retval, err = jsonInt(rv); err != nil {
-		return rep, invalid("retval: %v", err)
+		return invalid("retval: %v", err)
 	}
 	errmsgs, err := jsonStrings(top["errmsg"])
 	if err != nil {
-		return rep, invalid("errmsg: %v", err)
+		return invalid("errmsg: %v", err)
 	}
 	rep.Errmsg = strings.Join(errmsgs, "; ")
 	if rep.Infomsg, err = jsonStrings(top["infomsg"]); err != nil {
-		return rep, invalid("infomsg: %v", err)
+		return invalid("infomsg: %v", err)
 	}
-	rep.ok = true
+	return nil
+}
 
+// jsonFlags reads changed, rerun and retainResources.
+func jsonFlags(top map[string]json.RawMessage, rep *reply) error {
+	var err error
 	if raw := top["changed"]; !isNull(raw) {
 		if rep.Changed, err = jsonBool(raw); err != nil {
-			return rep, invalid("changed: %v", err)
+			return invalid("changed: %v", err)
 		}
 	}
 	if raw := top["rerun"]; !isNull(raw) {
 		s, err := jsonText(raw)
 		if err != nil {
-			return rep, invalid("rerun: %v", err)
+			return invalid("rerun: %v", err)
 		}
+		var ok bool
 		if rep.Rerun, ok = parseRerun(s); !ok {
-			return rep, invalid("rerun %q is not true, false or auto", s)
+			return invalid("rerun %q is not true, false or auto", s)
 		}
 	}
 	if raw := top["retainResources"]; !isNull(raw) {
 		if rep.RetainResources, err = jsonBool(raw); err != nil {
-			return rep, invalid("retainResources: %v", err)
+			return invalid("retainResources: %v", err)
 		}
 	}
-	if raw := top["groupApproval"]; !isNull(raw) {
-		var groups []struct {
-			Group     string   `json:"group"`
-			Resources []string `json:"resources"`
-		}
-		if err := json.Unmarshal(raw, &groups); err != nil {
-			return rep, invalid(`groupApproval: want [{"group": "<name>", "resources": ["<id>", …]}, …]: %v`, err)
-		}
-		for _, g := range groups {
-			rep.GroupApproval = append(rep.GroupApproval, approvalGroup{Group: g.Group, Resources: g.Resources})
-		}
-	}
-	if raw := top["request"]; !isNull(raw) {
-		var request struct {
-			Resources []map[string]json.RawMessage `json:"resources"`
-		}
-		if err := json.Unmarshal(raw, &request); err != nil {
-			return rep, invalid(`request: want {"resources": [{…}, …]}: %v`, err)
-		}
-		for i, m := range request.Resources {
-			res, err := jsonResource(m)
-			if err != nil {
-				return rep, invalid("request.resources[%d]: %v", i, err)
-			}
-			rep.Resources = append(rep.Resources, res)
-		}
-	}
-	return rep, nil
+	return nil
 }
 
-// jsonResource reads one returned resource. null is the same as an absent member,
-// except for spec, where it clears the spec.
-func jsonResource(m map[string]json.RawMessage) (resourceReply, error) {
+// jsonGroupApproval reads the top-level groupApproval list.
+func jsonGroupApproval(raw json.RawMessage) ([]approvalGroup, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	var groups []struct {
+		Group     string   `json:"group"`
+		Resources []string `json:"resources"`
+	}
+	if err := json.Unmarshal(raw, &groups); err != nil {
+		return nil, invalid(`groupApproval: want [{"group": "<name>", "resources": ["<id>", …]}, …]: %v`, err)
+	}
+	var out []approvalGroup
+	for _, g := range groups {
+		out = append(out, approvalGroup{Group: g.Group, Resources: g.Resources})
+	}
+	return out, nil
+}
+
+// jsonResources reads request.resources.
+func jsonResources(raw json.RawMessage) ([]resourceReply, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	var request struct {
+		Resources []map[string]json.RawMessage `json:"resources"`
+	}
+	if err := json.Unmarshal(raw, &request); err != nil {
+		return nil, invalid(`request: want {"resources": [{…}, …]}: %v`, err)
+	}
+	var out []resourceReply
+	for i, m := range request.Resources {
+		res, err := jsonResource(m)
+		if err != nil {
+			return out, invalid("request.resources[%d]: %v", i, err)
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// jsonMembers are the members of a returned resource. null is the same as an absent
+// member, except for spec, where it clears the spec.
+type jsonMembers map[string]json.RawMessage
+
+// text reads a member as a trimmed string; nil when absent.
+func (m jsonMembers) text(key string) (*string, error) {
+	return jsonMember(m, key, func(raw json.RawMessage) (string, error) {
+		s, err := jsonText(raw)
+		return strings.TrimSpace(s), err
+	})
+}
+
+// flag reads a member as a boolean; nil when absent.
+func (m jsonMembers) flag(key string) (*bool, error) { return jsonMember(m, key, jsonBool) }
+
+// jsonMember reads the member key with read; nil when absent. Errors name the key.
+func jsonMember[T any](m jsonMembers, key string, read func(json.RawMessage) (T, error)) (*T, error) {
+	raw, ok := m[key]
+	if !ok || isNull(raw) {
+		return nil, nil
+	}
+	v, err := read(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", key, err)
+	}
+	return &v, nil
+}
+
+// jsonResource reads one returned resource.
+func jsonResource(m jsonMembers) (resourceReply, error) {
 	var res resourceReply
 	if m == nil {
 		return res, errors.New("not an object")
 	}
-	text := func(key string) (*string, error) {
-		raw, ok := m[key]
-		if !ok || isNull(raw) {
-			return nil, nil
-		}
-		s, err := jsonText(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %v", key, err)
-		}
-		s = strings.TrimSpace(s)
-		return &s, nil
-	}
-	flag := func(key string) (*bool, error) {
-		raw, ok := m[key]
-		if !ok || isNull(raw) {
-			return nil, nil
-		}
-		b, err := jsonBool(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %v", key, err)
-		}
-		return &b, nil
-	}
-	var err error
-	var id *string
-	if id, err = text("id"); err != nil {
+	id, err := m.text("id")
+	if err != nil {
 		return res, err
 	}
 	res.ID = deref(id)
-	if res.Kind, err = text("kind"); err != nil {
-		return res, err
+	for _, f := range []struct {
+		key string
+		dst **string
+	}{{"kind", &res.Kind}, {"target", &res.Target}, {"action", &res.Action}, {"group", &res.Group}} {
+		if *f.dst, err = m.text(f.key); err != nil {
+			return res, err
+		}
 	}
-	if res.Target, err = text("target"); err != nil {
-		return res, err
-	}
-	if res.Action, err = text("action"); err != nil {
-		return res, err
-	}
-	if res.Group, err = text("group"); err != nil {
-		return res, err
-	}
-	if g, err := text("groupApproval"); err != nil {
+	if g, err := m.text("groupApproval"); err != nil {
 		return res, err
 	} else if g != nil {
 		res.Group = g
 	}
-	if res.Mandatory, err = flag("mandatory"); err != nil {
+	if res.Mandatory, err = m.flag("mandatory"); err != nil {
 		return res, err
 	}
 	for _, key := range []string{"remove", "removed"} {
-		b, err := flag(key)
+		b, err := m.flag(key)
 		if err != nil {
 			return res, err
 		}
 		res.Remove = res.Remove || (b != nil && *b)
 	}
-	if a, err := text("autoselect"); err != nil {
+	if a, err := m.text("autoselect"); err != nil {
 		return res, err
 	} else if a != nil {
 		v := strings.ToLower(*a)
@@ -232,34 +267,48 @@ func jsonResource(m map[string]json.RawMessage) (resourceReply, error) {
 		res.Autoselect = &v
 	}
 	if raw, ok := m["spec"]; ok {
-		if len(raw) > 0 && raw[0] == '"' {
-			var s string
-			if err := json.Unmarshal(raw, &s); err != nil {
-				return res, fmt.Errorf("spec: %v", err)
-			}
-			raw = json.RawMessage(s)
-		}
-		spec, err := parseSpec(raw)
-		if err != nil {
+		if res.Spec, err = jsonSpec(raw); err != nil {
 			return res, err
 		}
-		res.SpecSet, res.Spec = true, spec
+		res.SpecSet = true
 	}
 	if raw, ok := m["attrs"]; ok && !isNull(raw) {
-		var attrs map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &attrs); err != nil {
-			return res, fmt.Errorf("attrs: want an object of strings: %v", err)
+		if res.Attrs, err = jsonAttrs(raw); err != nil {
+			return res, err
 		}
-		res.AttrsSet, res.Attrs = true, map[string]string{}
-		for k, v := range attrs {
-			s, err := jsonText(v)
-			if err != nil {
-				return res, fmt.Errorf("attrs.%s: %v", k, err)
-			}
-			res.Attrs[k] = s
-		}
+		res.AttrsSet = true
 	}
 	return res, nil
+}
+
+// jsonSpec reads a resource's spec: an object, a string holding one, or "" / null.
+func jsonSpec(raw json.RawMessage) (json.RawMessage, error) {
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, fmt.Errorf("spec: %v", err)
+		}
+		raw = json.RawMessage(s)
+	}
+	return parseSpec(raw)
+}
+
+// jsonAttrs reads a resource's attrs: an object of strings (numbers and booleans as
+// their text).
+func jsonAttrs(raw json.RawMessage) (map[string]string, error) {
+	var attrs map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &attrs); err != nil {
+		return nil, fmt.Errorf("attrs: want an object of strings: %v", err)
+	}
+	out := map[string]string{}
+	for k, v := range attrs {
+		s, err := jsonText(v)
+		if err != nil {
+			return nil, fmt.Errorf("attrs.%s: %v", k, err)
+		}
+		out[k] = s
+	}
+	return out, nil
 }
 
 func isNull(raw json.RawMessage) bool {

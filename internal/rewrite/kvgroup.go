@@ -1,6 +1,9 @@
-package dispatcher
+package rewrite
 
 import (
+	"bytes"
+	"encoding/json"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -8,7 +11,7 @@ import (
 	"github.com/triggerflow/triggerflow/internal/rewrite/kvgroup"
 )
 
-// The KVGroup side of the rewrite-plugin contract; the format is documented on Rewriter.
+// The KVGroup wire form of the protocol; the format is in the package documentation.
 
 // encodeKVGroupRequest writes a plugin's input as a `# KVGROUP-V1.1` document.
 func encodeKVGroupRequest(q *pluginRequest) ([]byte, error) {
@@ -50,22 +53,13 @@ func encodeKVGroupRequest(q *pluginRequest) ([]byte, error) {
 		put(res, "group", op.Group)
 		put(res, "spec", string(compactJSON(op.Spec)))
 		attrs := sub(res, "attr", "")
-		keys := make([]string, 0, len(op.Attrs))
-		for k := range op.Attrs {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(op.Attrs)) {
 			put(attrs, k, op.Attrs[k])
 		}
 	}
 
 	doc := kvgroup.Document{Version: "1.1", Root: kvgroup.Group{Entries: []kvgroup.Entry{{Key: "", Name: "", Group: top}}}}
-	b, err := doc.Marshal()
-	if err != nil {
-		return nil, err
-	}
-	return b, nil
+	return doc.Marshal()
 }
 
 // put adds a pair; text that is not valid UTF-8 (which KVGroup cannot carry) has its
@@ -83,8 +77,17 @@ func sub(g *kvgroup.Group, k, name string) *kvgroup.Group {
 
 func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
+// compactJSON is raw without insignificant white space (raw itself if it is not JSON).
+func compactJSON(raw []byte) []byte {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return raw
+	}
+	return b.Bytes()
+}
+
 // decodeKVGroupReply reads a plugin's KVGroup output. The error is transient when the
-// output cannot be read (reply.ok false), Permanent when it breaks the contract.
+// output cannot be read (reply.ok false), permanent when it breaks the contract.
 func decodeKVGroupReply(b []byte) (reply, error) {
 	rep := reply{Changed: true, Rerun: "false"}
 	doc, err := kvgroup.Parse(b)
@@ -98,86 +101,116 @@ func decodeKVGroupReply(b []byte) (reply, error) {
 		}
 		top = &doc.Root // tolerated: the entries without their wrapper
 	}
-	rv, ok := top.Get("retval")
-	if !ok {
-		return rep, unreadable(`no "retval" (it is mandatory)`)
-	}
-	rep.Retval, err = strconv.Atoi(strings.TrimSpace(rv))
-	if err != nil {
-		return rep, invalid("retval %q is not an integer", rv)
-	}
-	var errmsgs []string
-	for _, e := range top.All("errmsg") {
-		if e.Group == nil && strings.TrimSpace(e.Value) != "" {
-			errmsgs = append(errmsgs, strings.TrimSpace(e.Value))
-		}
-	}
-	rep.Errmsg = strings.Join(errmsgs, "; ")
-	for _, e := range top.All("infomsg") {
-		if e.Group == nil && strings.TrimSpace(e.Value) != "" {
-			rep.Infomsg = append(rep.Infomsg, strings.TrimSpace(e.Value))
-		}
+	if err := kvStatus(top, &rep); err != nil {
+		return rep, err
 	}
 	rep.ok = true
+	if err := kvFlags(top, &rep); err != nil {
+		return rep, err
+	}
+	if rep.GroupApproval, err = kvGroupApproval(top); err != nil {
+		return rep, err
+	}
+	rep.Resources, err = kvResources(top)
+	return rep, err
+}
 
+// kvStatus reads retval (mandatory), errmsg and infomsg.
+func kvStatus(top *kvgroup.Group, rep *reply) error {
+	rv, ok := top.Get("retval")
+	if !ok {
+		return unreadable(`no "retval" (it is mandatory)`)
+	}
+	var err error
+	if rep.Retval, err = strconv.Atoi(strings.TrimSpace(rv)); err != nil {
+		return invalid("retval %q is not an integer", rv)
+	}
+	rep.Errmsg = strings.Join(kvMessages(top, "errmsg"), "; ")
+	rep.Infomsg = kvMessages(top, "infomsg")
+	return nil
+}
+
+// kvMessages are the non-empty values of key, trimmed, in order.
+func kvMessages(top *kvgroup.Group, key string) []string {
+	var out []string
+	for _, e := range top.All(key) {
+		if v := strings.TrimSpace(e.Value); e.Group == nil && v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// kvFlags reads changed, rerun and retainResources.
+func kvFlags(top *kvgroup.Group, rep *reply) error {
 	for _, key := range []string{"changed", "rerun", "retainResources"} {
 		for _, e := range top.All(key) {
 			if e.Group != nil {
-				return rep, invalid("%q is a group, want a value", key)
+				return invalid("%q is a group, want a value", key)
 			}
 		}
 	}
 	if v, ok := top.Get("changed"); ok {
 		if rep.Changed, ok = parseBool(v); !ok {
-			return rep, invalid("changed %q is not true or false", v)
+			return invalid("changed %q is not true or false", v)
 		}
 	}
 	if v, ok := top.Get("rerun"); ok {
 		if rep.Rerun, ok = parseRerun(v); !ok {
-			return rep, invalid("rerun %q is not true, false or auto", v)
+			return invalid("rerun %q is not true, false or auto", v)
 		}
 	}
 	if v, ok := top.Get("retainResources"); ok {
 		if rep.RetainResources, ok = parseBool(v); !ok {
-			return rep, invalid("retainResources %q is not true or false", v)
+			return invalid("retainResources %q is not true or false", v)
 		}
 	}
+	return nil
+}
 
+// kvGroupApproval reads the top-level `"groupApproval" "" = { … }` groups.
+func kvGroupApproval(top *kvgroup.Group) ([]approvalGroup, error) {
+	var out []approvalGroup
 	for _, e := range top.All("groupApproval") {
 		if e.Group == nil {
-			return rep, invalid(`top-level "groupApproval" must be a group: "groupApproval" "" = { "group" "<name>" = { "resource" = "<id>" … } }`)
+			return nil, invalid(`top-level "groupApproval" must be a group: "groupApproval" "" = { "group" "<name>" = { "resource" = "<id>" … } }`)
 		}
 		for _, g := range e.Group.Entries {
 			if g.Key != "group" || g.Group == nil {
-				return rep, invalid(`groupApproval holds %q, want "group" "<name>" = { "resource" = "<id>" … }`, g.Key)
+				return nil, invalid(`groupApproval holds %q, want "group" "<name>" = { "resource" = "<id>" … }`, g.Key)
 			}
 			ag := approvalGroup{Group: g.Name}
 			for _, r := range g.Group.Entries {
 				if r.Key != "resource" || r.Group != nil {
-					return rep, invalid(`groupApproval group %q holds %q, want "resource" = "<id>"`, g.Name, r.Key)
+					return nil, invalid(`groupApproval group %q holds %q, want "resource" = "<id>"`, g.Name, r.Key)
 				}
 				ag.Resources = append(ag.Resources, r.Value)
 			}
-			rep.GroupApproval = append(rep.GroupApproval, ag)
+			out = append(out, ag)
 		}
 	}
+	return out, nil
+}
 
-	// Resources: the seed puts them in the top group, the contract in "request".
+// kvResources reads the returned resources: the seed puts them in the top group, the
+// contract in "request"; both are read, top group first.
+func kvResources(top *kvgroup.Group) ([]resourceReply, error) {
 	resources := top.All("resource")
 	for _, e := range top.All("request") {
 		if e.Group == nil {
-			return rep, invalid(`"request" must be a group`)
+			return nil, invalid(`"request" must be a group`)
 		}
 		resources = append(resources, e.Group.All("resource")...)
 	}
+	var out []resourceReply
 	for _, e := range resources {
 		res, err := kvResource(e)
 		if err != nil {
-			return rep, err
+			return out, err
 		}
-		rep.Resources = append(rep.Resources, res)
+		out = append(out, res)
 	}
-	return rep, nil
+	return out, nil
 }
 
 // kvResource reads one `"resource" "<id>" = { … }` group.
