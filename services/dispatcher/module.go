@@ -21,7 +21,6 @@ import (
 	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
 	"github.com/triggerflow/triggerflow/internal/securechange"
-	"github.com/triggerflow/triggerflow/internal/wfi"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
@@ -29,10 +28,25 @@ import (
 // by all replicas: dispatcher-plan_trigger-p00 … p15 (events.Partitions).
 const Durable = "dispatcher-plan_trigger"
 
+// Config is what the dispatcher reads of triggerflow.yaml: its own section, the routes
+// and securechange (to enrich triggers). Nothing else of the config reaches it (ConfigOf,
+// in Module). The routes' templates are checked with the rest of the config, before any
+// service starts (internal/configcheck).
+type Config struct {
+	Dispatcher   config.Dispatcher
+	Routes       []config.Route
+	SecureChange config.SecureChange
+}
+
+// ConfigOf takes the dispatcher's sections out of the whole config.
+func ConfigOf(c *config.Config) Config {
+	return Config{Dispatcher: c.Dispatcher, Routes: c.Routes, SecureChange: c.SecureChange}
+}
+
 // Params are the fx inputs of the module.
 type Params struct {
 	fx.In
-	Config   *config.Config
+	Config   Config
 	Log      *slog.Logger
 	Conn     *nats.Conn
 	JS       jetstream.JetStream
@@ -47,9 +61,6 @@ func New(p Params) (*Dispatcher, error) {
 	log := p.Log.With("service", ServiceName)
 	routes, err := CompileRoutes(p.Config.Routes)
 	if err != nil {
-		return nil, err
-	}
-	if err := wfi.CheckConfig(p.Config); err != nil {
 		return nil, err
 	}
 	actions, err := PlanActions(p.Config.Routes)
@@ -99,12 +110,13 @@ func Consumers(c config.Dispatcher) []natsconn.ConsumerConfig {
 	return out
 }
 
-// Module is the dispatcher service: one wiring, used by `triggerflow dispatcher`,
-// `triggerflow all` and the tests. On start it creates its durable consumer and adds its
+// Module is the dispatcher service, as internal/app composes it for `triggerflow
+// dispatcher`, `triggerflow all` and the tests. On start it creates its durable consumer and adds its
 // handler to the running router; on stop it stops the handler and waits for it.
 var Module = fx.Module(ServiceName,
+	fx.Provide(fx.Private, ConfigOf),
 	fx.Provide(New),
-	fx.Invoke(func(lc fx.Lifecycle, c *config.Config, d *Dispatcher, js jetstream.JetStream, r *message.Router, drain *bus.Drain) {
+	fx.Invoke(func(lc fx.Lifecycle, c Config, d *Dispatcher, js jetstream.JetStream, r *message.Router, drain *bus.Drain) {
 		var hs []*message.Handler
 		lc.Append(fx.Hook{
 			OnStart: func(ctx context.Context) error {
