@@ -23,8 +23,8 @@ import (
 	"github.com/triggerflow/triggerflow/internal/config"
 )
 
-// Embedded is a nats-server running in this process. pkg/natsserver provides one for
-// `triggerflow all` and tests; the per-service binaries never link the server.
+// Embedded is a nats-server running in this process: internal/runtime/embedded provides
+// one when nats.url is empty (`triggerflow all`, tests).
 type Embedded interface {
 	ClientURL() string
 	InProcessConn() (net.Conn, error)

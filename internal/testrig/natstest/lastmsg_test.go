@@ -1,7 +1,7 @@
 package natstest_test
 
-// natsconn.LastMsg (the runner's done check) against a real JetStream: pkg/platform runs
-// no server of its own.
+// natsconn.LastMsg (the runner's done check) against a real JetStream: natsconn's own
+// tests run no server.
 
 import (
 	"context"
