@@ -3,6 +3,8 @@ package config_test
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -58,6 +60,7 @@ func TestITSMProblems(t *testing.T) {
 				"12 servers.snow.retry.backoff: -1s must be positive",
 				"13 servers.snow.idempotency_header: \"Bad Header\" is not a valid header name (or - to send none)",
 			}},
+		{"server without base_url", "servers:\n  snow: {timeout: 5s}\n", []string{"2 servers.snow.base_url: \"\" is not an http(s) URL"}},
 		{"base_url with a query", "servers:\n  snow:\n    base_url: https://snow.example/api?x=1\n", []string{"3 servers.snow.base_url: \"https://snow.example/api?x=1\" must not hold a query"}},
 		{"proxy not a URL", snow + "    proxy: socks5://proxy:1080\n", []string{"4 servers.snow.proxy: \"socks5://proxy:1080\" is not an http(s) URL"}},
 		{"unparsable proxy with credentials", snow + "    proxy: \"http://u:hun ter2@pro xy:3128\"\n", []string{"4 servers.snow.proxy: \"http://[REDACTED]@pro xy:3128\" is not an http(s) URL"}},
@@ -232,4 +235,14 @@ func checkProblems(t *testing.T, src string, want []string) {
 	if strings.Contains(ps.Error(), "hunter2") {
 		t.Errorf("a secret leaked into the problems:\n%s", ps.Error())
 	}
+}
+
+// writeFile writes text to a new file name in a temporary directory and returns its path.
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

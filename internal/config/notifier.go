@@ -2,6 +2,7 @@ package config
 
 import (
 	"net"
+	"net/mail"
 	"net/url"
 	"strconv"
 	"strings"
@@ -32,6 +33,15 @@ type SMTP struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// HELO name. Default: the host name.
 	HELO string `yaml:"helo"`
+}
+
+// Sender is smtp.from parsed. Validate reports a From that does not parse; Sender is
+// then the bare string, which the server refuses.
+func (s SMTP) Sender() *mail.Address {
+	if a, err := mail.ParseAddress(s.From); err == nil {
+		return a
+	}
+	return &mail.Address{Address: s.From}
 }
 
 // StartTLSOn reports whether STARTTLS is required (the default).

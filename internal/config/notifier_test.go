@@ -10,6 +10,7 @@ import (
 // each with its line, key path and message, and no secret in any message.
 func TestNotifierProblems(t *testing.T) {
 	t.Setenv("TF_SMTP_PW", "hunter2")
+	notPEM := writeFile(t, "ca.pem", "not a certificate")
 	cases := []struct {
 		name string
 		yaml string
@@ -21,6 +22,24 @@ func TestNotifierProblems(t *testing.T) {
 				"5 smtp.starttls: choose implicit TLS",
 				"6 smtp.from: \"not an address\" is not an e-mail address",
 				"7 smtp.password: inline secrets are not accepted",
+				"8 smtp.auth: \"digest\" is not one of plain, login, cram-md5",
+				"8 smtp.auth: \"digest\" is set, but no username and password",
+			}},
+		{"smtp without from", "smtp:\n  host: mail\n", []string{"1 smtp.from: is required: the sender address"}},
+		{"auth without credentials", "smtp:\n  host: mail\n  from: tf@example.com\n  auth: login\n",
+			[]string{"4 smtp.auth: \"login\" is set, but no username and password"}},
+		{"clear-text cram-md5", "smtp:\n  host: mail\n  starttls: false\n  from: tf@example.com\n  username: tf\n  password_env: TF_SMTP_PW\n  auth: cram-md5\n",
+			[]string{"3 smtp.starttls: false with a password would send it in clear text"}},
+		{"username twice, password file missing", "smtp:\n  host: mail\n  from: tf@example.com\n  username: tf\n  username_env: TF_NO_SUCH_VAR\n  password_file: /nonexistent/pw\n",
+			[]string{"4 smtp.username: set username or username_env, not both", "6 smtp.password_file: read secret file"}},
+		{"missing username env", "smtp:\n  host: mail\n  from: tf@example.com\n  username_env: TF_NO_SUCH_VAR\n  password_env: TF_SMTP_PW\n",
+			[]string{"4 smtp.username_env: environment variable TF_NO_SUCH_VAR is not set"}},
+		{"tls_config", "smtp:\n  host: mail\n  from: tf@example.com\n  tls_config: {ca_file: /nonexistent/ca.pem}\n",
+			[]string{"4 smtp.tls_config.ca_file: \"/nonexistent/ca.pem\" cannot be read"}},
+		{"tls_config without TLS", "smtp:\n  host: mail\n  from: tf@example.com\n  starttls: false\n  tls_config: {ca_file: " + notPEM + "}\n",
+			[]string{
+				"5 smtp.tls_config: is set, but neither STARTTLS nor tls: true is on",
+				"5 smtp.tls_config.ca_file: \"" + notPEM + "\" holds no PEM certificate",
 			}},
 		{"clear-text password", "smtp:\n  host: mail\n  starttls: false\n  from: tf@example.com\n  username: tf\n  password_env: TF_SMTP_PW\n",
 			[]string{"3 smtp.starttls: false with a password would send it in clear text"}},

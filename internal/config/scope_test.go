@@ -2,8 +2,6 @@ package config_test
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/triggerflow/triggerflow/internal/config"
@@ -43,19 +41,16 @@ func TestProblemConcerns(t *testing.T) {
 	}
 }
 
-// TestLoadMarksSecretsAndEmptyFiles: problems reading a secret are marked Secret (and
-// only those); a file with nothing in it is a problem.
+// TestLoadMarksSecretsAndEmptyFiles: problems reading a secret or with its value are
+// marked Secret (and only those); a file with nothing in it is a problem.
 func TestLoadMarksSecretsAndEmptyFiles(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, text string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	p := write("c.yaml", "ingress:\n  users:\n    - {name: a, password_env: TF_SCOPE_UNSET}\n    - {name: b}\n"+
-		"  tls: {cert_file: /nonexistent/cert.pem, key_file: /nonexistent/key.pem}\n")
+	t.Setenv("TF_SCOPE_PW", "hunter2")
+	t.Setenv("TF_SCOPE_USER_COLON", "a:b")
+	cert, key := writeFile(t, "cert.pem", "x"), writeFile(t, "key.pem", "y")
+	p := writeFile(t, "c.yaml", "ingress:\n  users:\n    - {name: a, password_env: TF_SCOPE_UNSET}\n    - {name: b}\n"+
+		"  tls: {cert_file: /nonexistent/cert.pem, key_file: /nonexistent/key.pem}\n"+
+		"securechange:\n  url: https://u:hunter2@sc.example\n  user_env: TF_SCOPE_USER_COLON\n  password_env: TF_SCOPE_PW\n"+
+		"  tls: {cert_file: "+cert+", key_file: "+key+"}\n")
 	_, err := config.Load(p)
 	var ps *config.Problems
 	if !errors.As(err, &ps) {
@@ -70,13 +65,16 @@ func TestLoadMarksSecretsAndEmptyFiles(t *testing.T) {
 		"ingress.users[1].password_env": false, // no source: a mistake in the file
 		"ingress.tls.key_file":          true,
 		"ingress.tls.cert_file":         false,
+		"securechange.url":              false, // credentials in the file
+		"securechange.user_env":         true,  // the variable's value has a colon
+		"securechange.tls":              true,  // the key file does not go with the certificate
 	} {
 		if got, ok := secret[path]; !ok || got != want {
 			t.Errorf("%s: secret %v (reported %v), want %v; problems %v", path, got, ok, want, ps)
 		}
 	}
 	for _, text := range []string{"", "\n\n", "# nothing yet\n"} {
-		_, err := config.Load(write("empty.yaml", text))
+		_, err := config.Load(writeFile(t, "empty.yaml", text))
 		if !errors.As(err, &ps) || len(ps.List) != 1 || ps.List[0].Msg != "the file is empty: it configures nothing (see examples/triggerflow.yaml)" {
 			t.Errorf("%q: %v", text, err)
 		}

@@ -65,6 +65,36 @@ func (r SecretRef) Resolve() (Secret, error) {
 	return Secret{}, fmt.Errorf("no secret source: set the _env or the _file key")
 }
 
+// Key is the config key of r for path, the key of the secret without its suffix
+// (smtp.password): path_env, or path_file when only the file is set.
+func (r SecretRef) Key(path string) string {
+	if r.Env == "" && r.File != "" {
+		return path + "_file"
+	}
+	return path + "_env"
+}
+
+// ResolveAt is Resolve for the secret of path (see Key): errors name the key, never
+// the value.
+func (r SecretRef) ResolveAt(path string) (Secret, error) {
+	s, err := r.Resolve()
+	if err != nil {
+		return Secret{}, fmt.Errorf("%s: %w", r.Key(path), err)
+	}
+	return s, nil
+}
+
+// ResolveUser returns a user name set literally (user) or read from the environment
+// variable env, as userOrEnv accepts them; path is the literal's key
+// (securechange.user), and errors name path_env.
+func ResolveUser(path, user, env string) (string, error) {
+	if user != "" {
+		return user, nil
+	}
+	s, err := SecretRef{Env: env}.ResolveAt(path)
+	return s.Reveal(), err
+}
+
 // PasswordRef is where the user's password lives.
 func (u User) PasswordRef() SecretRef { return SecretRef{Env: u.PasswordEnv, File: u.PasswordFile} }
 

@@ -72,9 +72,9 @@ func (t Tracing) ResolveHeaders() (map[string]Secret, error) {
 			out[name] = NewSecret(h.Value)
 			continue
 		}
-		s, err := h.ValueRef().Resolve()
+		s, err := h.ValueRef().ResolveAt("tracing.headers." + name + ".value")
 		if err != nil {
-			return nil, fmt.Errorf("tracing.headers.%s: %w", name, err)
+			return nil, err
 		}
 		out[name] = s
 	}

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -90,8 +92,8 @@ func (c *Config) Validate() error {
 		switch {
 		case u.Name == "":
 			v.add(p+".name", "is required")
-		case strings.ContainsAny(u.Name, ":\r\n"):
-			v.add(p+".name", fmt.Sprintf("%q must not contain ':' or line breaks (HTTP basic auth)", u.Name))
+		case badBasicAuthUser(u.Name):
+			v.add(p+".name", fmt.Sprintf("%q %s", u.Name, basicAuthUserRule))
 		case seen[u.Name]:
 			v.add(p+".name", fmt.Sprintf("%q is listed twice", u.Name))
 		}
@@ -180,24 +182,60 @@ func (v *validator) secret(path string, ref SecretRef) {
 		return
 	}
 	if _, err := ref.Resolve(); err != nil {
-		key := path + "_env"
-		if ref.Env == "" {
-			key = path + "_file"
-		}
 		n := len(v.errs)
-		v.add(key, err.Error())
+		v.add(ref.Key(path), err.Error())
 		if ref.Env == "" || ref.File == "" { // both set is a mistake in the file itself
 			v.markSecret(n)
 		}
 	}
 }
 
+// clientTLS checks what egress.TLSConfig builds: a CA file that holds a PEM
+// certificate, and a client certificate whose cert_file and key_file load as a pair.
 func (v *validator) clientTLS(path string, t ClientTLS) {
+	n := len(v.errs)
 	v.file(path+".ca_file", t.CAFile)
+	if t.CAFile != "" && len(v.errs) == n {
+		if b, err := os.ReadFile(t.CAFile); err == nil && !x509.NewCertPool().AppendCertsFromPEM(b) {
+			v.add(path+".ca_file", fmt.Sprintf("%q holds no PEM certificate", t.CAFile))
+		}
+	}
+	n = len(v.errs)
 	v.file(path+".cert_file", t.CertFile)
 	v.secretFile(path+".key_file", t.KeyFile)
-	if (t.CertFile == "") != (t.KeyFile == "") {
+	switch {
+	case (t.CertFile == "") != (t.KeyFile == ""):
 		v.add(path, "set both cert_file and key_file for a client certificate, or neither")
+	case t.CertFile != "" && len(v.errs) == n:
+		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			n = len(v.errs)
+			v.add(path, fmt.Sprintf("cert_file and key_file do not load as a client certificate: %v", err))
+			v.markSecret(n) // it depends on the key file
+		}
+	}
+}
+
+// basicAuthUserRule is what badBasicAuthUser rejects, for messages.
+const basicAuthUserRule = "must not contain ':' or line breaks (HTTP basic auth)"
+
+// badBasicAuthUser reports whether name cannot be an HTTP basic-auth user name.
+func badBasicAuthUser(name string) bool { return strings.ContainsAny(name, ":\r\n") }
+
+// basicAuthUser checks an HTTP basic-auth user name set literally or by an environment
+// variable (see userOrEnv) and, when it can be read, its value (basicAuthUserRule).
+func (v *validator) basicAuthUser(path, user, env string) {
+	v.userOrEnv(path, user, env)
+	switch {
+	case user != "":
+		if badBasicAuthUser(user) {
+			v.add(path, fmt.Sprintf("%q %s", user, basicAuthUserRule))
+		}
+	case env != "":
+		if s, err := (SecretRef{Env: env}).Resolve(); err == nil && badBasicAuthUser(s.Reveal()) {
+			n := len(v.errs)
+			v.add(path+"_env", fmt.Sprintf("the value of environment variable %s %s", env, basicAuthUserRule))
+			v.markSecret(n)
+		}
 	}
 }
 

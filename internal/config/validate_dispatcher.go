@@ -16,17 +16,14 @@ func (c *Config) validateDispatcher(v *validator) {
 	sc := &c.SecureChange
 	if sc.Enabled() {
 		v.httpURL("securechange.url", sc.URL)
+		v.baseURL("securechange.url", sc.URL, "securechange.user and securechange.password_env or securechange.password_file",
+			"ticket paths are appended to it")
 		if sc.Password != "" {
 			v.add("securechange.password", "inline secrets are not accepted; use securechange.password_env or securechange.password_file")
 		} else {
 			v.secret("securechange.password", sc.PasswordRef())
 		}
-		switch {
-		case sc.User == "" && sc.UserEnv == "":
-			v.add("securechange.user", "is required (or securechange.user_env)")
-		case sc.User == "":
-			v.secret("securechange.user", SecretRef{Env: sc.UserEnv})
-		}
+		v.basicAuthUser("securechange.user", sc.User, sc.UserEnv)
 		v.clientTLS("securechange.tls", sc.TLS)
 		v.positive("securechange.timeout", sc.Timeout)
 		v.positive("securechange.retry_backoff", sc.RetryBackoff)
@@ -173,10 +170,10 @@ func serverNames(m map[string]Server) []string {
 	return out
 }
 
-// httpURL checks an absolute http(s) URL.
+// httpURL checks an absolute http(s) URL. The message hides what may be credentials.
 func (v *validator) httpURL(path, raw string) {
 	if u, err := url.Parse(raw); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		v.add(path, fmt.Sprintf("%q is not an http(s) URL", raw))
+		v.add(path, fmt.Sprintf("%q is not an http(s) URL", redactURL(raw)))
 	}
 }
 

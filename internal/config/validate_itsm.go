@@ -59,6 +59,21 @@ func (v *validator) itsmSync(c *Config) {
 	}
 }
 
+// baseURL checks what a base URL (an http(s) URL: httpURL) must not hold: credentials,
+// which belong in the keys credsIn names, and a query or fragment (why says why).
+func (v *validator) baseURL(path, raw, credsIn, why string) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return
+	}
+	if u.User != nil {
+		v.add(path, "must not hold credentials (user:password@): secrets are never inline; use "+credsIn)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		v.add(path, fmt.Sprintf("%q must not hold a query or fragment: %s", redactURL(raw), why))
+	}
+}
+
 // serverPath rejects a path that would name another host: outbound hosts come only from
 // servers.<name>.base_url (DESIGN §12). A missing leading / is reported elsewhere.
 func (v *validator) serverPath(path, p string) {
@@ -71,14 +86,7 @@ func (v *validator) serverPath(path, p string) {
 // server checks one servers.<name> entry; global is itsm_sync.retry, which the server's
 // retry inherits (so an inherited bad value is reported once, under itsm_sync.retry).
 func (v *validator) server(path string, s Server, global Retry) {
-	if u, err := url.Parse(s.BaseURL); err == nil {
-		if u.User != nil {
-			v.add(path+".base_url", "must not hold credentials (user:password@): secrets are never inline; use "+path+".auth")
-		}
-		if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
-			v.add(path+".base_url", fmt.Sprintf("%q must not hold a query or fragment: actions' paths carry queries", redactURL(s.BaseURL)))
-		}
-	}
+	v.baseURL(path+".base_url", s.BaseURL, path+".auth", "actions' paths carry queries")
 	authHeader := ""
 	switch {
 	case s.Auth.Bearer != nil:
@@ -177,10 +185,7 @@ func (v *validator) serverAuth(path string, a ServerAuth) {
 	}
 	if b := a.Basic; b != nil {
 		p := path + ".basic"
-		v.userOrEnv(p+".user", b.User, b.UserEnv)
-		if strings.Contains(b.User, ":") {
-			v.add(p+".user", fmt.Sprintf("%q must not contain ':' (HTTP basic auth)", b.User))
-		}
+		v.basicAuthUser(p+".user", b.User, b.UserEnv)
 		if b.Password != "" {
 			v.add(p+".password", "inline secrets are not accepted; use password_env or password_file")
 		} else {

@@ -31,22 +31,29 @@ func (v *validator) notifier(c *Config) {
 		}
 		hasUser := s.Username != "" || s.UsernameEnv != ""
 		hasPass := s.PasswordEnv != "" || s.PasswordFile != ""
+		encrypted := s.TLS || s.StartTLSOn()
 		if hasUser != hasPass {
 			v.add("smtp.username", "set both a username (username or username_env) and a password (password_env or password_file), or neither")
 		}
 		if hasPass {
 			v.secret("smtp.password", s.PasswordRef())
 		}
-		if s.UsernameEnv != "" {
-			v.secret("smtp.username", SecretRef{Env: s.UsernameEnv})
-		}
 		if hasUser {
-			v.oneOf("smtp.auth", s.Auth, "plain", "login", "cram-md5")
-			if !s.TLS && !s.StartTLSOn() {
+			v.userOrEnv("smtp.username", s.Username, s.UsernameEnv)
+			if !encrypted {
 				v.add("smtp.starttls", "false with a password would send it in clear text; use STARTTLS or tls: true")
 			}
 		}
+		if s.Auth != "" {
+			v.oneOf("smtp.auth", s.Auth, "plain", "login", "cram-md5")
+			if !hasUser && !hasPass {
+				v.add("smtp.auth", fmt.Sprintf("%q is set, but no username and password: set them, or remove smtp.auth", s.Auth))
+			}
+		}
 		v.clientTLS("smtp.tls_config", s.TLSConfig)
+		if s.TLSConfig.Enabled() && !encrypted {
+			v.add("smtp.tls_config", "is set, but neither STARTTLS nor tls: true is on, so it is never used")
+		}
 		v.positive("smtp.timeout", s.Timeout)
 	}
 	n := &c.Notifications

@@ -22,7 +22,8 @@ import (
 )
 
 // TLSConfig builds the client TLS configuration of t, whose config key is path (e.g.
-// "servers.snow.tls"); errors name the key. Verification is on unless
+// "servers.snow.tls"), as config.Validate accepted it (config checks the same files);
+// errors, from reading the files now, name the key. Verification is on unless
 // t.InsecureSkipVerify, which is logged at WARN on log with risk, a sentence saying what
 // an attacker on the path gains. CAFile, when set, replaces the system roots (like curl
 // --cacert); CertFile/KeyFile present a client certificate (mTLS).
@@ -35,14 +36,11 @@ func TLSConfig(path string, t config.ClientTLS, log *slog.Logger, risk string) (
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s.ca_file: %s holds no PEM certificate", path, t.CAFile)
+			return nil, fmt.Errorf("%s.ca_file: %q holds no PEM certificate", path, t.CAFile)
 		}
 		tc.RootCAs = pool
 	}
 	if t.CertFile != "" || t.KeyFile != "" {
-		if t.CertFile == "" || t.KeyFile == "" {
-			return nil, fmt.Errorf("%s: set both cert_file and key_file for a client certificate, or neither", path)
-		}
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("%s.cert_file/key_file: %w", path, err)

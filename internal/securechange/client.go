@@ -14,7 +14,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -49,9 +48,6 @@ const (
 	// maxTicketID is the most digits a ticket id may have (as events.DecodeTicket).
 	maxTicketID = 19
 
-	defaultTimeout = 30 * time.Second
-	defaultBackoff = 500 * time.Millisecond
-
 	userAgent = "triggerflow"
 )
 
@@ -71,75 +67,40 @@ type Client struct {
 	secrets []string
 }
 
-// New resolves the user and password once and builds the HTTP client.
-// TLS verification is on unless c.TLS.InsecureSkipVerify, which is logged at WARN here,
-// once. c.TLS.CAFile, when set, replaces the system roots (like curl --cacert);
-// c.TLS.CertFile/KeyFile present a client certificate. Zero Timeout and RetryBackoff
-// take config's defaults (30s, 500ms); Retries is read with RetryCount (unset: 4), a
-// negative count is 0 (they apply to reading tickets; a write is one request). A nil
-// log is slog.Default().
+// New builds the client of c, which config.Validate has accepted (as config.Load
+// leaves it: defaults set, checked); it does not check c again. It resolves the user
+// and password (the environment or a file may have changed since) and builds the HTTP
+// client; those, and TLS files that no longer read, are the only errors, and none
+// contains a secret. TLS verification is on unless c.TLS.InsecureSkipVerify, which is
+// logged at WARN here, once, as is a plain-http URL. c.Retries apply to reading
+// tickets (a write is one request). A nil log is slog.Default().
 func New(c config.SecureChange, log *slog.Logger) (*Client, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	u, err := url.Parse(c.URL)
+	user, err := config.ResolveUser("securechange.user", c.User, c.UserEnv)
 	if err != nil {
-		return nil, fmt.Errorf("securechange.url: not a URL") // url errors quote the input, which may hold a password
+		return nil, err
 	}
-	if u.User != nil {
-		return nil, fmt.Errorf("securechange.url: must not contain credentials; use securechange.user and securechange.password_env or securechange.password_file")
-	}
-	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("securechange.url: %q is not an http(s) URL", u.Redacted())
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("securechange.url: %q must not have a query or fragment", u.Redacted())
-	}
-
-	user := c.User
-	if user == "" {
-		if c.UserEnv == "" {
-			return nil, fmt.Errorf("securechange.user: is required (or securechange.user_env)")
-		}
-		s, err := config.SecretRef{Env: c.UserEnv}.Resolve()
-		if err != nil {
-			return nil, fmt.Errorf("securechange.user: %w", err)
-		}
-		user = s.Reveal()
-	}
-	if strings.ContainsAny(user, ":\r\n") {
-		return nil, fmt.Errorf("securechange.user: must not contain a colon or a line break (HTTP basic auth)")
-	}
-	pass, err := c.PasswordRef().Resolve()
+	pass, err := c.PasswordRef().ResolveAt("securechange.password")
 	if err != nil {
-		return nil, fmt.Errorf("securechange.password: %w", err)
+		return nil, err
 	}
-
 	tc, err := egress.TLSConfig("securechange.tls", c.TLS, log,
 		"anyone on the path can impersonate SecureChange, read its password and feed forged tickets to the routes")
 	if err != nil {
 		return nil, err
 	}
-	if u.Scheme == "http" {
-		log.Warn("securechange.url uses plain http: the SecureChange password and tickets travel unencrypted", "url", u.Redacted())
+	if strings.HasPrefix(strings.ToLower(c.URL), "http://") {
+		log.Warn("securechange.url uses plain http: the SecureChange password and tickets travel unencrypted", "url", c.URL)
 	}
 
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
 	tr.MaxIdleConnsPerHost = 8
 
-	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = defaultTimeout
-	}
-	backoff := c.RetryBackoff
-	if backoff <= 0 {
-		backoff = defaultBackoff
-	}
-	retries := max(c.RetryCount(), 0)
-
 	cl := &Client{
-		base: strings.TrimRight(u.String(), "/"),
+		base: strings.TrimRight(c.URL, "/"),
 		user: user,
 		pass: pass,
 		http: &http.Client{
@@ -148,9 +109,9 @@ func New(c config.SecureChange, log *slog.Logger) (*Client, error) {
 			// it could carry the credentials somewhere unintended. It is reported.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		timeout: timeout,
-		retries: retries,
-		backoff: backoff,
+		timeout: c.Timeout,
+		retries: c.RetryCount(),
+		backoff: c.RetryBackoff,
 		log:     log,
 	}
 	if p := pass.Reveal(); len(p) >= 4 {

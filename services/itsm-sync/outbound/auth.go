@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"net/http"
 	"os"
 	"sync"
@@ -28,22 +27,11 @@ type authenticator interface {
 // newAuth builds the authenticator of servers.<name>.auth (path); nil when none is set.
 // Secrets are resolved now, so a missing one fails at start-up.
 func newAuth(path string, a config.ServerAuth, d authDeps) (authenticator, error) {
-	modes := 0
-	for _, set := range []bool{a.Basic != nil, a.Bearer != nil, a.OAuth2 != nil, a.Command != nil} {
-		if set {
-			modes++
-		}
-	}
 	switch {
-	case modes > 1:
-		return nil, fmt.Errorf("%s: set at most one of basic, bearer, oauth2 and command", path)
 	case a.Basic != nil:
 		return newBasicAuth(path+".basic", *a.Basic, d.secrets)
 	case a.Bearer != nil:
 		b := a.Bearer
-		if b.Token != "" {
-			return nil, fmt.Errorf("%s.bearer.token: inline secrets are not accepted; use token_env or token_file", path)
-		}
 		tok, err := newSecretSource(path+".bearer.token", b.TokenRef(), d.secrets)
 		if err != nil {
 			return nil, err
@@ -53,7 +41,7 @@ func newAuth(path string, a config.ServerAuth, d authDeps) (authenticator, error
 	case a.OAuth2 != nil:
 		return newOAuth2Auth(path+".oauth2", *a.OAuth2, d)
 	case a.Command != nil:
-		return newCommandAuth(path+".command", *a.Command, d.secrets)
+		return newCommandAuth(path+".command", *a.Command, d.secrets), nil
 	}
 	return nil, nil
 }
@@ -92,19 +80,15 @@ type secretSource struct {
 
 // newSecretSource resolves ref now; errors name the key (path + "_env" or "_file").
 func newSecretSource(path string, ref config.SecretRef, secrets *redactor) (*secretSource, error) {
-	key := path + "_env"
-	if ref.Env == "" && ref.File != "" {
-		key = path + "_file"
-	}
 	s := &secretSource{ref: ref, secrets: secrets}
 	if ref.File != "" && ref.Env == "" {
 		if fi, err := os.Stat(ref.File); err == nil {
 			s.modTime, s.size = fi.ModTime(), fi.Size()
 		}
 	}
-	v, err := ref.Resolve()
+	v, err := ref.ResolveAt(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
+		return nil, err
 	}
 	s.val = v.Reveal()
 	secrets.add(s.val)
@@ -143,19 +127,9 @@ type basicAuth struct {
 }
 
 func newBasicAuth(path string, b config.BasicAuth, secrets *redactor) (*basicAuth, error) {
-	if b.Password != "" {
-		return nil, fmt.Errorf("%s.password: inline secrets are not accepted; use password_env or password_file", path)
-	}
-	user := b.User
-	if user == "" {
-		if b.UserEnv == "" {
-			return nil, fmt.Errorf("%s.user: is required (or user_env)", path)
-		}
-		u, err := config.SecretRef{Env: b.UserEnv}.Resolve()
-		if err != nil {
-			return nil, fmt.Errorf("%s.user_env: %w", path, err)
-		}
-		user = u.Reveal()
+	user, err := config.ResolveUser(path+".user", b.User, b.UserEnv)
+	if err != nil {
+		return nil, err
 	}
 	pass, err := newSecretSource(path+".password", b.PasswordRef(), secrets)
 	if err != nil {

@@ -30,16 +30,10 @@ type commandFetcher struct {
 	secrets *redactor
 }
 
-func newCommandAuth(path string, c config.CommandAuth, secrets *redactor) (*tokenAuth, error) {
-	if len(c.Command) == 0 || c.Command[0] == "" {
-		return nil, fmt.Errorf("%s.command: is required", path)
-	}
-	if c.CacheFor <= 0 || c.Timeout <= 0 {
-		return nil, fmt.Errorf("%s: cache_for and timeout must be positive", path)
-	}
+func newCommandAuth(path string, c config.CommandAuth, secrets *redactor) *tokenAuth {
 	header, scheme := headerScheme(c.Header, c.Scheme)
 	f := &commandFetcher{path: path, cfg: c, scheme: scheme, secrets: secrets}
-	return &tokenAuth{header: header, cache: newTokenCache(f.fetch)}, nil
+	return &tokenAuth{header: header, cache: newTokenCache(f.fetch)}
 }
 
 func (f *commandFetcher) fetch(ctx context.Context) (token, time.Duration, error) {

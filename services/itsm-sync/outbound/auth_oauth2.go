@@ -47,40 +47,19 @@ func newOAuth2Auth(path string, o config.OAuth2Auth, d authDeps) (*tokenAuth, er
 			return nil, err
 		}
 	}
-	var style oauth2.AuthStyle
+	style := oauth2.AuthStyleAutoDetect // auto
 	switch o.AuthStyle {
 	case "header":
 		style = oauth2.AuthStyleInHeader
 	case "params":
 		style = oauth2.AuthStyleInParams
-	case "auto", "":
-		style = oauth2.AuthStyleAutoDetect
-	default:
-		return nil, fmt.Errorf("%s.auth_style: %q is not one of header, params, auto", path, o.AuthStyle)
-	}
-	if o.TokenURL == "" {
-		return nil, fmt.Errorf("%s.token_url: is required", path)
-	}
-	if o.ClientID == "" {
-		return nil, fmt.Errorf("%s.client_id: is required", path)
 	}
 	switch o.Grant {
 	case config.GrantClientCredentials:
-		if f.clientSecret == nil {
-			return nil, fmt.Errorf("%s.client_secret_env: is required (or client_secret_file) for the client_credentials grant", path)
-		}
 		f.cc = &clientcredentials.Config{ClientID: o.ClientID, TokenURL: o.TokenURL, Scopes: o.Scopes, AuthStyle: style}
 	case config.GrantPassword:
-		f.username = o.Username
-		if f.username == "" {
-			if o.UsernameEnv == "" {
-				return nil, fmt.Errorf("%s.username: is required (or username_env)", path)
-			}
-			u, err := config.SecretRef{Env: o.UsernameEnv}.Resolve()
-			if err != nil {
-				return nil, fmt.Errorf("%s.username_env: %w", path, err)
-			}
-			f.username = u.Reveal()
+		if f.username, err = config.ResolveUser(path+".username", o.Username, o.UsernameEnv); err != nil {
+			return nil, err
 		}
 		if f.password, err = newSecretSource(path+".password", o.PasswordRef(), d.secrets); err != nil {
 			return nil, err
@@ -89,8 +68,6 @@ func newOAuth2Auth(path string, o config.OAuth2Auth, d authDeps) (*tokenAuth, er
 		if f.refresh, err = newSecretSource(path+".refresh_token", o.RefreshTokenRef(), d.secrets); err != nil {
 			return nil, err
 		}
-	default:
-		return nil, fmt.Errorf("%s.grant: %q is not one of password, refresh_token, client_credentials", path, o.Grant)
 	}
 	if f.cc == nil {
 		f.conf = &oauth2.Config{ClientID: o.ClientID, Scopes: o.Scopes,

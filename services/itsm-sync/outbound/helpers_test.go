@@ -26,8 +26,16 @@ func newServer(t *testing.T, name string, cfg config.Server) *outbound.Server {
 	return newServerLog(t, name, cfg, slog.New(slog.DiscardHandler))
 }
 
+// newServerLog is newServer logging to log. cfg, with its defaults, must pass config
+// validation as at start-up: New does not check it.
 func newServerLog(t *testing.T, name string, cfg config.Server, log *slog.Logger) *outbound.Server {
 	t.Helper()
+	c := config.Default()
+	c.Servers = map[string]config.Server{name: cfg}
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("config of %s: %v", name, err)
+	}
 	s, err := outbound.New(name, cfg, outbound.Options{ExcerptBytes: excerptBytes, Log: log})
 	if err != nil {
 		t.Fatalf("New(%s): %v", name, err)

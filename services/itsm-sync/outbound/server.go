@@ -83,10 +83,11 @@ type Server struct {
 // tlsRisk completes the insecure_skip_verify warning.
 const tlsRisk = "anyone on the network path can read and change the requests to this server, credentials included"
 
-// New builds the client of servers.<name>. It resolves the secrets once (token and
-// password files are re-read when they change), builds TLS, the transport (proxy: the
-// configured URL, "" the environment's, "none" none), auth, rate limiter and breaker.
-// Zero settings take their config defaults. Errors name the config key.
+// New builds the client of servers.<name>, as config.Validate accepted it; it does not
+// check cfg again. It resolves the secrets once (token and password files are re-read
+// when they change), builds TLS, the transport (proxy: the configured URL, "" the
+// environment's, "none" none), auth, rate limiter and breaker. Zero settings take their
+// config defaults. Errors (a secret or TLS file that does not read) name the config key.
 func New(name string, cfg config.Server, o Options) (*Server, error) {
 	cfg = withDefaults(name, cfg)
 	path := "servers." + name
@@ -100,16 +101,8 @@ func New(name string, cfg config.Server, o Options) (*Server, error) {
 	}
 
 	base, err := url.Parse(cfg.BaseURL)
-	switch {
-	case err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "":
-		return nil, fmt.Errorf("%s.base_url: %q is not an http(s) URL", path, cfg.BaseURL)
-	case base.User != nil:
-		return nil, fmt.Errorf("%s.base_url: must not hold credentials; use %s.auth", path, path)
-	case base.RawQuery != "" || base.Fragment != "" || base.ForceQuery:
-		return nil, fmt.Errorf("%s.base_url: %q must not hold a query or fragment (actions' paths carry queries)", path, cfg.BaseURL)
-	}
-	if cfg.Timeout <= 0 || cfg.Concurrency < 1 || cfg.Burst < 1 || cfg.RateLimit < 0 {
-		return nil, fmt.Errorf("%s: timeout, concurrency and burst must be positive, rate_limit not negative", path)
+	if err != nil { // config.Validate reports it; the error quotes the URL, so it is not wrapped
+		return nil, fmt.Errorf("%s.base_url: does not parse", path)
 	}
 
 	tlsCfg, err := egress.TLSConfig(path+".tls", cfg.TLS, log, tlsRisk)
@@ -126,11 +119,8 @@ func New(name string, cfg config.Server, o Options) (*Server, error) {
 		tr.Proxy = nil
 	default:
 		pu, err := url.Parse(cfg.Proxy)
-		switch {
-		case err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "":
-			return nil, fmt.Errorf("%s.proxy: not an http(s) URL (or empty for the environment's proxy, or none)", path)
-		case pu.User != nil:
-			return nil, fmt.Errorf("%s.proxy: must not hold credentials", path)
+		if err != nil { // as base_url
+			return nil, fmt.Errorf("%s.proxy: does not parse", path)
 		}
 		tr.Proxy = http.ProxyURL(pu)
 	}

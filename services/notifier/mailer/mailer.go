@@ -23,12 +23,10 @@ package mailer
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/mail"
-	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -39,9 +37,6 @@ import (
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/egress"
 )
-
-// defaultTimeout applies when smtp.timeout is zero (config defaults set 30s too).
-const defaultTimeout = 30 * time.Second
 
 // tlsRisk is what insecure_skip_verify gives away, for the start-up WARN.
 const tlsRisk = "anyone on the network path can impersonate the mail server and read every email and the SMTP password"
@@ -63,117 +58,40 @@ type Mailer struct {
 	closed bool
 }
 
-// New checks c, resolves its secrets once and prepares the client. It does not connect:
-// the first Send does. Errors name the config key.
+// authTypes maps smtp.auth to go-mail's mechanisms.
+var authTypes = map[string]gomail.SMTPAuthType{
+	"plain":    gomail.SMTPAuthPlain,
+	"login":    gomail.SMTPAuthLogin,
+	"cram-md5": gomail.SMTPAuthCramMD5,
+}
+
+// New builds the mailer of c, which config.Validate has accepted (as config.Load
+// leaves it: defaults set, checked). It does not check c again: it resolves the user
+// name and password (the environment or a file may have changed since) and prepares the
+// client; those, TLS files that no longer read, and go-mail's own errors are the only
+// errors, and none contains the password. It does not connect: the first Send does.
 func New(c config.SMTP, log *slog.Logger) (*Mailer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-
-	if c.Host == "" {
-		bad("smtp.host: empty")
+	m := &Mailer{
+		log:     log,
+		server:  net.JoinHostPort(c.Host, strconv.Itoa(c.Port)),
+		from:    c.Sender(),
+		timeout: c.Timeout,
 	}
-	port := c.Port
-	if port == 0 {
-		port = 587
-		if c.TLS {
-			port = 465
-		}
-	}
-	if port < 1 || port > 65535 {
-		bad("smtp.port: %d is not a TCP port", c.Port)
-	}
-	if c.TLS && c.StartTLS != nil && *c.StartTLS {
-		bad("smtp.starttls and smtp.tls: choose one (tls is implicit TLS from the first byte)")
-	}
-	timeout := c.Timeout
-	if timeout == 0 {
-		timeout = defaultTimeout
-	}
-	if timeout < 0 {
-		bad("smtp.timeout: %v is negative", c.Timeout)
-	}
-	var from *mail.Address
-	if c.From == "" {
-		bad("smtp.from: empty")
-	} else if a, err := mail.ParseAddress(c.From); err != nil {
-		bad("smtp.from: %q is not an address: %w", c.From, err)
-	} else {
-		from = a
-	}
-	if c.Password != "" {
-		bad("smtp.password: secrets are never inline; use smtp.password_env or smtp.password_file")
-	}
-
-	encrypted := c.TLS || c.StartTLSOn()
 	var tlsConf *tls.Config
-	if encrypted {
+	if c.TLS || c.StartTLSOn() {
 		tc, err := egress.TLSConfig("smtp.tls_config", c.TLSConfig, log, tlsRisk)
 		if err != nil {
-			errs = append(errs, err)
-		} else {
-			tc.ServerName = c.Host
-			tlsConf = tc
+			return nil, err
 		}
-	} else if c.TLSConfig.Enabled() {
-		bad("smtp.tls_config: set, but neither smtp.starttls nor smtp.tls is on")
-	}
-
-	user := c.Username
-	if c.UsernameEnv != "" {
-		if user != "" {
-			bad("smtp.username and smtp.username_env: set one, not both")
-		} else if v, ok := os.LookupEnv(c.UsernameEnv); !ok || v == "" {
-			bad("smtp.username_env: environment variable %s is not set or empty", c.UsernameEnv)
-		} else {
-			user = v
-		}
-	}
-	var authType gomail.SMTPAuthType
-	switch c.Auth {
-	case "":
-		if user != "" || c.PasswordRef().IsSet() {
-			authType = gomail.SMTPAuthPlain
-		}
-	case "plain":
-		authType = gomail.SMTPAuthPlain
-	case "login":
-		authType = gomail.SMTPAuthLogin
-	case "cram-md5":
-		authType = gomail.SMTPAuthCramMD5
-	default:
-		bad("smtp.auth: %q is not one of plain, login, cram-md5", c.Auth)
-	}
-	var password config.Secret
-	if c.Auth != "" || user != "" || c.UsernameEnv != "" || c.PasswordRef().IsSet() {
-		if user == "" && c.UsernameEnv == "" {
-			bad("smtp.username: required with smtp.auth")
-		}
-		p, err := c.PasswordRef().Resolve()
-		if err != nil {
-			bad("smtp.password_env/password_file: %w", err)
-		}
-		password = p
-		if authType != "" && !encrypted && authType != gomail.SMTPAuthCramMD5 {
-			bad("smtp.auth: %s would send the password in clear text; turn on smtp.starttls or smtp.tls", authType)
-		}
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-
-	m := &Mailer{
-		log:      log,
-		server:   net.JoinHostPort(c.Host, strconv.Itoa(port)),
-		from:     from,
-		timeout:  timeout,
-		password: password.Reveal(),
+		tc.ServerName = c.Host
+		tlsConf = tc
 	}
 	opts := []gomail.Option{
-		gomail.WithPort(port),
-		gomail.WithTimeout(timeout),
+		gomail.WithPort(c.Port),
+		gomail.WithTimeout(c.Timeout),
 		gomail.WithDialContextFunc(m.dial(c.TLS, tlsConf)),
 		gomail.WithTLSPolicy(gomail.NoTLS),
 	}
@@ -183,8 +101,17 @@ func New(c config.SMTP, log *slog.Logger) (*Mailer, error) {
 	if c.HELO != "" {
 		opts = append(opts, gomail.WithHELO(c.HELO))
 	}
-	if authType != "" {
-		opts = append(opts, gomail.WithSMTPAuth(authType), gomail.WithUsername(user), gomail.WithPassword(password.Reveal()))
+	if c.Auth != "" {
+		user, err := config.ResolveUser("smtp.username", c.Username, c.UsernameEnv)
+		if err != nil {
+			return nil, err
+		}
+		password, err := c.PasswordRef().ResolveAt("smtp.password")
+		if err != nil {
+			return nil, err
+		}
+		m.password = password.Reveal()
+		opts = append(opts, gomail.WithSMTPAuth(authTypes[c.Auth]), gomail.WithUsername(user), gomail.WithPassword(m.password))
 	}
 	client, err := gomail.NewClient(c.Host, opts...)
 	if err != nil {
