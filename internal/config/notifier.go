@@ -12,7 +12,7 @@ import (
 // SMTP is the mail server the notifier sends through.
 type SMTP struct {
 	Host string `yaml:"host"`
-	// Port. Default 587 (465 with tls: true, 25 with starttls: false and no auth).
+	// Port. Default 587 (465 with tls: true).
 	Port int `yaml:"port"`
 	// StartTLS upgrades the connection (required unless false). Default true.
 	StartTLS *bool `yaml:"starttls"`
