@@ -1,7 +1,11 @@
 package config_test
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/triggerflow/triggerflow/internal/config"
 )
@@ -64,5 +68,61 @@ func TestSecureChangeProblems(t *testing.T) {
 			}
 			checkProblems(t, tc.yaml, tc.want)
 		})
+	}
+}
+
+// TestPluginProblems checks the rules of dispatcher.plugins (what rewrite.New builds on):
+// a command must be found and runnable here, a url must be http(s), and names unique.
+func TestPluginProblems(t *testing.T) {
+	dir := t.TempDir()
+	plain := writeFile(t, "plain.sh", "#!/bin/sh\n")
+	ok := writeFile(t, "ok.sh", "#!/bin/sh\n")
+	if err := os.Chmod(ok, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "nope.sh")
+	const first = "dispatcher:\n  plugins:\n    - {name: first, command: [OK]}\n"
+	cases := []struct {
+		name, plugin string
+		want         []string
+	}{
+		{"valid", "{name: x, url: https://plugins.example/rewrite}", nil},
+		{"missing", "{name: x, command: [" + missing + "]}", []string{`4 dispatcher.plugins[1].command: "` + missing + `": no such file or directory`}},
+		{"not executable", "{name: x, command: [" + plain + "]}", []string{`4 dispatcher.plugins[1].command: "` + plain + `" is not executable (mode -rw-------)`}},
+		{"directory", "{name: x, command: [" + dir + "]}", []string{`4 dispatcher.plugins[1].command: "` + dir + `" is a directory`}},
+		{"not in PATH", "{name: x, command: [triggerflow-no-such-plugin]}", []string{`4 dispatcher.plugins[1].command: "triggerflow-no-such-plugin": not found in PATH`}},
+		{"both", "{name: x, command: [OK], url: http://localhost/}", []string{`4 dispatcher.plugins[1]: set exactly one of command and url`}},
+		{"neither", "{name: x}", []string{`4 dispatcher.plugins[1]: set exactly one of command and url`}},
+		{"bad url", "{name: x, url: ftp://host/x}", []string{`4 dispatcher.plugins[1].url: "ftp://host/x" is not an http(s) URL`}},
+		{"bad format", "{name: x, command: [OK], format: xml}", []string{`4 dispatcher.plugins[1].format: "xml" is not one of kvgroup, json`}},
+		{"duplicate", "{name: first, command: [OK]}", []string{`4 dispatcher.plugins[1].name: "first" is listed twice`}},
+		{"no name", "{command: [OK]}", []string{`4 dispatcher.plugins[1].name: is required`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			src := strings.ReplaceAll(first+"    - "+tc.plugin+"\n", "[OK]", "["+ok+"]")
+			if tc.want == nil {
+				if _, err := config.Parse("t.yaml", []byte(src)); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			checkProblems(t, src, tc.want)
+		})
+	}
+}
+
+// TestPluginDefaults: a command speaks KVGroup, a url JSON; 10s and 3 runs.
+func TestPluginDefaults(t *testing.T) {
+	c, err := config.Parse("t.yaml", []byte("dispatcher:\n  plugins:\n    - {name: cmd, command: [bash, -c, 'true']}\n    - {name: web, url: https://plugins.example/rewrite}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := c.Dispatcher.Plugins
+	if p := ps[0]; p.Format != "kvgroup" || p.Timeout != 10*time.Second || p.MaxRuns != 3 {
+		t.Errorf("command defaults = %+v", p)
+	}
+	if p := ps[1]; p.Format != "json" || p.Timeout != 10*time.Second || p.MaxRuns != 3 {
+		t.Errorf("url defaults = %+v", p)
 	}
 }

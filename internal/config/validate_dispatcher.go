@@ -1,12 +1,16 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
@@ -55,6 +59,9 @@ func (c *Config) validateDispatcher(v *validator) {
 		}
 		if p.URL != "" {
 			v.httpURL(path+".url", p.URL)
+		}
+		if len(p.Command) > 0 {
+			v.command(path+".command", p.Command[0])
 		}
 		v.oneOf(path+".format", p.Format, "kvgroup", "json")
 		v.positive(path+".timeout", p.Timeout)
@@ -186,4 +193,34 @@ func (v *validator) uniqueName(path, name string, seen map[string]bool) {
 		v.add(path, fmt.Sprintf("%q is listed twice", name))
 	}
 	seen[name] = true
+}
+
+// command checks that argv[0] of a plugin's command can be run, as exec would find it:
+// a name without a slash in PATH, else an executable regular file.
+func (v *validator) command(path, name string) {
+	if name == "" {
+		v.add(path, "command[0] is empty")
+		return
+	}
+	if !strings.Contains(name, "/") {
+		if _, err := exec.LookPath(name); err != nil {
+			v.add(path, fmt.Sprintf("%q: not found in PATH", name))
+		}
+		return
+	}
+	fi, err := os.Stat(name)
+	switch {
+	case err != nil:
+		v.add(path, fmt.Sprintf("%q: %v", name, errors.Unwrap(err)))
+	case fi.IsDir():
+		v.add(path, fmt.Sprintf("%q is a directory", name))
+	case !fi.Mode().IsRegular():
+		v.add(path, fmt.Sprintf("%q is not a regular file", name))
+	case fi.Mode().Perm()&0o111 == 0:
+		v.add(path, fmt.Sprintf("%q is not executable (mode %v)", name, fi.Mode().Perm()))
+	default:
+		if err := syscall.Access(name, 1 /* X_OK */); err != nil {
+			v.add(path, fmt.Sprintf("%q is not executable by this process: %v", name, err))
+		}
+	}
 }

@@ -39,13 +39,17 @@ func pluginCmd(t *testing.T, name string, args ...string) []string {
 	return append([]string{p}, args...)
 }
 
+// newTestRewriter is New on plugins as config.Load leaves them: validated, with their
+// defaults.
 func newTestRewriter(t *testing.T, plugins ...config.Plugin) *Rewriter {
 	t.Helper()
-	r, err := New(plugins, nil)
-	if err != nil {
-		t.Fatal(err)
+	c := config.Default()
+	c.Dispatcher.Plugins = plugins
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("test plugins: %v", err)
 	}
-	return r
+	return New(c.Dispatcher.Plugins, nil)
 }
 
 func opID(route, action string) string { return events.OperationID(testTriggerID, route, action) }

@@ -81,9 +81,7 @@ func New(p Params) (*Dispatcher, error) {
 		d.sc.Traced(p.Tracing)
 	}
 	if len(p.Config.Dispatcher.Plugins) > 0 {
-		if d.rewriter, err = rewrite.New(p.Config.Dispatcher.Plugins, log); err != nil {
-			return nil, err
-		}
+		d.rewriter = rewrite.New(p.Config.Dispatcher.Plugins, log)
 	}
 	if d.pub, err = bus.NewPublisher(p.Conn, bus.PublisherConfig{AckWait: 10 * time.Second}, logging.Watermill(log)); err != nil {
 		return nil, err
