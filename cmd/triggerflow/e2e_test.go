@@ -16,7 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/triggerflow/triggerflow/internal/securechange/sctest"
+	"github.com/triggerflow/triggerflow/internal/securechange/securechangetest"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
@@ -187,19 +187,19 @@ func stageEq(got *events.Stage, id, name string, present bool) bool {
 // seedMediator installs the seed mediator with HOST=addr and ENDPOINT=endpoint (its other
 // settings the test user's), and returns a runner that runs it with args the way SecureChange
 // does, with `python` on PATH.
-func seedMediator(t *testing.T, addr, endpoint string, args ...string) sctest.Runner {
+func seedMediator(t *testing.T, addr, endpoint string, args ...string) securechangetest.Runner {
 	t.Helper()
-	script, err := sctest.InstallMediator(t.TempDir(), sctest.Settings{
+	script, err := securechangetest.InstallMediator(t.TempDir(), securechangetest.MediatorSettings{
 		Host: addr, Endpoint: endpoint, Username: e2eUser, Password: e2ePassword, ExecScript: execScript,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	shim, err := sctest.PythonShim(t.TempDir())
+	shim, err := securechangetest.PythonShim(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sctest.Runner{
+	return securechangetest.Runner{
 		Script: script,
 		Args:   args,
 		Env:    []string{"PATH=" + shim + string(os.PathListSeparator) + os.Getenv("PATH")},
@@ -357,7 +357,7 @@ func TestBashMediator(t *testing.T) {
 	addr := freeAddr(t)
 	pw := passwordFile(t)
 	startTriggerflow(t, "ingress", ingressYAML(nsrv.URL(), addr, pw), addr)
-	runner := sctest.Runner{
+	runner := securechangetest.Runner{
 		Script: filepath.Join("..", "..", "deploy", "mediator", "triggerflow-mediator.sh"),
 		Args:   []string{"dropped", `say "hi"`, `C:\temp`, "a&b=c"},
 		Env: []string{

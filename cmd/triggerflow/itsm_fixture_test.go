@@ -29,7 +29,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/triggerflow/triggerflow/internal/securechange/sctest"
+	"github.com/triggerflow/triggerflow/internal/securechange/securechangetest"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/services/notifier/smtptest"
 )
@@ -417,7 +417,7 @@ type pipeline struct {
 	ingress string
 	sync    map[string]*replica
 	js      jetstream.JetStream
-	runner  sctest.Runner
+	runner  securechangetest.Runner
 }
 
 // startPipeline starts nats-server, the ingress, the dispatcher, one itsm-sync process
@@ -447,17 +447,17 @@ func startPipeline(t *testing.T, itsm *itsmFixture, replicas ...string) *pipelin
 	}
 	pl.js = natstest.JetStream(t, pl.ns.URL())
 
-	script, err := sctest.InstallMediator(t.TempDir(), sctest.Settings{
+	script, err := securechangetest.InstallMediator(t.TempDir(), securechangetest.MediatorSettings{
 		Host: pl.ingress, Endpoint: "trigger_file", Username: e2eUser, Password: e2ePassword, ExecScript: execScript,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	shim, err := sctest.PythonShim(t.TempDir())
+	shim, err := securechangetest.PythonShim(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl.runner = sctest.Runner{
+	pl.runner = securechangetest.Runner{
 		Script: script,
 		Args:   []string{"first-arg-dropped-by-mediator"},
 		Env:    []string{"PATH=" + shim + string(os.PathListSeparator) + os.Getenv("PATH")},
@@ -744,7 +744,7 @@ func fixFirst(re *regexp.Regexp, b []byte, repl string) []byte {
 }
 
 // run sends every trigger and returns when all were sent (or ctx ended).
-func (wl *workload) run(ctx context.Context, t *testing.T, runner sctest.Runner) {
+func (wl *workload) run(ctx context.Context, t *testing.T, runner securechangetest.Runner) {
 	sem := make(chan struct{}, wl.parallel)
 	var wg sync.WaitGroup
 	start := time.Now()

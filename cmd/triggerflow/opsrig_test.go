@@ -1,14 +1,12 @@
 package main
 
-// The rig of the operator commands' tests (trace, redrive; replay and resend can use it):
-// `triggerflow all` in-process on an embedded JetStream, one ITSM server, triggers through
-// the ingress.
+// The pipeline of the operator commands' tests (trace, redrive; replay and resend can use
+// it): `triggerflow all` in-process (testrig), one ITSM server, triggers through the
+// ingress.
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,25 +15,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/fx"
 
-	"github.com/triggerflow/triggerflow/internal/app"
 	"github.com/triggerflow/triggerflow/internal/configcheck"
+	"github.com/triggerflow/triggerflow/internal/testrig"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/services/ingress"
 	"github.com/triggerflow/triggerflow/services/notifier/smtptest"
 )
 
-// opsPipeline is `triggerflow all` in-process (ingress, dispatcher, itsm-sync) on an
-// embedded JetStream, with one ITSM server, for the operator commands' tests.
+// opsPipeline is `triggerflow all` in-process (ingress, dispatcher, itsm-sync; testrig)
+// on a JetStream of its own, with one ITSM server, for the operator commands' tests.
 type opsPipeline struct {
-	NATS    string // client URL
-	Ingress string // http://host:port
-	ITSM    *httptest.Server
-	JS      jetstream.JetStream
-	Mail    *smtptest.Server // with the notifier only
+	*testrig.Rig                  // NATS, Ingress, JS
+	ITSM         *httptest.Server // the ITSM server "snow"
+	Mail         *smtptest.Server // with the notifier only
 }
 
 // startOpsPipeline starts the pipeline; handler is the ITSM server (server "snow").
@@ -43,18 +38,10 @@ type opsPipeline struct {
 // notifier, the notifier runs too, alerting ops@example.com on an SMTP test server.
 func startOpsPipeline(t *testing.T, handler http.HandlerFunc, notifier bool) *opsPipeline {
 	t.Helper()
-	ns := natstest.RunJetStream(t)
 	itsm := httptest.NewServer(handler)
 	t.Cleanup(itsm.Close)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
 	yaml := fmt.Sprintf(`log: {level: error}
-nats: {url: %q}
-ingress: {listen: %q, instance: ingress-0}
+ingress: {instance: ingress-0}
 dispatcher: {instance: dispatcher-0}
 itsm_sync: {instance: itsm-sync-0}
 servers:
@@ -82,7 +69,7 @@ routes:
           method: PATCH
           path: /api/now/table/change_request/#correlation.sys_id#
           body: '{"work_notes":"#ticket_id# advanced (#trigger.update_date#)"}'
-`, ns.ClientURL(), addr, itsm.URL)
+`, itsm.URL)
 	var mail *smtptest.Server
 	if notifier {
 		mail = smtptest.New(t)
@@ -99,18 +86,8 @@ notifier: {instance: notifier-0}
 	if err != nil || len(problems) > 0 {
 		t.Fatalf("config: %v %v", err, problems)
 	}
-	app := fx.New(append(app.Options("all", cfg, ingress.Options{Dev: true}), fx.NopLogger)...)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := app.Start(ctx); err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_ = app.Stop(ctx)
-	})
-	return &opsPipeline{NATS: ns.ClientURL(), Ingress: "http://" + addr, ITSM: itsm, JS: natstest.JetStream(t, ns.ClientURL()), Mail: mail}
+	g := testrig.Start(t, "all", cfg, fx.Replace(ingress.Options{Dev: true}))
+	return &opsPipeline{Rig: g, ITSM: itsm, Mail: mail}
 }
 
 // trigger posts a trigger of ticket with this updateDate through the ingress.
@@ -140,8 +117,8 @@ func (p *opsPipeline) trigger(t *testing.T, event, ticket, update string) {
 // waitResults waits until the ticket has n results with this status.
 func (p *opsPipeline) waitResults(t *testing.T, ticket string, status events.ResultStatus, n int) {
 	t.Helper()
-	natstest.CheckFor(t, time.Minute, 20*time.Millisecond, func() error {
-		if got := len(natstest.Msgs(t, p.JS, events.StreamResults, "scw.result.*."+string(status)+"."+ticket+".*")); got != n {
+	natstest.CheckFor(t, testrig.Patience, 20*time.Millisecond, func() error {
+		if got := len(p.Msgs(events.StreamResults, "scw.result.*."+string(status)+"."+ticket+".*")); got != n {
 			return fmt.Errorf("%d %s results of ticket %s, want %d", got, status, ticket, n)
 		}
 		return nil

@@ -13,34 +13,30 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
-	"go.uber.org/fx/fxtest"
 
-	"github.com/triggerflow/triggerflow/internal/app"
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
 	"github.com/triggerflow/triggerflow/internal/securechange/securechangetest"
+	"github.com/triggerflow/triggerflow/internal/testrig"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/services/ingress"
 	"github.com/triggerflow/triggerflow/services/notifier/smtptest"
 )
 
-// traceRig is `triggerflow all` in this process (appOptions, as the command composes
-// it) on an embedded JetStream, with an ITSM stand-in that records each request's
+// traceRig is `triggerflow all` in this process (testrig: app.Options, as the command
+// composes it) on a JetStream of its own, with an ITSM stand-in that records each request's
 // traceparent, the SecureChange simulator (enrichment and write-backs) and an SMTP test
 // server: one route on CREATE sends an ITSM create whose answer is written back to the
 // ticket, and an email.
 type traceRig struct {
-	ingress string // host:port
-	js      jetstream.JetStream
-	mail    *smtptest.Server
-	sc      *securechangetest.Server
+	*testrig.Rig
+	mail *smtptest.Server
+	sc   *securechangetest.Server
 
 	mu          sync.Mutex
 	itsmParents []string // traceparent of each ITSM request ("" when none)
@@ -51,7 +47,6 @@ const failingTicket = "4444"
 
 func startTraceRig(t *testing.T, tracingYAML string, extra ...fx.Option) *traceRig {
 	t.Helper()
-	ns := natstest.RunJetStream(t)
 	g := &traceRig{mail: smtptest.New(t), sc: securechangetest.New(t)}
 	for _, id := range []string{"4242", "4343", failingTicket} {
 		g.sc.Put(securechangetest.Fixture(id))
@@ -71,13 +66,9 @@ func startTraceRig(t *testing.T, tracingYAML string, extra ...fx.Option) *traceR
 		_, _ = io.WriteString(w, `{"result":{"sys_id":"abc123","number":"CHG0001"}}`)
 	}))
 	t.Cleanup(itsm.Close)
-	g.ingress = fmt.Sprintf("127.0.0.1:%d", natstest.FreePort(t))
 	t.Setenv("TF_TRACE_PW", "pw")
 	y := fmt.Sprintf(`log: {level: warn}
-nats: {url: %q}
-admin: {listen: "127.0.0.1:0"}
 ingress:
-  listen: %q
   users: [{name: mediator, password_env: TF_TRACE_PW}]
 securechange: {url: %q, user: %q, password_file: %q}
 servers:
@@ -93,16 +84,12 @@ routes:
                response: {fields: {ITSM Change: '#result.number#'}}}
       - name: tell-ops
         email: {to: [ops@example.com], subject: "Ticket #ticket_id# opened"}
-`, ns.ClientURL(), g.ingress, scc.URL, scc.User, scc.PasswordFile, itsm.URL, g.mail.Port) + tracingYAML
+`, scc.URL, scc.User, scc.PasswordFile, itsm.URL, g.mail.Port) + tracingYAML
 	cfg, err := config.Parse(filepath.Join(t.TempDir(), "triggerflow.yaml"), []byte(y))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	opts := append(app.Options("all", cfg, ingress.Options{}), fx.NopLogger)
-	app := fxtest.New(t, append(opts, extra...)...)
-	app.RequireStart()
-	t.Cleanup(app.RequireStop)
-	g.js = natstest.JetStream(t, ns.ClientURL())
+	g.Rig = testrig.Start(t, "all", cfg, extra...)
 	return g
 }
 
@@ -110,7 +97,7 @@ routes:
 func (g *traceRig) post(t *testing.T, ticket string) {
 	t.Helper()
 	xml := "<ticket_info><id>" + ticket + "</id><subject>Open port 443</subject><updateDate>1763884860000</updateDate></ticket_info>"
-	req, err := http.NewRequest(http.MethodPost, "http://"+g.ingress+"/v1/triggers/CREATE", bytes.NewBufferString(xml))
+	req, err := http.NewRequest(http.MethodPost, g.Ingress+"/v1/triggers/CREATE", bytes.NewBufferString(xml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +118,7 @@ func (g *traceRig) post(t *testing.T, ticket string) {
 func (g *traceRig) traceparents(t *testing.T, stream string) []string {
 	t.Helper()
 	var out []string
-	for _, m := range natstest.Msgs(t, g.js, stream, ">") {
+	for _, m := range g.Msgs(stream, ">") {
 		out = append(out, nats.Header(m.Header).Get(tracing.HdrTraceparent))
 	}
 	return out
@@ -292,11 +279,11 @@ func TestTracingOneTracePerTrigger(t *testing.T) {
 
 	// A trigger without traceparent (republished by hand with the nats CLI) is planned
 	// as ever, in a trace of its own.
-	stored := natstest.Msgs(t, g.js, events.StreamTriggers, ">")[0]
+	stored := g.Msgs(events.StreamTriggers, ">")[0]
 	m := nats.NewMsg("scw.trigger.create.4242")
 	m.Data = stored.Data
 	m.Header.Set(nats.MsgIdHdr, "by-hand-1")
-	if _, err := g.js.PublishMsg(t.Context(), m); err != nil {
+	if _, err := g.JS.PublishMsg(t.Context(), m); err != nil {
 		t.Fatal(err)
 	}
 	natstest.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {

@@ -1,14 +1,8 @@
 package securechange
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -17,7 +11,6 @@ import (
 	"io"
 	"log"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -32,6 +25,7 @@ import (
 
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/failure"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
@@ -158,25 +152,8 @@ func (s *scSim) waitArrival() {
 	}
 }
 
-// scLogBuf collects the client's JSON log lines.
-type scLogBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *scLogBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *scLogBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *scLogBuf) records(t *testing.T) []map[string]any {
+// logRecords decodes the client's JSON log lines.
+func logRecords(t *testing.T, l *natstest.LogBuffer) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, line := range strings.Split(strings.TrimSpace(l.String()), "\n") {
@@ -209,14 +186,14 @@ func scConfig(t *testing.T, base string) config.SecureChange {
 // newSCClient builds a client of c, which passes config validation as at start-up,
 // and, at cleanup, checks that nothing it logged holds the password or the
 // Authorization header value.
-func newSCClient(t *testing.T, c config.SecureChange) (*Client, *scLogBuf) {
+func newSCClient(t *testing.T, c config.SecureChange) (*Client, *natstest.LogBuffer) {
 	t.Helper()
 	cfg := config.Default()
 	cfg.SecureChange = c
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	logs := &scLogBuf{}
+	logs := &natstest.LogBuffer{}
 	l := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cl, err := New(c, l)
 	if err != nil {
@@ -359,7 +336,7 @@ func TestTicketRetries5xxThenSucceeds(t *testing.T) {
 		t.Errorf("took %s: the backoff was not waited", el)
 	}
 	retries := 0
-	for _, r := range logs.records(t) {
+	for _, r := range logRecords(t, logs) {
 		if strings.Contains(fmt.Sprint(r["msg"]), "retrying") {
 			retries++
 		}
@@ -839,7 +816,7 @@ func TestTicketTLS(t *testing.T) {
 			}
 		}
 		warns := 0
-		for _, r := range logs.records(t) {
+		for _, r := range logRecords(t, logs) {
 			if r["level"] == "WARN" && strings.Contains(fmt.Sprint(r["msg"]), "insecure_skip_verify") {
 				warns++
 			}
@@ -851,11 +828,11 @@ func TestTicketTLS(t *testing.T) {
 
 	t.Run("client certificate", func(t *testing.T) {
 		t.Parallel()
-		pool, certFile, keyFile := scWriteClientCert(t)
-		sim := newSCSim(t, scTLSWith(&tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}))
+		client := natstest.SelfSignedCert(t)
+		sim := newSCSim(t, scTLSWith(&tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: client.Pool()}))
 		c := scConfig(t, sim.url())
 		c.TLS.CAFile = scWriteCA(t, sim.srv)
-		c.TLS.CertFile, c.TLS.KeyFile = certFile, keyFile
+		c.TLS.CertFile, c.TLS.KeyFile = client.CertFile, client.KeyFile
 		cl, _ := newSCClient(t, c)
 		if _, err := cl.Ticket(t.Context(), "1"); err != nil {
 			t.Fatal(err)
@@ -870,55 +847,6 @@ func TestTicketTLS(t *testing.T) {
 	})
 }
 
-// scWriteClientCert makes a CA and a client certificate it signed; it returns the CA pool
-// and the certificate and key files.
-func scWriteClientCert(t *testing.T) (*x509.CertPool, string, string) {
-	t.Helper()
-	now := time.Now()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test client CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "triggerflow"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	certFile := scWriteFile(t, "client.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	keyFile := scWriteFile(t, "client-key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
-	return pool, certFile, keyFile
-}
-
-// TestNewErrors: New fails only on what may have changed since config.Validate (a
-// secret or a TLS file that no longer reads; the rules of securechange are config's,
-// tested in internal/config), naming the key and never a secret.
 func TestNewErrors(t *testing.T) {
 	t.Parallel()
 	good := func() config.SecureChange { return scConfig(t, "https://sc.example"+scAPIPath) }

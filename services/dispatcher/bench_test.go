@@ -13,6 +13,7 @@ import (
 
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
+	"github.com/triggerflow/triggerflow/internal/testrig"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
@@ -27,7 +28,7 @@ func preload(b *testing.B, n int) string {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	cfg := baseConfig(s.ClientURL())
+	cfg := testConfig(s.ClientURL(), nil)
 	if err := natsconn.EnsureStreams(ctx, js, natsconn.StreamSpecs(cfg), discard()); err != nil {
 		b.Fatal(err)
 	}
@@ -94,9 +95,9 @@ func BenchmarkDispatcher(b *testing.B) {
 			}
 			start := time.Now()
 			b.StartTimer()
-			g := startDispatcher(b, url, mutate)
+			g := testrig.Start(b, "dispatcher", testConfig(url, mutate))
 			natstest.CheckFor(b, 10*time.Minute, time.Millisecond, func() error {
-				if got := g.count(events.StreamPlans); got < uint64(n) {
+				if got := g.Count(events.StreamPlans); got < uint64(n) {
 					return fmt.Errorf("%d of %d planned", got, n)
 				}
 				return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/triggerflow/triggerflow/internal/runtime/bus"
 	"github.com/triggerflow/triggerflow/internal/runtime/health/metricstest"
+	"github.com/triggerflow/triggerflow/internal/testrig"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 )
 
@@ -18,8 +19,8 @@ import (
 // counting the failed read; /readyz answers 503 within its own timeout.
 func TestMetricsWhileBrokerHangs(t *testing.T) {
 	p := natstest.StartProcess(t)
-	g := startDispatcher(t, p.URL(), nil)
-	url := g.serveHealth()
+	g := testrig.Start(t, "dispatcher", testConfig(p.URL(), nil))
+	url := g.ServeHealth()
 	natstest.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
 		return metricstest.Want(g.Registry, "triggerflow_consumer_pending_messages", map[string]string{"service": "dispatcher"}, 0)
 	})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/runtime/health/metricstest"
+	"github.com/triggerflow/triggerflow/internal/testrig"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/services/dispatcher"
@@ -31,20 +32,20 @@ func itsmAction(name string, mandatory bool) config.Action {
 // trigger's ids in the headers.
 func TestPlansAndPublishesOperations(t *testing.T) {
 	s := natstest.RunJetStream(t)
-	g := startDispatcher(t, s.ClientURL(), func(c *config.Config) {
+	g := testrig.Start(t, "dispatcher", testConfig(s.ClientURL(), func(c *config.Config) {
 		c.Routes = []config.Route{{
 			Name: "open-change", On: config.RouteOn{Events: config.StringList{"CREATE"}},
 			Actions: []config.Action{itsmAction("create", true), {Email: &config.EmailAction{To: []string{"requester"}, Subject: "created"}}},
 		}, {
 			Name: "closing", On: config.RouteOn{Events: config.StringList{"CLOSE"}}, Actions: []config.Action{itsmAction("close", false)},
 		}}
-	})
+	}))
 	ev := trigger(events.Create, "1234", "Open request", "")
-	g.publishTrigger(ev)
-	g.waitCount(events.StreamPlans, 1)
-	g.waitCount(events.StreamOps, 2)
+	g.PublishTriggers(ev)
+	g.WaitCount(events.StreamPlans, 1)
+	g.WaitCount(events.StreamOps, 2)
 
-	pm := g.msgs(events.StreamPlans, "")[0]
+	pm := g.Msgs(events.StreamPlans, "")[0]
 	plan, err := events.UnmarshalPlan(pm.Data)
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +61,7 @@ func TestPlansAndPublishesOperations(t *testing.T) {
 		events.OperationID(ev.ID, "open-change", "create"):  fmt.Sprintf("scw.op.itsm.servicenow.%d.1234", events.Partition("1234")),
 		events.OperationID(ev.ID, "open-change", "email-1"): fmt.Sprintf("scw.op.email.smtp.%d.1234", events.Partition("1234")),
 	}
-	for _, m := range g.msgs(events.StreamOps, "") {
+	for _, m := range g.Msgs(events.StreamOps, "") {
 		op, err := events.UnmarshalOperation(m.Data)
 		if err != nil {
 			t.Fatal(err)
@@ -77,14 +78,14 @@ func TestPlansAndPublishesOperations(t *testing.T) {
 		}
 	}
 	// A redelivery or replay of the same trigger stores nothing new.
-	g.publishTrigger(ev) // deduplicated by the stream itself
+	g.PublishTriggers(ev) // deduplicated by the stream itself
 	republished := ev
 	republished.Ingress = "other-ingress" // same id: a replay through another path
 	b, _ := republished.Marshal()
 	if _, err := g.JS.Publish(t.Context(), "scw.trigger.create.1234", b); err != nil {
 		t.Fatal(err)
 	}
-	g.waitCount(events.StreamTriggers, 2)
+	g.WaitCount(events.StreamTriggers, 2)
 	natstest.CheckFor(t, 60e9, 20e6, func() error {
 		for _, cc := range dispatcher.Consumers(config.Dispatcher{}) {
 			info, err := g.JS.Consumer(t.Context(), events.StreamTriggers, cc.Durable)
@@ -101,7 +102,7 @@ func TestPlansAndPublishesOperations(t *testing.T) {
 		}
 		return nil
 	})
-	if n := g.count(events.StreamOps); n != 2 {
+	if n := g.Count(events.StreamOps); n != 2 {
 		t.Fatalf("replay stored operations again: %d", n)
 	}
 }
@@ -150,7 +151,7 @@ func withSecureChangeB(t testing.TB, c *config.Config, url string) {
 func TestEnrichedStepRoutes(t *testing.T) {
 	s := natstest.RunJetStream(t)
 	sc, calls := scServer(t, func(string) int { return 200 })
-	g := startDispatcher(t, s.ClientURL(), func(c *config.Config) {
+	g := testrig.Start(t, "dispatcher", testConfig(s.ClientURL(), func(c *config.Config) {
 		withSecureChange(t, c, sc.URL)
 		c.SecureChange.Retries = ptr(0)
 		c.Routes = []config.Route{
@@ -159,11 +160,11 @@ func TestEnrichedStepRoutes(t *testing.T) {
 			{Name: "entered-approval", Workflow: "Access Request", On: config.RouteOn{Events: config.StringList{"ADVANCE"}, Step: "Approval", Point: "inbound"}, When: `ticket.fields["Risk"] == "Low"`, Actions: []config.Action{itsmAction("in", false)}},
 			{Name: "other-workflow", Workflow: "Decommission", On: config.RouteOn{Events: config.StringList{"ADVANCE"}}, Actions: []config.Action{itsmAction("x", false)}},
 		}
-	})
+	}))
 	ev := trigger(events.Advance, "1234", "Approval", "Risk Review")
-	g.publishTrigger(ev)
-	g.waitCount(events.StreamPlans, 1)
-	plan, err := events.UnmarshalPlan(g.msgs(events.StreamPlans, "")[0].Data)
+	g.PublishTriggers(ev)
+	g.WaitCount(events.StreamPlans, 1)
+	plan, err := events.UnmarshalPlan(g.Msgs(events.StreamPlans, "")[0].Data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,15 +186,15 @@ func TestPermanentFailureDeadLetters(t *testing.T) {
 		}
 		return 200
 	})
-	g := startDispatcher(t, s.ClientURL(), func(c *config.Config) {
+	g := testrig.Start(t, "dispatcher", testConfig(s.ClientURL(), func(c *config.Config) {
 		withSecureChange(t, c, sc.URL)
 		c.SecureChange.Retries = ptr(2)
 		c.Routes = []config.Route{{Name: "all", On: config.RouteOn{Events: config.StringList{"ADVANCE"}}, Actions: []config.Action{itsmAction("a", false)}}}
-	})
+	}))
 	bad := trigger(events.Advance, "404404", "Approval", "")
-	g.publishTrigger(bad)
-	g.waitCount(events.StreamDLQ, 1)
-	dl := g.msgs(events.StreamDLQ, "")[0]
+	g.PublishTriggers(bad)
+	g.WaitCount(events.StreamDLQ, 1)
+	dl := g.Msgs(events.StreamDLQ, "")[0]
 	if dl.Subject != "scw.dlq.dispatcher.404404" || !strings.Contains(dl.Header.Get(events.HdrError), "not found") ||
 		dl.Header.Get(events.HdrOriginalSubject) != bad.StoredSubject() || dl.Header.Get(events.HdrTriggerID) != bad.ID || dl.Header.Get(events.HdrAttempt) != "1" {
 		t.Fatalf("dead letter %s %v", dl.Subject, dl.Header)
@@ -202,10 +203,10 @@ func TestPermanentFailureDeadLetters(t *testing.T) {
 		t.Fatalf("a 404 was retried: %d calls", calls.Load())
 	}
 	good := trigger(events.Advance, "1234", "Approval", "")
-	g.publishTrigger(good)
-	g.waitCount(events.StreamPlans, 2)
+	g.PublishTriggers(good)
+	g.WaitCount(events.StreamPlans, 2)
 	var failed, planned int
-	for _, m := range g.msgs(events.StreamPlans, "") {
+	for _, m := range g.Msgs(events.StreamPlans, "") {
 		p, _ := events.UnmarshalPlan(m.Data)
 		switch {
 		case p.Status == events.PlanFailed && p.TriggerID == bad.ID && strings.Contains(p.Error, "not found"):
@@ -217,7 +218,7 @@ func TestPermanentFailureDeadLetters(t *testing.T) {
 	if failed != 1 || planned != 1 {
 		t.Fatalf("failed %d planned %d", failed, planned)
 	}
-	g.waitCount(events.StreamOps, 1) // the good plan's one operation, and none of the failed plan's
+	g.WaitCount(events.StreamOps, 1) // the good plan's one operation, and none of the failed plan's
 	// The metrics say the same: a failed and a planned ADVANCE, one dead letter.
 	natstest.CheckFor(t, 60*time.Second, 25*time.Millisecond, func() error {
 		return errors.Join(
@@ -234,15 +235,15 @@ func TestPermanentFailureDeadLetters(t *testing.T) {
 func TestTransientRetriedThenDeadLettered(t *testing.T) {
 	s := natstest.RunJetStream(t)
 	sc, calls := scServer(t, func(string) int { return 503 })
-	g := startDispatcher(t, s.ClientURL(), func(c *config.Config) {
+	g := testrig.Start(t, "dispatcher", testConfig(s.ClientURL(), func(c *config.Config) {
 		withSecureChange(t, c, sc.URL)
 		c.SecureChange.Retries = ptr(0)
 		c.Dispatcher.MaxDeliver = 3
 		c.Routes = []config.Route{{Name: "all", Actions: []config.Action{itsmAction("a", false)}}}
-	})
-	g.publishTrigger(trigger(events.Reject, "1234", "Approval", ""))
-	g.waitCount(events.StreamDLQ, 1)
-	dl := g.msgs(events.StreamDLQ, "")[0]
+	}))
+	g.PublishTriggers(trigger(events.Reject, "1234", "Approval", ""))
+	g.WaitCount(events.StreamDLQ, 1)
+	dl := g.Msgs(events.StreamDLQ, "")[0]
 	if !strings.Contains(dl.Header.Get(events.HdrError), "gave up after 3 deliveries") || dl.Header.Get(events.HdrAttempt) != "3" {
 		t.Fatalf("dead letter headers %v", dl.Header)
 	}
@@ -259,14 +260,14 @@ func ptr[T any](v T) *T { return &v }
 func TestPluginsInThePipeline(t *testing.T) {
 	s := natstest.RunJetStream(t)
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
-	g := startDispatcher(t, s.ClientURL(), func(c *config.Config) {
+	g := testrig.Start(t, "dispatcher", testConfig(s.ClientURL(), func(c *config.Config) {
 		c.Dispatcher.Plugins = []config.Plugin{{Name: "cab", Command: []string{abs("../../internal/rewrite/testdata/plugins/kv_add.sh")}}}
 		c.Routes = []config.Route{{Name: "open-change", On: config.RouteOn{Events: config.StringList{"CREATE"}}, Actions: []config.Action{itsmAction("create", true)}}}
-	})
+	}))
 	ev := trigger(events.Create, "77", "Open request", "")
-	g.publishTrigger(ev)
-	g.waitCount(events.StreamOps, 2)
-	plan, err := events.UnmarshalPlan(g.msgs(events.StreamPlans, "")[0].Data)
+	g.PublishTriggers(ev)
+	g.WaitCount(events.StreamOps, 2)
+	plan, err := events.UnmarshalPlan(g.Msgs(events.StreamPlans, "")[0].Data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,17 +285,17 @@ func TestPluginsInThePipeline(t *testing.T) {
 	}
 
 	s2 := natstest.RunJetStream(t)
-	bad := startDispatcher(t, s2.ClientURL(), func(c *config.Config) {
+	bad := testrig.Start(t, "dispatcher", testConfig(s2.ClientURL(), func(c *config.Config) {
 		c.Dispatcher.Plugins = []config.Plugin{{Name: "veto", Command: []string{abs("../../internal/rewrite/testdata/plugins/kv_errmsg.sh")}}}
 		c.Routes = []config.Route{{Name: "open-change", Actions: []config.Action{itsmAction("create", true)}}}
-	})
-	bad.publishTrigger(ev)
-	bad.waitCount(events.StreamDLQ, 1)
-	dl := bad.msgs(events.StreamDLQ, "")[0]
+	}))
+	bad.PublishTriggers(ev)
+	bad.WaitCount(events.StreamDLQ, 1)
+	dl := bad.Msgs(events.StreamDLQ, "")[0]
 	if !strings.Contains(dl.Header.Get(events.HdrError), "veto") || dl.Header.Get(events.HdrAttempt) != "1" {
 		t.Fatalf("dead letter %v", dl.Header)
 	}
-	if bad.count(events.StreamOps) != 0 {
+	if bad.Count(events.StreamOps) != 0 {
 		t.Fatal("operations published despite the plugin's errmsg")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/testrig"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
@@ -35,24 +36,24 @@ func TestLenientTicketPlanned(t *testing.T) {
 		_, _ = w.Write([]byte(ticket))
 	}))
 	t.Cleanup(sc.Close)
-	g := startDispatcher(t, s.ClientURL(), func(c *config.Config) {
+	g := testrig.Start(t, "dispatcher", testConfig(s.ClientURL(), func(c *config.Config) {
 		withSecureChangeB(t, c, sc.URL)
 		c.SecureChange.Retries = ptr(0)
 		c.Routes = []config.Route{{Name: "dated", On: config.RouteOn{Events: config.StringList{"ADVANCE"}},
 			When:    `ticket.fields["Window Date"] == "2025-12-01" && ticket.fields["Change Record"] == "https://itsm.example.com/CHG0012345"`,
 			Actions: []config.Action{itsmAction("call", false)}}}
-	})
-	g.publishTrigger(trigger(events.Advance, "1234", "Approval", "Risk Review"))
-	g.waitCount(events.StreamPlans, 1)
-	plan, err := events.UnmarshalPlan(g.msgs(events.StreamPlans, "")[0].Data)
+	}))
+	g.PublishTriggers(trigger(events.Advance, "1234", "Approval", "Risk Review"))
+	g.WaitCount(events.StreamPlans, 1)
+	plan, err := events.UnmarshalPlan(g.Msgs(events.StreamPlans, "")[0].Data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !plan.Enriched || strings.Join(plan.Routes, ",") != "dated" {
 		t.Fatalf("plan: enriched %v routes %v (error %q)", plan.Enriched, plan.Routes, plan.Error)
 	}
-	g.waitCount(events.StreamOps, 1)
-	if n := len(g.msgs(events.StreamDLQ, "")); n != 0 {
+	g.WaitCount(events.StreamOps, 1)
+	if n := len(g.Msgs(events.StreamDLQ, "")); n != 0 {
 		t.Errorf("%d dead letters", n)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/testrig"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
@@ -62,8 +63,8 @@ func TestTicketOrderThroughRetries(t *testing.T) {
 			c.Routes = []config.Route{route("CREATE"), route("ADVANCE"), route("CLOSE")}
 		}
 	}
-	g := startDispatcher(t, s.ClientURL(), mutate("dispatcher-a"))
-	startDispatcher(t, s.ClientURL(), mutate("dispatcher-b"))
+	g := testrig.Start(t, "dispatcher", testConfig(s.ClientURL(), mutate("dispatcher-a")))
+	testrig.Start(t, "dispatcher", testConfig(s.ClientURL(), mutate("dispatcher-b")))
 
 	const tickets = 60
 	order := []events.Trigger{events.Create, events.Advance, events.Close}
@@ -75,18 +76,18 @@ func TestTicketOrderThroughRetries(t *testing.T) {
 		}
 	}
 	natstest.PublishTriggers(t, g.NC, evs...)
-	g.waitCount(events.StreamOps, uint64(len(evs)))
+	g.WaitCount(events.StreamOps, uint64(len(evs)))
 
 	got := map[string][]string{}
 	planners := map[string]int{}
-	for _, m := range g.msgs(events.StreamOps, "") {
+	for _, m := range g.Msgs(events.StreamOps, "") {
 		op, err := events.UnmarshalOperation(m.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got[op.Ticket] = append(got[op.Ticket], string(op.Event))
 	}
-	for _, m := range g.msgs(events.StreamPlans, "") {
+	for _, m := range g.Msgs(events.StreamPlans, "") {
 		p, _ := events.UnmarshalPlan(m.Data)
 		planners[p.Dispatcher]++
 	}

@@ -11,13 +11,11 @@ import (
 
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/runtime/health/metricstest"
+	"github.com/triggerflow/triggerflow/internal/testrig"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/services/dispatcher"
 )
-
-// serveHealth serves the rig's /healthz, /readyz and /metrics.
-func (g *rig) serveHealth() string { return metricstest.Serve(g.t, g.Health) }
 
 // get returns the status and body of url.
 func get(t testing.TB, url string) (int, string) { return metricstest.Get(t, url) }
@@ -30,13 +28,13 @@ func get(t testing.TB, url string) (int, string) { return metricstest.Get(t, url
 // Long: one scenario, told step by step.
 func TestConsumerDeletedRecreated(t *testing.T) {
 	s := natstest.RunJetStream(t)
-	g := startDispatcher(t, s.ClientURL(), func(c *config.Config) {
+	g := testrig.Start(t, "dispatcher", testConfig(s.ClientURL(), func(c *config.Config) {
 		c.Routes = []config.Route{{
 			Name: "open-change", On: config.RouteOn{Events: config.StringList{"CREATE"}},
 			Actions: []config.Action{itsmAction("create", true)},
 		}}
-	})
-	url := g.serveHealth()
+	}))
+	url := g.ServeHealth()
 	natstest.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
 		if code, body := get(t, url+"/readyz"); code != http.StatusOK {
 			return fmt.Errorf("readyz %d %s", code, body)
@@ -44,8 +42,8 @@ func TestConsumerDeletedRecreated(t *testing.T) {
 		return nil
 	})
 	first := trigger(events.Create, "1001", "Open request", "")
-	g.publishTrigger(first)
-	g.waitCount(events.StreamPlans, 1)
+	g.PublishTriggers(first)
+	g.WaitCount(events.StreamPlans, 1)
 	lane := fmt.Sprintf("%s-p%02d", dispatcher.Durable, events.Partition("1001"))
 	natstest.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
 		info, err := g.JS.Consumer(t.Context(), events.StreamTriggers, lane)
@@ -75,7 +73,7 @@ func TestConsumerDeletedRecreated(t *testing.T) {
 		t.Fatalf("healthz %d %s while consumers are re-created: liveness only", code, body)
 	}
 	second := trigger(events.Create, "1002", "Open request", "")
-	g.publishTrigger(second)
+	g.PublishTriggers(second)
 
 	natstest.CheckFor(t, 120*time.Second, 20*time.Millisecond, func() error {
 		if code, body := get(t, url+"/readyz"); code != http.StatusOK {
@@ -83,8 +81,8 @@ func TestConsumerDeletedRecreated(t *testing.T) {
 		}
 		return nil
 	})
-	g.waitCount(events.StreamPlans, 2)
-	for _, m := range g.msgs(events.StreamPlans, "") {
+	g.WaitCount(events.StreamPlans, 2)
+	for _, m := range g.Msgs(events.StreamPlans, "") {
 		if p, err := events.UnmarshalPlan(m.Data); err != nil || p.Status != events.PlanPlanned {
 			t.Fatalf("plan %s: %s (%v)", m.Subject, m.Data, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/testrig"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
@@ -19,8 +20,8 @@ func TestTwoDispatchers(t *testing.T) {
 		c.Dispatcher.PullBatch = 8
 		c.Routes = []config.Route{{Name: "every", Actions: []config.Action{itsmAction("call", false)}}}
 	}
-	a := startDispatcher(t, s.ClientURL(), func(c *config.Config) { routes(c); c.Dispatcher.Instance = "a" })
-	b := startDispatcher(t, s.ClientURL(), func(c *config.Config) { routes(c); c.Dispatcher.Instance = "b" })
+	a := testrig.Start(t, "dispatcher", testConfig(s.ClientURL(), func(c *config.Config) { routes(c); c.Dispatcher.Instance = "a" }))
+	b := testrig.Start(t, "dispatcher", testConfig(s.ClientURL(), func(c *config.Config) { routes(c); c.Dispatcher.Instance = "b" }))
 
 	want := map[string]bool{}
 	evs := make([]events.TriggerEvent, n)
@@ -30,15 +31,15 @@ func TestTwoDispatchers(t *testing.T) {
 	}
 	natstest.PublishTriggers(t, a.NC, evs...)
 
-	a.waitCount(events.StreamPlans, n)
-	a.waitCount(events.StreamOps, n)
+	a.WaitCount(events.StreamPlans, n)
+	a.WaitCount(events.StreamOps, n)
 
 	seen := map[string]int{}
 	byDispatcher := map[string]int{}
-	for _, m := range a.msgs(events.StreamOps, "") {
+	for _, m := range a.Msgs(events.StreamOps, "") {
 		seen[m.Header.Get("Nats-Msg-Id")]++
 	}
-	for _, m := range a.msgs(events.StreamPlans, "") {
+	for _, m := range a.Msgs(events.StreamPlans, "") {
 		p, err := events.UnmarshalPlan(m.Data)
 		if err != nil {
 			t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/services/ingress"
+	"go.uber.org/fx"
 )
 
 // TestGracefulDrain: a request in flight when the ingress is told to stop still completes
@@ -46,7 +47,7 @@ func TestGracefulDrain(t *testing.T) {
 		return nil
 	})
 	stopped := make(chan struct{})
-	go func() { g.stop(); close(stopped) }()
+	go func() { g.Stop(); close(stopped) }()
 	natstest.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
@@ -121,7 +122,7 @@ func TestDevModeWithoutUsers(t *testing.T) {
 	if _, err := ingress.NewHandler(ingress.HandlerParams{Config: cfg}); !errors.Is(err, ingress.ErrNoUsers) {
 		t.Fatalf("no users, no --dev: %v", err)
 	}
-	g := startIngress(t, "", func(c *config.Config) { c.Ingress.Users = nil }, ingress.Options{Dev: true})
+	g := startIngress(t, "", func(c *config.Config) { c.Ingress.Users = nil }, fx.Replace(ingress.Options{Dev: true}))
 	req, _ := http.NewRequest(http.MethodPost, g.URL+"/v1/triggers/CREATE", strings.NewReader(ticketXML("3", "1")))
 	req.Header.Set("X-No-Auth", "1")
 	if r := g.do(req); r.Status != 200 || !r.Reply.Stored {

@@ -2,10 +2,7 @@ package ingress_test
 
 import (
 	"bytes"
-	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,16 +12,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
-	"go.uber.org/fx/fxtest"
 
-	"github.com/triggerflow/triggerflow/internal/config"
-	"github.com/triggerflow/triggerflow/internal/runtime/health"
-	"github.com/triggerflow/triggerflow/internal/runtime/logging"
-	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
-	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/services/ingress"
 )
 
 // TestIngressSpan: a request that carries a W3C traceparent joins the caller's trace
@@ -33,26 +23,11 @@ import (
 // credentials.
 func TestIngressSpan(t *testing.T) {
 	t.Parallel()
-	ns := natstest.RunJetStream(t)
-	cfg := config.Default()
-	cfg.NATS.URL = ns.ClientURL()
-	cfg.Ingress.Listen = "127.0.0.1:0"
-	pw := filepath.Join(t.TempDir(), "password")
-	if err := os.WriteFile(pw, []byte(testPassword), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Ingress.Users = []config.User{{Name: testUser, PasswordFile: pw}}
 	exp := tracetest.NewInMemoryExporter()
-	var srv *ingress.Server
-	app := fxtest.New(t, fx.Supply(cfg), fx.NopLogger,
-		fx.Provide(func() *slog.Logger { return logging.New(&natstest.LogBuffer{}, cfg.Log) }),
-		natsconn.Module, health.Module, tracing.Module("ingress"), ingress.Module,
-		fx.Supply(fx.Annotate(exp, fx.As(new(sdktrace.SpanExporter)))), fx.Populate(&srv))
-	app.RequireStart()
-	t.Cleanup(app.RequireStop)
+	g := startIngress(t, "", nil, fx.Supply(fx.Annotate(exp, fx.As(new(sdktrace.SpanExporter)))))
 
 	post := func(user, pass, traceparent string) int {
-		req, _ := http.NewRequest(http.MethodPost, "http://"+srv.Addr()+"/v1/triggers/CREATE", bytes.NewBufferString(ticketXML("5150", "1763884860000")))
+		req, _ := http.NewRequest(http.MethodPost, g.URL+"/v1/triggers/CREATE", bytes.NewBufferString(ticketXML("5150", "1763884860000")))
 		req.Header.Set("Content-Type", "application/xml")
 		req.SetBasicAuth(user, pass)
 		if traceparent != "" {
@@ -80,7 +55,7 @@ func TestIngressSpan(t *testing.T) {
 	if ok.Name != tracing.SpanIngress || ok.SpanKind != trace.SpanKindServer || ok.SpanContext.TraceID().String() != callerTrace || ok.Parent.SpanID().String() != callerSpan {
 		t.Errorf("span %s kind %v trace %s parent %s: want a server span in the caller's trace", ok.Name, ok.SpanKind, ok.SpanContext.TraceID(), ok.Parent.SpanID())
 	}
-	msgs := natstest.Msgs(t, natstest.JetStream(t, ns.ClientURL()), events.StreamTriggers, ">")
+	msgs := g.Msgs(events.StreamTriggers, ">")
 	if len(msgs) != 1 {
 		t.Fatalf("%d triggers stored", len(msgs))
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
+	"github.com/triggerflow/triggerflow/internal/testrig"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
@@ -106,11 +107,11 @@ func preload(b *testing.B, ops []events.Operation) *server.Server {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg := baseConfig(s.ClientURL())
+	cfg := testConfig(s.ClientURL(), nil)
 	if err := natsconn.EnsureStreams(context.Background(), js, natsconn.StreamSpecs(cfg), slog.New(slog.DiscardHandler)); err != nil {
 		b.Fatal(err)
 	}
-	publish(b, nc, ops, nil, "")
+	natstest.PublishOps(b, nc, nil, "", ops...)
 	return s
 }
 
@@ -306,11 +307,11 @@ func runSync(b *testing.B, s *server.Server, sk *sink, n int) time.Duration {
 	in0 := clientMsgs(s)
 	start, cpu0 := time.Now(), cpuTime()
 	b.StartTimer()
-	g := startSync(b, url, func(c *config.Config) {
+	g := testrig.Start(b, "itsm-sync", testConfig(url, func(c *config.Config) {
 		c.Log.Level = "error"
 		c.Servers["sink"] = config.Server{BaseURL: sk.URL, Concurrency: benchWorkers, Breaker: config.Breaker{Failures: -1}}
 		c.ITSMSync.Retry.Backoff = 10 * time.Millisecond
-	}, nil)
+	}))
 	// Polled every 10 ms (≤ 0.3 % of a run): each poll is a stream info request the
 	// server answers while it serves itsm-sync, which the raw loop does not pay for.
 	natstest.CheckFor(b, 10*time.Minute, 10*time.Millisecond, func() error {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/testrig"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
@@ -50,11 +51,11 @@ func TestServerIsolation(t *testing.T) {
 	}))
 	t.Cleanup(sink.Close)
 
-	g := startSync(t, ns.ClientURL(), func(c *config.Config) {
+	g := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), func(c *config.Config) {
 		c.Servers["down"] = config.Server{BaseURL: bad.URL, Breaker: config.Breaker{Failures: 3, OpenFor: 500 * time.Millisecond},
 			Retry: config.Retry{Attempts: 1000, MaxAge: time.Hour, MaxRetryAfter: time.Second}}
 		c.Servers["up"] = config.Server{BaseURL: sink.URL}
-	}, nil)
+	}))
 
 	var downOps, upOps []events.Operation
 	for i := range 50 {
@@ -66,9 +67,9 @@ func TestServerIsolation(t *testing.T) {
 			events.ITSMSpec{Server: "up", Method: "POST", Path: "/api", Body: `{"t":"#ticket_id#"}`}))
 	}
 	start := time.Now()
-	publish(t, g.NC, downOps, nil, "")
-	publish(t, g.NC, upOps, nil, "")
-	g.waitResults("scw.result.itsm.succeeded.>", 1000)
+	g.PublishOps(nil, "", downOps...)
+	g.PublishOps(nil, "", upOps...)
+	g.WaitResults("scw.result.itsm.succeeded.>", 1000)
 	elapsed := time.Since(start)
 	if n := good.Load(); n != 1000 {
 		t.Fatalf("the healthy server saw %d requests, want 1000", n)
@@ -79,11 +80,11 @@ func TestServerIsolation(t *testing.T) {
 	t.Logf("1000 operations delivered to the healthy server in %s while the other answered 503 (%d requests to it)", elapsed.Round(time.Millisecond), downCalls.Load())
 
 	down.Store(false)
-	g.waitResults("scw.result.itsm.succeeded.>", 1050)
+	g.WaitResults("scw.result.itsm.succeeded.>", 1050)
 	if n := downOK.Load(); n != 50 {
 		t.Fatalf("after recovery the server accepted %d operations, want 50", n)
 	}
-	if n := len(g.results("scw.result.itsm.failed.>")); n != 0 {
+	if n := len(g.Results("scw.result.itsm.failed.>")); n != 0 {
 		t.Fatalf("%d operations failed", n)
 	}
 }
@@ -101,8 +102,8 @@ func TestOrderingTwoReplicas(t *testing.T) {
 			c.ITSMSync.Instance = name
 		}
 	}
-	a := startSync(t, ns.ClientURL(), mutate("replica-a"), nil)
-	startSync(t, ns.ClientURL(), mutate("replica-b"), nil)
+	a := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), mutate("replica-a")))
+	testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), mutate("replica-b")))
 
 	const tickets, perTicket = 300, 4
 	queues := make([][]events.Operation, tickets)
@@ -124,8 +125,8 @@ func TestOrderingTwoReplicas(t *testing.T) {
 		}
 		ops, queues[i] = append(ops, queues[i][0]), queues[i][1:]
 	}
-	publish(t, a.NC, ops, nil, "")
-	rs := a.waitResults("scw.result.itsm.>", tickets*perTicket)
+	a.PublishOps(nil, "", ops...)
+	rs := a.WaitResults("scw.result.itsm.>", tickets*perTicket)
 	byInstance := map[string]int{}
 	for _, r := range rs {
 		if r.Status != events.ResultSucceeded {

@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/fx"
 
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
+	"github.com/triggerflow/triggerflow/internal/testrig"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	itsmsync "github.com/triggerflow/triggerflow/services/itsm-sync"
@@ -25,11 +27,11 @@ import (
 func TestCreateThenUpdate(t *testing.T) {
 	ns := natstest.RunJetStream(t)
 	sn := newSnow(t)
-	g := startSync(t, ns.ClientURL(), withSnow(sn, nil), nil)
+	g := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), withSnow(sn, nil)))
 
 	create := op(events.OpITSM, "snow", "1234", events.Create, "open-change", "create", createSpec())
-	publish(t, g.NC, []events.Operation{create}, nil, "")
-	rs := g.waitResults("scw.result.itsm.>", 1)
+	g.PublishOps(nil, "", create)
+	rs := g.WaitResults("scw.result.itsm.>", 1)
 	r := rs[0]
 	if r.Status != events.ResultSucceeded || r.OperationID != create.ID || len(r.Attempts) != 1 || r.Attempts[0].Status != http.StatusCreated {
 		t.Fatalf("result = %+v", r)
@@ -55,8 +57,8 @@ func TestCreateThenUpdate(t *testing.T) {
 	}
 
 	update := op(events.OpITSM, "snow", "1234", events.Advance, "update-change", "update", updateSpec())
-	publish(t, g.NC, []events.Operation{update}, nil, "")
-	g.waitResults("scw.result.itsm.succeeded.1234.*", 2)
+	g.PublishOps(nil, "", update)
+	g.WaitResults("scw.result.itsm.succeeded.1234.*", 2)
 	sn.mu.Lock()
 	rec := sn.records[r.Correlation["sys_id"]]
 	sn.mu.Unlock()
@@ -85,9 +87,9 @@ func TestRetryAfterHonoured(t *testing.T) {
 		}
 		return 0, nil
 	})
-	g := startSync(t, ns.ClientURL(), withSnow(sn, nil), nil)
-	publish(t, g.NC, []events.Operation{op(events.OpITSM, "snow", "77", events.Create, "open-change", "create", createSpec())}, nil, "")
-	r := g.waitResults("scw.result.itsm.>", 1)[0]
+	g := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), withSnow(sn, nil)))
+	g.PublishOps(nil, "", op(events.OpITSM, "snow", "77", events.Create, "open-change", "create", createSpec()))
+	r := g.WaitResults("scw.result.itsm.>", 1)[0]
 	if r.Status != events.ResultSucceeded {
 		t.Fatalf("result = %+v", r)
 	}
@@ -116,9 +118,9 @@ func TestRetryAfterDateClamped(t *testing.T) {
 		}
 		return 0, nil
 	})
-	g := startSync(t, ns.ClientURL(), withSnow(sn, func(s *config.Server) { s.Retry.MaxRetryAfter = time.Second }), nil)
-	publish(t, g.NC, []events.Operation{op(events.OpITSM, "snow", "78", events.Create, "open-change", "create", createSpec())}, nil, "")
-	r := g.waitResults("scw.result.itsm.>", 1)[0]
+	g := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), withSnow(sn, func(s *config.Server) { s.Retry.MaxRetryAfter = time.Second })))
+	g.PublishOps(nil, "", op(events.OpITSM, "snow", "78", events.Create, "open-change", "create", createSpec()))
+	r := g.WaitResults("scw.result.itsm.>", 1)[0]
 	if r.Status != events.ResultSucceeded || len(requests(r)) != 2 {
 		t.Fatalf("result = %+v", r)
 	}
@@ -138,11 +140,11 @@ func TestTransientExhaustedDeadLettered(t *testing.T) {
 			ns := natstest.RunJetStream(t)
 			sn := newSnow(t)
 			sn.setFault(func(*http.Request, []byte) (int, http.Header) { return tc.status, nil })
-			g := startSync(t, ns.ClientURL(), withSnow(sn, func(s *config.Server) { s.Breaker.Failures = -1 }), nil)
+			g := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), withSnow(sn, func(s *config.Server) { s.Breaker.Failures = -1 })))
 			o := op(events.OpITSM, "snow", "90", events.Create, "open-change", "create", createSpec())
 			o.Spec = mustJSON(events.ITSMSpec{Server: "snow", Method: "POST", Path: snowPath, Body: `{"a":"#ticket_id#"}`})
-			publish(t, g.NC, []events.Operation{o}, nil, "")
-			r := g.waitResults("scw.result.itsm.failed.90.*", 1)[0]
+			g.PublishOps(nil, "", o)
+			r := g.WaitResults("scw.result.itsm.failed.90.*", 1)[0]
 			if len(r.Attempts) != 4 || !strings.Contains(r.Error, "gave up after 4 attempts") || !strings.Contains(r.Error, fmt.Sprint(tc.status)) {
 				t.Fatalf("result = %+v", r)
 			}
@@ -151,7 +153,7 @@ func TestTransientExhaustedDeadLettered(t *testing.T) {
 					t.Errorf("attempt %+v", a)
 				}
 			}
-			dl := g.waitMsgs(events.StreamDLQ, "scw.dlq.itsm-sync.90", 1)
+			dl := g.WaitMsgs(events.StreamDLQ, "scw.dlq.itsm-sync.90", 1)
 			if len(dl) != 1 || !strings.Contains(dl[0].Header.Get(events.HdrError), "gave up") ||
 				dl[0].Header.Get(events.HdrOriginalSubject) != o.StoredSubject() || dl[0].Header.Get(events.HdrAttempt) != "4" {
 				t.Fatalf("dead letters = %v", dl)
@@ -163,11 +165,11 @@ func TestTransientExhaustedDeadLettered(t *testing.T) {
 		sn := newSnow(t)
 		url := sn.URL
 		sn.Close() // nothing listens any more
-		g := startSync(t, ns.ClientURL(), func(c *config.Config) {
+		g := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), func(c *config.Config) {
 			c.Servers["snow"] = config.Server{BaseURL: url, Breaker: config.Breaker{Failures: -1}}
-		}, nil)
-		publish(t, g.NC, []events.Operation{op(events.OpITSM, "snow", "91", events.Create, "open-change", "create", createSpec())}, nil, "")
-		r := g.waitResults("scw.result.itsm.failed.91.*", 1)[0]
+		}))
+		g.PublishOps(nil, "", op(events.OpITSM, "snow", "91", events.Create, "open-change", "create", createSpec()))
+		r := g.WaitResults("scw.result.itsm.failed.91.*", 1)[0]
 		// A create with a lookup: every delivery after the first asks first, and the
 		// lookups fail too; they count against retry.attempts like any request.
 		for _, a := range r.Attempts {
@@ -187,19 +189,19 @@ func TestPermanentFailures(t *testing.T) {
 	ns := natstest.RunJetStream(t)
 	sn := newSnow(t)
 	sn.failBodies("bad-request", http.StatusBadRequest)
-	g := startSync(t, ns.ClientURL(), withSnow(sn, nil), nil)
+	g := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), withSnow(sn, nil)))
 	bad := op(events.OpITSM, "snow", "100", events.Create, "r", "bad", events.ITSMSpec{Server: "snow", Method: "POST", Path: snowPath, Body: `{"x":"bad-request"}`})
 	missing := op(events.OpITSM, "snow", "101", events.Create, "r", "missing", events.ITSMSpec{Server: "snow", Method: "POST", Path: snowPath, Body: `{"x":"#no_such_placeholder#"}`})
-	publish(t, g.NC, []events.Operation{bad, missing}, nil, "")
-	r := g.waitResults("scw.result.itsm.failed.100.*", 1)[0]
+	g.PublishOps(nil, "", bad, missing)
+	r := g.WaitResults("scw.result.itsm.failed.100.*", 1)[0]
 	if len(r.Attempts) != 1 || r.Attempts[0].Status != 400 || r.Attempts[0].Transient {
 		t.Fatalf("400: %+v", r)
 	}
-	r = g.waitResults("scw.result.itsm.failed.101.*", 1)[0]
+	r = g.WaitResults("scw.result.itsm.failed.101.*", 1)[0]
 	if len(r.Attempts) != 0 || !strings.Contains(r.Error, "#no_such_placeholder#") {
 		t.Fatalf("missing placeholder: %+v", r)
 	}
-	if n := len(g.waitMsgs(events.StreamDLQ, "scw.dlq.itsm-sync.*", 2)); n != 2 {
+	if n := len(g.WaitMsgs(events.StreamDLQ, "scw.dlq.itsm-sync.*", 2)); n != 2 {
 		t.Fatalf("%d dead letters, want 2", n)
 	}
 	if sn.totalCreates() != 0 {
@@ -211,18 +213,18 @@ func TestPermanentFailures(t *testing.T) {
 func TestReplayNotSentTwiceUnlessForced(t *testing.T) {
 	ns := natstest.RunJetStream(t)
 	sn := newSnow(t)
-	g := startSync(t, ns.ClientURL(), withSnow(sn, nil), nil)
+	g := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), withSnow(sn, nil)))
 	o := op(events.OpITSM, "snow", "200", events.Create, "open-change", "create", createSpec())
-	publish(t, g.NC, []events.Operation{o}, nil, "")
-	g.waitResults("scw.result.itsm.>", 1)
-	publish(t, g.NC, []events.Operation{o}, nil, "-replay")
+	g.PublishOps(nil, "", o)
+	g.WaitResults("scw.result.itsm.>", 1)
+	g.PublishOps(nil, "-replay", o)
 	// The replay is consumed (the consumer's pending count drops to zero) and skipped.
 	waitConsumed(t, g, laneOf(o))
 	if c, _ := sn.counts("200"); c != 1 {
 		t.Fatalf("%d creates after a replay, want 1", c)
 	}
-	publish(t, g.NC, []events.Operation{o}, map[string]string{events.HdrForce: "true"}, "-forced")
-	g.waitResults("scw.result.itsm.>", 2)
+	g.PublishOps(map[string]string{events.HdrForce: "true"}, "-forced", o)
+	g.WaitResults("scw.result.itsm.>", 2)
 	if c, _ := sn.counts("200"); c != 2 {
 		t.Fatalf("%d creates after a forced replay, want 2", c)
 	}
@@ -244,18 +246,18 @@ func TestKilledBetweenSendAndAck(t *testing.T) {
 		c.ITSMSync.AckWait = 2 * time.Second
 		c.Shutdown.DrainTimeout = 100 * time.Millisecond
 	}
-	first := startSync(t, ns.ClientURL(), short, hooks)
+	first := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), short), fx.Supply(hooks))
 	o := op(events.OpITSM, "snow", "300", events.Create, "open-change", "create", createSpec())
-	publish(t, first.NC, []events.Operation{o}, nil, "")
+	first.PublishOps(nil, "", o)
 	select {
 	case <-sent:
 	case <-time.After(2 * time.Minute):
 		t.Fatal("the create was never sent")
 	}
-	first.stop() // cut off by the stop's deadline: no done marker, no result; handed back
+	first.Stop() // cut off by the stop's deadline: no done marker, no result; handed back
 
-	second := startSync(t, ns.ClientURL(), short, nil)
-	r := second.waitResults("scw.result.itsm.>", 1)[0]
+	second := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), short))
+	r := second.WaitResults("scw.result.itsm.>", 1)[0]
 	if r.Status != events.ResultSucceeded || r.Correlation["sys_id"] == "" {
 		t.Fatalf("result = %+v", r)
 	}
@@ -275,17 +277,17 @@ func TestKilledBetweenSendAndAck(t *testing.T) {
 func TestUpdateAfterItsCreate(t *testing.T) {
 	ns := natstest.RunJetStream(t)
 	sn := newSnow(t)
-	g := startSync(t, ns.ClientURL(), withSnow(sn, nil), nil)
+	g := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), withSnow(sn, nil)))
 	create := op(events.OpITSM, "snow", "400", events.Create, "open-change", "create", createSpec())
 	update := op(events.OpITSM, "snow", "400", events.Advance, "update-change", "update", updateSpec())
-	publish(t, g.NC, []events.Operation{create, update}, nil, "")
-	g.waitResults("scw.result.itsm.succeeded.400.*", 2)
+	g.PublishOps(nil, "", create, update)
+	g.WaitResults("scw.result.itsm.succeeded.400.*", 2)
 	if ev := sn.eventLog(); len(ev) != 2 || ev[0] != "create 400" || ev[1] != "update 400" {
 		t.Fatalf("server saw %v", ev)
 	}
 
-	publish(t, g.NC, []events.Operation{op(events.OpITSM, "snow", "401", events.Advance, "update-change", "update", updateSpec())}, nil, "")
-	r := g.waitResults("scw.result.itsm.failed.401.*", 1)[0]
+	g.PublishOps(nil, "", op(events.OpITSM, "snow", "401", events.Advance, "update-change", "update", updateSpec()))
+	r := g.WaitResults("scw.result.itsm.failed.401.*", 1)[0]
 	if !strings.Contains(r.Error, "sys_id") || !strings.Contains(r.Error, "no earlier operation stored") || !r.Parks || len(r.Attempts) != 0 {
 		t.Fatalf("result = %+v", r)
 	}
@@ -297,14 +299,14 @@ func TestGroupFailureCancelsTheRest(t *testing.T) {
 	ns := natstest.RunJetStream(t)
 	sn := newSnow(t)
 	sn.failBodies("refuse", http.StatusUnprocessableEntity)
-	g := startSync(t, ns.ClientURL(), withSnow(sn, nil), nil)
+	g := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), withSnow(sn, nil)))
 	a := op(events.OpITSM, "snow", "500", events.Create, "r", "a", events.ITSMSpec{Server: "snow", Method: "POST", Path: snowPath, Body: `{"x":"refuse"}`})
 	b := op(events.OpITSM, "snow", "500", events.Create, "r", "b", events.ITSMSpec{Server: "snow", Method: "POST", Path: snowPath, Body: `{"u_securechange_ticket":"500"}`})
 	a.Group, b.Group = "firewall-change", "firewall-change"
-	publish(t, g.NC, []events.Operation{a}, nil, "")
-	g.waitResults("scw.result.itsm.failed.500.*", 1)
-	publish(t, g.NC, []events.Operation{b}, nil, "")
-	r := g.waitResults("scw.result.itsm.skipped.500.*", 1)[0]
+	g.PublishOps(nil, "", a)
+	g.WaitResults("scw.result.itsm.failed.500.*", 1)
+	g.PublishOps(nil, "", b)
+	r := g.WaitResults("scw.result.itsm.skipped.500.*", 1)[0]
 	if r.OperationID != b.ID || !strings.Contains(r.Reason, "firewall-change") {
 		t.Fatalf("result = %+v", r)
 	}
@@ -319,7 +321,7 @@ func laneOf(o events.Operation) string {
 }
 
 // waitConsumed polls until the durable consumer has nothing pending or unacknowledged.
-func waitConsumed(t testing.TB, g *rig, durable string) {
+func waitConsumed(t testing.TB, g *testrig.Rig, durable string) {
 	t.Helper()
 	natstest.CheckFor(t, 120*time.Second, 25*time.Millisecond, func() error {
 		info, err := consumerInfo(g, durable)
@@ -331,7 +333,7 @@ func waitConsumed(t testing.TB, g *rig, durable string) {
 }
 
 // consumerInfo reads a durable consumer's state on SCW_OPS.
-func consumerInfo(g *rig, durable string) (*jetstream.ConsumerInfo, error) {
+func consumerInfo(g *testrig.Rig, durable string) (*jetstream.ConsumerInfo, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := g.JS.Consumer(ctx, events.StreamOps, durable)
@@ -370,15 +372,15 @@ func TestUnauthorizedIsPermanentAndSecretFree(t *testing.T) {
 		return ok && u == "integration" && p == "right-password"
 	}
 	t.Setenv("SNOW_TEST_PASSWORD", "wrong-password-123")
-	g := startSync(t, ns.ClientURL(), withSnow(sn, func(s *config.Server) {
+	g := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), withSnow(sn, func(s *config.Server) {
 		s.Auth.Basic = &config.BasicAuth{User: "integration", PasswordEnv: "SNOW_TEST_PASSWORD"}
-	}), nil)
-	publish(t, g.NC, []events.Operation{op(events.OpITSM, "snow", "700", events.Create, "open-change", "create", createSpec())}, nil, "")
-	r := g.waitResults("scw.result.itsm.failed.700.*", 1)[0]
+	})))
+	g.PublishOps(nil, "", op(events.OpITSM, "snow", "700", events.Create, "open-change", "create", createSpec()))
+	r := g.WaitResults("scw.result.itsm.failed.700.*", 1)[0]
 	if len(r.Attempts) != 1 || r.Attempts[0].Status != http.StatusUnauthorized || r.Attempts[0].Transient {
 		t.Fatalf("result = %+v", r)
 	}
-	dl := g.waitMsgs(events.StreamDLQ, "scw.dlq.itsm-sync.700", 1)
+	dl := g.WaitMsgs(events.StreamDLQ, "scw.dlq.itsm-sync.700", 1)
 	b, _ := json.Marshal(r)
 	for where, text := range map[string]string{"result": string(b), "dead letter": fmt.Sprint(dl[0].Header), "logs": g.Logs.String()} {
 		if strings.Contains(text, "wrong-password-123") {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/testrig"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
@@ -31,9 +32,9 @@ func TestFailingTicketHoldsOnlyItsLane(t *testing.T) {
 		return 0, nil
 	})
 	retry := config.Retry{Attempts: 4, Backoff: 250 * time.Millisecond, MaxBackoff: 500 * time.Millisecond}
-	g := startSync(t, ns.ClientURL(), func(c *config.Config) {
+	g := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), func(c *config.Config) {
 		withSnow(sn, func(s *config.Server) { s.Breaker.Failures = -1; s.Retry = retry })(c)
-	}, nil)
+	}))
 
 	lane := events.Partition(bad)
 	var same, other []string
@@ -54,7 +55,7 @@ func TestFailingTicketHoldsOnlyItsLane(t *testing.T) {
 		ops = append(ops, op(events.OpITSM, "snow", id, events.Create, "open-change", "create", create))
 	}
 	start := time.Now()
-	publish(t, g.NC, ops, nil, "")
+	g.PublishOps(nil, "", ops...)
 	waitCreated := func(ids []string) time.Duration {
 		natstest.CheckFor(t, 2*time.Minute, 5*time.Millisecond, func() error {
 			for _, id := range ids {
@@ -78,7 +79,7 @@ func TestFailingTicketHoldsOnlyItsLane(t *testing.T) {
 		return last.Sub(start)
 	}
 	otherLanes := waitCreated(other)
-	failed := g.waitResults("scw.result.itsm.failed."+bad+".*", 1)[0]
+	failed := g.WaitResults("scw.result.itsm.failed."+bad+".*", 1)[0]
 	failedAt := failed.FinishedAt.Sub(start)
 	sameLane := waitCreated(same)
 	t.Logf("a create failing with 503 every time (retry: %d attempts, backoff %s…%s) was dead-lettered after %s; "+
@@ -96,9 +97,9 @@ func TestFailingTicketHoldsOnlyItsLane(t *testing.T) {
 	// Its next operation is parked behind it, while its lane's other tickets go on.
 	later := op(events.OpITSM, "snow", bad, events.Advance, "update-change", "update", updateSpec())
 	next := op(events.OpITSM, "snow", same[0], events.Advance, "update-change", "update", updateSpec())
-	publish(t, g.NC, []events.Operation{later, next}, nil, "")
-	p := g.waitResults("scw.result.itsm.parked."+bad+".*", 1)[0]
-	g.waitResults("scw.result.itsm.succeeded."+same[0]+".*", 2)
+	g.PublishOps(nil, "", later, next)
+	p := g.WaitResults("scw.result.itsm.parked."+bad+".*", 1)[0]
+	g.WaitResults("scw.result.itsm.succeeded."+same[0]+".*", 2)
 	if p.ParkedBehind != ops[0].ID {
 		t.Fatalf("parked %+v", p)
 	}

@@ -9,23 +9,13 @@ import (
 
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/runtime/health/metricstest"
+	"github.com/triggerflow/triggerflow/internal/testrig"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
-// serveHealth serves the rig's /healthz, /readyz and /metrics.
-func (g *rig) serveHealth() string { return metricstest.Serve(g.t, g.Health) }
-
 // get returns the status and body of url.
 func get(t testing.TB, url string) (int, string) { return metricstest.Get(t, url) }
-
-// wantMetric polls until the series of name matching labels sum to want.
-func (g *rig) wantMetric(name string, labels map[string]string, want float64) {
-	g.t.Helper()
-	natstest.CheckFor(g.t, 60*time.Second, 25*time.Millisecond, func() error {
-		return metricstest.Want(g.Registry, name, labels, want)
-	})
-}
 
 // TestMetricsAfterWorkload: five creates that succeed and one the server refuses are
 // counted by outcome, the successes' delivery latency observed, the refused one is a
@@ -34,9 +24,9 @@ func (g *rig) wantMetric(name string, labels map[string]string, want float64) {
 func TestMetricsAfterWorkload(t *testing.T) {
 	ns := natstest.RunJetStream(t)
 	sn := newSnow(t)
-	g := startSync(t, ns.ClientURL(), withSnow(sn, func(s *config.Server) {
+	g := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), withSnow(sn, func(s *config.Server) {
 		s.Breaker = config.Breaker{Failures: 2, OpenFor: 200 * time.Millisecond}
-	}), nil)
+	})))
 	snowOps := map[string]string{"service": "itsm-sync", "kind": "itsm", "target": "snow"}
 	with := func(k, v string) map[string]string {
 		m := map[string]string{k: v}
@@ -55,17 +45,17 @@ func TestMetricsAfterWorkload(t *testing.T) {
 	refused.Body = `{"short_description":"refuse-me","u_securechange_ticket":"#ticket_id#"}`
 	refused.Lookup = nil
 	ops = append(ops, op(events.OpITSM, "snow", "2999", events.Create, "open-change", "create", refused))
-	publish(t, g.NC, ops, nil, "")
-	g.waitResults("scw.result.itsm.>", 6)
+	g.PublishOps(nil, "", ops...)
+	g.WaitResults("scw.result.itsm.>", 6)
 
-	g.wantMetric("triggerflow_operation_deliveries_total", with("outcome", "succeeded"), 5)
-	g.wantMetric("triggerflow_operation_deliveries_total", with("outcome", "failed"), 1)
-	g.wantMetric("triggerflow_operation_delivery_seconds", snowOps, 5) // observations
-	g.wantMetric("triggerflow_itsm_requests_total", map[string]string{"target": "snow", "status": "400"}, 1)
-	g.wantMetric("triggerflow_dlq_messages", map[string]string{"service": "itsm-sync"}, 1)
-	g.wantMetric("triggerflow_itsm_breaker_state", map[string]string{"server": "snow"}, 0)
-	g.wantMetric("triggerflow_consumer_pending_messages", map[string]string{"service": "itsm-sync"}, 0)
-	g.wantMetric("triggerflow_consumer_consuming", map[string]string{"service": "itsm-sync"}, float64(events.Partitions))
+	g.WaitMetric("triggerflow_operation_deliveries_total", with("outcome", "succeeded"), 5)
+	g.WaitMetric("triggerflow_operation_deliveries_total", with("outcome", "failed"), 1)
+	g.WaitMetric("triggerflow_operation_delivery_seconds", snowOps, 5) // observations
+	g.WaitMetric("triggerflow_itsm_requests_total", map[string]string{"target": "snow", "status": "400"}, 1)
+	g.WaitMetric("triggerflow_dlq_messages", map[string]string{"service": "itsm-sync"}, 1)
+	g.WaitMetric("triggerflow_itsm_breaker_state", map[string]string{"server": "snow"}, 0)
+	g.WaitMetric("triggerflow_consumer_pending_messages", map[string]string{"service": "itsm-sync"}, 0)
+	g.WaitMetric("triggerflow_consumer_consuming", map[string]string{"service": "itsm-sync"}, float64(events.Partitions))
 	if _, n, err := metricstest.Sum(g.Registry, "triggerflow_build_info", nil); err != nil || n != 1 {
 		t.Errorf("triggerflow_build_info: %d series, %v", n, err)
 	}
@@ -77,9 +67,9 @@ func TestMetricsAfterWorkload(t *testing.T) {
 	for _, action := range []string{"create", "create-2", "create-3"} {
 		down = append(down, op(events.OpITSM, "snow", "3000", events.Create, "open-change", action, createSpec()))
 	}
-	publish(t, g.NC, down, nil, "")
-	g.wantMetric("triggerflow_consumer_pending_messages", map[string]string{"service": "itsm-sync"}, 2)
-	g.wantMetric("triggerflow_consumer_ack_pending_messages", map[string]string{"service": "itsm-sync"}, 1)
+	g.PublishOps(nil, "", down...)
+	g.WaitMetric("triggerflow_consumer_pending_messages", map[string]string{"service": "itsm-sync"}, 2)
+	g.WaitMetric("triggerflow_consumer_ack_pending_messages", map[string]string{"service": "itsm-sync"}, 1)
 	natstest.CheckFor(t, 60*time.Second, 10*time.Millisecond, func() error {
 		// open most of the time: a probe (half-open) fails at once
 		if v, _, err := metricstest.Sum(g.Registry, "triggerflow_itsm_breaker_state", map[string]string{"server": "snow"}); err != nil || v == 0 {
@@ -89,11 +79,11 @@ func TestMetricsAfterWorkload(t *testing.T) {
 	})
 
 	sn.setFault(nil)
-	g.waitResults("scw.result.itsm.succeeded.3000.*", 3)
-	g.wantMetric("triggerflow_consumer_pending_messages", map[string]string{"service": "itsm-sync"}, 0)
-	g.wantMetric("triggerflow_consumer_ack_pending_messages", map[string]string{"service": "itsm-sync"}, 0)
-	g.wantMetric("triggerflow_itsm_breaker_state", map[string]string{"server": "snow"}, 0)
-	g.wantMetric("triggerflow_operation_deliveries_total", with("outcome", "succeeded"), 8)
+	g.WaitResults("scw.result.itsm.succeeded.3000.*", 3)
+	g.WaitMetric("triggerflow_consumer_pending_messages", map[string]string{"service": "itsm-sync"}, 0)
+	g.WaitMetric("triggerflow_consumer_ack_pending_messages", map[string]string{"service": "itsm-sync"}, 0)
+	g.WaitMetric("triggerflow_itsm_breaker_state", map[string]string{"server": "snow"}, 0)
+	g.WaitMetric("triggerflow_operation_deliveries_total", with("outcome", "succeeded"), 8)
 }
 
 // TestLaneConsumerDeletedRecreated: one lane of a server deleted while itsm-sync runs
@@ -102,8 +92,8 @@ func TestMetricsAfterWorkload(t *testing.T) {
 func TestLaneConsumerDeletedRecreated(t *testing.T) {
 	ns := natstest.RunJetStream(t)
 	sn := newSnow(t)
-	g := startSync(t, ns.ClientURL(), withSnow(sn, nil), nil)
-	url := g.serveHealth()
+	g := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), withSnow(sn, nil)))
+	url := g.ServeHealth()
 	natstest.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
 		if code, body := get(t, url+"/readyz"); code != http.StatusOK {
 			return fmt.Errorf("readyz %d %s", code, body)
@@ -111,8 +101,8 @@ func TestLaneConsumerDeletedRecreated(t *testing.T) {
 		return nil
 	})
 	create := op(events.OpITSM, "snow", "1234", events.Create, "open-change", "create", createSpec())
-	publish(t, g.NC, []events.Operation{create}, nil, "")
-	g.waitResults("scw.result.itsm.succeeded.1234.*", 1)
+	g.PublishOps(nil, "", create)
+	g.WaitResults("scw.result.itsm.succeeded.1234.*", 1)
 
 	lane := fmt.Sprintf("itsm-sync-snow-p%02d", events.Partition("1234"))
 	if err := g.JS.DeleteConsumer(t.Context(), events.StreamOps, lane); err != nil {
@@ -126,14 +116,14 @@ func TestLaneConsumerDeletedRecreated(t *testing.T) {
 		return nil
 	})
 	update := op(events.OpITSM, "snow", "1234", events.Advance, "update-change", "update", updateSpec())
-	publish(t, g.NC, []events.Operation{update}, nil, "")
+	g.PublishOps(nil, "", update)
 	natstest.CheckFor(t, 120*time.Second, 20*time.Millisecond, func() error {
 		if code, body := get(t, url+"/readyz"); code != http.StatusOK {
 			return fmt.Errorf("readyz %d %s", code, body)
 		}
 		return nil
 	})
-	g.waitResults("scw.result.itsm.succeeded.1234.*", 2)
+	g.WaitResults("scw.result.itsm.succeeded.1234.*", 2)
 	if c, u := sn.counts("1234"); c != 1 || u != 1 {
 		t.Fatalf("creates %d, updates %d: the create was replayed or the update lost", c, u)
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/triggerflow/triggerflow/internal/runtime/runner"
 	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/internal/securechange/securechangetest"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/internal/wfi"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	itsmsync "github.com/triggerflow/triggerflow/services/itsm-sync"
@@ -1016,6 +1017,17 @@ func TestPerformSecureChangeTransient(t *testing.T) {
 	}
 }
 
+// halfOpen waits until the breaker of s lets a probe through (open_for passed).
+func halfOpen(t *testing.T, s *outbound.Server) {
+	t.Helper()
+	natstest.CheckFor(t, time.Minute, 10*time.Millisecond, func() error {
+		if st := s.BreakerState(); st != "half-open" {
+			return fmt.Errorf("breaker %s, waiting for half-open", st)
+		}
+		return nil
+	})
+}
+
 // After open_for the breaker lets one probe through: a probe that fails is an outage
 // (and opens the breaker again); one that succeeds closes it.
 func TestPerformBreakerProbe(t *testing.T) {
@@ -1037,7 +1049,7 @@ func TestPerformBreakerProbe(t *testing.T) {
 	if _, err := g.svc.Perform(t.Context(), unitJob(o, 2)); !failure.IsNotAttempted(err) {
 		t.Fatalf("while open: %v, want not attempted", err)
 	}
-	time.Sleep(openFor + 50*time.Millisecond)
+	halfOpen(t, g.svc.Servers["snow"])
 	j := unitJob(o, 3)
 	_, err := g.svc.Perform(t.Context(), j)
 	if !failure.IsOutage(err) || failure.IsNotAttempted(err) || len(j.Attempts) != 1 || !j.Attempts[0].Outage {
@@ -1049,7 +1061,7 @@ func TestPerformBreakerProbe(t *testing.T) {
 	mu.Lock()
 	status = 0 // the fake answers
 	mu.Unlock()
-	time.Sleep(openFor + 50*time.Millisecond)
+	halfOpen(t, g.svc.Servers["snow"])
 	if _, err := g.svc.Perform(t.Context(), unitJob(o, 4)); err != nil {
 		t.Fatalf("probe: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/securechange/securechangetest"
+	"github.com/triggerflow/triggerflow/internal/testrig"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
@@ -18,20 +19,20 @@ func TestResponseWrittenBackToSecureChange(t *testing.T) {
 	sn := newSnow(t)
 	sc := securechangetest.New(t)
 	sc.Put(securechangetest.Fixture("1500"))
-	g := startSync(t, ns.ClientURL(), func(c *config.Config) {
+	g := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), func(c *config.Config) {
 		withSnow(sn, nil)(c)
 		c.SecureChange = sc.Config()
-	}, nil)
+	}))
 	spec := createSpec()
 	spec.Response.Fields = map[string]string{"ITSM Change": "#result.number#"}
 	create := op(events.OpITSM, "snow", "1500", events.Create, "open-change", "create", spec)
-	publish(t, g.NC, []events.Operation{create}, nil, "")
+	g.PublishOps(nil, "", create)
 
-	wb := g.waitResults("scw.result.securechange.>", 1)[0]
+	wb := g.WaitResults("scw.result.securechange.>", 1)[0]
 	if wb.Status != events.ResultSucceeded || wb.Action != "create.writeback" {
 		t.Fatalf("write-back result = %+v", wb)
 	}
-	created := g.waitResults("scw.result.itsm.>", 1)[0]
+	created := g.WaitResults("scw.result.itsm.>", 1)[0]
 	ticket := sc.Ticket("1500")
 	v, _ := ticket.Value("ITSM Change")
 	if v != created.Correlation["number"] || !strings.HasPrefix(v, "CHG") {
@@ -48,7 +49,7 @@ func TestSecureChangeWriteBacks(t *testing.T) {
 	for _, id := range []string{"1601", "1602", "1603", "1604", "1605", "1606"} {
 		sc.Put(securechangetest.Fixture(id))
 	}
-	g := startSync(t, ns.ClientURL(), func(c *config.Config) { c.SecureChange = sc.Config() }, nil)
+	g := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), func(c *config.Config) { c.SecureChange = sc.Config() }))
 	ops := []events.Operation{
 		op(events.OpSecureChange, "securechange", "1601", events.Advance, "r", "fields", events.SecureChangeSpec{UpdateFields: map[string]string{"ITSM Change": "from #ticket_requester#", "Risk": "High"}}),
 		op(events.OpSecureChange, "securechange", "1602", events.Advance, "r", "approve", events.SecureChangeSpec{Approve: "approved by the CAB for #ticket_id#"}),
@@ -57,8 +58,8 @@ func TestSecureChangeWriteBacks(t *testing.T) {
 		op(events.OpSecureChange, "securechange", "1605", events.Advance, "r", "reject", events.SecureChangeSpec{RejectTicket: "rejected in ServiceNow"}),
 		op(events.OpSecureChange, "securechange", "1606", events.Advance, "r", "nofield", events.SecureChangeSpec{UpdateFields: map[string]string{"No Such Field": "x"}}),
 	}
-	publish(t, g.NC, ops, nil, "")
-	rs := g.waitResults("scw.result.securechange.>", len(ops))
+	g.PublishOps(nil, "", ops...)
+	rs := g.WaitResults("scw.result.securechange.>", len(ops))
 	byTicket := map[string]events.Result{}
 	for _, r := range rs {
 		byTicket[r.Ticket] = r

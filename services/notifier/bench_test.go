@@ -11,6 +11,7 @@ import (
 
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
+	"github.com/triggerflow/triggerflow/internal/testrig"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/services/notifier/mailer"
@@ -31,7 +32,7 @@ func preloadEmails(b *testing.B, n int) string {
 		b.Fatal(err)
 	}
 	for i := range n {
-		publishOp(b, nc, emailOp(fmt.Sprint(100000+i), events.EmailSpec{To: []string{"ops@example.com"}, Subject: "Ticket #ticket_id#: #ticket_subject#"}), "")
+		natstest.PublishOps(b, nc, nil, "", emailOp(fmt.Sprint(100000+i), events.EmailSpec{To: []string{"ops@example.com"}, Subject: "Ticket #ticket_id#: #ticket_subject#"}))
 	}
 	return s.ClientURL()
 }
@@ -72,11 +73,11 @@ func BenchmarkNotifier(b *testing.B) {
 	srv := smtptest.New(b)
 	start := time.Now()
 	b.StartTimer()
-	g := startNotifier(b, url, func(c *config.Config) {
+	g := testrig.Start(b, "notifier", testConfig(url, func(c *config.Config) {
 		c.Log.Level = "error"
 		c.SMTP = config.SMTP{Host: srv.Host, Port: srv.Port, StartTLS: new(false), From: "tf@example.com"}
 		c.Notifier.Concurrency = workers
-	})
+	}))
 	natstest.CheckFor(b, 10*time.Minute, 2*time.Millisecond, func() error {
 		if got := natstest.StreamMsgs(b, g.JS, events.StreamResults); got < uint64(n) {
 			return fmt.Errorf("%d of %d sent", got, n)

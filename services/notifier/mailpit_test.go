@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/testrig"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/services/notifier/mailpittest"
@@ -18,13 +19,13 @@ func mailpitSMTP(mp *mailpittest.Mailpit) config.SMTP {
 }
 
 // failure publishes a failed result of ticket, as itsm-sync does.
-func failure(t *testing.T, g *rig, ticket string) events.Result {
+func failure(t *testing.T, g *testrig.Rig, ticket string) events.Result {
 	t.Helper()
 	r := events.Result{OperationID: "op-" + ticket, TriggerID: "trig-" + ticket, Ticket: ticket, Event: events.Create, Kind: events.OpITSM,
 		Target: "servicenow", Route: "open-change", Action: "create", Status: events.ResultFailed, Error: "400 Bad Request", Parks: true,
 		Attempts: make([]events.Attempt, 1)}
 	b, _ := r.Marshal()
-	publish(t, g.NC, r.Subject(), r.ID(), b, r.Headers())
+	g.Publish(natstest.NewMsg(r.Subject(), b, r.Headers(), r.ID()))
 	return r
 }
 
@@ -46,11 +47,11 @@ func byTicket(t *testing.T, mp *mailpittest.Mailpit) map[string]int {
 func TestMailpitAcceptsEmailsAndAlerts(t *testing.T) {
 	ns := natstest.RunJetStream(t)
 	mp := mailpittest.Start(t)
-	g := startNotifier(t, ns.ClientURL(), func(c *config.Config) {
+	g := testrig.Start(t, "notifier", testConfig(ns.ClientURL(), func(c *config.Config) {
 		c.SMTP = mailpitSMTP(mp)
 		c.Notifications.OnFailure = []string{"ops@example.com"}
-	})
-	publishOp(t, g.NC, emailOp("5101", events.EmailSpec{To: []string{"cab@example.com"}, Cc: []string{"requester"}, Subject: "Ticket #ticket_id# – #ticket_subject# ✓"}), "")
+	}))
+	g.PublishOps(nil, "", emailOp("5101", events.EmailSpec{To: []string{"cab@example.com"}, Cc: []string{"requester"}, Subject: "Ticket #ticket_id# – #ticket_subject# ✓"}))
 	failure(t, g, "5102")
 	msgs := mp.WaitMessages(t, 2, time.Minute)
 	got := map[string]mailpittest.Message{}
@@ -80,11 +81,11 @@ func TestAlertsWaitForTheSMTPServer(t *testing.T) {
 	ns := natstest.RunJetStream(t)
 	mp := mailpittest.Start(t)
 	mp.Stop()
-	g := startNotifier(t, ns.ClientURL(), func(c *config.Config) {
+	g := testrig.Start(t, "notifier", testConfig(ns.ClientURL(), func(c *config.Config) {
 		c.SMTP = mailpitSMTP(mp)
 		c.Notifications = config.Notifications{OnFailure: []string{"ops@example.com"}, DigestAfter: 10, DigestWindow: time.Hour}
 		c.Notifier.Retry = config.Retry{Attempts: 2, Backoff: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond}
-	})
+	}))
 	tickets := []string{"5201", "5202", "5203", "5204", "5205"}
 	for _, tk := range tickets {
 		failure(t, g, tk)
@@ -103,7 +104,7 @@ func TestAlertsWaitForTheSMTPServer(t *testing.T) {
 		}
 		return nil
 	})
-	g.stop() // nothing pending: no digest either
+	g.Stop() // nothing pending: no digest either
 	got := byTicket(t, mp)
 	for _, tk := range tickets {
 		if got[tk] != 1 {
@@ -127,7 +128,7 @@ func TestPendingDigestSurvivesARestart(t *testing.T) {
 		c.SMTP = mailpitSMTP(mp)
 		c.Notifications = config.Notifications{OnFailure: []string{"ops@example.com"}, DigestAfter: 2, DigestWindow: time.Hour}
 	}
-	g := startNotifier(t, ns.ClientURL(), mutate)
+	g := testrig.Start(t, "notifier", testConfig(ns.ClientURL(), mutate))
 	for i := range 5 {
 		failure(t, g, fmt.Sprint(5300+i))
 	}
@@ -139,19 +140,19 @@ func TestPendingDigestSurvivesARestart(t *testing.T) {
 		return nil
 	})
 	mp.Stop()
-	g.stop() // its last digest attempt fails: the SMTP server is down
+	g.Stop() // its last digest attempt fails: the SMTP server is down
 	if !strings.Contains(g.Logs.String(), "alert digest not sent; kept in SCW_ALERTS") {
 		t.Fatalf("the failed digest was not reported:\n%s", g.Logs.String())
 	}
 	mp.Start()
-	g2 := startNotifier(t, ns.ClientURL(), mutate)
+	g2 := testrig.Start(t, "notifier", testConfig(ns.ClientURL(), mutate))
 	natstest.CheckFor(t, 2*time.Minute, 50*time.Millisecond, func() error {
 		if byTicket(t, mp)["digest"] == 0 {
 			return fmt.Errorf("no digest yet")
 		}
 		return nil
 	})
-	g2.stop()
+	g2.Stop()
 	got := byTicket(t, mp)
 	if got["digest"] != 1 || len(got) != 3 {
 		t.Fatalf("emails %v, want two alerts and one digest", got)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
@@ -18,35 +17,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/fx"
-	"go.uber.org/fx/fxtest"
-
 	"github.com/triggerflow/triggerflow/internal/config"
-	"github.com/triggerflow/triggerflow/internal/runtime/bus"
-	"github.com/triggerflow/triggerflow/internal/runtime/health"
 	"github.com/triggerflow/triggerflow/internal/runtime/health/metricstest"
-	"github.com/triggerflow/triggerflow/internal/runtime/logging"
-	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
+	"github.com/triggerflow/triggerflow/internal/testrig"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/services/notifier"
 	"github.com/triggerflow/triggerflow/services/notifier/smtptest"
 )
-
-type rig struct {
-	t    testing.TB
-	JS   jetstream.JetStream
-	NC   *nats.Conn
-	Logs *natstest.LogBuffer
-	// Health serves /healthz, /readyz and /metrics; Registry is the process's metrics
-	// registry (consumer metrics included).
-	Health   health.Handler
-	Registry *prometheus.Registry
-	stop     func() // stops the notifier now (instead of at cleanup)
-}
 
 // smtpServer is a real SMTP server with AUTH over STARTTLS, and the config to reach it.
 func smtpServer(t testing.TB) (*smtptest.Server, config.SMTP) {
@@ -62,8 +39,9 @@ func smtpServer(t testing.TB) (*smtptest.Server, config.SMTP) {
 	}
 }
 
-func startNotifier(t testing.TB, natsURL string, mutate func(*config.Config), opts ...fx.Option) *rig {
-	t.Helper()
+// testConfig is the notifier's config of the tests, for natsURL ("": the rig's own
+// JetStream): fast retries; mutate adjusts it.
+func testConfig(natsURL string, mutate func(*config.Config)) *config.Config {
 	cfg := config.Default()
 	cfg.NATS.URL = natsURL
 	cfg.Notifier.Instance = "notifier-test"
@@ -71,32 +49,7 @@ func startNotifier(t testing.TB, natsURL string, mutate func(*config.Config), op
 	if mutate != nil {
 		mutate(cfg)
 	}
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("test config: %v", err)
-	}
-	logs := &natstest.LogBuffer{}
-	var reg *prometheus.Registry
-	var h health.Handler
-	app := fxtest.New(t, append([]fx.Option{
-		fx.Supply(cfg), fx.NopLogger,
-		fx.Provide(func() *slog.Logger { return logging.New(logs, cfg.Log) }),
-		natsconn.Module, health.Module, bus.RouterModule, notifier.Module,
-		fx.Populate(&reg, &h),
-	}, opts...)...)
-	app.RequireStart()
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			app.RequireStop()
-		}
-	})
-	nc := natstest.Connect(t, natsURL)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &rig{t: t, JS: js, NC: nc, Logs: logs, Health: h, Registry: reg, stop: func() { stopped = true; app.RequireStop() }}
+	return cfg
 }
 
 // emailOp is an email operation as the dispatcher plans it, with an enriched ticket.
@@ -113,49 +66,6 @@ func emailOp(ticket string, spec events.EmailSpec) events.Operation {
 		TriggerID: trig.ID, Ticket: ticket, Event: events.Create, Spec: b,
 		Context: &events.OpContext{Trigger: trig, Ticket: json.RawMessage(tk)},
 	}
-}
-
-// publish stores messages on subject with ids.
-func publish(t testing.TB, nc *nats.Conn, subject string, id string, body []byte, hdr map[string]string) {
-	t.Helper()
-	js, err := nc.JetStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := nats.NewMsg(subject)
-	m.Data = body
-	m.Header.Set(nats.MsgIdHdr, id)
-	for k, v := range hdr {
-		m.Header.Set(k, v)
-	}
-	if _, err := js.PublishMsg(m); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func publishOp(t testing.TB, nc *nats.Conn, o events.Operation, idSuffix string) {
-	t.Helper()
-	natstest.PublishOps(t, nc, nil, idSuffix, o)
-}
-
-func (g *rig) results(subject string, n int) []events.Result {
-	g.t.Helper()
-	var out []events.Result
-	natstest.CheckFor(g.t, 60*time.Second, 20*time.Millisecond, func() error {
-		out = out[:0]
-		for _, m := range natstest.Msgs(g.t, g.JS, events.StreamResults, subject) {
-			r, err := events.UnmarshalResult(m.Data)
-			if err != nil {
-				return err
-			}
-			out = append(out, r)
-		}
-		if len(out) < n {
-			return fmt.Errorf("%d results on %s, want %d", len(out), subject, n)
-		}
-		return nil
-	})
-	return out
 }
 
 // usersAPI answers SecureChange's GET /users/{id}.json.
@@ -187,10 +97,10 @@ func TestEmailOperation(t *testing.T) {
 	_ = os.WriteFile(text, []byte("Ticket #ticket_id# (#ticket_subject#) is at #step_name#, handled by #assignee#.\n"), 0o600)
 	_ = os.WriteFile(html, []byte("<p>Ticket <b>#ticket_id#</b>: #ticket_subject#</p>\n"), 0o600)
 	t.Setenv("SC_TEST_PASSWORD", "sc")
-	g := startNotifier(t, ns.ClientURL(), func(c *config.Config) {
+	g := testrig.Start(t, "notifier", testConfig(ns.ClientURL(), func(c *config.Config) {
 		c.SMTP = smtpCfg
 		c.SecureChange = config.SecureChange{URL: scURL, User: "api", PasswordEnv: "SC_TEST_PASSWORD"}
-	})
+	}))
 	// As the dispatcher plans it: the route's template files read into the operation.
 	spec, err := config.EmailAction{To: []string{"cab@example.com", "requester"}, Cc: []string{"handler"},
 		Subject: "Ticket #ticket_id# – #ticket_subject# ✓", Template: text, HTML: html}.Spec()
@@ -199,7 +109,7 @@ func TestEmailOperation(t *testing.T) {
 	}
 	_ = os.Remove(text) // the notifier needs no template file
 	o := emailOp("1234", spec)
-	publishOp(t, g.NC, o, "")
+	g.PublishOps(nil, "", o)
 	msgs := srv.WaitMessages(t, 1, time.Minute)
 	m := msgs[0]
 	if got := strings.Join(m.To, ","); got != "cab@example.com,a.smith@example.com,b.jones@example.com" {
@@ -232,7 +142,7 @@ func TestEmailOperation(t *testing.T) {
 		!strings.HasPrefix(parts[1], "text/html") || !strings.Contains(parts[1], "<b>1234</b>") {
 		t.Errorf("parts %q", parts)
 	}
-	if r := g.results("scw.result.email.>", 1)[0]; r.Status != events.ResultSucceeded || len(r.Attempts) != 1 {
+	if r := g.WaitResults("scw.result.email.>", 1)[0]; r.Status != events.ResultSucceeded || len(r.Attempts) != 1 {
 		t.Errorf("result %+v", r)
 	}
 	if strings.Contains(g.Logs.String(), "smtp-secret") {
@@ -269,11 +179,11 @@ func decodeQP(enc string, b []byte) string {
 func TestTransientPermanentAndReplay(t *testing.T) {
 	ns := natstest.RunJetStream(t)
 	srv, smtpCfg := smtpServer(t)
-	g := startNotifier(t, ns.ClientURL(), func(c *config.Config) { c.SMTP = smtpCfg })
+	g := testrig.Start(t, "notifier", testConfig(ns.ClientURL(), func(c *config.Config) { c.SMTP = smtpCfg }))
 
 	srv.FailNext(1, 451, "4.3.0 try again later")
-	publishOp(t, g.NC, emailOp("1", events.EmailSpec{To: []string{"ops@example.com"}}), "")
-	r := g.results("scw.result.email.succeeded.1.*", 1)[0]
+	g.PublishOps(nil, "", emailOp("1", events.EmailSpec{To: []string{"ops@example.com"}}))
+	r := g.WaitResults("scw.result.email.succeeded.1.*", 1)[0]
 	if len(r.Attempts) != 2 || !r.Attempts[0].Transient {
 		t.Fatalf("result %+v", r)
 	}
@@ -282,8 +192,8 @@ func TestTransientPermanentAndReplay(t *testing.T) {
 	}
 
 	srv.FailNext(1, 550, "5.1.1 mailbox unavailable")
-	publishOp(t, g.NC, emailOp("2", events.EmailSpec{To: []string{"nobody@example.com"}}), "")
-	r = g.results("scw.result.email.failed.2.*", 1)[0]
+	g.PublishOps(nil, "", emailOp("2", events.EmailSpec{To: []string{"nobody@example.com"}}))
+	r = g.WaitResults("scw.result.email.failed.2.*", 1)[0]
 	if len(r.Attempts) != 1 || r.Attempts[0].Transient || !strings.Contains(r.Error, "550") {
 		t.Fatalf("result %+v", r)
 	}
@@ -292,11 +202,11 @@ func TestTransientPermanentAndReplay(t *testing.T) {
 	}
 
 	o := emailOp("3", events.EmailSpec{To: []string{"ops@example.com"}})
-	publishOp(t, g.NC, o, "")
-	g.results("scw.result.email.succeeded.3.*", 1)
-	publishOp(t, g.NC, o, "-replay")
-	publishOp(t, g.NC, emailOp("4", events.EmailSpec{To: []string{"ops@example.com"}}), "") // a marker behind the replay
-	g.results("scw.result.email.succeeded.4.*", 1)
+	g.PublishOps(nil, "", o)
+	g.WaitResults("scw.result.email.succeeded.3.*", 1)
+	g.PublishOps(nil, "-replay", o)
+	g.PublishOps(nil, "", emailOp("4", events.EmailSpec{To: []string{"ops@example.com"}})) // a marker behind the replay
+	g.WaitResults("scw.result.email.succeeded.4.*", 1)
 	if n := len(srv.Messages()); n != 3 { // 1, 3 and 4; the replay of 3 sent nothing
 		t.Fatalf("%d emails, want 3", n)
 	}
@@ -308,18 +218,18 @@ func TestTransientPermanentAndReplay(t *testing.T) {
 func TestAlertStormBecomesDigest(t *testing.T) {
 	ns := natstest.RunJetStream(t)
 	srv, smtpCfg := smtpServer(t)
-	g := startNotifier(t, ns.ClientURL(), func(c *config.Config) {
+	g := testrig.Start(t, "notifier", testConfig(ns.ClientURL(), func(c *config.Config) {
 		c.SMTP = smtpCfg
 		// One window for the whole storm however slow the machine; the digest pending at
 		// the end goes out when the notifier stops.
 		c.Notifications = config.Notifications{OnFailure: []string{"ops@example.com"}, DigestAfter: 5, DigestWindow: time.Hour}
-	})
+	}))
 	for i := range 200 {
 		r := events.Result{OperationID: fmt.Sprintf("op%03d", i), TriggerID: "t", Ticket: fmt.Sprint(9000 + i), Event: events.Create,
 			Kind: events.OpITSM, Target: "servicenow", Route: "open-change", Action: "create", Status: events.ResultFailed,
 			Error: "gave up after 8 attempts: 503 Service Unavailable", Attempts: make([]events.Attempt, 8)}
 		b, _ := r.Marshal()
-		publish(t, g.NC, r.Subject(), r.ID(), b, r.Headers())
+		g.Publish(natstest.NewMsg(r.Subject(), b, r.Headers(), r.ID()))
 	}
 	srv.WaitMessages(t, 5, 2*time.Minute)
 	natstest.CheckFor(t, 2*time.Minute, 20*time.Millisecond, func() error {
@@ -345,7 +255,7 @@ func TestAlertStormBecomesDigest(t *testing.T) {
 			metricstest.Want(g.Registry, "triggerflow_consumer_pending_messages", map[string]string{"durable": "notifier-digest"}, 195),
 		)
 	})
-	g.stop() // the window ends: the digest goes out
+	g.Stop() // the window ends: the digest goes out
 	for _, w := range []struct {
 		name   string
 		labels map[string]string
@@ -386,16 +296,15 @@ func TestAlertStormBecomesDigest(t *testing.T) {
 func TestDeadLetteredTriggerAlertsOnce(t *testing.T) {
 	ns := natstest.RunJetStream(t)
 	srv, smtpCfg := smtpServer(t)
-	g := startNotifier(t, ns.ClientURL(), func(c *config.Config) {
+	g := testrig.Start(t, "notifier", testConfig(ns.ClientURL(), func(c *config.Config) {
 		c.SMTP = smtpCfg
 		c.Notifications.OnFailure = []string{"ops@example.com"}
-	})
+	}))
 	hdr := map[string]string{events.HdrService: "dispatcher", events.HdrTicketID: "77", events.HdrTriggerID: "trig77",
 		events.HdrEvent: "ADVANCE", events.HdrError: "securechange: ticket 77 not found in SecureChange (404)"}
-	publish(t, g.NC, "scw.dlq.dispatcher.77", "dlq-1", []byte(`{"id":"trig77","event":"ADVANCE"}`), hdr)
-	publish(t, g.NC, "scw.dlq.dispatcher.77", "dlq-2", []byte(`{"id":"trig77","event":"ADVANCE"}`), hdr)
-	publish(t, g.NC, "scw.dlq.dispatcher.78", "dlq-3", []byte(`{"id":"trig78","event":"CREATE"}`),
-		map[string]string{events.HdrService: "dispatcher", events.HdrTicketID: "78", events.HdrTriggerID: "trig78", events.HdrError: "x"})
+	g.Publish(natstest.NewMsg("scw.dlq.dispatcher.77", []byte(`{"id":"trig77","event":"ADVANCE"}`), hdr, "dlq-1"))
+	g.Publish(natstest.NewMsg("scw.dlq.dispatcher.77", []byte(`{"id":"trig77","event":"ADVANCE"}`), hdr, "dlq-2"))
+	g.Publish(natstest.NewMsg("scw.dlq.dispatcher.78", []byte(`{"id":"trig78","event":"CREATE"}`), map[string]string{events.HdrService: "dispatcher", events.HdrTicketID: "78", events.HdrTriggerID: "trig78", events.HdrError: "x"}, "dlq-3"))
 	srv.WaitMessages(t, 2, time.Minute)
 	natstest.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
 		info, err := g.JS.Consumer(t.Context(), events.StreamDLQ, "notifier-dlq")
@@ -427,15 +336,15 @@ func TestAlertToRequesterAndHandler(t *testing.T) {
 	ns := natstest.RunJetStream(t)
 	srv, smtpCfg := smtpServer(t)
 	t.Setenv("SC_TEST_PASSWORD", "sc")
-	g := startNotifier(t, ns.ClientURL(), func(c *config.Config) {
+	g := testrig.Start(t, "notifier", testConfig(ns.ClientURL(), func(c *config.Config) {
 		c.SMTP = smtpCfg
 		c.SecureChange = config.SecureChange{URL: usersAPI(t), User: "api", PasswordEnv: "SC_TEST_PASSWORD"}
 		c.Notifications.OnFailure = []string{"requester", "handler", "ops@example.com"}
-	})
+	}))
 	r := events.Result{OperationID: "op-4343", TriggerID: "t", Ticket: "4343", Event: events.Create, Kind: events.OpITSM,
 		Target: "servicenow", Route: "open-change", Action: "create", Status: events.ResultFailed, Error: "HTTP 400"}
 	b, _ := r.Marshal()
-	publish(t, g.NC, r.Subject(), r.ID(), b, r.Headers())
+	g.Publish(natstest.NewMsg(r.Subject(), b, r.Headers(), r.ID()))
 	m := srv.WaitMessages(t, 1, time.Minute)[0]
 	if got := strings.Join(m.To, ","); got != "a.smith@example.com,b.jones@example.com,ops@example.com" {
 		t.Fatalf("alert recipients %s", got)
@@ -446,15 +355,15 @@ func TestAlertToRequesterAndHandler(t *testing.T) {
 func TestDigestSentAtWindowEnd(t *testing.T) {
 	ns := natstest.RunJetStream(t)
 	srv, smtpCfg := smtpServer(t)
-	g := startNotifier(t, ns.ClientURL(), func(c *config.Config) {
+	g := testrig.Start(t, "notifier", testConfig(ns.ClientURL(), func(c *config.Config) {
 		c.SMTP = smtpCfg
 		c.Notifications = config.Notifications{OnFailure: []string{"ops@example.com"}, DigestAfter: 1, DigestWindow: 5 * time.Second}
-	})
+	}))
 	for i := range 3 {
 		r := events.Result{OperationID: fmt.Sprintf("w%d", i), Ticket: fmt.Sprint(700 + i), Event: events.Create, Kind: events.OpITSM,
 			Target: "servicenow", Route: "r", Action: "a", Status: events.ResultFailed, Error: "boom"}
 		b, _ := r.Marshal()
-		publish(t, g.NC, r.Subject(), r.ID(), b, r.Headers())
+		g.Publish(natstest.NewMsg(r.Subject(), b, r.Headers(), r.ID()))
 	}
 	var digests int
 	natstest.CheckFor(t, 2*time.Minute, 50*time.Millisecond, func() error {

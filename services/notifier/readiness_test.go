@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/testrig"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
 // readyz returns the status and body of the rig's /readyz.
-func (g *rig) readyz() (int, string) {
-	g.t.Helper()
+func readyz(g *testrig.Rig) (int, string) {
+	g.T().Helper()
 	mux := http.NewServeMux()
 	g.Health.Mount(mux)
 	rec := httptest.NewRecorder()
@@ -32,19 +33,19 @@ func (g *rig) readyz() (int, string) {
 func TestAlertsConsumerDeletedRecreated(t *testing.T) {
 	ns := natstest.RunJetStream(t)
 	srv, smtpCfg := smtpServer(t)
-	g := startNotifier(t, ns.ClientURL(), func(c *config.Config) {
+	g := testrig.Start(t, "notifier", testConfig(ns.ClientURL(), func(c *config.Config) {
 		c.SMTP = smtpCfg
 		c.Notifications = config.Notifications{OnFailure: []string{"ops@example.com"}, DigestAfter: 50, DigestWindow: time.Minute}
-	})
+	}))
 	failed := func(i int) {
 		r := events.Result{OperationID: fmt.Sprintf("op%03d", i), TriggerID: "t", Ticket: fmt.Sprint(9100 + i), Event: events.Create,
 			Kind: events.OpITSM, Target: "servicenow", Route: "open-change", Action: "create", Status: events.ResultFailed,
 			Error: "400 Bad Request", Attempts: make([]events.Attempt, 1)}
 		b, _ := r.Marshal()
-		publish(t, g.NC, r.Subject(), r.ID(), b, r.Headers())
+		g.Publish(natstest.NewMsg(r.Subject(), b, r.Headers(), r.ID()))
 	}
 	natstest.CheckFor(t, time.Minute, 20*time.Millisecond, func() error {
-		if code, body := g.readyz(); code != http.StatusOK {
+		if code, body := readyz(g); code != http.StatusOK {
 			return fmt.Errorf("readyz %d %s", code, body)
 		}
 		return nil
@@ -56,14 +57,14 @@ func TestAlertsConsumerDeletedRecreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	natstest.CheckFor(t, time.Minute, 5*time.Millisecond, func() error {
-		if code, body := g.readyz(); code != http.StatusServiceUnavailable || !strings.Contains(body, "notifier-alerts: lost (consumer deleted)") {
+		if code, body := readyz(g); code != http.StatusServiceUnavailable || !strings.Contains(body, "notifier-alerts: lost (consumer deleted)") {
 			return fmt.Errorf("readyz %d %s", code, body)
 		}
 		return nil
 	})
 	failed(2)
 	natstest.CheckFor(t, 2*time.Minute, 20*time.Millisecond, func() error {
-		if code, body := g.readyz(); code != http.StatusOK {
+		if code, body := readyz(g); code != http.StatusOK {
 			return fmt.Errorf("readyz %d %s", code, body)
 		}
 		return nil

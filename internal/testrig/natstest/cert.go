@@ -16,7 +16,8 @@ import (
 	"time"
 )
 
-// Cert is a self-signed certificate for 127.0.0.1 and localhost, valid for an hour.
+// Cert is a self-signed certificate for 127.0.0.1 and localhost, valid for an hour, for
+// a server or a client (mutual TLS).
 type Cert struct {
 	CertPEM, KeyPEM []byte // the certificate is its own CA: CertPEM is also the CA bundle
 	TLS             tls.Certificate
@@ -36,7 +37,7 @@ func SelfSignedCert(t testing.TB) Cert {
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IsCA: true, BasicConstraintsValid: true,
 		KeyUsage:    x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)

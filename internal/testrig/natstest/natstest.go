@@ -282,29 +282,32 @@ func (p *Process) Start() {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); _ = logf.Close(); close(done) }()
 	p.cmd, p.done = cmd, done
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if nc, err := nats.Connect(p.URL(), nats.Timeout(time.Second)); err == nil {
-			js, _ := jetstream.New(nc)
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_, err = js.AccountInfo(ctx)
-			cancel()
-			nc.Close()
-			if err == nil {
-				return
-			}
-		}
+	CheckFor(p.t, 60*time.Second, 50*time.Millisecond, func() error {
 		select {
 		case <-done:
 			b, _ := os.ReadFile(filepath.Join(p.Dir, "server.log"))
 			p.t.Fatalf("natstest: nats-server exited at start:\n%s", b)
 		default:
 		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("natstest: nats-server with JetStream not ready in 60s")
-		}
-		time.Sleep(50 * time.Millisecond)
+		return jetStreamReady(p.URL())
+	})
+}
+
+// jetStreamReady is nil when a JetStream at url answers.
+func jetStreamReady(url string) error {
+	nc, err := nats.Connect(url, nats.Timeout(time.Second))
+	if err != nil {
+		return err
 	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err = js.AccountInfo(ctx)
+	return err
 }
 
 // Stop stops the process (SIGTERM, then SIGKILL after 20s) and waits for it to exit.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/failure"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/services/itsm-sync/outbound"
 )
 
@@ -231,9 +232,12 @@ func TestOAuth2TokenRefreshedBeforeExpiry(t *testing.T) {
 			rec := newRecorder(t, nil)
 			s := newServer(t, "oauth", oauthServer(t, te, rec.URL))
 			mustDo(t, s, get)
-			waitFor(t, "a second token", func() bool {
+			natstest.CheckFor(t, time.Minute, 10*time.Millisecond, func() error {
 				mustDo(t, s, get)
-				return rec.last(t).Header.Get("Authorization") == "Bearer at-2"
+				if h := rec.last(t).Header.Get("Authorization"); h != "Bearer at-2" {
+					return fmt.Errorf("Authorization %q, waiting for a second token", h)
+				}
+				return nil
 			})
 			if g.grant == config.GrantRefreshToken {
 				mustDo(t, s, get) // may need a third token: still with an issued refresh token
@@ -403,9 +407,12 @@ func TestCommandAuth(t *testing.T) {
 		s := newServer(t, "cmd", config.Server{BaseURL: rec.URL, Auth: config.ServerAuth{Command: &config.CommandAuth{
 			Command: []string{"/bin/sh", script, counter}, CacheFor: 200 * time.Millisecond, Header: "X-Token"}}})
 		mustDo(t, s, get)
-		waitFor(t, "a second run", func() bool {
+		natstest.CheckFor(t, time.Minute, 10*time.Millisecond, func() error {
 			mustDo(t, s, get)
-			return rec.last(t).Header.Get("X-Token") == "tok-2"
+			if h := rec.last(t).Header.Get("X-Token"); h != "tok-2" {
+				return fmt.Errorf("X-Token %q, waiting for a second run", h)
+			}
+			return nil
 		})
 		if h := rec.headers("X-Token")[0]; h != "tok-1" {
 			t.Fatalf("first X-Token = %q (no scheme for a custom header)", h)

@@ -72,18 +72,6 @@ func asError(t *testing.T, err error) *outbound.Error {
 	return e
 }
 
-// waitFor polls cond until it holds; a generous deadline, never a sleep-then-assert.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // recorder is an httptest server that records what it is sent and answers with answer.
 type recorder struct {
 	*httptest.Server

@@ -1,6 +1,7 @@
 package outbound_test
 
 import (
+	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/failure"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/services/itsm-sync/outbound"
 )
 
@@ -100,18 +102,21 @@ func TestBreaker(t *testing.T) {
 	}
 
 	// a failed probe opens it again
-	waitFor(t, "a probe", func() bool {
+	natstest.CheckFor(t, time.Minute, 10*time.Millisecond, func() error {
 		_, _ = do(t, s, get)
-		return rec.count() == 4
+		if n := rec.count(); n != 4 {
+			return fmt.Errorf("%d requests, waiting for a probe (the 4th)", n)
+		}
+		return nil
 	})
 	if _, err := do(t, s, get); !asError(t, err).BreakerOpen || rec.count() != 4 {
 		t.Fatalf("after a failed probe: %v (requests %d)", err, rec.count())
 	}
 
 	healthy.Store(true)
-	waitFor(t, "a good probe", func() bool {
+	natstest.CheckFor(t, time.Minute, 10*time.Millisecond, func() error {
 		_, err := do(t, s, get)
-		return err == nil
+		return err // nil once a probe was good
 	})
 	if s.BreakerState() != "closed" || rec.count() != 5 {
 		t.Fatalf("breaker %s after %d requests, want closed after 5", s.BreakerState(), rec.count())

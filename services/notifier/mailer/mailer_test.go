@@ -21,6 +21,7 @@ import (
 
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/failure"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/services/notifier/mailer"
 	"github.com/triggerflow/triggerflow/services/notifier/smtptest"
 )
@@ -30,24 +31,6 @@ const (
 	password = "s3cr3t-Pa55word"
 	wait     = 30 * time.Second
 )
-
-// logBuffer collects slog output from any goroutine.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // passwordFile writes the password where smtp.password_file can point.
 func passwordFile(t *testing.T, pass string) string {
@@ -62,7 +45,8 @@ func passwordFile(t *testing.T, pass string) string {
 // starttlsServer is a server that requires STARTTLS and AUTH, and the config to reach it.
 func starttlsServer(t *testing.T) (*smtptest.Server, config.SMTP) {
 	t.Helper()
-	cert, _, caFile := smtptest.SelfSignedCert(t)
+	crt := natstest.SelfSignedCert(t)
+	cert, caFile := crt.TLS, crt.CertFile
 	srv := smtptest.New(t, smtptest.WithSTARTTLS(cert), smtptest.WithAuth(user, password))
 	return srv, config.SMTP{
 		Host: srv.Host, Port: srv.Port, TLSConfig: config.ClientTLS{CAFile: caFile},
@@ -245,7 +229,8 @@ func decodeBody(t *testing.T, cte string, r io.Reader) string {
 
 func TestImplicitTLS(t *testing.T) {
 	t.Parallel()
-	cert, _, caFile := smtptest.SelfSignedCert(t)
+	crt := natstest.SelfSignedCert(t)
+	cert, caFile := crt.TLS, crt.CertFile
 	srv := smtptest.New(t, smtptest.WithImplicitTLS(cert), smtptest.WithAuth(user, password))
 	m := newMailer(t, config.SMTP{
 		Host: srv.Host, Port: srv.Port, TLS: true, TLSConfig: config.ClientTLS{CAFile: caFile},
@@ -261,7 +246,7 @@ func TestImplicitTLS(t *testing.T) {
 func TestUnknownCertificateIsPermanent(t *testing.T) {
 	t.Parallel()
 	srv, c := starttlsServer(t)
-	_, _, otherCA := smtptest.SelfSignedCert(t)
+	otherCA := natstest.SelfSignedCert(t).CertFile
 	for name, tc := range map[string]config.ClientTLS{"system roots": {}, "other ca_file": {CAFile: otherCA}} {
 		c := c
 		c.TLSConfig = tc
@@ -281,7 +266,7 @@ func TestInsecureSkipVerifyWarns(t *testing.T) {
 	t.Parallel()
 	srv, c := starttlsServer(t)
 	c.TLSConfig = config.ClientTLS{InsecureSkipVerify: true}
-	var logs logBuffer
+	var logs natstest.LogBuffer
 	m := newMailer(t, c, slog.New(slog.NewTextHandler(&logs, nil)))
 	if out := logs.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "smtp.tls_config.insecure_skip_verify") {
 		t.Errorf("log = %q, want a WARN about insecure_skip_verify", out)
@@ -303,7 +288,7 @@ func TestWrongPasswordIsPermanentAndSecret(t *testing.T) {
 			srv, c := starttlsServer(t)
 			const wrong = "wr0ng-Pa55word"
 			c.Auth, c.PasswordFile = auth, passwordFile(t, wrong)
-			var logs logBuffer
+			var logs natstest.LogBuffer
 			m := newMailer(t, c, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 			err := m.Send(context.Background(), simple("alice@example.com"))
 			if !failure.IsPermanent(err) || !strings.Contains(err.Error(), "535") || !strings.Contains(err.Error(), "smtp.password_env/password_file") {
@@ -386,7 +371,7 @@ func TestRejectedRecipients(t *testing.T) {
 		t.Parallel()
 		srv, c := starttlsServer(t)
 		srv.RejectRecipient("gone@example.com", 550)
-		var logs logBuffer
+		var logs natstest.LogBuffer
 		m := newMailer(t, c, slog.New(slog.NewTextHandler(&logs, nil)))
 		msg := simple("alice@example.com")
 		msg.Cc = []string{"gone@example.com"}

@@ -8,9 +8,9 @@ import (
 
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/failure"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/services/notifier/mailer"
 	"github.com/triggerflow/triggerflow/services/notifier/mailpittest"
-	"github.com/triggerflow/triggerflow/services/notifier/smtptest"
 )
 
 // Against Mailpit, a strict SMTP server: it refuses "MAIL FROM:addr" without angle
@@ -32,7 +32,8 @@ func mailpitMessage(id string) mailer.Message {
 
 func TestMailpit(t *testing.T) {
 	t.Parallel()
-	cert, _, caFile := smtptest.SelfSignedCert(t)
+	crt := natstest.SelfSignedCert(t)
+	cert, caFile := crt.TLS, crt.CertFile
 	for _, tc := range []struct {
 		name string
 		opts []mailpittest.Option

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 )
 
 // Address is a mailbox as Mailpit's API returns it.
@@ -101,17 +103,14 @@ func (m *Mailpit) Messages(t testing.TB) []Message {
 // oldest first; it fails the test when timeout passes first.
 func (m *Mailpit) WaitMessages(t testing.TB, n int, timeout time.Duration) []Message {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	natstest.CheckFor(t, timeout, 20*time.Millisecond, func() error {
 		_, total, err := m.list()
-		if err == nil && total >= n {
-			return m.Messages(t)
+		if err == nil && total < n {
+			err = fmt.Errorf("mailpittest: %d messages, want %d", total, n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mailpittest: %d messages after %v, want %d (last error: %v)", total, timeout, n, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err
+	})
+	return m.Messages(t)
 }
 
 // DeleteAll deletes every stored message.

@@ -36,6 +36,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 )
 
 // startTimeout bounds how long a start may take until Mailpit accepts SMTP and HTTP.
@@ -69,7 +71,7 @@ type options struct {
 	extra      []string
 }
 
-// WithSTARTTLS offers STARTTLS with cert (e.g. smtptest.SelfSignedCert) and requires
+// WithSTARTTLS offers STARTTLS with cert (e.g. natstest.SelfSignedCert(t).TLS) and requires
 // it before MAIL (--smtp-require-starttls).
 func WithSTARTTLS(cert tls.Certificate) Option {
 	return func(o *options) { o.startTLS = &cert }
@@ -255,17 +257,7 @@ func (m *Mailpit) ready() error {
 // WaitReady polls Ready until it succeeds; it fails the test after timeout.
 func (m *Mailpit) WaitReady(t testing.TB, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := m.Ready()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mailpittest: not ready after %v: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	natstest.CheckFor(t, timeout, 20*time.Millisecond, m.Ready)
 }
 
 // Stop stops the server (SIGTERM, SIGKILL after 10 s) and waits until it exited: its

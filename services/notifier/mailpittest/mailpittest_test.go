@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/services/notifier/mailpittest"
-	"github.com/triggerflow/triggerflow/services/notifier/smtptest"
 )
 
 const wait = 30 * time.Second
@@ -159,7 +159,8 @@ func TestStrictEnvelope(t *testing.T) {
 
 func TestSTARTTLSAndAuth(t *testing.T) {
 	t.Parallel()
-	cert, pool, _ := smtptest.SelfSignedCert(t)
+	crt := natstest.SelfSignedCert(t)
+	cert, pool := crt.TLS, crt.Pool()
 	mp := mailpittest.Start(t, mailpittest.WithSTARTTLS(cert), mailpittest.WithAuth("user", "s3cret"))
 	tc := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 

@@ -26,6 +26,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 )
 
 // Message is one message the server accepted.
@@ -163,16 +164,14 @@ func (s *Server) Commands() []string {
 // when timeout passes first.
 func (s *Server) WaitMessages(t testing.TB, n int, timeout time.Duration) []Message {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if m := s.Messages(); len(m) >= n {
-			return m
+	var m []Message
+	natstest.CheckFor(t, timeout, 10*time.Millisecond, func() error {
+		if m = s.Messages(); len(m) < n {
+			return fmt.Errorf("smtptest: %d messages, want %d", len(m), n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("smtptest: %d messages after %v, want %d", len(s.Messages()), timeout, n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
+	return m
 }
 
 // FailNext makes the next n transactions fail at MAIL FROM with code and msg (e.g. 421,

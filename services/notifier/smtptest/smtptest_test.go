@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/services/notifier/smtptest"
 )
 
@@ -159,7 +160,8 @@ func TestCommandsBDAT(t *testing.T) {
 // as the client wrote them inside TLS, and AUTH works as before.
 func TestCommandsInsideTLS(t *testing.T) {
 	t.Parallel()
-	cert, pool, _ := smtptest.SelfSignedCert(t)
+	crt := natstest.SelfSignedCert(t)
+	cert, pool := crt.TLS, crt.Pool()
 	tc := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 	sendMail := func(t *testing.T, c *smtp.Client, startTLS bool) {
 		t.Helper()
@@ -238,7 +240,7 @@ func TestCommandsInsideTLS(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		_, otherPool, _ := smtptest.SelfSignedCert(t)
+		otherPool := natstest.SelfSignedCert(t).Pool()
 		if err := c.StartTLS(&tls.Config{RootCAs: otherPool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}); err == nil {
 			t.Fatal("STARTTLS with an untrusted certificate succeeded")
 		}

@@ -2,29 +2,21 @@ package ingress_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/fx"
-	"go.uber.org/fx/fxtest"
 
 	"github.com/triggerflow/triggerflow/internal/config"
-	"github.com/triggerflow/triggerflow/internal/runtime/health"
-	"github.com/triggerflow/triggerflow/internal/runtime/logging"
-	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
-	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
+	"github.com/triggerflow/triggerflow/internal/testrig"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	"github.com/triggerflow/triggerflow/services/ingress"
 )
 
 const (
@@ -32,26 +24,18 @@ const (
 	testPassword = "correct horse battery staple"
 )
 
-// rig is a running ingress (the real fx module) on a real JetStream.
+// rig is the ingress under test (testrig.Start) and an HTTP client for it.
 type rig struct {
-	t    testing.TB
-	App  *fxtest.App
-	Logs *natstest.LogBuffer // everything the ingress logged
-	URL  string              // http://host:port
-	JS   jetstream.JetStream
-	Cfg  *config.Config
+	*testrig.Rig
+	URL  string // the ingress's base URL, http://host:port (a test may change its scheme)
 	http *http.Client
-
-	stopped bool
 }
 
-// startIngress runs the ingress module against natsURL (or a fresh embedded JetStream when
-// empty), listening on a random port.
-func startIngress(t testing.TB, natsURL string, mutate func(*config.Config), opts ...ingress.Options) *rig {
+// startIngress runs the ingress against natsURL (or a JetStream of its own when empty),
+// listening on a random port, with one user (testUser); mutate adjusts the config, extra
+// are more fx options (e.g. fx.Replace(ingress.Options{…})).
+func startIngress(t testing.TB, natsURL string, mutate func(*config.Config), extra ...fx.Option) *rig {
 	t.Helper()
-	if natsURL == "" {
-		natsURL = natstest.RunJetStream(t).ClientURL()
-	}
 	pwFile := filepath.Join(t.TempDir(), "password")
 	if err := os.WriteFile(pwFile, []byte(testPassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -64,41 +48,8 @@ func startIngress(t testing.TB, natsURL string, mutate func(*config.Config), opt
 	if mutate != nil {
 		mutate(cfg)
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("test config: %v", err)
-	}
-	var o ingress.Options
-	if len(opts) > 0 {
-		o = opts[0]
-	}
-	var srv *ingress.Server
-	logs := &natstest.LogBuffer{}
-	app := fxtest.New(t,
-		fx.Supply(cfg, o),
-		fx.NopLogger,
-		fx.Provide(func() *slog.Logger { return logging.New(logs, cfg.Log) }),
-		natsconn.Module,
-		health.Module,
-		ingress.Module,
-		fx.Populate(&srv),
-	)
-	app.RequireStart()
-	g := &rig{
-		t: t, App: app, Logs: logs, URL: "http://" + srv.Addr(), JS: natstest.JetStream(t, natsURL), Cfg: cfg,
-		http: &http.Client{Timeout: 30 * time.Second},
-	}
-	t.Cleanup(func() {
-		if !g.stopped {
-			app.RequireStop()
-		}
-	})
-	return g
-}
-
-// stop stops the app now (the cleanup then does nothing).
-func (g *rig) stop() {
-	g.stopped = true
-	g.App.RequireStop()
+	g := testrig.Start(t, "ingress", cfg, extra...)
+	return &rig{Rig: g, URL: g.Ingress, http: &http.Client{Timeout: 30 * time.Second}}
 }
 
 // response is what the ingress answered.
@@ -121,14 +72,14 @@ func (r response) String() string { return fmt.Sprintf("%d %s", r.Status, bytes.
 
 // do sends a request with the test credentials unless the caller set Authorization.
 func (g *rig) do(req *http.Request) response {
-	g.t.Helper()
+	g.T().Helper()
 	if req.Header.Get("Authorization") == "" && req.Header.Get("X-No-Auth") == "" {
 		req.SetBasicAuth(testUser, testPassword)
 	}
 	req.Header.Del("X-No-Auth")
 	res, err := g.http.Do(req)
 	if err != nil {
-		g.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+		g.T().Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
@@ -138,7 +89,7 @@ func (g *rig) do(req *http.Request) response {
 }
 
 func (g *rig) post(path, contentType string, body []byte) response {
-	g.t.Helper()
+	g.T().Helper()
 	req, _ := http.NewRequest(http.MethodPost, g.URL+path, bytes.NewReader(body))
 	req.Header.Set("Content-Type", contentType)
 	return g.do(req)
@@ -146,7 +97,7 @@ func (g *rig) post(path, contentType string, body []byte) response {
 
 // postMediator posts a body exactly as the seed mediator builds it (no escaping).
 func (g *rig) postMediator(event, xml, args, script string) response {
-	g.t.Helper()
+	g.T().Helper()
 	return g.post("/trigger_file", "application/json", mediatorBody(event, xml, args, script))
 }
 
@@ -157,36 +108,21 @@ func mediatorBody(event, xml, args, script string) []byte {
 		"\"script\":\"" + script + "\"\n}")
 }
 
-func (g *rig) msgs() uint64 {
-	g.t.Helper()
-	return natstest.StreamMsgs(g.t, g.JS, events.StreamTriggers)
-}
+// msgs is the number of triggers stored.
+func (g *rig) msgs() uint64 { return g.Count(events.StreamTriggers) }
 
-// stored returns every event in SCW_TRIGGERS, in order.
+// stored returns every event in SCW_TRIGGERS, in order; each must carry its id as
+// Nats-Msg-Id and trigger id header.
 func (g *rig) stored() []events.TriggerEvent {
-	g.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := g.JS.Stream(ctx, events.StreamTriggers)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		g.t.Fatal(err)
-	}
+	g.T().Helper()
 	var out []events.TriggerEvent
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if err != nil {
-			g.t.Fatalf("get seq %d: %v", seq, err)
-		}
+	for _, m := range g.Msgs(events.StreamTriggers, "") {
 		ev, err := events.UnmarshalTriggerEvent(m.Data)
 		if err != nil {
-			g.t.Fatalf("seq %d: %v", seq, err)
+			g.T().Fatalf("seq %d: %v", m.Sequence, err)
 		}
 		if m.Header.Get("Nats-Msg-Id") != ev.ID || m.Header.Get(events.HdrTriggerID) != ev.ID {
-			g.t.Fatalf("seq %d: headers %v do not carry id %s", seq, m.Header, ev.ID)
+			g.T().Fatalf("seq %d: headers %v do not carry id %s", m.Sequence, m.Header, ev.ID)
 		}
 		out = append(out, ev)
 	}

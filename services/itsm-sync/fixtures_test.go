@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,84 +11,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/fx"
-	"go.uber.org/fx/fxtest"
-
 	"github.com/triggerflow/triggerflow/internal/config"
-	"github.com/triggerflow/triggerflow/internal/runtime/bus"
-	"github.com/triggerflow/triggerflow/internal/runtime/health"
-	"github.com/triggerflow/triggerflow/internal/runtime/logging"
-	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
-	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
-	itsmsync "github.com/triggerflow/triggerflow/services/itsm-sync"
 )
 
-// rig is a running itsm-sync (the real fx module) on a real JetStream.
-type rig struct {
-	t    testing.TB
-	JS   jetstream.JetStream
-	NC   *nats.Conn
-	Logs *natstest.LogBuffer
-	// Health serves the process's /healthz, /readyz and /metrics; Registry is its registry.
-	Health   health.Handler
-	Registry *prometheus.Registry
-	app      *fxtest.App
-	stop     func() // stops the service now (instead of at cleanup)
-}
-
-// baseConfig: fast retries, a generous deadline for everything else.
-func baseConfig(natsURL string) *config.Config {
+// testConfig is itsm-sync's config of the tests, for natsURL ("": the rig's own
+// JetStream): fast retries, a generous deadline for everything else; mutate adjusts it.
+func testConfig(natsURL string, mutate func(*config.Config)) *config.Config {
 	cfg := config.Default()
 	cfg.NATS.URL = natsURL
 	cfg.ITSMSync.Instance = "itsm-sync-test"
 	cfg.ITSMSync.Retry = config.Retry{Attempts: 4, Backoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
 	cfg.Servers = map[string]config.Server{}
-	return cfg
-}
-
-// startSync runs the itsm-sync module; mutate adjusts the config first.
-func startSync(t testing.TB, natsURL string, mutate func(*config.Config), hooks *itsmsync.Hooks) *rig {
-	t.Helper()
-	cfg := baseConfig(natsURL)
 	if mutate != nil {
 		mutate(cfg)
 	}
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("test config: %v", err)
-	}
-	logs := &natstest.LogBuffer{}
-	opts := []fx.Option{
-		fx.Supply(cfg), fx.NopLogger,
-		fx.Provide(func() *slog.Logger { return logging.New(logs, cfg.Log) }),
-		natsconn.Module, health.Module, bus.RouterModule, itsmsync.Module,
-	}
-	if hooks != nil {
-		opts = append(opts, fx.Supply(hooks))
-	}
-	g := &rig{t: t, Logs: logs}
-	opts = append(opts, fx.Populate(&g.Health, &g.Registry))
-	app := fxtest.New(t, opts...)
-	app.RequireStart()
-	g.app = app
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			app.RequireStop()
-		}
-	})
-	g.stop = func() { stopped = true; app.RequireStop() }
-	nc := natstest.Connect(t, natsURL)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.JS, g.NC = js, nc
-	return g
+	return cfg
 }
 
 // ticketJSON is an enriched ticket as SecureChange returns it.
@@ -115,59 +52,6 @@ func op(kind events.OpKind, target, ticket string, event events.Trigger, route, 
 		Action: action, TriggerID: trig.ID, Ticket: ticket, Event: event, Spec: b,
 		Context: &events.OpContext{Trigger: trig, Ticket: ticketJSON(ticket)},
 	}
-}
-
-// publish stores operations the way the dispatcher does (natstest.PublishOps).
-func publish(t testing.TB, nc *nats.Conn, ops []events.Operation, header map[string]string, idSuffix string) {
-	t.Helper()
-	natstest.PublishOps(t, nc, header, idSuffix, ops...)
-}
-
-// msgs returns every message of a stream matching subject (NATS wildcards), in order.
-func (g *rig) msgs(stream, subject string) []*jetstream.RawStreamMsg {
-	g.t.Helper()
-	return natstest.Msgs(g.t, g.JS, stream, subject)
-}
-
-// results decodes the results stored for subject.
-func (g *rig) results(subject string) []events.Result {
-	g.t.Helper()
-	var out []events.Result
-	for _, m := range g.msgs(events.StreamResults, subject) {
-		r, err := events.UnmarshalResult(m.Data)
-		if err != nil {
-			g.t.Fatal(err)
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
-// waitResults polls until n results match subject, and returns them.
-func (g *rig) waitResults(subject string, n int) []events.Result {
-	g.t.Helper()
-	var rs []events.Result
-	natstest.CheckFor(g.t, 120*time.Second, 25*time.Millisecond, func() error {
-		if rs = g.results(subject); len(rs) < n {
-			return fmt.Errorf("%d results on %s, want %d", len(rs), subject, n)
-		}
-		return nil
-	})
-	return rs
-}
-
-// waitMsgs polls until n messages of stream match subject, and returns them: a failed
-// operation's result is published before its dead letter.
-func (g *rig) waitMsgs(stream, subject string, n int) []*jetstream.RawStreamMsg {
-	g.t.Helper()
-	var ms []*jetstream.RawStreamMsg
-	natstest.CheckFor(g.t, 30*time.Second, 25*time.Millisecond, func() error {
-		if ms = g.msgs(stream, subject); len(ms) < n {
-			return fmt.Errorf("%d messages on %s in %s, want %d", len(ms), subject, stream, n)
-		}
-		return nil
-	})
-	return ms
 }
 
 // snow is an httptest server that behaves like ServiceNow's Table API for

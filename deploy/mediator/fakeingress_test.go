@@ -1,4 +1,4 @@
-package sctest_test
+package mediator_test
 
 import (
 	"bytes"
@@ -161,14 +161,4 @@ func requireProcfs(t *testing.T) {
 	if _, err := os.Stat("/proc/self/cmdline"); err != nil {
 		t.Skipf("skipped: /proc is not mounted: %v", err)
 	}
-}
-
-// thisDir is the directory of this source file.
-func thisDir(t *testing.T) string {
-	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("runtime.Caller failed")
-	}
-	return filepath.Dir(file)
 }

@@ -1,4 +1,4 @@
-package sctest_test
+package mediator_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/triggerflow/triggerflow/internal/securechange/sctest"
+	"github.com/triggerflow/triggerflow/internal/securechange/securechangetest"
 )
 
 // The seed mediator as a SecureChange admin installs it, run the way SecureChange runs it,
@@ -22,18 +22,18 @@ const (
 )
 
 // seedRunner installs the seed mediator pointed at f and returns a Runner for it.
-func seedRunner(t *testing.T, f *fakeIngress, args ...string) sctest.Runner {
+func seedRunner(t *testing.T, f *fakeIngress, args ...string) securechangetest.Runner {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
 	if err := os.Mkdir(bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	shim, err := sctest.PythonShim(bin)
+	shim, err := securechangetest.PythonShim(bin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	script, err := sctest.InstallMediator(dir, sctest.Settings{
+	script, err := securechangetest.InstallMediator(dir, securechangetest.MediatorSettings{
 		Host:       f.hostPort(), // no scheme, like the seed's 10.244.0.1:8000
 		Endpoint:   "trigger_file",
 		Username:   seedUser,
@@ -43,7 +43,7 @@ func seedRunner(t *testing.T, f *fakeIngress, args ...string) sctest.Runner {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sctest.Runner{
+	return securechangetest.Runner{
 		Script: script,
 		Args:   args,
 		Env:    []string{"PATH=" + shim + string(os.PathListSeparator) + os.Getenv("PATH")},
@@ -69,7 +69,7 @@ func decodeSeedPayload(t *testing.T, body []byte) seedPayload {
 
 func exampleTicket(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(thisDir(t), "..", "..", "..", "examples", "tickets", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "tickets", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,13 +195,13 @@ func TestSeedMediatorQuirks(t *testing.T) {
 		ticket   []byte
 		answer   reply
 		password string // "" means the right one
-		check    func(t *testing.T, res sctest.Result, reqs []received)
+		check    func(t *testing.T, res securechangetest.Result, reqs []received)
 	}{
 		{
 			name:   "Test button: empty stdin still posts",
 			event:  "TEST",
 			answer: reply{200, `{"output":"test ok"}`},
-			check: func(t *testing.T, res sctest.Result, reqs []received) {
+			check: func(t *testing.T, res securechangetest.Result, reqs []received) {
 				p := decodeSeedPayload(t, reqs[0].Body)
 				if p.TicketInfo != "" || p.Event != "TEST" || !res.OK() || res.Last().Stdout != "test ok" {
 					t.Errorf("payload %+v, result %+v", p, res.Last())
@@ -213,7 +213,7 @@ func TestSeedMediatorQuirks(t *testing.T) {
 			event:  "CREATE",
 			ticket: []byte("<ticket_info/>"),
 			answer: reply{200, ""},
-			check: func(t *testing.T, res sctest.Result, reqs []received) {
+			check: func(t *testing.T, res securechangetest.Result, reqs []received) {
 				if len(res.Attempts) != 5 || res.Last().ExitCode != 1 || !strings.Contains(res.Last().Stderr, "TypeError") {
 					t.Errorf("attempts %d, last %+v; want 5 attempts ending in a TypeError, exit 1", len(res.Attempts), res.Last())
 				}
@@ -224,7 +224,7 @@ func TestSeedMediatorQuirks(t *testing.T) {
 			event:  "CREATE",
 			ticket: []byte("<ticket_info/>"),
 			answer: reply{200, "<html>proxy login</html>"},
-			check: func(t *testing.T, res sctest.Result, reqs []received) {
+			check: func(t *testing.T, res securechangetest.Result, reqs []received) {
 				if res.Last().ExitCode != 1 || !strings.Contains(res.Last().Stderr, "JSONDecodeError") {
 					t.Errorf("last attempt %+v; want exit 1 with a JSONDecodeError", res.Last())
 				}
@@ -235,7 +235,7 @@ func TestSeedMediatorQuirks(t *testing.T) {
 			event:  "CREATE",
 			ticket: []byte("<ticket_info/>"),
 			answer: reply{200, `{"output":"partly","error":{"output":"refused","returnCode":256}}`},
-			check: func(t *testing.T, res sctest.Result, reqs []received) {
+			check: func(t *testing.T, res securechangetest.Result, reqs []received) {
 				a := res.Last()
 				if len(res.Attempts) != 1 || a.ExitCode != 0 || a.Stdout != "partly" || a.Stderr != "refused" {
 					t.Errorf("attempts %+v; want one that exits 0 yet prints the error", res.Attempts)
@@ -248,7 +248,7 @@ func TestSeedMediatorQuirks(t *testing.T) {
 			args:   []string{"dropped", "two  spaces", `say "hi"`, `back\slash`},
 			ticket: []byte("<ticket_info/>"),
 			answer: reply{200, `{"output":"stored"}`},
-			check: func(t *testing.T, res sctest.Result, reqs []received) {
+			check: func(t *testing.T, res securechangetest.Result, reqs []received) {
 				body := string(reqs[0].Body)
 				if want := `"args":"two spaces say "hi" back\slash",`; !strings.Contains(body, want) {
 					t.Errorf("body %q does not contain %q", body, want)
@@ -269,7 +269,7 @@ func TestSeedMediatorQuirks(t *testing.T) {
 			args:   []string{"Mediator Test", "ops"},
 			ticket: []byte("<ticket_info/>"),
 			answer: reply{200, `{"output":"stored"}`},
-			check: func(t *testing.T, res sctest.Result, reqs []received) {
+			check: func(t *testing.T, res securechangetest.Result, reqs []received) {
 				if p := decodeSeedPayload(t, reqs[0].Body); p.Args != "Test ops" {
 					t.Errorf("args = %q, want %q", p.Args, "Test ops")
 				}
@@ -280,7 +280,7 @@ func TestSeedMediatorQuirks(t *testing.T) {
 			event:    "CREATE",
 			ticket:   []byte("<ticket_info/>"),
 			password: "wrong",
-			check: func(t *testing.T, res sctest.Result, reqs []received) {
+			check: func(t *testing.T, res securechangetest.Result, reqs []received) {
 				if res.Last().ExitCode != 22 || !strings.Contains(res.Last().Stderr, "401") {
 					t.Errorf("last attempt %+v; want exit 22 and curl's 401 message", res.Last())
 				}

@@ -1,4 +1,6 @@
-package main
+// Package deploy_test checks the monitoring files of deploy/ (the Grafana dashboard and
+// the Prometheus rules) against the metrics `triggerflow all` registers.
+package deploy_test
 
 import (
 	"encoding/json"
@@ -12,17 +14,16 @@ import (
 	"go.uber.org/fx"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/triggerflow/triggerflow/internal/app"
 	"github.com/triggerflow/triggerflow/internal/config"
-	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
+	"github.com/triggerflow/triggerflow/internal/testrig"
 	"github.com/triggerflow/triggerflow/services/ingress"
 )
 
 // Where the dashboard and the alert rules are, and the README that documents the metrics.
 const (
-	grafanaDashboard = "../../deploy/grafana/triggerflow.json"
-	prometheusRules  = "../../deploy/prometheus/rules.yaml"
-	readme           = "../../README.md"
+	grafanaDashboard = "grafana/triggerflow.json"
+	prometheusRules  = "prometheus/rules.yaml"
+	readme           = "../README.md"
 )
 
 // metricName is a triggerflow metric as PromQL or prose names it.
@@ -97,29 +98,18 @@ func TestDeployMetricsRegistered(t *testing.T) {
 	}
 }
 
-// allRegistry builds `triggerflow all` (not started: the services register their metrics
-// when they are built) against a test server and returns its registry.
+// allRegistry runs `triggerflow all` (testrig; every service, the notifier and an ITSM
+// server configured) and returns its registry.
 func allRegistry(t *testing.T) *prometheus.Registry {
 	t.Helper()
-	ns := natstest.RunJetStream(t)
 	cfg := config.Default()
-	cfg.NATS.URL = ns.ClientURL()
 	cfg.Servers = map[string]config.Server{"servicenow": {BaseURL: "https://snow.example"}}
 	cfg.SMTP.Host, cfg.SMTP.From = "127.0.0.1", "triggerflow@example.com"
 	cfg.Log.Level = "error"
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("test config: %v", err)
-	}
 	if !cfg.SMTP.Enabled() {
 		t.Fatal("test config: the notifier is not part of `all` without smtp")
 	}
-	var reg *prometheus.Registry
-	app := fx.New(append(app.Options("all", cfg, ingress.Options{Dev: true}), fx.NopLogger, fx.Populate(&reg))...)
-	if err := app.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return reg
+	return testrig.Start(t, "all", cfg, fx.Replace(ingress.Options{Dev: true})).Registry
 }
 
 // isRegistered reports whether a collector of the metric name is registered: a probe of

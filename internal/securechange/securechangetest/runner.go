@@ -1,4 +1,4 @@
-package sctest
+package securechangetest
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package sctest_test
+package securechangetest_test
 
 import (
 	"bytes"
@@ -8,19 +8,19 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/triggerflow/triggerflow/internal/securechange/sctest"
+	"github.com/triggerflow/triggerflow/internal/securechange/securechangetest"
 )
 
 func TestInstallMediatorChangesOnlyTheFiveSettings(t *testing.T) {
 	t.Parallel()
-	s := sctest.Settings{
+	s := securechangetest.MediatorSettings{
 		Host:       "127.0.0.1:8000",
 		Endpoint:   "v1/trigger_file",
 		Username:   "scw-mediator",
 		Password:   `it's a "secret" $HOME`,
 		ExecScript: "/opt/triggerflow/none",
 	}
-	path, err := sctest.InstallMediator(t.TempDir(), s)
+	path, err := securechangetest.InstallMediator(t.TempDir(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestInstallMediatorChangesOnlyTheFiveSettings(t *testing.T) {
 	if mode := info.Mode().Perm(); mode != 0o755 {
 		t.Errorf("mode = %v, want 0755", mode)
 	}
-	seed := readLines(t, sctest.SeedMediator())
+	seed := readLines(t, securechangetest.SeedMediator())
 	got := readLines(t, path)
 	if len(got) != len(seed) {
 		t.Fatalf("installed copy has %d lines, the seed %d", len(got), len(seed))
@@ -78,7 +78,7 @@ func TestInstallMediatorChangesOnlyTheFiveSettings(t *testing.T) {
 
 func TestInstallMediatorRejectsMultiLineValues(t *testing.T) {
 	t.Parallel()
-	_, err := sctest.InstallMediator(t.TempDir(), sctest.Settings{Host: "h", Endpoint: "e", Username: "u", Password: "a\nb", ExecScript: "x"})
+	_, err := securechangetest.InstallMediator(t.TempDir(), securechangetest.MediatorSettings{Host: "h", Endpoint: "e", Username: "u", Password: "a\nb", ExecScript: "x"})
 	if err == nil || !strings.Contains(err.Error(), "PASSWORD") {
 		t.Fatalf("InstallMediator error = %v, want one naming PASSWORD", err)
 	}
@@ -86,7 +86,7 @@ func TestInstallMediatorRejectsMultiLineValues(t *testing.T) {
 
 func TestInstallMediatorFailsOnAMissingDirectory(t *testing.T) {
 	t.Parallel()
-	_, err := sctest.InstallMediator(filepath.Join(t.TempDir(), "missing"), sctest.Settings{})
+	_, err := securechangetest.InstallMediator(filepath.Join(t.TempDir(), "missing"), securechangetest.MediatorSettings{})
 	if err == nil {
 		t.Fatal("InstallMediator into a missing directory succeeded")
 	}
@@ -94,7 +94,7 @@ func TestInstallMediatorFailsOnAMissingDirectory(t *testing.T) {
 
 func TestSeedMediatorIsValidBashAndPython(t *testing.T) {
 	t.Parallel()
-	path := sctest.SeedMediator()
+	path := securechangetest.SeedMediator()
 	if out, err := exec.Command("bash", "-n", path).CombinedOutput(); err != nil {
 		t.Fatalf("bash -n %s: %v\n%s", path, err, out)
 	}
@@ -118,7 +118,7 @@ func TestSeedMediatorIsValidBashAndPython(t *testing.T) {
 // the script as printed in seed 000, when the shared seeds are next to the repository.
 func TestSeedMediatorDiffersFromTheSeedOnlyByTheRepairs(t *testing.T) {
 	t.Parallel()
-	pages, _ := filepath.Glob(filepath.Join(thisDir(t), "..", "..", "..", "..", "shared", "seeds", "000_*.txt"))
+	pages, _ := filepath.Glob(filepath.Join("..", "..", "..", "..", "shared", "seeds", "000_*.txt"))
 	if len(pages) != 1 {
 		t.Skipf("skipped: seed 000 is not at ../shared/seeds next to the repository (found %d files)", len(pages))
 	}
@@ -135,7 +135,7 @@ func TestSeedMediatorDiffersFromTheSeedOnlyByTheRepairs(t *testing.T) {
 	repaired := strings.Replace(printed, "\nsys.stderr.write(stderr)\n", "\n    sys.stderr.write(stderr)\n", 1)
 	repaired = strings.Replace(repaired, "\nsys.exit(ext_code) -\n", "\nsys.exit(ext_code)\n\"\n", 1)
 	repaired = strings.Replace(repaired, "\nsys.exit(ext_code)\n", "\n    sys.exit(ext_code)\n", 1)
-	ours, err := os.ReadFile(sctest.SeedMediator())
+	ours, err := os.ReadFile(securechangetest.SeedMediator())
 	if err != nil {
 		t.Fatal(err)
 	}

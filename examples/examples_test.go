@@ -1,20 +1,14 @@
-package sctest_test
+package examples_test
 
 import (
-	"context"
-	"encoding/base64"
 	"encoding/xml"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// events are SecureChange's trigger names (DESIGN.md §4); examples/tickets has one file each.
-var events = []string{
-	"CREATE", "ADVANCE", "CLOSE", "CANCEL", "REJECT", "REDO", "REOPEN", "RESOLVE", "RESUBMIT",
-	"AUTOMATION_FAILED", "PRE_ASSIGNMENT_SCRIPT",
-}
+	"github.com/triggerflow/triggerflow/pkg/events"
+)
 
 type exampleStage struct {
 	ID   int    `xml:"id"`
@@ -42,8 +36,9 @@ func TestExampleTickets(t *testing.T) {
 	t.Parallel()
 	ids := map[int]string{}
 	unknown := 0
-	for _, event := range events {
-		name := strings.ToLower(event) + ".xml"
+	triggers := events.Triggers() // SecureChange's trigger names (DESIGN.md §4): one file each
+	for _, trig := range triggers {
+		name := trig.Token() + ".xml"
 		var ti exampleTicketInfo
 		if err := xml.Unmarshal(exampleTicket(t, name), &ti); err != nil {
 			t.Errorf("%s: %v", name, err)
@@ -79,48 +74,16 @@ func TestExampleTickets(t *testing.T) {
 	if got := strings.TrimSpace(string(exampleTicket(t, "test.xml"))); got != "<ticket_info/>" {
 		t.Errorf("test.xml = %q, want <ticket_info/>", got)
 	}
-	files, _ := filepath.Glob(filepath.Join(thisDir(t), "..", "..", "..", "examples", "tickets", "*.xml"))
-	if len(files) != len(events)+1 {
-		t.Errorf("examples/tickets has %d files, want %d", len(files), len(events)+1)
-	}
-}
-
-// TestExampleTicketsThroughBothMediators sends every example through the seed mediator and the
-// triggerflow mediator and checks that the ingress would receive it unchanged.
-func TestExampleTicketsThroughBothMediators(t *testing.T) {
-	t.Parallel()
-	for _, event := range append(events, "TEST") {
-		t.Run(event, func(t *testing.T) {
-			t.Parallel()
-			ticket := exampleTicket(t, strings.ToLower(event)+".xml")
-
-			seed := newFakeIngress(t, seedUser, seedPassword, always(200, `{"output":"stored"}`))
-			res, err := seedRunner(t, seed, "Mediator").Run(context.Background(), event, ticket)
-			if err != nil || !res.OK() {
-				t.Fatalf("seed mediator: %v %+v", err, res.Last())
-			}
-			p := decodeSeedPayload(t, seed.requests()[0].Body)
-			if got, err := base64.StdEncoding.DecodeString(p.TicketInfo); err != nil || string(got) != string(ticket) || p.Event != event {
-				t.Errorf("seed mediator sent event %q ticket %q (%v)", p.Event, got, err)
-			}
-
-			tf := newFakeIngress(t, tfUser, tfPassword, always(200, `{"output":"stored"}`))
-			res, err = mediatorRunner(t, tf.URL, []string{"Mediator"}).Run(context.Background(), event, ticket)
-			if err != nil || !res.OK() {
-				t.Fatalf("triggerflow mediator: %v %+v", err, res.Last())
-			}
-			req := tf.requests()[0]
-			if req.Path != "/v1/triggers/"+event || string(req.Body) != string(ticket) {
-				t.Errorf("triggerflow mediator sent %s %q", req.Path, req.Body)
-			}
-		})
+	files, _ := filepath.Glob(filepath.Join("tickets", "*.xml"))
+	if len(files) != len(triggers)+1 {
+		t.Errorf("examples/tickets has %d files, want %d", len(files), len(triggers)+1)
 	}
 }
 
 // TestExampleTicketsAreUTF8Files guards against an editor adding a BOM or CRLF line ends.
 func TestExampleTicketsAreUTF8Files(t *testing.T) {
 	t.Parallel()
-	files, _ := filepath.Glob(filepath.Join(thisDir(t), "..", "..", "..", "examples", "tickets", "*.xml"))
+	files, _ := filepath.Glob(filepath.Join("tickets", "*.xml"))
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -130,4 +93,14 @@ func TestExampleTicketsAreUTF8Files(t *testing.T) {
 			t.Errorf("%s: BOM, CR or no final newline", filepath.Base(f))
 		}
 	}
+}
+
+// exampleTicket reads tickets/name.
+func exampleTicket(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("tickets", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -1,4 +1,4 @@
-package sctest
+package securechangetest
 
 import (
 	"strings"
@@ -8,7 +8,7 @@ import (
 func TestEditSettingsNeedsEachLineExactlyOnce(t *testing.T) {
 	t.Parallel()
 	full := "#! /bin/bash\nHOST=h\nENDPOINT=e\nUSERNAME=u\nPASSWORD=p\nEXEC_SCRIPT=x\n"
-	s := Settings{Host: "H", Endpoint: "E", Username: "U", Password: "P", ExecScript: "X"}
+	s := MediatorSettings{Host: "H", Endpoint: "E", Username: "U", Password: "P", ExecScript: "X"}
 	tests := []struct {
 		name, script, wantErr string
 	}{

@@ -1,4 +1,4 @@
-package sctest_test
+package mediator_test
 
 import (
 	"context"
@@ -15,11 +15,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/triggerflow/triggerflow/internal/securechange/sctest"
+	"github.com/triggerflow/triggerflow/internal/securechange/securechangetest"
 )
 
-// deploy/mediator/triggerflow-mediator.sh run the way SecureChange runs it, against a
-// stand-in ingress.
+// triggerflow-mediator.sh run the way SecureChange runs it, against a stand-in ingress.
 
 const (
 	tfUser     = "securechange"
@@ -28,7 +27,10 @@ const (
 
 func mediatorScript(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(thisDir(t), "..", "..", "..", "deploy", "mediator", "triggerflow-mediator.sh")
+	path, err := filepath.Abs("triggerflow-mediator.sh") // the Runner execs it: an absolute path
+	if err != nil {
+		t.Fatal(err)
+	}
 	info, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -41,9 +43,9 @@ func mediatorScript(t *testing.T) string {
 
 // mediatorRunner returns a Runner for the triggerflow mediator pointed at url, with extra
 // KEY=VALUE settings (a later key wins).
-func mediatorRunner(t *testing.T, url string, args []string, env ...string) sctest.Runner {
+func mediatorRunner(t *testing.T, url string, args []string, env ...string) securechangetest.Runner {
 	t.Helper()
-	return sctest.Runner{
+	return securechangetest.Runner{
 		Script: mediatorScript(t),
 		Args:   args,
 		Env: append([]string{
@@ -447,7 +449,7 @@ func TestMediatorScriptWithOldCurl(t *testing.T) {
 		"case \"$1\" in --help) echo ' -f, --fail          Fail silently (no output at all) on HTTP errors'; exit 0;; esac\n" +
 		"for a in \"$@\"; do [ \"$a\" = --fail-with-body ] && { echo 'curl: option --fail-with-body: is unknown' >&2; exit 2; }; done\n" +
 		"exec '" + realCurl + "' \"$@\"\n"
-	if err := sctest.WriteExecutable(filepath.Join(bin, "curl"), []byte(wrapper)); err != nil {
+	if err := securechangetest.WriteExecutable(filepath.Join(bin, "curl"), []byte(wrapper)); err != nil {
 		t.Fatal(err)
 	}
 	f := newFakeIngress(t, tfUser, tfPassword, func(n int) reply {

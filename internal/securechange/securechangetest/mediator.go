@@ -1,9 +1,4 @@
-// Package sctest simulates how Tufin SecureChange runs a script trigger, for tests: the ticket
-// XML on stdin, SCW_EVENT in a minimal environment, the configured arguments on argv, and up to
-// five attempts while the exit code is non-zero. It also ships Tufin's sample mediator script
-// (seed 000, repaired only where the web page that printed it broke it) and installs it the way
-// a SecureChange admin does: by editing its five hardcoded settings.
-package sctest
+package securechangetest
 
 import (
 	"errors"
@@ -17,8 +12,8 @@ import (
 	"syscall"
 )
 
-// Settings are the five "User hardcoded arguments" an admin edits in the seed mediator.
-type Settings struct {
+// MediatorSettings are the five "User hardcoded arguments" an admin edits in the seed mediator.
+type MediatorSettings struct {
 	Host, Endpoint, Username, Password, ExecScript string
 }
 
@@ -29,7 +24,7 @@ const MediatorFileName = "script_mediator.sh"
 func SeedMediator() string {
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
-		panic("sctest: runtime.Caller failed; cannot locate testdata/script_mediator.sh")
+		panic("securechangetest: runtime.Caller failed; cannot locate testdata/script_mediator.sh")
 	}
 	return filepath.Join(filepath.Dir(file), "testdata", MediatorFileName)
 }
@@ -37,7 +32,7 @@ func SeedMediator() string {
 // settingLines are the assignment prefixes InstallMediator edits, in the seed's order.
 var settingLines = []string{"HOST=", "ENDPOINT=", "USERNAME=", "PASSWORD=", "EXEC_SCRIPT="}
 
-func (s Settings) values() []string {
+func (s MediatorSettings) values() []string {
 	return []string{s.Host, s.Endpoint, s.Username, s.Password, s.ExecScript}
 }
 
@@ -46,7 +41,7 @@ func (s Settings) values() []string {
 // path. A value made only of characters that need no shell quoting is written bare, as in the
 // seed; any other value is single-quoted, as a careful admin would. It fails if any of the five
 // lines is not found exactly once, or if a value contains a line break or NUL.
-func InstallMediator(dir string, s Settings) (string, error) {
+func InstallMediator(dir string, s MediatorSettings) (string, error) {
 	seed, err := os.ReadFile(SeedMediator())
 	if err != nil {
 		return "", fmt.Errorf("install mediator: %w", err)
@@ -63,7 +58,7 @@ func InstallMediator(dir string, s Settings) (string, error) {
 }
 
 // editSettings replaces the five setting lines of script.
-func editSettings(script string, s Settings) (string, error) {
+func editSettings(script string, s MediatorSettings) (string, error) {
 	lines := strings.Split(script, "\n")
 	var errs []error
 	for i, prefix := range settingLines {

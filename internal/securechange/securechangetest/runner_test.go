@@ -1,4 +1,4 @@
-package sctest_test
+package securechangetest_test
 
 import (
 	"context"
@@ -12,14 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/triggerflow/triggerflow/internal/securechange/sctest"
+	"github.com/triggerflow/triggerflow/internal/securechange/securechangetest"
 )
 
 // writeScript writes an executable script into a fresh temp dir and returns its path.
 func writeScript(t *testing.T, body string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "script.sh")
-	if err := sctest.WriteExecutable(path, []byte(body)); err != nil {
+	if err := securechangetest.WriteExecutable(path, []byte(body)); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -60,7 +60,7 @@ func TestRunnerEnvironment(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			res, err := sctest.Runner{Script: envBin, Env: tt.extra}.Run(context.Background(), tt.event, nil)
+			res, err := securechangetest.Runner{Script: envBin, Env: tt.extra}.Run(context.Background(), tt.event, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -77,7 +77,7 @@ func TestRunnerPassesStdinAndArgs(t *testing.T) {
 	t.Parallel()
 	script := writeScript(t, "#!/bin/sh\ncat\nprintf '[%s]' \"$@\" >&2\n")
 	ticket := []byte("<ticket_info>\r\n <subject>é &amp; ✓</subject>\n</ticket_info>\n\n")
-	r := sctest.Runner{Script: script, Args: []string{"Mediator Test", "a b", `"q"`, ""}}
+	r := securechangetest.Runner{Script: script, Args: []string{"Mediator Test", "a b", `"q"`, ""}}
 	res, err := r.Run(context.Background(), "CREATE", ticket)
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +127,7 @@ func TestRunnerRetriesWhileNonZero(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			counter := filepath.Join(t.TempDir(), "count")
-			r := sctest.Runner{
+			r := securechangetest.Runner{
 				Script:      writeScript(t, counterScript),
 				Args:        []string{counter, tt.succeedOn},
 				MaxAttempts: tt.maxAttempts,
@@ -163,7 +163,7 @@ func TestRunnerTimeoutKillsTheScriptAndItsChildren(t *testing.T) {
 	// sh waits for its child sleep, which holds stdout open: only killing the whole process
 	// group ends the attempt promptly.
 	script := writeScript(t, "#!/bin/sh\necho started\nsleep 30\necho never\n")
-	r := sctest.Runner{Script: script, MaxAttempts: 2, Timeout: 300 * time.Millisecond}
+	r := securechangetest.Runner{Script: script, MaxAttempts: 2, Timeout: 300 * time.Millisecond}
 	start := time.Now()
 	res, err := r.Run(context.Background(), "CLOSE", nil)
 	if err != nil {
@@ -200,7 +200,7 @@ func TestRunnerStartFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			res, err := sctest.Runner{Script: tt.script}.Run(context.Background(), "CREATE", nil)
+			res, err := securechangetest.Runner{Script: tt.script}.Run(context.Background(), "CREATE", nil)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Run error = %v, want %v", err, tt.want)
 			}
@@ -216,7 +216,7 @@ func TestRunnerStopsWhenContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	counter := filepath.Join(t.TempDir(), "count")
-	r := sctest.Runner{Script: writeScript(t, counterScript), Args: []string{counter, "99"}}
+	r := securechangetest.Runner{Script: writeScript(t, counterScript), Args: []string{counter, "99"}}
 	_, err := r.Run(ctx, "CREATE", nil)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run error = %v, want context.Canceled", err)
@@ -225,11 +225,11 @@ func TestRunnerStopsWhenContextEnds(t *testing.T) {
 
 func TestResultOfNoAttempts(t *testing.T) {
 	t.Parallel()
-	var r sctest.Result
+	var r securechangetest.Result
 	if r.OK() {
 		t.Error("OK() of no attempts = true")
 	}
-	if (r.Last() != sctest.Attempt{}) {
+	if (r.Last() != securechangetest.Attempt{}) {
 		t.Errorf("Last() of no attempts = %+v", r.Last())
 	}
 }

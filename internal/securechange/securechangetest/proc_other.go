@@ -1,6 +1,6 @@
 //go:build !unix
 
-package sctest
+package securechangetest
 
 import (
 	"os"
