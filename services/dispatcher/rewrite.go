@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
@@ -44,7 +45,7 @@ const (
 // "firstrun" on that plugin's first run only (a rerun is never a first run).
 type RewriteInput struct {
 	Trigger  events.TriggerEvent
-	Ticket   *events.Ticket
+	Ticket   *securechange.Ticket
 	Plan     events.Plan
 	FirstRun bool
 }
@@ -100,7 +101,7 @@ type RewriteInput struct {
 //	    "requester" = "…"  "requester_id" = "…"  "priority" = "…"  "status" = "…"
 //	    "domain" = "…"  "current_step" = "…"
 //	    "fields" "" = {            # the fields of the latest step, first of each name
-//	      "<field name>" = "<value>"    # as events.Ticket.Value gives it
+//	      "<field name>" = "<value>"    # as securechange.Ticket.Value gives it
 //	    }
 //	  }
 //	  "request" "" = {
@@ -705,7 +706,7 @@ type pluginRequest struct {
 	FirstRun bool
 	Run      int
 	Trigger  *events.TriggerEvent
-	Ticket   *events.Ticket // nil: not enriched
+	Ticket   *securechange.Ticket // nil: not enriched
 	Plan     *events.Plan
 }
 
@@ -759,7 +760,7 @@ func (q *pluginRequest) ticketPairs() []kv {
 }
 
 // ticketFields are the fields of the latest step, the first of each name, with their
-// values as events.Ticket.Value gives them.
+// values as securechange.Ticket.Value gives them.
 func (q *pluginRequest) ticketFields() []kv {
 	t := q.Ticket
 	if t == nil || len(t.Steps) == 0 {

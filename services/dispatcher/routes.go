@@ -13,6 +13,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
@@ -20,7 +21,7 @@ import (
 // connection (or when enrichment was not possible).
 type MatchInput struct {
 	Trigger events.TriggerEvent
-	Ticket  *events.Ticket
+	Ticket  *securechange.Ticket
 }
 
 // Match is a route that applies to a trigger, with the integration point and step it
@@ -299,7 +300,7 @@ type position struct {
 // On ADVANCE the seed's custom script treats the XML's current_stage as the step
 // just left and compares it with steps[-2]; the enriched step list is preferred
 // because it also knows the step entered.
-func stepsOf(ev events.Trigger, info events.TicketInfo, t *events.Ticket) position {
+func stepsOf(ev events.Trigger, info events.TicketInfo, t *securechange.Ticket) position {
 	var p position
 	if t != nil {
 		n := len(t.Steps)
@@ -386,7 +387,7 @@ func stageName(s *events.Stage) string {
 //	ticket.requester               string  requester's user name
 //	ticket.status                  string  e.g. "In Progress"
 //	ticket.priority                string  e.g. "Normal"
-//	ticket.fields                  map[string]string  the value (events.Ticket.Value) of every field of
+//	ticket.fields                  map[string]string  the value (securechange.Ticket.Value) of every field of
 //	                                       the current step's tasks by field name, the first one when
 //	                                       names repeat; a missing name gives ""
 //	ticket.previous_step           string  steps[len-2]'s name
@@ -477,7 +478,7 @@ func newEnv(in MatchInput, pos position) *env {
 
 // currentFields returns the value of every field of the current step's tasks (the
 // latest step named current_step, else the latest step), the first one per name.
-func currentFields(t *events.Ticket) map[string]string {
+func currentFields(t *securechange.Ticket) map[string]string {
 	if len(t.Steps) == 0 {
 		return nil
 	}
@@ -488,7 +489,7 @@ func currentFields(t *events.Ticket) map[string]string {
 		}
 	}
 	// Ticket.Value looks in the latest step, so look at a ticket of this step alone.
-	view := events.Ticket{Steps: []events.Step{step}}
+	view := securechange.Ticket{Steps: []securechange.Step{step}}
 	var out map[string]string
 	for _, task := range step.Tasks {
 		for _, f := range task.Fields {
