@@ -102,19 +102,18 @@ bench: ## benchmarks, each next to its raw JetStream limit measured in the same 
 	cd cmd/triggerflow && $(GO) test -run '^$$' -bench Replay -benchtime $(REPLAY_N) $(PKG)
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/wfi/
 	cd pkg/events && $(GO) test -run '^$$' -bench . -benchmem -cpu 1 $(PKG)
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./internal/securechange/
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/rewrite/kvgroup/
 
 fuzz: ## run each fuzz target for FUZZTIME (corpus in testdata/fuzz)
-	cd pkg/events && $(GO) test -run '^$$' -fuzz '^FuzzDecodeTicketInfo$$' -fuzztime $(FUZZTIME) .
-	cd pkg/events && $(GO) test -run '^$$' -fuzz '^FuzzDecodeTicketInfoFastMatchesFull$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeTicketInfo$$' -fuzztime $(FUZZTIME) ./internal/securechange/
 	cd services/ingress && $(GO) test -run '^$$' -fuzz '^FuzzDecodeMediatorBody$$' -fuzztime $(FUZZTIME) .
 	cd services/ingress && $(GO) test -run '^$$' -fuzz '^FuzzRootIDs$$' -fuzztime $(FUZZTIME) .
-	cd pkg/events && $(GO) test -run '^$$' -fuzz '^FuzzDecodeTicket$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeTicket$$' -fuzztime $(FUZZTIME) ./internal/securechange/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseByteSize$$' -fuzztime $(FUZZTIME) ./internal/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/rewrite/kvgroup/
 	cd services/dispatcher && $(GO) test -run '^$$' -fuzz '^FuzzRoutes$$' -fuzztime $(FUZZTIME) .
-	cd pkg/events && $(GO) test -run '^$$' -fuzz '^FuzzDecodeTicketMatchesReference$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./internal/wfi/
 	$(GO) test -run '^$$' -fuzz '^FuzzSnippet$$' -fuzztime $(FUZZTIME) ./internal/egress/
 	$(GO) test -run '^$$' -fuzz '^FuzzRetryAfter$$' -fuzztime $(FUZZTIME) ./internal/egress/

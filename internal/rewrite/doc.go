@@ -51,7 +51,7 @@
 //	    "requester" = "…"  "requester_id" = "…"  "priority" = "…"  "status" = "…"
 //	    "domain" = "…"  "current_step" = "…"
 //	    "fields" "" = {            # the fields of the latest step, first of each name
-//	      "<field name>" = "<value>"    # as events.Ticket.Value gives it
+//	      "<field name>" = "<value>"    # as securechange.Ticket.Value gives it
 //	    }
 //	  }
 //	  "request" "" = {

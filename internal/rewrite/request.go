@@ -1,6 +1,9 @@
 package rewrite
 
-import "github.com/triggerflow/triggerflow/pkg/events"
+import (
+	"github.com/triggerflow/triggerflow/internal/securechange"
+	"github.com/triggerflow/triggerflow/pkg/events"
+)
 
 // pluginRequest is what one run of a plugin is sent, before encoding.
 type pluginRequest struct {
@@ -8,7 +11,7 @@ type pluginRequest struct {
 	FirstRun bool
 	Run      int
 	Trigger  *events.TriggerEvent
-	Ticket   *events.Ticket // nil: not enriched
+	Ticket   *securechange.Ticket // nil: not enriched
 	Plan     *events.Plan
 }
 
@@ -62,7 +65,7 @@ func (q *pluginRequest) ticketPairs() []kv {
 }
 
 // ticketFields are the fields of the latest step, the first of each name, with their
-// values as events.Ticket.Value gives them.
+// values as securechange.Ticket.Value gives them.
 func (q *pluginRequest) ticketFields() []kv {
 	t := q.Ticket
 	if t == nil || len(t.Steps) == 0 {

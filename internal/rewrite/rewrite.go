@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/triggerflow/triggerflow/internal/failure"
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
@@ -17,7 +18,7 @@ import (
 // "firstrun" on that plugin's first run only (a rerun is never a first run).
 type Input struct {
 	Trigger  events.TriggerEvent
-	Ticket   *events.Ticket
+	Ticket   *securechange.Ticket
 	Plan     events.Plan
 	FirstRun bool
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/failure"
 	"github.com/triggerflow/triggerflow/internal/rewrite/kvgroup"
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
@@ -65,14 +66,14 @@ func testInput() Input {
 			CurrentStage: &events.Stage{ID: "9", Name: "Review"},
 		},
 	}
-	ticket := &events.Ticket{
+	ticket := &securechange.Ticket{
 		ID: "42", Subject: "Open 443 to the web farm", Requester: "a.jones", RequesterID: "17",
 		Priority: "High", Status: "In Progress", Domain: "Default",
-		Workflow:    events.Workflow{ID: "3", Name: "Firewall change"},
-		CurrentStep: &events.StepRef{ID: "9", Name: "Review"},
-		Steps: []events.Step{
-			{Name: "Submit", Tasks: []events.Task{{Fields: []events.Field{{Name: "Justification", Type: "text_area", Text: "old"}}}}},
-			{Name: "Review", Tasks: []events.Task{{Fields: []events.Field{
+		Workflow:    securechange.Workflow{ID: "3", Name: "Firewall change"},
+		CurrentStep: &securechange.StepRef{ID: "9", Name: "Review"},
+		Steps: []securechange.Step{
+			{Name: "Submit", Tasks: []securechange.Task{{Fields: []securechange.Field{{Name: "Justification", Type: "text_area", Text: "old"}}}}},
+			{Name: "Review", Tasks: []securechange.Task{{Fields: []securechange.Field{
 				{Name: "Justification", Type: "text_area", Text: "web app launch"},
 				{Name: "Urgent", Type: "checkbox", Checked: &yes},
 				{Name: "Justification", Type: "text_area", Text: "shadowed"},

@@ -24,7 +24,6 @@ import (
 	"github.com/triggerflow/triggerflow/internal/egress"
 	"github.com/triggerflow/triggerflow/internal/failure"
 	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
-	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
 // ErrAccess is wrapped by the error every call returns when SecureChange answers 401
@@ -45,14 +44,15 @@ const (
 	maxSnippet = 200
 	// errBodyRead is how much of an error response is read to quote it.
 	errBodyRead = 4 << 10
-	// maxTicketID is the most digits a ticket id may have (as events.DecodeTicket).
+	// maxTicketID is the most digits a ticket id may have (an int64), here, in
+	// DecodeTicket and in DecodeTicketInfo.
 	maxTicketID = 19
 
 	userAgent = "triggerflow"
 )
 
 // Client talks to SecureChange's REST API with HTTP basic auth: it reads tickets
-// (GET {url}/tickets/{id}.json, see Ticket) and writes back to them (writeback.go).
+// (GET {url}/tickets/{id}.json, see Ticket) and writes back to them (writeback*.go).
 // It is safe for concurrent use.
 type Client struct {
 	base    string // the API base, without a trailing slash
@@ -151,16 +151,16 @@ type failedAttempt struct {
 // and at once when ctx's deadline would pass before the next attempt.
 //
 // Errors marked Permanent: an id that is not 1 to 19 digits (no request is made), 404,
-// other 4xx, a body that is not a ticket (wrapping events.ErrBadTicketJSON) and a ticket
+// other 4xx, a body that is not a ticket (wrapping ErrBadTicketJSON) and a ticket
 // with another id. Transient but not retried here: 401/403 (wrapping
 // ErrAccess), a redirect, and a server certificate that does not verify;
 // these need an admin, and the redelivered trigger then succeeds.
 //
 // Errors name the ticket and the HTTP status and quote at most 200 bytes of the response
 // body with anything that looks like a secret replaced by [REDACTED].
-func (c *Client) Ticket(ctx context.Context, id string) (events.Ticket, error) {
+func (c *Client) Ticket(ctx context.Context, id string) (Ticket, error) {
 	if !validTicketID(id) {
-		return events.Ticket{}, failure.Permanent(fmt.Errorf("securechange: ticket id %s is not a number of 1 to %d digits", quoteID(id), maxTicketID))
+		return Ticket{}, failure.Permanent(fmt.Errorf("securechange: ticket id %s is not a number of 1 to %d digits", quoteID(id), maxTicketID))
 	}
 	target := c.base + "/tickets/" + id + ".json"
 	var last error
@@ -170,18 +170,18 @@ func (c *Client) Ticket(ctx context.Context, id string) (events.Ticket, error) {
 			return t, nil
 		}
 		if a.final {
-			return events.Ticket{}, a.err
+			return Ticket{}, a.err
 		}
 		if ctx.Err() != nil {
-			return events.Ticket{}, c.stopped(ctx, id, n, a.err)
+			return Ticket{}, c.stopped(ctx, id, n, a.err)
 		}
 		last = a.err
 		if n > c.retries {
-			return events.Ticket{}, fmt.Errorf("securechange: ticket %s: giving up after %d attempts: %w", id, n, last)
+			return Ticket{}, fmt.Errorf("securechange: ticket %s: giving up after %d attempts: %w", id, n, last)
 		}
 		wait := max(retryWait(c.backoff, n-1), a.retryAfter)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-			return events.Ticket{}, fmt.Errorf("securechange: ticket %s: giving up after %d attempts, the next one (in %s) would come after the deadline: %w",
+			return Ticket{}, fmt.Errorf("securechange: ticket %s: giving up after %d attempts, the next one (in %s) would come after the deadline: %w",
 				id, n, wait.Round(time.Millisecond), last)
 		}
 		c.log.Debug("securechange: request failed, retrying", "ticket", id, "attempt", n, "wait", wait, "error", last.Error())
@@ -189,7 +189,7 @@ func (c *Client) Ticket(ctx context.Context, id string) (events.Ticket, error) {
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return events.Ticket{}, c.stopped(ctx, id, n, last)
+			return Ticket{}, c.stopped(ctx, id, n, last)
 		case <-timer.C:
 		}
 	}
@@ -204,12 +204,12 @@ func (c *Client) stopped(ctx context.Context, id string, attempts int, last erro
 }
 
 // attempt makes one request. A nil *failedAttempt means success.
-func (c *Client) attempt(ctx context.Context, target, id string) (events.Ticket, *failedAttempt) {
+func (c *Client) attempt(ctx context.Context, target, id string) (Ticket, *failedAttempt) {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodGet, target, nil)
 	if err != nil { // the base URL was validated and id is digits: cannot happen
-		return events.Ticket{}, &failedAttempt{err: failure.Permanent(fmt.Errorf("securechange: ticket %s: %w", id, err)), final: true}
+		return Ticket{}, &failedAttempt{err: failure.Permanent(fmt.Errorf("securechange: ticket %s: %w", id, err)), final: true}
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
@@ -217,7 +217,7 @@ func (c *Client) attempt(ctx context.Context, target, id string) (events.Ticket,
 
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return events.Ticket{}, c.transportError(ctx, actx, id, err)
+		return Ticket{}, c.transportError(ctx, actx, id, err)
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
@@ -234,20 +234,20 @@ func (c *Client) attempt(ctx context.Context, target, id string) (events.Ticket,
 			} else {
 				err = fmt.Errorf("%s but reading the body failed: %w", status, err)
 			}
-			return events.Ticket{}, &failedAttempt{err: err}
+			return Ticket{}, &failedAttempt{err: err}
 		}
 		if len(body) > maxTicketBytes {
-			return events.Ticket{}, &failedAttempt{final: true, err: failure.Permanent(fmt.Errorf(
+			return Ticket{}, &failedAttempt{final: true, err: failure.Permanent(fmt.Errorf(
 				"securechange: ticket %s: %s but the body exceeds %d MiB", id, status, maxTicketBytes>>20))}
 		}
-		t, err := events.DecodeTicket(body)
+		t, err := DecodeTicket(body)
 		if err != nil {
-			return events.Ticket{}, &failedAttempt{final: true, err: failure.Permanent(fmt.Errorf(
+			return Ticket{}, &failedAttempt{final: true, err: failure.Permanent(fmt.Errorf(
 				"securechange: ticket %s: %s (Content-Type %q) but the body is not a ticket: %w%s",
 				id, status, resp.Header.Get("Content-Type"), err, c.quote(body)))}
 		}
 		if strings.TrimLeft(t.ID, "0") != strings.TrimLeft(id, "0") {
-			return events.Ticket{}, &failedAttempt{final: true, err: failure.Permanent(fmt.Errorf(
+			return Ticket{}, &failedAttempt{final: true, err: failure.Permanent(fmt.Errorf(
 				"securechange: ticket %s: %s but SecureChange returned ticket %s", id, status, t.ID))}
 		}
 		return t, nil
@@ -257,21 +257,21 @@ func (c *Client) attempt(ctx context.Context, target, id string) (events.Ticket,
 	body := c.quote(errBody)
 	switch {
 	case code == http.StatusNotFound:
-		return events.Ticket{}, &failedAttempt{final: true, err: failure.Permanent(fmt.Errorf(
+		return Ticket{}, &failedAttempt{final: true, err: failure.Permanent(fmt.Errorf(
 			"securechange: ticket %s not found in SecureChange (404)%s", id, body))}
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		hint := "check securechange.user and securechange.password_env / securechange.password_file"
 		if code == http.StatusForbidden {
 			hint += ", and that the user may read this ticket's domain and workflow"
 		}
-		return events.Ticket{}, &failedAttempt{final: true, err: fmt.Errorf(
+		return Ticket{}, &failedAttempt{final: true, err: fmt.Errorf(
 			"securechange: ticket %s: %s: %w; %s%s", id, status, ErrAccess, hint, body)}
 	case code >= 300 && code < 400:
 		loc := ""
 		if l, err := resp.Location(); err == nil {
 			loc = " to " + strconv.Quote(l.Redacted())
 		}
-		return events.Ticket{}, &failedAttempt{final: true, err: fmt.Errorf(
+		return Ticket{}, &failedAttempt{final: true, err: fmt.Errorf(
 			"securechange: ticket %s: %s: redirect%s not followed; check securechange.url (e.g. https, the full path .../securechangeworkflow/api/securechange)%s",
 			id, status, loc, body)}
 	case code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code >= 500:
@@ -279,9 +279,9 @@ func (c *Client) attempt(ctx context.Context, target, id string) (events.Ticket,
 		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
 			a.retryAfter, _ = retryAfter(resp.Header.Get("Retry-After"), time.Now())
 		}
-		return events.Ticket{}, a
+		return Ticket{}, a
 	}
-	return events.Ticket{}, &failedAttempt{final: true, err: failure.Permanent(fmt.Errorf(
+	return Ticket{}, &failedAttempt{final: true, err: failure.Permanent(fmt.Errorf(
 		"securechange: ticket %s: %s%s", id, status, body))}
 }
 
@@ -324,19 +324,11 @@ func retryAfter(h string, now time.Time) (time.Duration, bool) {
 	return egress.RetryAfter(h, now, maxRetryAfter)
 }
 
-func validTicketID(id string) bool {
-	if id == "" || len(id) > maxTicketID {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < '0' || id[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
+// validTicketID reports whether id is a ticket number: 1 to maxTicketID digits.
+func validTicketID(id string) bool { return len(id) <= maxTicketID && isDigits(id) }
 
-// quoteID quotes a rejected id for an error message, shortened.
+// quoteID quotes a rejected id (or another short value, such as an XML encoding
+// label) for an error message, shortened.
 func quoteID(id string) string {
 	if len(id) > 40 {
 		id = strings.ToValidUTF8(id[:40], "") + "…"

@@ -26,7 +26,6 @@ import (
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/failure"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
-	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
 const (
@@ -75,7 +74,7 @@ func newSCSim(t *testing.T, opts ...scSimOpt) *scSim {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tk, err := events.DecodeTicket(b)
+		tk, err := DecodeTicket(b)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
@@ -607,7 +606,7 @@ func TestTicketBadBody(t *testing.T) {
 		t.Run(id, func(t *testing.T) {
 			before := sim.requests.Load()
 			_, err := cl.Ticket(t.Context(), id)
-			if !failure.IsPermanent(err) || !errors.Is(err, events.ErrBadTicketJSON) {
+			if !failure.IsPermanent(err) || !errors.Is(err, ErrBadTicketJSON) {
 				t.Errorf("want permanent ErrBadTicketJSON, got %v", err)
 			}
 			if err != nil && !strings.Contains(err.Error(), "ticket "+id) {

@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
 // fieldWithValue is the field object to PUT back: f as SecureChange returned it (Raw,
 // so keys this package does not know survive) with its value keys replaced by value,
 // converted per f's type (see UpdateFields).
-func fieldWithValue(f events.Field, value string) (map[string]json.RawMessage, error) {
+func fieldWithValue(f Field, value string) (map[string]json.RawMessage, error) {
 	if f.ReadOnly {
 		return nil, fmt.Errorf("field %q (%s) is read-only", f.Name, typeName(f.Type))
 	}
@@ -21,31 +19,31 @@ func fieldWithValue(f events.Field, value string) (map[string]json.RawMessage, e
 	if err != nil {
 		return nil, err
 	}
-	ft, _ := events.LookupFieldType(f.Type)
+	ft, _ := LookupFieldType(f.Type)
 	if !ft.Writable {
 		return nil, fmt.Errorf("field %q has type %s which cannot be written", f.Name, typeName(f.Type))
 	}
 	switch ft.Shape {
-	case events.ShapeString: // text, date, time, hyperlink, manager: events.FieldTypes' key
+	case ShapeString: // text, date, time, hyperlink, manager: FieldTypes' key
 		m[ft.ValueKey] = jsonString(value)
 		if ft.ValueKey != "text" {
 			// A date's, time's or hyperlink's value is never "text"; one
 			// read back from a ticket is stale and must not be sent.
 			delete(m, "text")
 		}
-	case events.ShapeSelection:
+	case ShapeSelection:
 		opt, err := option(f, value)
 		if err != nil {
 			return nil, err
 		}
 		m[ft.ValueKey] = jsonString(opt)
-	case events.ShapeBool:
+	case ShapeBool:
 		b, ok := parseBool(value)
 		if !ok {
 			return nil, fmt.Errorf("field %q (checkbox): %q is not true/false, yes/no or 1/0", f.Name, value)
 		}
 		m[ft.ValueKey] = jsonBool(b)
-	case events.ShapeMultiSelection:
+	case ShapeMultiSelection:
 		selected := []map[string]string{}
 		for _, v := range strings.Split(value, ",") {
 			if v = strings.TrimSpace(v); v == "" {
@@ -59,7 +57,7 @@ func fieldWithValue(f events.Field, value string) (map[string]json.RawMessage, e
 		}
 		b, _ := json.Marshal(map[string]any{"selected_option": selected}) // strings: cannot fail
 		m[ft.ValueKey] = b
-	case events.ShapeApproval:
+	case ShapeApproval:
 		approve, reason, err := parseApproval(value)
 		if err != nil {
 			return nil, fmt.Errorf("field %q (approve_reject): %w", f.Name, err)
@@ -73,7 +71,7 @@ func fieldWithValue(f events.Field, value string) (map[string]json.RawMessage, e
 
 // rawField decodes f.Raw, the field object as received, for writing it back. The
 // type, id and name are set from f when the object lacks them.
-func rawField(f events.Field) (map[string]json.RawMessage, error) {
+func rawField(f Field) (map[string]json.RawMessage, error) {
 	m := map[string]json.RawMessage{}
 	if len(f.Raw) > 0 {
 		if err := json.Unmarshal(f.Raw, &m); err != nil || m == nil {
@@ -100,7 +98,7 @@ func setApproval(m map[string]json.RawMessage, approve bool, reason string) {
 
 // option returns the option of f that v names: exactly, or else the one option equal
 // to it ignoring case. Anything else is an error listing the options.
-func option(f events.Field, v string) (string, error) {
+func option(f Field, v string) (string, error) {
 	var folded []string
 	for _, o := range f.Options {
 		if o == v {

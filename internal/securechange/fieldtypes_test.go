@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/triggerflow/triggerflow/internal/failure"
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/internal/wfi"
-	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
 // fieldTypesTicket is testdata/securechange/field_types.json: one task with a
-// field of every type of events.FieldTypes (written from pytos's rest.py
+// field of every type of securechange.FieldTypes (written from pytos's rest.py
 // classes), one of an unknown type, two read-only fields and a comment whose
 // "user" is an array.
 func fieldTypesTicket(t *testing.T) json.RawMessage {
@@ -26,7 +26,7 @@ func fieldTypesTicket(t *testing.T) json.RawMessage {
 	return b
 }
 
-// TestFieldTypes: for every type of events.FieldTypes, decode the fixture,
+// TestFieldTypes: for every type of securechange.FieldTypes, decode the fixture,
 // render the field in a template, write a new value back through the client to
 // the simulator (checking the key it is sent under), and read it back.
 func TestFieldTypes(t *testing.T) {
@@ -64,21 +64,21 @@ func TestFieldTypes(t *testing.T) {
 	for _, tc := range cases {
 		covered[tc.typ] = true
 	}
-	for typ := range events.FieldTypes {
+	for typ := range securechange.FieldTypes {
 		if !covered[typ] {
-			t.Errorf("events.FieldTypes[%q] has no case here", typ)
+			t.Errorf("securechange.FieldTypes[%q] has no case here", typ)
 		}
 	}
 	raw := fieldTypesTicket(t)
 	for _, tc := range cases {
 		t.Run(tc.typ, func(t *testing.T) {
 			t.Parallel()
-			ft, known := events.LookupFieldType(tc.typ)
+			ft, known := securechange.LookupFieldType(tc.typ)
 			if !known || ft.Writable != (tc.write != "") {
 				t.Fatalf("LookupFieldType(%q) = %+v, %v", tc.typ, ft, known)
 			}
 			// Decode.
-			tk, err := events.DecodeTicket(raw)
+			tk, err := securechange.DecodeTicket(raw)
 			if err != nil {
 				t.Fatalf("DecodeTicket: %v", err)
 			}
@@ -88,14 +88,14 @@ func TestFieldTypes(t *testing.T) {
 			}
 			// Render: a #placeholder# for modelled types, the raw JSON for others.
 			tmpl := "#" + tc.field + "#"
-			if ft.Shape == events.ShapeRaw {
+			if ft.Shape == securechange.ShapeRaw {
 				tmpl = `{{.Ticket.FieldRaw "` + tc.field + `"}}`
 			}
 			out, err := wfi.Render("t", tmpl, &wfi.Data{Ticket: &tk, Now: time.Now()}, wfi.EscapeNone)
 			if err != nil {
 				t.Fatalf("Render %s: %v", tmpl, err)
 			}
-			if ft.Shape == events.ShapeRaw {
+			if ft.Shape == securechange.ShapeRaw {
 				if !strings.Contains(string(out), tc.value) || !json.Valid(out) {
 					t.Errorf("rendered %s = %s, want JSON containing %s", tmpl, out, tc.value)
 				}
@@ -148,7 +148,7 @@ func orDefault(s, d string) string {
 // type decode, and the unknown type is readable as raw JSON in a template.
 func TestFieldTypesLenient(t *testing.T) {
 	t.Parallel()
-	tk, err := events.DecodeTicket(fieldTypesTicket(t))
+	tk, err := securechange.DecodeTicket(fieldTypesTicket(t))
 	if err != nil {
 		t.Fatalf("DecodeTicket: %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
@@ -14,7 +15,7 @@ type Data struct {
 	Trigger events.TriggerEvent
 	// Ticket is the enriched ticket; nil when the trigger was not enriched
 	// (fields and steps unknown).
-	Ticket *events.Ticket
+	Ticket *securechange.Ticket
 	// Attrs are the operation's attrs: #attr.<k>#.
 	Attrs map[string]string
 	// Correlation holds the values stored for this ticket and server:
@@ -45,7 +46,7 @@ func NewData(op events.Operation, now time.Time) (*Data, error) {
 	}
 	d.Trigger = op.Context.Trigger
 	if raw := bytes.TrimSpace(op.Context.Ticket); len(raw) > 0 && string(raw) != "null" {
-		t, err := events.DecodeTicket(raw)
+		t, err := securechange.DecodeTicket(raw)
 		if err != nil {
 			return nil, fmt.Errorf("operation %s (route %q, action %q, ticket %s): enriched ticket: %w",
 				op.ID, op.Route, op.Action, op.Ticket, err)
@@ -61,7 +62,7 @@ func NewData(op events.Operation, now time.Time) (*Data, error) {
 // {{with .Ticket}}…{{end}}.
 type View struct {
 	Trigger     events.TriggerEvent
-	Ticket      *events.Ticket
+	Ticket      *securechange.Ticket
 	Attrs       map[string]string
 	Correlation map[string]string
 	Now         time.Time

@@ -39,7 +39,7 @@
 //     is its text; "true"/"false" for a checkbox and for an approve_reject
 //     decision ("" while undecided); the selection of a drop_down_list; the
 //     selected options of a multiple_selection joined by ", " (date and time
-//     from "value", hyperlink from "url": events.FieldTypes). Fields of other
+//     from "value", hyperlink from "url": securechange.FieldTypes). Fields of other
 //     types (multi_access_request, ..., unknown ones) have no value here;
 //     {{.Ticket.FieldRaw "Name"}} prints their JSON;
 //  4. the prefixed namespaces, last, as before the order changed: a custom

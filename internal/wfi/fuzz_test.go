@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/internal/wfi"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
@@ -15,16 +16,16 @@ import (
 // fuzzData puts value wherever ticket data can reach a template.
 func fuzzData(value string) *wfi.Data {
 	bad := false
-	tk := &events.Ticket{
+	tk := &securechange.Ticket{
 		ID: "1", Subject: value, Requester: value, Status: value,
-		Workflow:    events.Workflow{Name: value},
-		CurrentStep: &events.StepRef{ID: "1", Name: value},
-		Steps: []events.Step{{ID: "1", Name: value, Tasks: []events.Task{{ID: "2", Assignee: value, Status: "ASSIGNED",
-			Fields: []events.Field{
+		Workflow:    securechange.Workflow{Name: value},
+		CurrentStep: &securechange.StepRef{ID: "1", Name: value},
+		Steps: []securechange.Step{{ID: "1", Name: value, Tasks: []securechange.Task{{ID: "2", Assignee: value, Status: "ASSIGNED",
+			Fields: []securechange.Field{
 				{Name: "F", Type: "text_area", Text: value},
 				{Name: "A", Type: "approve_reject", Approved: &bad, Reason: value},
 			}}}}},
-		Comments: []events.Comment{{User: value, Content: value, Type: "redo"}},
+		Comments: []securechange.Comment{{User: value, Content: value, Type: "redo"}},
 	}
 	result, _ := json.Marshal(map[string]string{"sys_id": value})
 	return &wfi.Data{

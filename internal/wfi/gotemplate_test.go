@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/internal/wfi"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
@@ -84,7 +85,7 @@ func TestNoDoubleEvaluation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tk, err := events.DecodeTicket(ticket)
+	tk, err := securechange.DecodeTicket(ticket)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/internal/wfi"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
@@ -55,7 +56,7 @@ func fixtureOp(t testing.TB, dir string, enriched bool) events.Operation {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := events.DecodeTicketInfo(xmlBytes)
+	info, err := securechange.DecodeTicketInfo(xmlBytes)
 	if err != nil {
 		t.Fatalf("%s/trigger.xml: %v", dir, err)
 	}
@@ -98,7 +99,7 @@ func fixture(t testing.TB, dir string, enriched bool) *wfi.Data {
 // ticketData is a Data whose ticket is the given JSON.
 func ticketData(t testing.TB, ticketJSON string) *wfi.Data {
 	t.Helper()
-	tk, err := events.DecodeTicket([]byte(ticketJSON))
+	tk, err := securechange.DecodeTicket([]byte(ticketJSON))
 	if err != nil {
 		t.Fatal(err)
 	}

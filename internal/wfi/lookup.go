@@ -11,6 +11,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
@@ -42,9 +43,9 @@ var predefinedList = []predefined{
 		}
 		return d.Trigger.Ticket.Subject, d.Trigger.Ticket.ID != ""
 	}},
-	{"workflow_name", true, ticketString(func(t *events.Ticket) string { return t.Workflow.Name })},
-	{"ticket_requester", true, ticketString(func(t *events.Ticket) string { return t.Requester })},
-	{"ticket_requester_full_name", true, ticketString(func(t *events.Ticket) string {
+	{"workflow_name", true, ticketString(func(t *securechange.Ticket) string { return t.Workflow.Name })},
+	{"ticket_requester", true, ticketString(func(t *securechange.Ticket) string { return t.Requester })},
+	{"ticket_requester_full_name", true, ticketString(func(t *securechange.Ticket) string {
 		if s := rawJSONString(t.Raw, "requester_full_name"); s != "" {
 			return s
 		}
@@ -57,9 +58,9 @@ var predefinedList = []predefined{
 		s := rawJSONString(d.Ticket.Raw, "requester_email")
 		return s, s != ""
 	}},
-	{"ticket_priority", true, ticketString(func(t *events.Ticket) string { return t.Priority })},
-	{"ticket_status", true, ticketString(func(t *events.Ticket) string { return t.Status })},
-	{"ticket_domain", true, ticketString(func(t *events.Ticket) string { return t.Domain })},
+	{"ticket_priority", true, ticketString(func(t *securechange.Ticket) string { return t.Priority })},
+	{"ticket_status", true, ticketString(func(t *securechange.Ticket) string { return t.Status })},
+	{"ticket_domain", true, ticketString(func(t *securechange.Ticket) string { return t.Domain })},
 	{"step_name", false, func(d *Data) (string, bool) {
 		if d.Ticket != nil && d.Ticket.CurrentStep != nil {
 			return d.Ticket.CurrentStep.Name, true
@@ -90,23 +91,23 @@ var predefinedList = []predefined{
 		}
 		return "", false
 	}},
-	{"current_task_id", true, ticketString(func(t *events.Ticket) string {
+	{"current_task_id", true, ticketString(func(t *securechange.Ticket) string {
 		if task := currentTask(t); task != nil {
 			return task.ID
 		}
 		return ""
 	})},
-	{"assignee", true, ticketString(func(t *events.Ticket) string {
+	{"assignee", true, ticketString(func(t *securechange.Ticket) string {
 		if task := currentTask(t); task != nil {
 			return task.Assignee
 		}
 		return ""
 	})},
 	{"reject_reason", true, ticketString(rejectReason)},
-	{"redo_reason", true, ticketString(func(t *events.Ticket) string {
+	{"redo_reason", true, ticketString(func(t *securechange.Ticket) string {
 		return latestComment(t, func(typ string) bool { return strings.EqualFold(typ, "redo") })
 	})},
-	{"automatic_step_failure_reason", true, ticketString(func(t *events.Ticket) string {
+	{"automatic_step_failure_reason", true, ticketString(func(t *securechange.Ticket) string {
 		return latestComment(t, func(typ string) bool { return strings.Contains(strings.ToLower(typ), "fail") })
 	})},
 	{"ticket_start_time", false, func(d *Data) (string, bool) {
@@ -117,13 +118,13 @@ var predefinedList = []predefined{
 	}},
 	{"current_time", false, func(d *Data) (string, bool) { return d.Now.UTC().Format(TimeFormat), true }},
 	{"date_only", false, func(d *Data) (string, bool) { return d.Now.UTC().Format(DateFormat), true }},
-	{"latest_comment_content", true, ticketString(func(t *events.Ticket) string {
+	{"latest_comment_content", true, ticketString(func(t *securechange.Ticket) string {
 		if len(t.Comments) == 0 {
 			return ""
 		}
 		return t.Comments[len(t.Comments)-1].Content
 	})},
-	{"ticket_comments", true, ticketString(func(t *events.Ticket) string {
+	{"ticket_comments", true, ticketString(func(t *securechange.Ticket) string {
 		var b strings.Builder
 		for i, c := range t.Comments {
 			if i > 0 {
@@ -157,7 +158,7 @@ func Predefined() []string {
 	return names
 }
 
-func ticketString(f func(t *events.Ticket) string) func(d *Data) (string, bool) {
+func ticketString(f func(t *securechange.Ticket) string) func(d *Data) (string, bool) {
 	return func(d *Data) (string, bool) {
 		if d.Ticket == nil {
 			return "", false
@@ -199,7 +200,7 @@ func ticketTime(d *Data, at *time.Time, given, rawKey string) (string, bool) {
 
 // currentStep returns the step current_step names (its latest occurrence;
 // the latest step if none matches), nil for a ticket without a current step.
-func currentStep(t *events.Ticket) *events.Step {
+func currentStep(t *securechange.Ticket) *securechange.Step {
 	if t.CurrentStep == nil || len(t.Steps) == 0 {
 		return nil
 	}
@@ -218,7 +219,7 @@ func currentStep(t *events.Ticket) *events.Step {
 
 // currentTask returns the current step's first task that is not DONE, or
 // its first task; nil if there is none.
-func currentTask(t *events.Ticket) *events.Task {
+func currentTask(t *securechange.Ticket) *securechange.Task {
 	s := currentStep(t)
 	if s == nil || len(s.Tasks) == 0 {
 		return nil
@@ -234,7 +235,7 @@ func currentTask(t *events.Ticket) *events.Task {
 // previousStep returns the step before the current one (on ADVANCE, the
 // step just completed); for a ticket without a current step (closed), its
 // last step; nil if there is none.
-func previousStep(t *events.Ticket) *events.Step {
+func previousStep(t *securechange.Ticket) *securechange.Step {
 	n := len(t.Steps)
 	if t.CurrentStep == nil {
 		if n == 0 {
@@ -253,7 +254,7 @@ func previousStep(t *events.Ticket) *events.Step {
 
 // rejectReason is the reason of the latest approve_reject field that
 // rejects, else the latest comment of type reject, else "".
-func rejectReason(t *events.Ticket) string {
+func rejectReason(t *securechange.Ticket) string {
 	for i := len(t.Steps) - 1; i >= 0; i-- {
 		for _, task := range t.Steps[i].Tasks {
 			for _, f := range task.Fields {
@@ -268,7 +269,7 @@ func rejectReason(t *events.Ticket) string {
 	})
 }
 
-func latestComment(t *events.Ticket, match func(typ string) bool) string {
+func latestComment(t *securechange.Ticket, match func(typ string) bool) string {
 	for i := len(t.Comments) - 1; i >= 0; i-- {
 		if match(t.Comments[i].Type) {
 			return t.Comments[i].Content
@@ -280,8 +281,8 @@ func latestComment(t *events.Ticket, match func(typ string) bool) string {
 // findField looks a ticket field up by name: the current task's fields,
 // then the current step's other tasks, then every step from the latest to
 // the first.
-func findField(t *events.Ticket, name string) (*events.Field, bool) {
-	inTask := func(task *events.Task) *events.Field {
+func findField(t *securechange.Ticket, name string) (*securechange.Field, bool) {
+	inTask := func(task *securechange.Task) *securechange.Field {
 		for i := range task.Fields {
 			if task.Fields[i].Name == name {
 				return &task.Fields[i]

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/internal/wfi"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
@@ -342,7 +343,7 @@ func TestNamespaces(t *testing.T) {
 		`<completion_data><stage><id>3</id><name>Approval</name></stage></completion_data>` +
 		`<open_request_stage><id>1</id><name>Open request</name></open_request_stage>` +
 		`<priority_hint> urgent &amp; <b>bold</b> </priority_hint><priority_hint>later wins</priority_hint><flag/></ticket_info>`
-	info, err := events.DecodeTicketInfo([]byte(xmlText))
+	info, err := securechange.DecodeTicketInfo([]byte(xmlText))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,7 +448,7 @@ func TestNewData(t *testing.T) {
 
 	op.Context.Ticket = []byte(`{"ticket": {"id": "x1"}}`)
 	_, err = wfi.NewData(op, fixedNow)
-	if !errors.Is(err, events.ErrBadTicketJSON) || !strings.Contains(err.Error(), op.ID) || !strings.Contains(err.Error(), `"open-change"`) {
+	if !errors.Is(err, securechange.ErrBadTicketJSON) || !strings.Contains(err.Error(), op.ID) || !strings.Contains(err.Error(), `"open-change"`) {
 		t.Errorf("bad ticket: %v", err)
 	}
 

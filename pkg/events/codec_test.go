@@ -129,7 +129,8 @@ func BenchmarkMarshalResult(b *testing.B) {
 }
 
 // benchOperation is an operation as the dispatcher publishes one: the plan golden file's
-// first operation, with its template context (the trigger golden file, and a ticket).
+// first operation, with its template context (the trigger golden file, and a ticket of
+// the SecureChange decoder's tests).
 func benchOperation(b *testing.B) []byte {
 	b.Helper()
 	p, err := UnmarshalPlan(testdata(b, "plan.golden.json"))
@@ -141,7 +142,11 @@ func benchOperation(b *testing.B) []byte {
 		b.Fatal(err)
 	}
 	o := p.Operations[0]
-	o.Context = &OpContext{Trigger: trig, Ticket: testdata(b, "tickets/many_steps_many_fields.json")}
+	ticket, err := os.ReadFile(filepath.Join("..", "..", "internal", "securechange", "testdata", "tickets", "many_steps_many_fields.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	o.Context = &OpContext{Trigger: trig, Ticket: ticket}
 	out, err := json.Marshal(o)
 	if err != nil {
 		b.Fatal(err)

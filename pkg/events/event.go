@@ -1,6 +1,6 @@
 // Package events is triggerflow's wire contract: the SecureChange trigger
-// names, the decoder for the ticket_info XML SecureChange hands to scripts,
-// the TriggerEvent the ingress stores, deterministic message ids, and the
+// names, the fields of the ticket_info XML SecureChange hands to scripts
+// (TicketInfo), the TriggerEvent the ingress stores, deterministic message ids, and the
 // subjects, headers and streams every service uses. It depends on the
 // standard library only.
 package events

@@ -77,7 +77,7 @@ func (d *Dispatcher) handle(msg *message.Message) error {
 // plan enriches, matches, builds and rewrites. The context is what the operations'
 // templates will render from.
 func (d *Dispatcher) plan(ctx context.Context, trig events.TriggerEvent, delivered int) (events.Plan, *events.OpContext, error) {
-	var ticket *events.Ticket
+	var ticket *securechange.Ticket
 	opctx := &events.OpContext{Trigger: trig}
 	if d.sc != nil {
 		t, err := d.sc.Ticket(ctx, trig.Ticket.ID)

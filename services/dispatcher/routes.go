@@ -12,6 +12,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
@@ -19,7 +20,7 @@ import (
 // connection (or when enrichment was not possible).
 type MatchInput struct {
 	Trigger events.TriggerEvent
-	Ticket  *events.Ticket
+	Ticket  *securechange.Ticket
 }
 
 // Match is a route that applies to a trigger, with the integration point and step it

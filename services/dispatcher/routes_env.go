@@ -3,7 +3,7 @@ package dispatcher
 import (
 	"cmp"
 
-	"github.com/triggerflow/triggerflow/pkg/events"
+	"github.com/triggerflow/triggerflow/internal/securechange"
 )
 
 // env is what a route's `when` condition sees (expr-lang/expr). Every name is always
@@ -18,7 +18,7 @@ import (
 //	ticket.requester               string  requester's user name
 //	ticket.status                  string  e.g. "In Progress"
 //	ticket.priority                string  e.g. "Normal"
-//	ticket.fields                  map[string]string  the value (events.Ticket.Value) of every field of
+//	ticket.fields                  map[string]string  the value (securechange.Ticket.Value) of every field of
 //	                                       the current step's tasks by field name, the first one when
 //	                                       names repeat; a missing name gives ""
 //	ticket.previous_step           string  steps[len-2]'s name
@@ -109,7 +109,7 @@ func newEnv(in MatchInput, pos position) *env {
 
 // currentFields returns the value of every field of the current step's tasks (the
 // latest step named current_step, else the latest step), the first one per name.
-func currentFields(t *events.Ticket) map[string]string {
+func currentFields(t *securechange.Ticket) map[string]string {
 	if len(t.Steps) == 0 {
 		return nil
 	}
@@ -120,7 +120,7 @@ func currentFields(t *events.Ticket) map[string]string {
 		}
 	}
 	// Ticket.Value looks in the latest step, so look at a ticket of this step alone.
-	view := events.Ticket{Steps: []events.Step{step}}
+	view := securechange.Ticket{Steps: []securechange.Step{step}}
 	var out map[string]string
 	for _, task := range step.Tasks {
 		for _, f := range task.Fields {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/services/dispatcher"
 )
@@ -52,10 +53,10 @@ func FuzzRoutes(f *testing.F) {
 		}
 		in := dispatcher.MatchInput{Trigger: events.TriggerEvent{Event: trig[int(ev)%len(trig)], Ticket: info, Args: trigArgs}}
 		if enriched {
-			tk := events.Ticket{ID: "1", Workflow: events.Workflow{Name: "W"}}
+			tk := securechange.Ticket{ID: "1", Workflow: securechange.Workflow{Name: "W"}}
 			for _, name := range []string{done, cur} {
 				if name != "" {
-					tk.Steps = append(tk.Steps, events.Step{Name: name, Tasks: []events.Task{{Fields: []events.Field{
+					tk.Steps = append(tk.Steps, securechange.Step{Name: name, Tasks: []securechange.Task{{Fields: []securechange.Field{
 						{Name: "Risk", Type: "text_field", Text: trigArgs},
 					}}}})
 				}

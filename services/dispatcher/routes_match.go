@@ -9,6 +9,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
@@ -143,7 +144,7 @@ type position struct {
 // On ADVANCE the seed's custom script treats the XML's current_stage as the step
 // just left and compares it with steps[-2]; the enriched step list is preferred
 // because it also knows the step entered.
-func stepsOf(ev events.Trigger, info events.TicketInfo, t *events.Ticket) position {
+func stepsOf(ev events.Trigger, info events.TicketInfo, t *securechange.Ticket) position {
 	var p position
 	if t != nil {
 		n := len(t.Steps)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/services/dispatcher"
 )
@@ -36,9 +37,9 @@ func rtReadFile(t testing.TB, name string) []byte {
 	return b
 }
 
-func rtTicket(t testing.TB, name string) *events.Ticket {
+func rtTicket(t testing.TB, name string) *securechange.Ticket {
 	t.Helper()
-	tk, err := events.DecodeTicket(rtReadFile(t, name))
+	tk, err := securechange.DecodeTicket(rtReadFile(t, name))
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
@@ -47,7 +48,7 @@ func rtTicket(t testing.TB, name string) *events.Ticket {
 
 func rtInfo(t testing.TB, name string) events.TicketInfo {
 	t.Helper()
-	info, err := events.DecodeTicketInfo(rtReadFile(t, name))
+	info, err := securechange.DecodeTicketInfo(rtReadFile(t, name))
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
@@ -59,7 +60,7 @@ func rtTrigger(ev events.Trigger, info events.TicketInfo) events.TriggerEvent {
 }
 
 // rtClosedTicket is the many-steps ticket once closed: no current step.
-func rtClosedTicket(t testing.TB) *events.Ticket {
+func rtClosedTicket(t testing.TB) *securechange.Ticket {
 	tk := rtTicket(t, "many_steps_many_fields.json")
 	tk.CurrentStep = nil
 	tk.Status = "Ticket Closed"
@@ -67,10 +68,10 @@ func rtClosedTicket(t testing.TB) *events.Ticket {
 }
 
 // rtRedoneTicket is the many-steps ticket after Approval sent it back to Risk Review.
-func rtRedoneTicket(t testing.TB) *events.Ticket {
+func rtRedoneTicket(t testing.TB) *securechange.Ticket {
 	tk := rtTicket(t, "many_steps_many_fields.json")
-	tk.Steps = append(tk.Steps, events.Step{ID: "4", Name: "Risk Review"})
-	tk.CurrentStep = &events.StepRef{ID: "4", Name: "Risk Review"}
+	tk.Steps = append(tk.Steps, securechange.Step{ID: "4", Name: "Risk Review"})
+	tk.CurrentStep = &securechange.StepRef{ID: "4", Name: "Risk Review"}
 	return tk
 }
 
@@ -114,7 +115,7 @@ func TestMatchPointTable(t *testing.T) {
 	contexts := []struct {
 		name   string
 		info   events.TicketInfo
-		ticket *events.Ticket
+		ticket *securechange.Ticket
 		want   map[events.Trigger]rtWhere
 	}{{
 		name: "enriched many steps", info: withDone, ticket: many,
@@ -312,7 +313,7 @@ func TestMatchRoutes(t *testing.T) {
 	otherWF := rtTicket(t, "many_steps_many_fields.json")
 	otherWF.Workflow.Name = "Server Decommission"
 
-	in := func(ev events.Trigger, info events.TicketInfo, tk *events.Ticket) dispatcher.MatchInput {
+	in := func(ev events.Trigger, info events.TicketInfo, tk *securechange.Ticket) dispatcher.MatchInput {
 		return dispatcher.MatchInput{Trigger: rtTrigger(ev, info), Ticket: tk}
 	}
 	withMediator := func(m dispatcher.MatchInput, script, args string) dispatcher.MatchInput {
@@ -580,7 +581,7 @@ func TestMatchRoutes(t *testing.T) {
 			routes: []config.Route{when(wf("current"), `ticket.fields["Risk"] == "Low" && ticket.fields["Business Justification"] == "orders db"`)},
 			in: func() dispatcher.MatchInput {
 				tk := rtTicket(t, "many_steps_many_fields.json")
-				tk.CurrentStep = &events.StepRef{ID: "1", Name: "Open request"}
+				tk.CurrentStep = &securechange.StepRef{ID: "1", Name: "Open request"}
 				return in(events.Reject, withDone, tk)
 			}(),
 			want: []string{"current@workflow:"},

@@ -16,6 +16,7 @@ import (
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/runtime/health"
 	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
@@ -185,7 +186,7 @@ func tooLarge(limit int64) *InputError {
 // accept validates the trigger, stores it and answers only after JetStream acknowledged.
 func (h *Handler) accept(w http.ResponseWriter, r *http.Request, s submission) {
 	endpoint, user, inBody := s.endpoint, s.user, s.inBody
-	if events.IsTestPayload(s.xml) {
+	if securechange.IsTestPayload(s.xml) {
 		traceOutcome(r, "test")
 		h.testRun(w, endpoint, s.event)
 		return

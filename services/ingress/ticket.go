@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"strings"
 
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
-// decodeTicket is events.DecodeTicketInfo plus what the ingress requires of a ticket it
+// decodeTicket is securechange.DecodeTicketInfo plus what the ingress requires of a ticket it
 // stores: exactly one <id> child of <ticket_info> (the decoder keeps the last, so
 // `<id>1</id><id>2</id>` would be stored as ticket 2), and a ticket number in canonical
 // decimal. Leading zeros are removed, so `<id>00012</id>` is ticket 12 on its subject,
@@ -15,7 +16,7 @@ import (
 // kept as received. An id of only zeros is not a ticket number. The <id> elements of the
 // stages (<current_stage><id>…) are the stages' own and are not counted.
 func decodeTicket(xml []byte) (events.TicketInfo, error) {
-	info, err := events.DecodeTicketInfo(xml)
+	info, err := securechange.DecodeTicketInfo(xml)
 	if err != nil {
 		return events.TicketInfo{}, err
 	}
@@ -31,7 +32,7 @@ func decodeTicket(xml []byte) (events.TicketInfo, error) {
 }
 
 // rootIDs counts the unprefixed <id> elements that are children of the root element of
-// xml, which events.DecodeTicketInfo has already found well-formed (so there is no DOCTYPE,
+// xml, which securechange.DecodeTicketInfo has already found well-formed (so there is no DOCTYPE,
 // and '<' appears only as markup, in comments, CDATA sections and processing instructions).
 func rootIDs(xml []byte) int {
 	depth, n := 0, 0

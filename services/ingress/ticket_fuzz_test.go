@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/triggerflow/triggerflow/pkg/events"
+	"github.com/triggerflow/triggerflow/internal/securechange"
 )
 
 // refRootIDs is rootIDs on encoding/xml, for the fuzzer to compare against.
@@ -31,7 +31,7 @@ func refRootIDs(in []byte) int {
 	}
 }
 
-// FuzzRootIDs: on every ticket_info events.DecodeTicketInfo accepts, rootIDs counts the
+// FuzzRootIDs: on every ticket_info securechange.DecodeTicketInfo accepts, rootIDs counts the
 // ticket's own <id> elements as encoding/xml reads them.
 func FuzzRootIDs(f *testing.F) {
 	tickets, _ := filepath.Glob("../../examples/tickets/*.xml")
@@ -51,7 +51,7 @@ func FuzzRootIDs(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		if _, err := events.DecodeTicketInfo(in); err != nil {
+		if _, err := securechange.DecodeTicketInfo(in); err != nil {
 			return
 		}
 		if got, want := rootIDs(in), refRootIDs(in); got != want {

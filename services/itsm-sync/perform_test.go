@@ -846,9 +846,9 @@ func TestPerformSecureChange(t *testing.T) {
 		ticket string
 		name   string
 		spec   events.SecureChangeSpec
-		check  func(t *testing.T, tk events.Ticket)
+		check  func(t *testing.T, tk securechange.Ticket)
 	}{
-		{"3101", "update_fields", events.SecureChangeSpec{UpdateFields: map[string]string{"ITSM Change": "from #ticket_requester#", "Risk": "High"}}, func(t *testing.T, tk events.Ticket) {
+		{"3101", "update_fields", events.SecureChangeSpec{UpdateFields: map[string]string{"ITSM Change": "from #ticket_requester#", "Risk": "High"}}, func(t *testing.T, tk securechange.Ticket) {
 			if v, _ := tk.Value("ITSM Change"); v != "from a.smith" {
 				t.Errorf("ITSM Change = %q, want the planned requester", v)
 			}
@@ -856,27 +856,27 @@ func TestPerformSecureChange(t *testing.T) {
 				t.Errorf("Risk = %q", v)
 			}
 		}},
-		{"3102", "approve", events.SecureChangeSpec{Approve: "approved by the CAB for #ticket_id#"}, func(t *testing.T, tk events.Ticket) {
+		{"3102", "approve", events.SecureChangeSpec{Approve: "approved by the CAB for #ticket_id#"}, func(t *testing.T, tk securechange.Ticket) {
 			if f, _ := tk.Field("Approve Access"); f.Approved == nil || !*f.Approved || f.Reason != "approved by the CAB for 3102" {
 				t.Errorf("Approve Access = %+v", f)
 			}
 		}},
-		{"3103", "reject", events.SecureChangeSpec{Reject: "not now (#ticket_id#)"}, func(t *testing.T, tk events.Ticket) {
+		{"3103", "reject", events.SecureChangeSpec{Reject: "not now (#ticket_id#)"}, func(t *testing.T, tk securechange.Ticket) {
 			if f, _ := tk.Field("Approve Access"); f.Approved == nil || *f.Approved || f.Reason != "not now (3103)" {
 				t.Errorf("Approve Access = %+v", f)
 			}
 		}},
-		{"3104", "advance", events.SecureChangeSpec{Advance: true}, func(t *testing.T, tk events.Ticket) {
+		{"3104", "advance", events.SecureChangeSpec{Advance: true}, func(t *testing.T, tk securechange.Ticket) {
 			if tk.CurrentStep == nil || tk.CurrentStep.Name != "Implementation" {
 				t.Errorf("current step %+v, want Implementation", tk.CurrentStep)
 			}
 		}},
-		{"3105", "redo", events.SecureChangeSpec{Redo: "Submit Request", Comment: "please justify #ticket_id#"}, func(t *testing.T, tk events.Ticket) {
+		{"3105", "redo", events.SecureChangeSpec{Redo: "Submit Request", Comment: "please justify #ticket_id#"}, func(t *testing.T, tk securechange.Ticket) {
 			if tk.CurrentStep == nil || tk.CurrentStep.Name != "Submit Request" {
 				t.Errorf("current step %+v, want Submit Request", tk.CurrentStep)
 			}
 		}},
-		{"3106", "reject_ticket", events.SecureChangeSpec{RejectTicket: "rejected in ServiceNow"}, func(t *testing.T, tk events.Ticket) {
+		{"3106", "reject_ticket", events.SecureChangeSpec{RejectTicket: "rejected in ServiceNow"}, func(t *testing.T, tk securechange.Ticket) {
 			if tk.CurrentStep != nil || tk.Status != securechangetest.StatusRejected {
 				t.Errorf("ticket status %q, current step %+v", tk.Status, tk.CurrentStep)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
@@ -34,7 +35,7 @@ var storedBudget = map[string]int{
 // marker take in a real JetStream file store (StreamInfo's bytes over messages), built
 // from the repository's test data the way the services build them: the example tickets'
 // ticket_info XML (examples/tickets), the golden plan, itsm spec and result, and the
-// enriched SecureChange ticket every operation carries (pkg/events/testdata/tickets),
+// enriched SecureChange ticket every operation carries (internal/securechange/testdata/tickets),
 // with two operations per trigger.
 // Run with -v to see the numbers the README's sizing uses.
 func TestStoredSizes(t *testing.T) {
@@ -57,7 +58,7 @@ func TestStoredSizes(t *testing.T) {
 	readJSON(t, "../../../pkg/events/testdata/plan.golden.json", &plan)
 	var spec json.RawMessage
 	readJSON(t, "../../../pkg/events/testdata/spec_itsm.golden.json", &spec)
-	ticket, err := os.ReadFile("../../../pkg/events/testdata/tickets/many_steps_many_fields.json")
+	ticket, err := os.ReadFile("../../securechange/testdata/tickets/many_steps_many_fields.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func exampleTriggers(t *testing.T) []events.TriggerEvent {
 		if err != nil {
 			t.Fatal(err)
 		}
-		info, err := events.DecodeTicketInfo(raw)
+		info, err := securechange.DecodeTicketInfo(raw)
 		if err != nil {
 			continue // the TEST button's payload is not a ticket
 		}

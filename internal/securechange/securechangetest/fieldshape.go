@@ -6,7 +6,7 @@ import (
 
 // The simulator's own check of a field write, written from the shapes of
 // Tufin's SDK (pytos, pytos/securechange/xml_objects/rest.py), on purpose
-// not from the client's events.FieldTypes: a client that writes a value
+// not from the client's securechange.FieldTypes: a client that writes a value
 // under the wrong key must be told so here, as SecureChange would.
 
 // sdkStringValue: the field types whose value is a string, and the key

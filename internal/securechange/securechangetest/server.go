@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/triggerflow/triggerflow/internal/config"
-	"github.com/triggerflow/triggerflow/pkg/events"
+	"github.com/triggerflow/triggerflow/internal/securechange"
 )
 
 const (
@@ -151,9 +151,9 @@ func (s *Server) Put(ticketJSON json.RawMessage) {
 
 // Ticket is the current state of a stored ticket, decoded as a GET would return it.
 // An unknown id fails the test.
-func (s *Server) Ticket(id string) events.Ticket {
+func (s *Server) Ticket(id string) securechange.Ticket {
 	s.t.Helper()
-	t, err := events.DecodeTicket(s.TicketJSON(id))
+	t, err := securechange.DecodeTicket(s.TicketJSON(id))
 	if err != nil {
 		s.t.Fatalf("securechangetest: ticket %s: %v", id, err)
 	}

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/internal/securechange/securechangetest"
-	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
 // call makes one request with the default credentials and returns status and body.
@@ -60,7 +60,7 @@ func TestFixtureGet(t *testing.T) {
 		if code != http.StatusOK {
 			t.Fatalf("GET %s: %d %s", p, code, body)
 		}
-		tk, err := events.DecodeTicket([]byte(body))
+		tk, err := securechange.DecodeTicket([]byte(body))
 		if err != nil {
 			t.Fatal(err)
 		}

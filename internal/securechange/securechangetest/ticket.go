@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/triggerflow/triggerflow/pkg/events"
+	"github.com/triggerflow/triggerflow/internal/securechange"
 )
 
 // ticket is a stored ticket as generic JSON (numbers as json.Number), so that keys the
@@ -30,7 +30,7 @@ type ticket struct {
 }
 
 func newTicket(raw json.RawMessage) (*ticket, error) {
-	if _, err := events.DecodeTicket(raw); err != nil {
+	if _, err := securechange.DecodeTicket(raw); err != nil {
 		return nil, err
 	}
 	var top map[string]any

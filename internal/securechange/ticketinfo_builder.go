@@ -1,17 +1,17 @@
-package events
+package securechange
 
 import (
 	"bytes"
 	"time"
-	"unicode/utf8"
+
+	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
-// ticketBuilder is the part of DecodeTicketInfo that both decoders share:
-// given the elements and text of a ticket_info document, it decides what each
+// ticketBuilder is the part of DecodeTicketInfo that knows ticket_info: given
+// the elements and text of a ticket_info document, it decides what each
 // element is, collects the fields, stages and extras, and builds the
-// TicketInfo. The tokenizers drive it (decodeTicketInfoFast from its own byte
-// scanner, decodeTicketInfoFull from encoding/xml's RawToken) and keep to
-// themselves what they reject or decline, and how they report it.
+// TicketInfo. xmlReader drives it with encoding/xml's tokens and keeps to
+// itself what it rejects, and how it reports it.
 //
 // Element names and extras are offsets into in: an element's name is always
 // taken as written there, and an element starts at the '<' just before its
@@ -81,7 +81,7 @@ type extraSpan struct {
 // point to.
 type ticketPointers struct {
 	times  [2]time.Time
-	stages [nStages]Stage
+	stages [nStages]events.Stage
 }
 
 // openRoot opens <ticket_info>, whose name is in[lo:hi].
@@ -184,22 +184,22 @@ func (t *ticketBuilder) close(end int) {
 
 // result checks the ticket id and returns the TicketInfo collected. Its
 // strings share one allocation, its pointers another.
-func (t *ticketBuilder) result() (TicketInfo, error) {
+func (t *ticketBuilder) result() (events.TicketInfo, error) {
 	arena := t.arena.bytes()
 	if !t.seen[fID] {
-		return TicketInfo{}, xmlErrorf(ErrMissingTicketID, "missing <id>")
+		return events.TicketInfo{}, xmlErrorf(ErrMissingTicketID, "missing <id>")
 	}
 	id := arena[t.fields[fID].lo:t.fields[fID].hi]
 	if len(id) == 0 {
-		return TicketInfo{}, xmlErrorf(ErrMissingTicketID, "<id> is empty")
+		return events.TicketInfo{}, xmlErrorf(ErrMissingTicketID, "<id> is empty")
 	}
-	if !isTicketNumber(id) {
-		return TicketInfo{}, xmlErrorf(ErrBadTicketID, "<id> %s is not a ticket number", quote(string(id)))
+	if !validTicketID(string(id)) {
+		return events.TicketInfo{}, xmlErrorf(ErrBadTicketID, "<id> %s is not a ticket number", quoteID(string(id)))
 	}
 
 	text := string(arena)
 	field := func(i int) string { return text[t.fields[i].lo:t.fields[i].hi] }
-	info := TicketInfo{
+	info := events.TicketInfo{
 		ID:         field(fID),
 		Subject:    field(fSubject),
 		CreateDate: field(fCreateDate),
@@ -220,7 +220,7 @@ func (t *ticketBuilder) result() (TicketInfo, error) {
 		}
 		for s := range nStages {
 			if seen[s] {
-				p.stages[s] = Stage{ID: field(fStageID + 2*s), Name: field(fStageName + 2*s)}
+				p.stages[s] = events.Stage{ID: field(fStageID + 2*s), Name: field(fStageName + 2*s)}
 			}
 		}
 		if seen[stageCurrent] {
@@ -234,10 +234,10 @@ func (t *ticketBuilder) result() (TicketInfo, error) {
 		}
 	}
 	if extras := t.extras.all(); len(extras) > 0 {
-		info.Extra = make([]RawElement, len(extras))
+		info.Extra = make([]events.RawElement, len(extras))
 		for k, e := range extras {
 			x := text[e.lo:e.hi]
-			info.Extra[k] = RawElement{Name: x[1 : 1+e.nameLen], XML: x}
+			info.Extra[k] = events.RawElement{Name: x[1 : 1+e.nameLen], XML: x}
 		}
 	}
 	return info, nil
@@ -275,11 +275,6 @@ func (a *textArena) append(b []byte) {
 		a.big = append(make([]byte, 0, 2*(a.n+len(b))), a.small[:a.n]...)
 	}
 	a.big = append(a.big, b...)
-}
-
-func (a *textArena) appendRune(r rune) {
-	var buf [utf8.UTFMax]byte
-	a.append(utf8.AppendRune(buf[:0], r))
 }
 
 // truncate shortens the text to n bytes.

@@ -1,4 +1,4 @@
-package events
+package securechange
 
 // FieldShape is how a SecureChange field type holds its value.
 type FieldShape int
@@ -43,8 +43,8 @@ const ReadOnlyKey = "read_only"
 // pytos (github.com/Tufin/pytos, file pytos/securechange/xml_objects/rest.py;
 // the type names are its Attributes.FIELD_TYPE_* constants and the value keys
 // its classes' from_xml_node / FIELD_CONTENT_ATTRIBUTES). The decoder
-// (DecodeTicket), the writer (internal/securechange) and config checks
-// read it; the simulator (securechangetest) checks writes on its own.
+// (DecodeTicket) and the writer (UpdateFields) read it; the simulator
+// (securechangetest) checks writes on its own.
 var FieldTypes = map[string]FieldType{
 	// rest.py class Step_Field_Text: Elements.TEXT.
 	"text_field": {Name: "text_field", Shape: ShapeString, ValueKey: "text", Writable: true},

@@ -1,4 +1,4 @@
-package events_test
+package securechange_test
 
 import (
 	"bytes"
@@ -7,23 +7,25 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
 // FuzzDecodeTicketInfo checks that DecodeTicketInfo never panics, is
 // deterministic, only succeeds with a numeric ticket id and extras cut from
 // the input, fails with exactly one sentinel, and that what it accepts makes
-// a TriggerEvent that marshals.
+// a TriggerEvent that marshals. It is seeded from decodeCases, the golden
+// TriggerEvents of pkg/events and testdata/fuzz/FuzzDecodeTicketInfo.
 func FuzzDecodeTicketInfo(f *testing.F) {
 	for _, c := range decodeCases {
 		f.Add([]byte(c.in))
 	}
-	for _, g := range goldenEvents {
-		f.Add([]byte(g.xml))
+	for _, g := range goldenTriggers(f) {
+		f.Add([]byte(g.RawXML))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		info, err := events.DecodeTicketInfo(in)
-		info2, err2 := events.DecodeTicketInfo(in)
+		info, err := securechange.DecodeTicketInfo(in)
+		info2, err2 := securechange.DecodeTicketInfo(in)
 		if !reflect.DeepEqual(info, info2) || (err == nil) != (err2 == nil) || (err != nil && err.Error() != err2.Error()) {
 			t.Fatalf("not deterministic: %+v, %v then %+v, %v", info, err, info2, err2)
 		}
@@ -42,7 +44,7 @@ func FuzzDecodeTicketInfo(f *testing.F) {
 			}
 			return
 		}
-		if events.IsTestPayload(in) {
+		if securechange.IsTestPayload(in) {
 			t.Fatalf("decoded a test payload: %+v", info)
 		}
 		if len(info.ID) == 0 || len(info.ID) > 19 || strings.Trim(info.ID, "0123456789") != "" {

@@ -1,25 +1,32 @@
-package events_test
+package securechange_test
 
 import (
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
-// realXML is the ticket_info of an ADVANCE trigger as SecureChange sends it.
-const realXML = events.RealTicketXML
+// nestedXML returns a ticket_info whose deepest element is at level depth.
+func nestedXML(depth int) string {
+	inner := strings.Repeat("<x>", depth-2) + strings.Repeat("</x>", depth-2)
+	return "<ticket_info><id>7</id><deep>" + inner + "</deep></ticket_info>"
+}
 
 func at(ms int64) *time.Time {
 	t := time.UnixMilli(ms).UTC()
 	return &t
 }
 
-// decodeCases is shared with FuzzDecodeTicketInfo as its seed corpus.
+// decodeCases is shared with FuzzDecodeTicketInfo as its seed corpus. The
+// real ticket_info of an ADVANCE trigger is TestDecodeTicketInfoGolden's.
 var decodeCases = []struct {
 	name    string
 	in      string
@@ -31,21 +38,6 @@ var decodeCases = []struct {
 		name: "minimal",
 		in:   `<ticket_info><id>1</id></ticket_info>`,
 		want: events.TicketInfo{ID: "1"},
-	},
-	{
-		name: "real ticket with all fields",
-		in:   realXML,
-		want: events.TicketInfo{
-			ID:               "1234",
-			Subject:          "Allow web to db",
-			CreateDate:       "1700000000000",
-			CreatedAt:        at(1700000000000),
-			UpdateDate:       "1700000360000",
-			UpdatedAt:        at(1700000360000),
-			CurrentStage:     &events.Stage{ID: "3", Name: "Approval"},
-			CompletionStage:  &events.Stage{ID: "2", Name: "Auto Target"},
-			OpenRequestStage: &events.Stage{ID: "1", Name: "Open request"},
-		},
 	},
 	{
 		name: "unknown elements are kept byte for byte",
@@ -122,164 +114,164 @@ var decodeCases = []struct {
 	},
 	{
 		name: "32 levels deep is accepted",
-		in:   events.NestedTicketXML(32),
+		in:   nestedXML(32),
 		want: events.TicketInfo{ID: "7", Extra: []events.RawElement{{Name: "deep", XML: "<deep>" + strings.Repeat("<x>", 30) + strings.Repeat("</x>", 30) + "</deep>"}}},
 	},
 	{
 		name:    "not UTF-8",
 		in:      "<ticket_info><id>1</id><subject>caf\xe9</subject></ticket_info>",
-		wantErr: events.ErrNotUTF8,
+		wantErr: securechange.ErrNotUTF8,
 		wantMsg: "ticket_info XML: not valid UTF-8 at byte 35",
 	},
 	{
 		name:    "DOCTYPE",
 		in:      `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><ticket_info><id>&lol2;</id></ticket_info>`,
-		wantErr: events.ErrDoctype,
+		wantErr: securechange.ErrDoctype,
 		wantMsg: "ticket_info XML: DOCTYPE declarations are not accepted (entity expansion risk)",
 	},
 	{
 		name:    "33 levels deep",
-		in:      events.NestedTicketXML(33),
-		wantErr: events.ErrTooDeep,
+		in:      nestedXML(33),
+		wantErr: securechange.ErrTooDeep,
 		wantMsg: "ticket_info XML: line 1: nesting deeper than 32 levels (at <x>)",
 	},
 	{
 		name:    "missing id",
 		in:      `<ticket_info><subject>s</subject><current_stage><id>3</id></current_stage></ticket_info>`,
-		wantErr: events.ErrMissingTicketID,
+		wantErr: securechange.ErrMissingTicketID,
 		wantMsg: "ticket_info XML: missing <id>",
 	},
 	{
 		name:    "empty id",
 		in:      "<ticket_info><id> \n </id></ticket_info>",
-		wantErr: events.ErrMissingTicketID,
+		wantErr: securechange.ErrMissingTicketID,
 		wantMsg: "ticket_info XML: <id> is empty",
 	},
 	{
 		name:    "id not a number",
 		in:      `<ticket_info><id>12a</id></ticket_info>`,
-		wantErr: events.ErrBadTicketID,
+		wantErr: securechange.ErrBadTicketID,
 		wantMsg: `ticket_info XML: <id> "12a" is not a ticket number`,
 	},
 	{
 		name:    "id too long",
 		in:      `<ticket_info><id>12345678901234567890</id></ticket_info>`,
-		wantErr: events.ErrBadTicketID,
+		wantErr: securechange.ErrBadTicketID,
 		wantMsg: `ticket_info XML: <id> "12345678901234567890" is not a ticket number`,
 	},
 	{
 		name:    "id with non-ASCII digits",
 		in:      `<ticket_info><id>١٢</id></ticket_info>`,
-		wantErr: events.ErrBadTicketID,
+		wantErr: securechange.ErrBadTicketID,
 		wantMsg: `ticket_info XML: <id> "١٢" is not a ticket number`,
 	},
 	{
 		name:    "wrong root",
 		in:      "<?xml version=\"1.0\"?>\n<ticket><id>1</id></ticket>",
-		wantErr: events.ErrBadXML,
+		wantErr: securechange.ErrBadXML,
 		wantMsg: "ticket_info XML: line 2: root element is <ticket>, want <ticket_info>",
 	},
 	{
 		name:    "prefixed root",
 		in:      `<sc:ticket_info xmlns:sc="urn:sc"><id>1</id></sc:ticket_info>`,
-		wantErr: events.ErrBadXML,
+		wantErr: securechange.ErrBadXML,
 		wantMsg: "ticket_info XML: line 1: root element is <sc:ticket_info>, want <ticket_info>",
 	},
 	{
 		name:    "text after the root",
 		in:      "<ticket_info><id>1</id></ticket_info>\ngarbage",
-		wantErr: events.ErrBadXML,
+		wantErr: securechange.ErrBadXML,
 		wantMsg: "ticket_info XML: line 2: text after </ticket_info>",
 	},
 	{
 		name:    "second root",
 		in:      "<ticket_info><id>1</id></ticket_info>\n<ticket_info><id>2</id></ticket_info>",
-		wantErr: events.ErrBadXML,
+		wantErr: securechange.ErrBadXML,
 		wantMsg: "ticket_info XML: line 2: element <ticket_info> after the end of <ticket_info>",
 	},
 	{
 		name:    "text before the root",
 		in:      "id=1<ticket_info><id>1</id></ticket_info>",
-		wantErr: events.ErrBadXML,
+		wantErr: securechange.ErrBadXML,
 		wantMsg: "ticket_info XML: line 1: text before <ticket_info>",
 	},
 	{
 		name:    "mismatched tags",
 		in:      "<ticket_info>\n<id>1</id>\n<current_stage><name>x</nme></current_stage>\n</ticket_info>",
-		wantErr: events.ErrBadXML,
+		wantErr: securechange.ErrBadXML,
 		wantMsg: "ticket_info XML: line 3: element <name> closed by </nme>",
 	},
 	{
 		name:    "declared encoding other than UTF-8",
 		in:      `<?xml version="1.0" encoding="ISO-8859-1"?><ticket_info><id>1</id></ticket_info>`,
-		wantErr: events.ErrBadXML,
+		wantErr: securechange.ErrBadXML,
 		wantMsg: `ticket_info XML: declared encoding "ISO-8859-1" is not supported, only UTF-8`,
 	},
 	{
 		name:    "unsupported XML version",
 		in:      `<?xml version="1.1"?><ticket_info><id>1</id></ticket_info>`,
-		wantErr: events.ErrBadXML,
+		wantErr: securechange.ErrBadXML,
 		wantMsg: `ticket_info XML: line 1: unsupported version "1.1"; only version 1.0 is supported`,
 	},
 	{
 		name:    "declaration not first",
 		in:      `<!-- x --><?xml version="1.0"?><ticket_info><id>1</id></ticket_info>`,
-		wantErr: events.ErrBadXML,
+		wantErr: securechange.ErrBadXML,
 		wantMsg: "ticket_info XML: line 1: the XML declaration must come first",
 	},
 	{
 		name:    "root not closed",
 		in:      "<ticket_info>\n<id>1</id>\n",
-		wantErr: events.ErrBadXML,
+		wantErr: securechange.ErrBadXML,
 		wantMsg: "ticket_info XML: line 3: unexpected end of input: <ticket_info> is not closed",
 	},
 	{
 		name:    "truncated inside a tag",
 		in:      "<ticket_info><id>1</id></ticket_in",
-		wantErr: events.ErrBadXML,
+		wantErr: securechange.ErrBadXML,
 		wantMsg: "ticket_info XML: line 1: unexpected EOF",
 	},
 	{
 		name:    "unknown entity",
 		in:      "<ticket_info><id>1</id><subject>a&nbsp;b</subject></ticket_info>",
-		wantErr: events.ErrBadXML,
+		wantErr: securechange.ErrBadXML,
 		wantMsg: "ticket_info XML: line 1: invalid character entity &nbsp;",
 	},
 	{
 		name:    "control character",
 		in:      "<ticket_info><id>1</id><subject>a\x01b</subject></ticket_info>",
-		wantErr: events.ErrBadXML,
+		wantErr: securechange.ErrBadXML,
 		wantMsg: "ticket_info XML: line 1: illegal character code U+0001",
 	},
 	{
 		name:    "stray end tag",
 		in:      "</ticket_info>",
-		wantErr: events.ErrBadXML,
+		wantErr: securechange.ErrBadXML,
 		wantMsg: "ticket_info XML: line 1: unexpected </ticket_info>",
 	},
 	{
 		name:    "empty",
 		in:      " \n ",
-		wantErr: events.ErrBadXML,
+		wantErr: securechange.ErrBadXML,
 		wantMsg: "ticket_info XML: empty document",
 	},
 	{
 		name:    "only a comment",
 		in:      "<!-- nothing -->",
-		wantErr: events.ErrBadXML,
+		wantErr: securechange.ErrBadXML,
 		wantMsg: "ticket_info XML: no <ticket_info> element",
 	},
 	{
 		name:    "empty root is missing its id",
 		in:      "<ticket_info/>",
-		wantErr: events.ErrMissingTicketID,
+		wantErr: securechange.ErrMissingTicketID,
 		wantMsg: "ticket_info XML: missing <id>",
 	},
 }
 
 var sentinels = []error{
-	events.ErrBadXML, events.ErrDoctype, events.ErrTooDeep, events.ErrNotUTF8,
-	events.ErrMissingTicketID, events.ErrBadTicketID,
+	securechange.ErrBadXML, securechange.ErrDoctype, securechange.ErrTooDeep, securechange.ErrNotUTF8,
+	securechange.ErrMissingTicketID, securechange.ErrBadTicketID,
 }
 
 func TestDecodeTicketInfo(t *testing.T) {
@@ -287,7 +279,7 @@ func TestDecodeTicketInfo(t *testing.T) {
 	for _, tt := range decodeCases {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := events.DecodeTicketInfo([]byte(tt.in))
+			got, err := securechange.DecodeTicketInfo([]byte(tt.in))
 			if tt.wantErr == nil {
 				if err != nil {
 					t.Fatalf("DecodeTicketInfo() error = %v", err)
@@ -337,10 +329,10 @@ func TestIsTestPayload(t *testing.T) {
 		{"<ticket_info></ticket_info>x", false},
 		{"<ticket_info>", false},
 		{"<?xml version=\"1.0\"<ticket_info/>", false},
-		{realXML, false},
+		{"<?xml version=\"1.0\"?>\n<ticket_info><id>1</id></ticket_info>\n", false},
 	}
 	for _, tt := range tests {
-		if got := events.IsTestPayload([]byte(tt.in)); got != tt.want {
+		if got := securechange.IsTestPayload([]byte(tt.in)); got != tt.want {
 			t.Errorf("IsTestPayload(%q) = %v, want %v", tt.in, got, tt.want)
 		}
 	}
@@ -354,4 +346,45 @@ func dump(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// goldenTriggers returns the golden TriggerEvents of pkg/events, by file name:
+// the wire form of what the ingress makes of their raw_xml.
+func goldenTriggers(tb testing.TB) map[string]events.TriggerEvent {
+	tb.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "..", "pkg", "events", "testdata", "trigger_event*.golden.json"))
+	if err != nil || len(files) == 0 {
+		tb.Fatalf("no trigger golden files in pkg/events/testdata: %v", err)
+	}
+	evs := make(map[string]events.TriggerEvent, len(files))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ev, err := events.UnmarshalTriggerEvent(b)
+		if err != nil {
+			tb.Fatalf("%s: %v", f, err)
+		}
+		evs[filepath.Base(f)] = ev
+	}
+	return evs
+}
+
+// TestDecodeTicketInfoGolden: the raw_xml of every golden TriggerEvent of
+// pkg/events decodes to its ticket, and makes the same event.
+func TestDecodeTicketInfoGolden(t *testing.T) {
+	t.Parallel()
+	for name, golden := range goldenTriggers(t) {
+		info, err := securechange.DecodeTicketInfo([]byte(golden.RawXML))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		ev := events.NewTriggerEvent(golden.Event, info, []byte(golden.RawXML), golden.Args, golden.Script)
+		ev.ReceivedAt, ev.Ingress, ev.Recovered = golden.ReceivedAt, golden.Ingress, golden.Recovered
+		if !reflect.DeepEqual(ev, golden) {
+			t.Errorf("%s: the event from raw_xml is\n%s\nwant\n%s", name, dump(t, ev), dump(t, golden))
+		}
+	}
 }
