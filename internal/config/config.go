@@ -187,59 +187,67 @@ const (
 // script up to five times, and every retry must land inside the window.
 const MinDuplicates = 10 * time.Minute
 
+// orDefault sets *p to v when *p is the zero value: the one way a default is applied.
+func orDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
 // SetDefaults fills every zero value with its default.
 func (c *Config) SetDefaults() {
-	def := func(s *string, v string) {
-		if *s == "" {
-			*s = v
-		}
-	}
-	defDur := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	def(&c.Log.Level, "info")
-	def(&c.Log.Format, "text")
-	def(&c.Admin.Listen, ":9090")
+	orDefault(&c.Log.Level, "info")
+	orDefault(&c.Log.Format, "text")
+	orDefault(&c.Admin.Listen, ":9090")
 
-	def(&c.NATS.Name, "triggerflow")
-	defDur(&c.NATS.ConnectTimeout, 5*time.Second)
-	if c.NATS.Replicas == 0 {
-		c.NATS.Replicas = 1
-	}
-	def(&c.NATS.Embedded.Host, "127.0.0.1")
-	if c.NATS.Embedded.Port == 0 {
-		c.NATS.Embedded.Port = 4222
-	}
-	def(&c.NATS.Embedded.StoreDir, ".triggerflow/nats")
+	orDefault(&c.NATS.Name, "triggerflow")
+	orDefault(&c.NATS.ConnectTimeout, 5*time.Second)
+	orDefault(&c.NATS.Replicas, 1)
+	orDefault(&c.NATS.Embedded.Host, "127.0.0.1")
+	orDefault(&c.NATS.Embedded.Port, 4222)
+	orDefault(&c.NATS.Embedded.StoreDir, ".triggerflow/nats")
 
 	c.setStreamDefaults()
-	defDur(&c.Streams.Duplicates, MinDuplicates)
+	orDefault(&c.Streams.Duplicates, MinDuplicates)
 
 	in := &c.Ingress
-	def(&in.Listen, ":8000")
-	def(&in.Path, "/trigger_file")
-	if in.MaxBodyBytes == 0 {
-		in.MaxBodyBytes = 1 << 20
-	}
-	defDur(&in.ReadHeaderTimeout, 5*time.Second)
-	defDur(&in.ReadTimeout, 30*time.Second)
-	defDur(&in.WriteTimeout, 30*time.Second)
-	defDur(&in.IdleTimeout, 120*time.Second)
-	defDur(&in.PublishTimeout, 5*time.Second)
-	defDur(&in.ShutdownTimeout, 10*time.Second)
-	def(&in.Rejections, RejectAuto)
+	orDefault(&in.Listen, ":8000")
+	orDefault(&in.Path, "/trigger_file")
+	orDefault(&in.MaxBodyBytes, 1<<20)
+	orDefault(&in.ReadHeaderTimeout, 5*time.Second)
+	orDefault(&in.ReadTimeout, 30*time.Second)
+	orDefault(&in.WriteTimeout, 30*time.Second)
+	orDefault(&in.IdleTimeout, 120*time.Second)
+	orDefault(&in.PublishTimeout, 5*time.Second)
+	orDefault(&in.ShutdownTimeout, 10*time.Second)
+	orDefault(&in.Rejections, RejectAuto)
 
 	sc := &c.SecureChange
-	defDur(&sc.Timeout, 30*time.Second)
-	defDur(&sc.RetryBackoff, 500*time.Millisecond)
+	orDefault(&sc.Timeout, 30*time.Second)
+	orDefault(&sc.RetryBackoff, 500*time.Millisecond)
 
-	d := &c.Dispatcher
-	defDur(&d.AckWait, 30*time.Second)
-	if d.MaxDeliver == 0 {
-		d.MaxDeliver = 8
+	c.setDispatcherDefaults()
+	c.setITSMDefaults()
+	c.setNotifierDefaults()
+	orDefault(&c.Shutdown.DrainTimeout, 10*time.Second)
+	c.setTracingDefaults()
+	for i := range c.Routes {
+		on := &c.Routes[i].On
+		if on.Point == "" {
+			on.Point = PointWorkflow
+			if on.Step != "" {
+				on.Point = PointStep
+			}
+		}
 	}
+}
+
+// setDispatcherDefaults fills the dispatcher's and its plugins' defaults.
+func (c *Config) setDispatcherDefaults() {
+	d := &c.Dispatcher
+	orDefault(&d.AckWait, 30*time.Second)
+	orDefault(&d.MaxDeliver, 8)
 	if d.Backoff == nil {
 		d.Backoff = []time.Duration{2 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute}
 	}
@@ -251,23 +259,8 @@ func (c *Config) SetDefaults() {
 				p.Format = "kvgroup"
 			}
 		}
-		defDur(&p.Timeout, 10*time.Second)
-		if p.MaxRuns == 0 {
-			p.MaxRuns = 3
-		}
-	}
-	c.setITSMDefaults()
-	c.setNotifierDefaults()
-	defDur(&c.Shutdown.DrainTimeout, 10*time.Second)
-	c.setTracingDefaults()
-	for i := range c.Routes {
-		on := &c.Routes[i].On
-		if on.Point == "" {
-			on.Point = PointWorkflow
-			if on.Step != "" {
-				on.Point = PointStep
-			}
-		}
+		orDefault(&p.Timeout, 10*time.Second)
+		orDefault(&p.MaxRuns, 3)
 	}
 }
 

@@ -205,19 +205,14 @@ type Lookup struct {
 }
 
 func (c *Config) setITSMDefaults() {
-	defDur := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
 	s := &c.ITSMSync
-	defDur(&s.AckWait, 30*time.Second)
+	orDefault(&s.AckWait, 30*time.Second)
 	s.Retry = s.Retry.Merge(Retry{Attempts: 8, MaxAge: 24 * time.Hour, Backoff: time.Second, MaxBackoff: 5 * time.Minute, MaxRetryAfter: 10 * time.Minute})
 	if s.ExcerptBytes == 0 {
 		s.ExcerptBytes = 512
 	}
 	for name, sv := range c.Servers {
-		defDur(&sv.Timeout, 30*time.Second)
+		orDefault(&sv.Timeout, 30*time.Second)
 		if sv.Concurrency == 0 {
 			sv.Concurrency = 8
 		}
@@ -227,14 +222,14 @@ func (c *Config) setITSMDefaults() {
 		if sv.Breaker.Failures == 0 {
 			sv.Breaker.Failures = 5
 		}
-		defDur(&sv.Breaker.OpenFor, 30*time.Second)
+		orDefault(&sv.Breaker.OpenFor, 30*time.Second)
 		sv.Retry = sv.Retry.Merge(s.Retry)
 		if sv.IdempotencyHeader == "" {
 			sv.IdempotencyHeader = "Idempotency-Key"
 		}
 		if a := sv.Auth.Command; a != nil {
-			defDur(&a.CacheFor, 5*time.Minute)
-			defDur(&a.Timeout, 10*time.Second)
+			orDefault(&a.CacheFor, 5*time.Minute)
+			orDefault(&a.Timeout, 10*time.Second)
 		}
 		if a := sv.Auth.OAuth2; a != nil && a.AuthStyle == "" {
 			a.AuthStyle = "auto"

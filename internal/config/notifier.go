@@ -115,11 +115,6 @@ type Notifier struct {
 }
 
 func (c *Config) setNotifierDefaults() {
-	defDur := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
 	s := &c.SMTP
 	if s.Port == 0 {
 		switch {
@@ -129,7 +124,7 @@ func (c *Config) setNotifierDefaults() {
 			s.Port = 587
 		}
 	}
-	defDur(&s.Timeout, 30*time.Second)
+	orDefault(&s.Timeout, 30*time.Second)
 	if s.Auth == "" && (s.Username != "" || s.UsernameEnv != "") {
 		s.Auth = "plain"
 	}
@@ -137,9 +132,9 @@ func (c *Config) setNotifierDefaults() {
 	if n.DigestAfter == 0 {
 		n.DigestAfter = 10
 	}
-	defDur(&n.DigestWindow, time.Minute)
+	orDefault(&n.DigestWindow, time.Minute)
 	nt := &c.Notifier
-	defDur(&nt.AckWait, 30*time.Second)
+	orDefault(&nt.AckWait, 30*time.Second)
 	if nt.Concurrency == 0 {
 		nt.Concurrency = 4
 	}

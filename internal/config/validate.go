@@ -20,7 +20,30 @@ func (c *Config) Validate() error {
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 
-	n := &c.NATS
+	v.nats(&c.NATS)
+
+	v.positive("shutdown.drain_timeout", c.Shutdown.DrainTimeout)
+	if c.Shutdown.DrainTimeout > 5*time.Minute {
+		v.add("shutdown.drain_timeout", fmt.Sprintf("%s is longer than 5m: a stop that slow outlives any orchestrator's grace period", c.Shutdown.DrainTimeout))
+	}
+
+	v.streams(c)
+
+	if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
+		v.add("admin.listen", fmt.Sprintf("%q is not host:port", c.Admin.Listen))
+	}
+	v.ingress(&c.Ingress)
+
+	c.validateDispatcher(&v)
+	v.itsmSync(c)
+	v.notifier(c)
+	v.tracing(c.Tracing)
+	return errors.Join(v.errs...)
+}
+
+// nats checks nats: credentials (one method, no inline secret), TLS, the servers, replicas
+// and the embedded server.
+func (v *validator) nats(n *NATS) {
 	if n.Password != "" {
 		v.add("nats.password", "inline secrets are not accepted; use nats.password_env or nats.password_file")
 	}
@@ -65,18 +88,10 @@ func (c *Config) Validate() error {
 			v.add("nats.replicas", fmt.Sprintf("%d needs a cluster; the embedded server (nats.url empty) is a single node", n.Replicas))
 		}
 	}
+}
 
-	v.positive("shutdown.drain_timeout", c.Shutdown.DrainTimeout)
-	if c.Shutdown.DrainTimeout > 5*time.Minute {
-		v.add("shutdown.drain_timeout", fmt.Sprintf("%s is longer than 5m: a stop that slow outlives any orchestrator's grace period", c.Shutdown.DrainTimeout))
-	}
-
-	v.streams(c)
-
-	if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
-		v.add("admin.listen", fmt.Sprintf("%q is not host:port", c.Admin.Listen))
-	}
-	in := &c.Ingress
+// ingress checks ingress: its listener and path, users, limits, timeouts and TLS.
+func (v *validator) ingress(in *Ingress) {
 	if _, _, err := net.SplitHostPort(in.Listen); err != nil {
 		v.add("ingress.listen", fmt.Sprintf("%q is not host:port", in.Listen))
 	}
@@ -122,12 +137,6 @@ func (c *Config) Validate() error {
 	}
 	v.file("ingress.tls.cert_file", in.TLS.CertFile)
 	v.secretFile("ingress.tls.key_file", in.TLS.KeyFile)
-
-	c.validateDispatcher(&v)
-	v.itsmSync(c)
-	v.notifier(c)
-	v.tracing(c.Tracing)
-	return errors.Join(v.errs...)
 }
 
 // pathRE: a literal URL path (no ServeMux wildcards, spaces or query).

@@ -69,7 +69,11 @@ func (c *Config) validateDispatcher(v *validator) {
 			v.add(path+".max_runs", fmt.Sprintf("%d is out of range (1 to 10)", p.MaxRuns))
 		}
 	}
+	c.validateRoutes(v)
+}
 
+// validateRoutes checks routes: unique names, events, points, args, and each action.
+func (c *Config) validateRoutes(v *validator) {
 	seenRoute := map[string]bool{}
 	for i, r := range c.Routes {
 		path := fmt.Sprintf("routes[%d]", i)

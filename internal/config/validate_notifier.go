@@ -10,6 +10,46 @@ import (
 // notifier checks smtp, notifications, notifier and the routes' on_failure lists.
 func (v *validator) notifier(c *Config) {
 	s := &c.SMTP
+	v.smtp(s)
+	n := &c.Notifications
+	v.recipients("notifications.on_failure", n.OnFailure)
+	if len(n.OnFailure) > 0 && !s.Enabled() {
+		v.add("notifications.on_failure", "needs smtp.host")
+	}
+	if n.DigestAfter < 1 {
+		v.add("notifications.digest_after", fmt.Sprintf("%d must be at least 1", n.DigestAfter))
+	}
+	v.positive("notifications.digest_window", n.DigestWindow)
+	if n.NATSServer != "" {
+		for _, raw := range strings.Split(n.NATSServer, ",") {
+			u, err := url.Parse(strings.TrimSpace(raw))
+			switch {
+			case err != nil || u.Host == "" || u.Scheme == "":
+				v.add("notifications.nats_server", fmt.Sprintf("%q is not a NATS URL (nats://host:4222)", raw))
+			case u.User != nil:
+				v.add("notifications.nats_server", "must not hold credentials: it is written into alert emails")
+			}
+		}
+	}
+	for i, r := range c.Routes {
+		v.recipients(fmt.Sprintf("routes[%d].on_failure", i), r.OnFailure)
+		for j, a := range r.Actions {
+			if a.Email != nil {
+				v.recipients(fmt.Sprintf("routes[%d].actions[%d].email.to", i, j), a.Email.To)
+				v.recipients(fmt.Sprintf("routes[%d].actions[%d].email.cc", i, j), a.Email.Cc)
+			}
+		}
+	}
+	nt := &c.Notifier
+	v.positive("notifier.ack_wait", nt.AckWait)
+	if nt.Concurrency < 1 {
+		v.add("notifier.concurrency", fmt.Sprintf("%d must be at least 1", nt.Concurrency))
+	}
+	v.retry("notifier.retry", nt.Retry, nil)
+}
+
+// smtp checks smtp: required when configured, port, TLS, sender, credentials and auth.
+func (v *validator) smtp(s *SMTP) {
 	if !s.Enabled() {
 		if s.From != "" || s.Username != "" || s.PasswordEnv != "" || s.PasswordFile != "" {
 			v.add("smtp.host", "is required when smtp is configured")
@@ -56,41 +96,6 @@ func (v *validator) notifier(c *Config) {
 		}
 		v.positive("smtp.timeout", s.Timeout)
 	}
-	n := &c.Notifications
-	v.recipients("notifications.on_failure", n.OnFailure)
-	if len(n.OnFailure) > 0 && !s.Enabled() {
-		v.add("notifications.on_failure", "needs smtp.host")
-	}
-	if n.DigestAfter < 1 {
-		v.add("notifications.digest_after", fmt.Sprintf("%d must be at least 1", n.DigestAfter))
-	}
-	v.positive("notifications.digest_window", n.DigestWindow)
-	if n.NATSServer != "" {
-		for _, raw := range strings.Split(n.NATSServer, ",") {
-			u, err := url.Parse(strings.TrimSpace(raw))
-			switch {
-			case err != nil || u.Host == "" || u.Scheme == "":
-				v.add("notifications.nats_server", fmt.Sprintf("%q is not a NATS URL (nats://host:4222)", raw))
-			case u.User != nil:
-				v.add("notifications.nats_server", "must not hold credentials: it is written into alert emails")
-			}
-		}
-	}
-	for i, r := range c.Routes {
-		v.recipients(fmt.Sprintf("routes[%d].on_failure", i), r.OnFailure)
-		for j, a := range r.Actions {
-			if a.Email != nil {
-				v.recipients(fmt.Sprintf("routes[%d].actions[%d].email.to", i, j), a.Email.To)
-				v.recipients(fmt.Sprintf("routes[%d].actions[%d].email.cc", i, j), a.Email.Cc)
-			}
-		}
-	}
-	nt := &c.Notifier
-	v.positive("notifier.ack_wait", nt.AckWait)
-	if nt.Concurrency < 1 {
-		v.add("notifier.concurrency", fmt.Sprintf("%d must be at least 1", nt.Concurrency))
-	}
-	v.retry("notifier.retry", nt.Retry, nil)
 }
 
 // recipients checks a list of addresses and the keywords requester and handler.
