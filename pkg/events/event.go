@@ -1,8 +1,9 @@
 // Package events is triggerflow's wire contract: the SecureChange trigger
 // names, the fields of the ticket_info XML SecureChange hands to scripts
-// (TicketInfo), the TriggerEvent the ingress stores, deterministic message ids, and the
-// subjects, headers and streams every service uses. It depends on the
-// standard library only.
+// (TicketInfo; internal/securechange decodes it), the TriggerEvent the ingress stores,
+// deterministic message ids, and the subjects, headers and streams every service uses.
+// It depends on the standard library and github.com/go-json-experiment/json (codec.go)
+// only.
 package events
 
 import (
