@@ -145,10 +145,7 @@ var Module = fx.Module(ServiceName,
 					return err
 				}
 				s.Correlations = KVCorrelations{KV: kv[events.BucketCorrelation]}
-				run.Done, run.Attempts, run.Parked = kv[events.BucketDone], kv[events.BucketAttempts], kv[events.BucketParked]
-				if err := run.AuditHolds(ctx); err != nil { // retried in the background
-					s.Log.Warn("lanes' hold markers not audited at start", "err", err)
-				}
+				run.Start(ctx, kv)
 				for _, cc := range Consumers(c) {
 					h, err := bus.AddHandlers(ctx, js, r, cc, 1, run.Handle, drain, logging.Watermill(s.Log))
 					if err != nil {

@@ -191,12 +191,8 @@ var Module = fx.Module(ServiceName,
 				if err != nil {
 					return err
 				}
-				for _, run := range []*runner.Runner{n.Emails, n.Alerts} {
-					run.Done, run.Attempts, run.Parked = kv[events.BucketDone], kv[events.BucketAttempts], kv[events.BucketParked]
-				}
-				if err := n.Emails.AuditHolds(ctx); err != nil { // retried in the background
-					log.Warn("lanes' hold markers not audited at start", "err", err)
-				}
+				n.Emails.Start(ctx, kv)
+				n.Alerts.Start(ctx, kv) // no lanes: binds only
 				lanes, alerts, dg := Consumers(c)
 				for _, cc := range lanes {
 					h, err := bus.AddHandlers(ctx, js, r, cc, 1, n.Emails.Handle, drain, logging.Watermill(log))

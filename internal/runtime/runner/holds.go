@@ -57,6 +57,22 @@ func (r *Runner) refreshHolds() {
 	}
 }
 
+// Bind gives the runner its buckets (natsconn.EnsureBuckets): done markers and failed
+// groups, attempt histories, and the lanes' park records.
+func (r *Runner) Bind(kv map[string]jetstream.KeyValue) {
+	r.Done, r.Attempts, r.Parked = kv[events.BucketDone], kv[events.BucketAttempts], kv[events.BucketParked]
+}
+
+// Start is what a service does before it consumes: Bind, then AuditHolds. An audit
+// that fails is logged, not fatal: until one completes (it is retried every
+// events.HoldRefresh) the runner reads the park records instead of trusting the markers.
+func (r *Runner) Start(ctx context.Context, kv map[string]jetstream.KeyValue) {
+	r.Bind(kv)
+	if err := r.AuditHolds(ctx); err != nil {
+		r.Log.Warn("lanes' hold markers not audited at start", "err", err)
+	}
+}
+
 // AuditHolds republishes the hold marker of every park record. A service calls it at
 // start, so that the done check trusts the markers from its first operation; the runner
 // repeats it every events.HoldRefresh. Without lanes and results it does nothing.

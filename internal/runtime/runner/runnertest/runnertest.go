@@ -157,7 +157,8 @@ func (g *rig) handlers(t testing.TB, drain time.Duration) func() {
 	}
 	g.pub.Publisher = r.Pub
 	r.Pub = g.pub
-	r.Done, r.Attempts, r.Parked, r.Perform = kv[events.BucketDone], kv[events.BucketAttempts], kv[events.BucketParked], g.script.perform
+	r.Bind(kv)
+	r.Perform = g.script.perform
 	r.Log = slog.New(slog.NewTextHandler(&g.logs, nil))
 	if err := r.AuditHolds(ctx); err != nil { // as the service does at start
 		t.Fatal(err)
