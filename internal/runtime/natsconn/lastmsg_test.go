@@ -1,7 +1,6 @@
-package natstest_test
+package natsconn_test
 
-// natsconn.LastMsg (the runner's done check) against a real JetStream: natsconn's own
-// tests run no server.
+// natsconn.LastMsg (the runner's done check) against a real JetStream.
 
 import (
 	"context"
