@@ -20,7 +20,7 @@ import (
 // Several literal subjects go in one request (multi_last, nats-server 2.11), each looked
 // up in the index, the first match answering; the server's end-of-batch message that
 // follows is dropped with the request's reply subscription. BenchmarkLastMsg
-// (internal/testrig/natstest) measures both on a large stream.
+// (lastmsg_test.go) measures both on a large stream.
 //
 // nats.go's Stream.GetLastMsgForSubject puts the subject in the request's subject for a
 // direct get, where a wildcard is not allowed, and has no multi_last; orbit.go's
