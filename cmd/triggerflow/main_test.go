@@ -97,22 +97,10 @@ func TestConfigCheck(t *testing.T) {
 	}
 }
 
-// TestExampleConfigsCheck: every example config passes `config check` without a
-// warning (every create has a lookup), templates included.
-func TestExampleConfigsCheck(t *testing.T) {
-	for _, env := range []string{"TRIGGERFLOW_MEDIATOR_PASSWORD", "SC_PASSWORD", "SNOW_PASSWORD", "JIRA_TOKEN", "SMTP_PASSWORD"} {
-		t.Setenv(env, "x")
-	}
-	files, err := filepath.Glob("../../examples/*.yaml")
-	if err != nil || len(files) < 3 {
-		t.Fatalf("examples: %v %v", files, err)
-	}
-	for _, f := range files {
-		if code, out, errOut := runCLI("config", "check", f); code != 0 || !strings.Contains(out, "ok") || strings.Contains(errOut, "warning") {
-			t.Errorf("%s: exit %d %q %q", f, code, out, errOut)
-		}
-	}
-	// A template with a syntax error fails the check, naming the route and the file.
+// TestConfigCheckBadTemplate: a template with a syntax error fails the check, naming
+// the route and the file. (The example configs pass: examples/configs_test.go.)
+func TestConfigCheckBadTemplate(t *testing.T) {
+	t.Setenv("TRIGGERFLOW_MEDIATOR_PASSWORD", "x")
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "bad.json"), []byte(`{"a":"{{if}}"}`), 0o600); err != nil {
 		t.Fatal(err)
