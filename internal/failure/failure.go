@@ -5,8 +5,16 @@ package failure
 
 import (
 	"errors"
+	"net/http"
 	"time"
 )
+
+// TransientStatus reports whether an HTTP response status is worth retrying: 408, 429
+// and 5xx. Every HTTP client of triggerflow classifies answers with it: the ITSM
+// servers and their OAuth2 token endpoints, SecureChange, and HTTP rewrite plugins.
+func TransientStatus(code int) bool {
+	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
+}
 
 // permanentError marks a failure that no retry can fix.
 type permanentError struct{ err error }

@@ -102,7 +102,7 @@ func (r *Rewriter) post(ctx context.Context, p *plugin, input []byte) ([]byte, e
 		return body, nil
 	}
 	msg := fmt.Errorf("rewrite plugin %q: HTTP %s%s", p.name, resp.Status, bodySnippet(body))
-	if code >= 500 || code == http.StatusRequestTimeout || code == http.StatusTooManyRequests {
+	if failure.TransientStatus(code) {
 		return nil, msg
 	}
 	return nil, failure.Permanent(msg)

@@ -274,7 +274,7 @@ func (c *Client) attempt(ctx context.Context, target, id string) (Ticket, *faile
 		return Ticket{}, &failedAttempt{final: true, err: fmt.Errorf(
 			"securechange: ticket %s: %s: redirect%s not followed; check securechange.url (e.g. https, the full path .../securechangeworkflow/api/securechange)%s",
 			id, status, loc, body)}
-	case code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code >= 500:
+	case failure.TransientStatus(code):
 		a := &failedAttempt{err: fmt.Errorf("%s%s", status, body)}
 		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
 			a.retryAfter, _ = retryAfter(resp.Header.Get("Retry-After"), time.Now())

@@ -179,7 +179,7 @@ func (c *Client) party(ctx context.Context, id string) (party, error) {
 		return party{}, failure.Permanent(fmt.Errorf("securechange: user %s not found (404)%s", id, c.quote(body)))
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		return party{}, fmt.Errorf("securechange: user %s: HTTP %d: %w%s", id, code, ErrAccess, c.quote(body))
-	case code >= 500 || code == http.StatusTooManyRequests || code == http.StatusRequestTimeout:
+	case failure.TransientStatus(code):
 		return party{}, fmt.Errorf("securechange: user %s: HTTP %d%s", id, code, c.quote(body))
 	case code < 200 || code >= 300:
 		return party{}, failure.Permanent(fmt.Errorf("securechange: user %s: HTTP %d%s", id, code, c.quote(body)))

@@ -161,7 +161,7 @@ func (c *Client) put(ctx context.Context, ticketID, op, path string, body any) e
 		}
 		return fmt.Errorf("%s: %s: redirect%s not followed; check securechange.url (e.g. https, the full path .../securechangeworkflow/api/securechange)%s",
 			prefix, status, loc, quoted)
-	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
+	case failure.TransientStatus(code):
 		err := fmt.Errorf("%s: %s%s", prefix, status, quoted)
 		if d, ok := egress.RetryAfter(resp.Header.Get("Retry-After"), time.Now(), maxWriteRetryAfter); ok {
 			err = failure.WithRetryAfter(err, d)

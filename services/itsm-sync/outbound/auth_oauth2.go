@@ -157,7 +157,7 @@ func (f *oauth2Fetcher) tokenError(err error) error {
 	}
 	msg := fmt.Sprintf("%s: token endpoint %s answered %s: %s", f.path, f.cfg.TokenURL, re.Response.Status,
 		egress.Snippet([]byte(what), f.secrets.list(), 300))
-	if code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500 {
+	if failure.TransientStatus(code) {
 		return errors.New(msg)
 	}
 	return failure.Permanent(fmt.Errorf("%s; check %s", msg, f.path))

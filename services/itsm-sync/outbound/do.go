@@ -260,7 +260,7 @@ func (s *Server) statusError(method, path string, resp *http.Response, body []by
 	}
 	var hint string
 	switch code := resp.StatusCode; {
-	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
+	case failure.TransientStatus(code):
 		e.Class = Transient
 		if e.HasRetryAfter {
 			hint = fmt.Sprintf(" (retry after %s)", roundDuration(e.RetryAfter))
