@@ -202,35 +202,47 @@ func CheckFor(t testing.TB, timeout, interval time.Duration, f func() error) {
 	}
 }
 
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
+// built holds what BuildOnce built, by name.
+var built sync.Map
+
+type buildResult struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// BuildOnce runs build once per test process for name (a binary the tests need: the
+// nats CLI, nats-server, Mailpit) and returns its result to every test that asks, or
+// fails the test with its error, naming it.
+func BuildOnce(t testing.TB, name string, build func() (string, error)) string {
+	t.Helper()
+	v, _ := built.LoadOrStore(name, &buildResult{})
+	r := v.(*buildResult)
+	r.once.Do(func() { r.path, r.err = build() })
+	if r.err != nil {
+		t.Fatalf("build %s: %v", name, r.err)
+	}
+	return r.path
+}
 
 // ServerBinary builds the real nats-server (the version this module requires) once per
 // test process, through the Go module proxy and build cache, and returns its path.
 func ServerBinary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
+	return BuildOnce(t, "nats-server", func() (string, error) {
 		_, file, _, _ := runtime.Caller(0)
-		modDir := filepath.Dir(filepath.Dir(file))
 		dir, err := os.MkdirTemp("", "natstest-bin-")
 		if err != nil {
-			buildErr = err
-			return
+			return "", err
 		}
-		buildPath = filepath.Join(dir, "nats-server")
-		cmd := exec.Command("go", "build", "-o", buildPath, "github.com/nats-io/nats-server/v2")
-		cmd.Dir = modDir
+		path := filepath.Join(dir, "nats-server")
+		cmd := exec.Command("go", "build", "-o", path, "github.com/nats-io/nats-server/v2")
+		cmd.Dir = filepath.Dir(file)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build nats-server: %v\n%s", err, out)
+			return "", fmt.Errorf("go build nats-server: %v\n%s", err, out)
 		}
+		return path, nil
 	})
-	if buildErr != nil {
-		t.Fatalf("natstest: %v", buildErr)
-	}
-	return buildPath
 }
 
 // Process is a real nats-server process with JetStream, on a fixed port and store dir so

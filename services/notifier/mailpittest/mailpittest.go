@@ -342,25 +342,19 @@ func (m *Mailpit) Commands(t testing.TB) []string {
 	return cmds
 }
 
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
-
-// Binary builds Mailpit at the version tool/go.mod requires, once per test process,
-// through the Go module proxy and the build cache (`go tool -n mailpit` builds it into
-// the build cache and prints its path), and returns the executable's path.
+// Binary builds Mailpit at the version tool/go.mod requires, once per test process
+// (natstest.BuildOnce), through the Go module proxy and the build cache (`go tool -n
+// mailpit` builds it into the build cache and prints its path), and returns the
+// executable's path.
 func Binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
+	return natstest.BuildOnce(t, "Mailpit", func() (string, error) {
 		_, file, _, _ := runtime.Caller(0)
 		dir := filepath.Join(filepath.Dir(file), "tool")
 		start := time.Now()
 		unlock, err := lockBuild()
 		if err != nil {
-			buildErr = fmt.Errorf("build mailpit: lock: %w", err)
-			return
+			return "", fmt.Errorf("lock: %w", err)
 		}
 		defer unlock()
 		cmd := exec.Command("go", "tool", "-n", "github.com/axllent/mailpit")
@@ -372,20 +366,15 @@ func Binary(t testing.TB) string {
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		if err != nil {
-			buildErr = fmt.Errorf("build mailpit (in %s: go tool -n github.com/axllent/mailpit): %v\n%s", dir, err, stderr.Bytes())
-			return
+			return "", fmt.Errorf("in %s: go tool -n github.com/axllent/mailpit: %v\n%s", dir, err, stderr.Bytes())
 		}
-		buildPath = strings.TrimSpace(string(out))
-		if _, err := os.Stat(buildPath); err != nil {
-			buildErr = fmt.Errorf("build mailpit: go tool -n printed %q: %v", buildPath, err)
-			return
+		path := strings.TrimSpace(string(out))
+		if _, err := os.Stat(path); err != nil {
+			return "", fmt.Errorf("go tool -n printed %q: %v", path, err)
 		}
-		t.Logf("mailpittest: Mailpit %s built in %v: %s", toolVersion(dir), time.Since(start).Round(10*time.Millisecond), buildPath)
+		t.Logf("mailpittest: Mailpit %s built in %v: %s", toolVersion(dir), time.Since(start).Round(10*time.Millisecond), path)
+		return path, nil
 	})
-	if buildErr != nil {
-		t.Fatalf("mailpittest: %v", buildErr)
-	}
-	return buildPath
 }
 
 // toolVersion is the Mailpit version that dir/go.mod requires.
