@@ -113,6 +113,7 @@ fuzz: ## run each fuzz target for FUZZTIME (corpus in testdata/fuzz)
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseByteSize$$' -fuzztime $(FUZZTIME) ./internal/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/rewrite/kvgroup/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReply$$' -fuzztime $(FUZZTIME) ./internal/rewrite/
 	cd services/dispatcher && $(GO) test -run '^$$' -fuzz '^FuzzRoutes$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./internal/wfi/
 	$(GO) test -run '^$$' -fuzz '^FuzzSnippet$$' -fuzztime $(FUZZTIME) ./internal/egress/
