@@ -26,6 +26,8 @@ type Config struct {
 	Dispatcher   Dispatcher        `yaml:"dispatcher"`
 	ITSMSync     ITSMSync          `yaml:"itsm_sync"`
 	Routes       []Route           `yaml:"routes"`
+	// InboundRoutes map ITSM callbacks to SecureChange actions.
+	InboundRoutes []InboundRoute `yaml:"inbound_routes"`
 
 	SMTP          SMTP          `yaml:"smtp"`
 	Notifications Notifications `yaml:"notifications"`

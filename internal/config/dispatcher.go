@@ -169,8 +169,45 @@ type SecureChangeAction struct {
 	Redo         string            `yaml:"redo"` // step name to return to
 	// RejectTicket rejects the whole ticket with this comment.
 	RejectTicket string `yaml:"reject_ticket"`
-	// Comment goes with a redo.
+	// Comment goes with a redo; alone, it adds a comment to the ticket.
 	Comment string `yaml:"comment"`
+	// Step, on approve, reject, advance, update_fields and comment, is the step the
+	// ticket must be at (a template, e.g. from an inbound callback): a ticket that has
+	// left it is not changed, and the operation ends skipped, "refused: the ticket is no
+	// longer at the expected step" recorded in its result.
+	Step string `yaml:"step"`
+	// Create creates a SecureChange ticket (inbound routes only).
+	Create *CreateTicket `yaml:"create"`
+}
+
+// CreateTicket is a new SecureChange ticket: its first step, as Tufin's pytos2 creates
+// one (POST tickets). Values are templates.
+type CreateTicket struct {
+	Workflow  string `yaml:"workflow"`
+	Subject   string `yaml:"subject"`
+	Requester string `yaml:"requester"` // a SecureChange user name; default the API user
+	Priority  string `yaml:"priority"`  // Low, Normal, High, Critical; default Normal
+	// Fields of the first step's task, by name.
+	Fields map[string]string `yaml:"fields"`
+	// AccessRequests are the rows of the first step's multi_access_request field
+	// (AccessRequestField, default "Required Access").
+	AccessRequestField string             `yaml:"access_request_field"`
+	AccessRequests     []AccessRequestRow `yaml:"access_requests"`
+	// Correlate: what to store, in scw_correlation, for the new ticket and the callback's
+	// server (e.g. sys_id: "#callback.sys_id#"), so later callbacks of the record find it.
+	// Default: the callback's record (servers.<name>.inbound.record).
+	Correlate map[string]string `yaml:"correlate"`
+}
+
+// AccessRequestRow is one access request. Sources, destinations and services are lists
+// separated by commas or new lines (after rendering): IP addresses, CIDRs, ranges
+// (a-b), "Any"; services "tcp 443", "udp 53", "any", or a predefined service name.
+type AccessRequestRow struct {
+	Sources      string `yaml:"sources"`
+	Destinations string `yaml:"destinations"`
+	Services     string `yaml:"services"`
+	Action       string `yaml:"action"` // accept (default), drop, remove
+	Comment      string `yaml:"comment"`
 }
 
 // EmailAction sends an email.

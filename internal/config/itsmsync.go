@@ -31,6 +31,8 @@ type Server struct {
 	// IdempotencyHeader carries the operation id on every request. Default
 	// "Idempotency-Key"; "-" sends none.
 	IdempotencyHeader string `yaml:"idempotency_header"`
+	// Inbound is the server's callback endpoint on the ingress (ITSM-led change).
+	Inbound *Inbound `yaml:"inbound"`
 }
 
 // ServerAuth is at most one way to authenticate to a server.

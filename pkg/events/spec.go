@@ -56,8 +56,47 @@ type SecureChangeSpec struct {
 	Reject       string            `json:"reject,omitempty"`  // reason
 	Advance      bool              `json:"advance,omitempty"`
 	Redo         string            `json:"redo,omitempty"` // step to return to
-	Comment      string            `json:"comment,omitempty"`
+	Comment      string            `json:"comment,omitempty"` // with redo, or alone: a comment
 	RejectTicket string            `json:"reject_ticket,omitempty"` // comment
+	// Step: the step the ticket must be at (approve, reject, advance, update_fields,
+	// comment); a ticket that left it is not changed (the result: skipped, refused).
+	Step   string      `json:"step,omitempty"`
+	Create *CreateSpec `json:"create,omitempty"`
+}
+
+// CreateSpec creates a SecureChange ticket (first step only, as pytos2 does). Values are
+// templates. Then are the operations that follow it, performed on the new ticket
+// (e.g. an itsm call writing its id back to the ITSM record).
+type CreateSpec struct {
+	Workflow           string            `json:"workflow"`
+	Subject            string            `json:"subject"`
+	Requester          string            `json:"requester,omitempty"`
+	Priority           string            `json:"priority,omitempty"`
+	Fields             map[string]string `json:"fields,omitempty"`
+	AccessRequestField string            `json:"access_request_field,omitempty"`
+	AccessRequests     []AccessRowSpec   `json:"access_requests,omitempty"`
+	// Correlate: values stored in scw_correlation for the new ticket and the server the
+	// callback came from (the ITSM record it belongs to).
+	Correlate map[string]string `json:"correlate,omitempty"`
+	Then      []ThenSpec        `json:"then,omitempty"`
+}
+
+// AccessRowSpec is one access-request row (templates; lists separated by commas or
+// new lines).
+type AccessRowSpec struct {
+	Sources      string `json:"sources"`
+	Destinations string `json:"destinations"`
+	Services     string `json:"services"`
+	Action       string `json:"action,omitempty"`
+	Comment      string `json:"comment,omitempty"`
+}
+
+// ThenSpec is an action planned after a create, performed on the ticket it created.
+type ThenSpec struct {
+	Name   string          `json:"name"`
+	Kind   OpKind          `json:"kind"`
+	Target string          `json:"target"`
+	Spec   json.RawMessage `json:"spec"`
 }
 
 // EmailSpec is an email (kind email). To and Cc hold addresses or the keywords

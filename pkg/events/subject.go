@@ -190,12 +190,13 @@ func DefaultLimits() map[string]StreamLimits {
 		StreamDLQ:      {MaxAge: DLQMaxAge, MaxBytes: 2 * GiB},
 		StreamParked:   {MaxAge: DLQMaxAge, MaxBytes: 2 * GiB},
 		StreamAlerts:   {MaxAge: DLQMaxAge, MaxBytes: 1 * GiB},
+		StreamInbound:  {MaxAge: InboundMaxAge, MaxBytes: 4 * GiB},
 	}
 }
 
 // StreamNames are the names of the streams Streams declares, in its order.
 func StreamNames() []string {
-	return []string{StreamTriggers, StreamOps, StreamResults, StreamPlans, StreamDLQ, StreamParked, StreamAlerts}
+	return []string{StreamTriggers, StreamOps, StreamResults, StreamPlans, StreamDLQ, StreamParked, StreamAlerts, StreamInbound}
 }
 
 // StreamSpec declares a JetStream stream. Every stream uses file storage and
@@ -283,5 +284,6 @@ func Streams(o StreamOptions) []StreamSpec {
 		spec(StreamDLQ, SubjDLQ, "messages a service gave up on, with the original subject and the error", nil),
 		spec(StreamParked, SubjParked, "operations parked behind a failed one of their ticket and destination, until it is redriven or skipped", nil),
 		spec(StreamAlerts, SubjAlerts, "failure alerts waiting for (and kept after) their digest email", nil),
+		spec(StreamInbound, SubjInbound, "callbacks from ITSM servers (ITSM-led change) as received by the ingress, one message per callback", &InboundTransform),
 	}
 }
