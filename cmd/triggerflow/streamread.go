@@ -25,9 +25,17 @@ type streamFilter struct {
 // ticketFilters are the subjects of one ticket in every stream, in pipeline order.
 // Triggers and operations are matched with and without their lane token (a message
 // stored before lanes has none), results with and without their operation id token.
-func ticketFilters(ticket string) []streamFilter {
+// Callbacks are matched by ticket, and by the ticket's ITSM records (records: subject
+// tokens "<server>.rec-<value>", from scw_correlation) for those that name only those.
+func ticketFilters(ticket string, records ...string) []streamFilter {
+	inbound := []string{"scw.inbound.*.*." + ticket}
+	for _, r := range records {
+		server, rec, _ := strings.Cut(r, ".")
+		inbound = append(inbound, "scw.inbound."+server+".*."+rec)
+	}
 	return []streamFilter{
 		{events.StreamTriggers, []string{"scw.trigger.*.*." + ticket, "scw.trigger.*." + ticket}},
+		{events.StreamInbound, inbound},
 		{events.StreamPlans, []string{"scw.plan.*." + ticket}},
 		{events.StreamOps, []string{"scw.op.*.*.*." + ticket, "scw.op.*.*." + ticket}},
 		{events.StreamResults, []string{events.TicketResults(ticket), "scw.result.*.*." + ticket}},

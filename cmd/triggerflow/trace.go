@@ -123,7 +123,11 @@ func colorFor(w io.Writer) bool {
 // not exist is listed in Missing, not an error.
 func collectTrace(ctx context.Context, js jetstream.JetStream, ticket string, since time.Time) (*traceResult, error) {
 	c := newTraceCollector(ticket, since)
-	for _, sf := range ticketFilters(ticket) {
+	records, err := ticketRecords(ctx, js, ticket)
+	if err != nil {
+		return nil, err
+	}
+	for _, sf := range ticketFilters(ticket, records...) {
 		err := readStream(ctx, js, sf.Stream, sf.Filters, since, func(m jetstream.Msg) error {
 			c.add(sf.Stream, m)
 			return nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -136,6 +137,40 @@ func (c *traceCollector) readParked(r bucketReader) error {
 }
 
 // readCorrelation adds the ticket's correlation values.
+// ticketRecords are the ITSM records of the ticket, as the subject tokens of their
+// callbacks, "<server>.rec-<value>", from its scw_correlation entries (none without the
+// bucket).
+func ticketRecords(ctx context.Context, js jetstream.JetStream, ticket string) ([]string, error) {
+	kv, err := js.KeyValue(ctx, events.BucketCorrelation)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", events.BucketCorrelation, err)
+	}
+	keys, err := kv.ListKeysFiltered(ctx, ticket+".*")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", events.BucketCorrelation, err)
+	}
+	var out []string
+	for k := range keys.Keys() {
+		en, err := kv.Get(ctx, k)
+		if err != nil {
+			continue // deleted since the listing
+		}
+		vals := map[string]string{}
+		_ = json.Unmarshal(en.Value(), &vals)
+		server := strings.TrimPrefix(k, ticket+".")
+		for _, v := range vals {
+			if v != "" {
+				out = append(out, server+".rec-"+events.InboundRecordToken(v))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
 func (c *traceCollector) readCorrelation(r bucketReader) error {
 	kv, err := r.bucket(events.BucketCorrelation)
 	if err != nil || kv == nil {

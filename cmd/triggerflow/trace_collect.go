@@ -159,6 +159,16 @@ func (c *traceCollector) add(stream string, m jetstream.Msg) {
 		if t, err := events.UnmarshalTriggerEvent(m.Data()); err == nil {
 			e.ID, e.Event, e.TriggerID = t.ID, string(t.Event), t.ID
 		}
+	case events.StreamInbound:
+		e.Kind, e.Status, e.Event = "callback", "received", string(events.InboundEventName)
+		if cb, err := events.UnmarshalInboundEvent(m.Data()); err == nil {
+			e.ID, e.TriggerID = cb.ID, cb.ID
+			note := "from " + cb.Server
+			if cb.Record != nil {
+				note += fmt.Sprintf(", record %s=%s", cb.Record.Key, cb.Record.Value)
+			}
+			notes = append(notes, note)
+		}
 	case events.StreamPlans:
 		notes = append(notes, c.addPlan(&e, m.Data())...)
 	case events.StreamOps, events.StreamParked:

@@ -657,7 +657,7 @@ func checkKEDA(t *testing.T, objs []object, cfg *config.Config) []string {
 	t.Helper()
 	var out []string
 	consumers := map[string][]natsconn.ConsumerConfig{
-		"dispatcher": dispatcher.Consumers(cfg.Dispatcher),
+		"dispatcher": dispatcher.Consumers(cfg.Dispatcher, dispatcher.ConfigOf(cfg).Inbound),
 		"itsm-sync":  itsmsync.Consumers(itsmsync.ConfigOf(cfg)),
 	}
 	lanes, alerts, digest := notifier.Consumers(notifier.ConfigOf(cfg))

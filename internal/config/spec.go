@@ -59,7 +59,25 @@ func (a SecureChangeAction) Spec() events.SecureChangeSpec {
 	return events.SecureChangeSpec{
 		UpdateFields: maps.Clone(a.UpdateFields), Approve: a.Approve, Reject: a.Reject,
 		Advance: a.Advance, Redo: a.Redo, Comment: a.Comment, RejectTicket: a.RejectTicket,
+		Step: a.Step, Create: a.Create.spec(),
 	}
+}
+
+// spec is the create's payload (nil for none).
+func (c *CreateTicket) spec() *events.CreateSpec {
+	if c == nil {
+		return nil
+	}
+	s := &events.CreateSpec{
+		Workflow: c.Workflow, Subject: c.Subject, Requester: c.Requester, Priority: c.Priority,
+		Fields: maps.Clone(c.Fields), AccessRequestField: c.AccessRequestField, Correlate: maps.Clone(c.Correlate),
+	}
+	for _, r := range c.AccessRequests {
+		s.AccessRequests = append(s.AccessRequests, events.AccessRowSpec{
+			Sources: r.Sources, Destinations: r.Destinations, Services: r.Services, Action: r.Action, Comment: r.Comment,
+		})
+	}
+	return s
 }
 
 // Spec is the email's payload, with its template and html files read.

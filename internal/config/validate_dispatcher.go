@@ -70,6 +70,7 @@ func (c *Config) validateDispatcher(v *validator) {
 		}
 	}
 	c.validateRoutes(v)
+	c.validateInboundRoutes(v)
 }
 
 // validateRoutes checks routes: unique names, events, points, args, and each action.
@@ -149,14 +150,19 @@ func (c *Config) validateAction(v *validator, path string, a Action, i int, seen
 	case a.SecureChange != nil:
 		s := a.SecureChange
 		n := 0
-		for _, set := range []bool{len(s.UpdateFields) > 0, s.Approve != "", s.Reject != "", s.Advance, s.Redo != "", s.RejectTicket != ""} {
+		for _, set := range []bool{len(s.UpdateFields) > 0, s.Approve != "", s.Reject != "", s.Advance, s.Redo != "", s.RejectTicket != "", s.Create != nil,
+			s.Comment != "" && s.Redo == ""} {
 			if set {
 				n++
 			}
 		}
 		if n != 1 {
-			v.add(path+".securechange", "set exactly one of update_fields, approve, reject, advance, redo and reject_ticket")
+			v.add(path+".securechange", "set exactly one of update_fields, approve, reject, advance, redo (with its comment), reject_ticket, comment and create")
 		}
+		if s.Step != "" && (s.Redo != "" || s.RejectTicket != "" || s.Create != nil) {
+			v.add(path+".securechange.step", "guards approve, reject, advance, update_fields and comment only")
+		}
+		v.create(path+".securechange.create", s.Create)
 		if !c.SecureChange.Enabled() {
 			v.add(path+".securechange", "needs securechange.url")
 		}

@@ -24,42 +24,15 @@ import (
 // YAML, the line in that text: "line 2: unexpected EOF".
 func CheckConfig(c *config.Config) error {
 	k := &checker{cfg: c}
+	plugins := len(c.Dispatcher.Plugins) > 0
 	for i, r := range c.Routes {
 		for j, a := range r.Actions {
-			path := fmt.Sprintf("routes[%d].actions[%d]", i, j)
-			ctx := Context{Attrs: a.Attrs, Plugins: len(c.Dispatcher.Plugins) > 0}
-			switch {
-			case a.ITSM != nil:
-				it := a.ITSM
-				ctx.Server = it.Server
-				k.text(path+".itsm.path", it.Path, EscapeURL, ctx)
-				k.text(path+".itsm.body", it.Body, EscapeJSON, ctx)
-				k.file(path+".itsm.body_file", it.BodyFile, EscapeJSON, ctx)
-				for _, h := range sortedKeys(it.Headers) {
-					k.text(path+".itsm.headers."+h, it.Headers[h], EscapeNone, ctx)
-				}
-				resp := ctx
-				resp.Response = true
-				k.response(path+".itsm.response", it.Response, resp)
-				if l := it.Lookup; l != nil {
-					k.text(path+".itsm.lookup.path", l.Path, EscapeURL, ctx)
-					if l.Response != nil {
-						k.response(path+".itsm.lookup.response", *l.Response, resp)
-					}
-				}
-			case a.SecureChange != nil:
-				sc := a.SecureChange
-				for _, f := range sortedKeys(sc.UpdateFields) {
-					k.text(path+".securechange.update_fields."+f, sc.UpdateFields[f], EscapeNone, ctx)
-				}
-				for _, kv := range [][2]string{{"approve", sc.Approve}, {"reject", sc.Reject}, {"redo", sc.Redo}, {"comment", sc.Comment}, {"reject_ticket", sc.RejectTicket}} {
-					k.text(path+".securechange."+kv[0], kv[1], EscapeNone, ctx)
-				}
-			case a.Email != nil:
-				k.text(path+".email.subject", a.Email.Subject, EscapeNone, ctx)
-				k.file(path+".email.template", a.Email.Template, EscapeNone, ctx)
-				k.file(path+".email.html", a.Email.HTML, EscapeHTML, ctx)
-			}
+			k.action(fmt.Sprintf("routes[%d].actions[%d]", i, j), a, Context{Attrs: a.Attrs, Plugins: plugins})
+		}
+	}
+	for i, r := range c.InboundRoutes {
+		for j, a := range r.Actions {
+			k.action(fmt.Sprintf("inbound_routes[%d].actions[%d]", i, j), a, Context{Attrs: a.Attrs, Callback: true})
 		}
 	}
 	for _, name := range sortedKeys(c.ITSMSync.Placeholders) {
@@ -68,6 +41,64 @@ func CheckConfig(c *config.Config) error {
 		k.text("itsm_sync.placeholders."+name, c.ITSMSync.Placeholders[name], EscapeNone, Context{Custom: true})
 	}
 	return errors.Join(k.errs...)
+}
+
+// action checks the templates of one action.
+func (k *checker) action(path string, a config.Action, ctx Context) {
+	switch {
+	case a.ITSM != nil:
+		it := a.ITSM
+		ctx.Server = it.Server
+		k.text(path+".itsm.path", it.Path, EscapeURL, ctx)
+		k.text(path+".itsm.body", it.Body, EscapeJSON, ctx)
+		k.file(path+".itsm.body_file", it.BodyFile, EscapeJSON, ctx)
+		for _, h := range sortedKeys(it.Headers) {
+			k.text(path+".itsm.headers."+h, it.Headers[h], EscapeNone, ctx)
+		}
+		resp := ctx
+		resp.Response = true
+		k.response(path+".itsm.response", it.Response, resp)
+		if l := it.Lookup; l != nil {
+			k.text(path+".itsm.lookup.path", l.Path, EscapeURL, ctx)
+			if l.Response != nil {
+				k.response(path+".itsm.lookup.response", *l.Response, resp)
+			}
+		}
+	case a.SecureChange != nil:
+		sc := a.SecureChange
+		for _, f := range sortedKeys(sc.UpdateFields) {
+			k.text(path+".securechange.update_fields."+f, sc.UpdateFields[f], EscapeNone, ctx)
+		}
+		for _, kv := range [][2]string{{"approve", sc.Approve}, {"reject", sc.Reject}, {"redo", sc.Redo}, {"comment", sc.Comment}, {"reject_ticket", sc.RejectTicket}, {"step", sc.Step}} {
+			k.text(path+".securechange."+kv[0], kv[1], EscapeNone, ctx)
+		}
+		if cr := sc.Create; cr != nil {
+			k.create(path+".securechange.create", cr, ctx)
+		}
+	case a.Email != nil:
+		k.text(path+".email.subject", a.Email.Subject, EscapeNone, ctx)
+		k.file(path+".email.template", a.Email.Template, EscapeNone, ctx)
+		k.file(path+".email.html", a.Email.HTML, EscapeHTML, ctx)
+	}
+}
+
+// create checks the templates of a ticket to create.
+func (k *checker) create(path string, cr *config.CreateTicket, ctx Context) {
+	for _, kv := range [][2]string{{"workflow", cr.Workflow}, {"subject", cr.Subject}, {"requester", cr.Requester}, {"priority", cr.Priority}} {
+		k.text(path+"."+kv[0], kv[1], EscapeNone, ctx)
+	}
+	for _, f := range sortedKeys(cr.Fields) {
+		k.text(path+".fields."+f, cr.Fields[f], EscapeNone, ctx)
+	}
+	for _, f := range sortedKeys(cr.Correlate) {
+		k.text(path+".correlate."+f, cr.Correlate[f], EscapeNone, ctx)
+	}
+	for i, row := range cr.AccessRequests {
+		p := fmt.Sprintf("%s.access_requests[%d].", path, i)
+		for _, kv := range [][2]string{{"sources", row.Sources}, {"destinations", row.Destinations}, {"services", row.Services}, {"action", row.Action}, {"comment", row.Comment}} {
+			k.text(p+kv[0], kv[1], EscapeNone, ctx)
+		}
+	}
 }
 
 type checker struct {
@@ -150,6 +181,8 @@ type Context struct {
 	// Custom: a custom placeholder's template, which may be used anywhere; only what
 	// holds everywhere is checked.
 	Custom bool
+	// Callback: an inbound route's action (callback.<path> has a value only there).
+	Callback bool
 }
 
 var (
@@ -197,6 +230,11 @@ func CheckPlaceholder(name string, c *config.Config, ctx Context) string {
 		switch ns + "." {
 		case prefixTrigger:
 			return ""
+		case prefixCallback:
+			if ctx.Custom || ctx.Callback {
+				return ""
+			}
+			return "callback.<path> reads an ITSM callback: only the actions of inbound_routes have one"
 		case prefixCorrelation:
 			if ctx.Custom {
 				return ""
@@ -227,7 +265,7 @@ func CheckPlaceholder(name string, c *config.Config, ctx Context) string {
 			}
 			return fmt.Sprintf("the action sets no attr %q (attrs) and no rewrite plugin (dispatcher.plugins) could", key)
 		}
-		return fmt.Sprintf("%s. is not a namespace (correlation., result., attr., trigger.); a ticket field with a dot in its name is written {{field %q}}", ns, name)
+		return fmt.Sprintf("%s. is not a namespace (correlation., result., attr., trigger., callback.); a ticket field with a dot in its name is written {{field %q}}", ns, name)
 	}
 	if why, ok := notProvided[name]; ok {
 		return why

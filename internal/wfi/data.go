@@ -24,6 +24,9 @@ type Data struct {
 	// Result is a response body (JSON), while mapping a response:
 	// #result.<gjson path>#.
 	Result []byte
+	// Callback is the ITSM callback's JSON body, in an inbound route's operations:
+	// #callback.<gjson path>#.
+	Callback []byte
 	// Custom are the custom placeholders from config: name -> template,
 	// looked up before predefined placeholders and ticket fields. A custom
 	// template may use other placeholders; a cycle is an error.
@@ -45,6 +48,12 @@ func NewData(op events.Operation, now time.Time) (*Data, error) {
 		return d, nil
 	}
 	d.Trigger = op.Context.Trigger
+	if cb := op.Context.Callback; cb != nil {
+		d.Callback = cb.Body
+		if d.Trigger.ID == "" {
+			d.Trigger = events.TriggerEvent{ID: op.TriggerID, Event: op.Event, Ticket: events.TicketInfo{ID: op.Ticket}}
+		}
+	}
 	if raw := bytes.TrimSpace(op.Context.Ticket); len(raw) > 0 && string(raw) != "null" {
 		t, err := securechange.DecodeTicket(raw)
 		if err != nil {

@@ -19,6 +19,7 @@ const (
 	prefixResult      = "result."
 	prefixAttr        = "attr."
 	prefixTrigger     = "trigger."
+	prefixCallback    = "callback."
 )
 
 // Lookup resolves one placeholder name as WFI does: custom placeholders
@@ -75,6 +76,9 @@ func (r *resolver) resolve(name string) (string, bool, error) {
 		return v, ok, nil
 	case strings.HasPrefix(name, prefixTrigger):
 		v, ok := d.trigger(name[len(prefixTrigger):])
+		return v, ok, nil
+	case strings.HasPrefix(name, prefixCallback):
+		v, ok := jsonPath(d.Callback, name[len(prefixCallback):], "")
 		return v, ok, nil
 	}
 	return "", false, nil
@@ -197,6 +201,11 @@ func (d *Data) missingReason(name string) string {
 		return "the response has nothing at " + strconv.Quote(name[len(prefixResult):])
 	case strings.HasPrefix(name, prefixTrigger):
 		return "the trigger has no " + strconv.Quote(name[len(prefixTrigger):])
+	case strings.HasPrefix(name, prefixCallback):
+		if len(d.Callback) == 0 {
+			return "there is no ITSM callback: callback.<path> has a value in inbound routes only"
+		}
+		return "the callback has nothing at " + strconv.Quote(name[len(prefixCallback):])
 	}
 	if d.Ticket == nil {
 		return defaultMissingReason + "; the trigger was not enriched, so ticket fields are unknown"
@@ -209,13 +218,18 @@ func (d *Data) missingReason(name string) string {
 // body is also looked up under a top-level "result" (ServiceNow's wrapper:
 // #result.sys_id# reads {"result": {"sys_id": …}}, #result.0.number#
 // reads {"result": [{"number": …}]}).
-func (d *Data) result(path string) (string, bool) {
-	if len(d.Result) == 0 || path == "" || !gjson.ValidBytes(d.Result) {
+func (d *Data) result(path string) (string, bool) { return jsonPath(d.Result, path, "result") }
+
+// jsonPath reads a gjson path of a JSON body: a string as is, null as "", anything else
+// as its JSON text. With a wrapper, a path not found at the top is also looked up under
+// that top-level key.
+func jsonPath(body []byte, path, wrapper string) (string, bool) {
+	if len(body) == 0 || path == "" || !gjson.ValidBytes(body) {
 		return "", false
 	}
-	v := gjson.GetBytes(d.Result, path)
-	if !v.Exists() && !strings.HasPrefix(path, "result.") {
-		v = gjson.GetBytes(d.Result, "result."+path)
+	v := gjson.GetBytes(body, path)
+	if !v.Exists() && wrapper != "" && !strings.HasPrefix(path, wrapper+".") {
+		v = gjson.GetBytes(body, wrapper+"."+path)
 	}
 	if !v.Exists() {
 		return "", false

@@ -62,6 +62,9 @@ type OpContext struct {
 	// Ticket is the enriched ticket exactly as SecureChange returned it (Ticket.Raw);
 	// absent when the dispatcher had no SecureChange connection.
 	Ticket json.RawMessage `json:"ticket,omitempty"`
+	// Callback is the ITSM callback an inbound route acted on (#callback.<path>#); the
+	// Trigger is then empty but for the ticket id and event INBOUND.
+	Callback *InboundEvent `json:"callback,omitempty"`
 }
 
 // ResultStatus is how an operation ended.

@@ -24,6 +24,8 @@ const ServiceName = "dispatcher"
 type Dispatcher struct {
 	log        *slog.Logger
 	routes     *Routes
+	inbound    *InboundRoutes
+	records    RecordIndex // nil: callbacks must name their ticket
 	actions    Actions
 	sc         *securechange.Client // nil: no enrichment
 	rewriter   *rewrite.Rewriter    // nil: no plugins
@@ -201,25 +203,32 @@ func (d *Dispatcher) fail(msg *message.Message, trig events.TriggerEvent, cause 
 			Status: events.PlanFailed, Error: reason, Operations: []events.Operation{},
 			PlannedAt: d.now().UTC(), Dispatcher: d.instance,
 		}
-		if b, err := failed.Marshal(); err == nil {
-			// Its own message id: a later successful plan (after a redrive) must not be
-			// taken for a duplicate of this record.
-			rp := replayOf(msg)
-			pm := message.NewMessage(rp.msgID(failed.ID+"-failed-"+fmt.Sprint(delivered)), b)
-			setHeaders(pm, failed.Headers())
-			rp.set(pm)
-			pm.Metadata.Set(events.HdrError, reason)
-			pm.SetContext(msg.Context())
-			if err := d.pub.Publish(failed.Subject(), pm); err != nil {
-				d.log.Warn("failed plan not recorded", "trigger_id", trig.ID, "err", err)
-			}
-		}
+		d.recordFailedPlan(msg, failed, reason, delivered)
 	}
 	// The one dead-letter path of every service (bus.DeadLetter); it acks the trigger.
 	if err := bus.DeadLetter(d.pub, msg, ServiceName, trig.ID, ticket, errors.New(reason), delivered); err != nil {
 		return errors.Join(cause, err)
 	}
 	return nil
+}
+
+// recordFailedPlan publishes a failed plan, best effort (the dead letter is what
+// matters), under its own message id: a later successful plan (after a redrive) must not
+// be taken for a duplicate of this record.
+func (d *Dispatcher) recordFailedPlan(msg *message.Message, failed events.Plan, reason string, delivered int) {
+	b, err := failed.Marshal()
+	if err != nil {
+		return
+	}
+	rp := replayOf(msg)
+	pm := message.NewMessage(rp.msgID(failed.ID+"-failed-"+fmt.Sprint(delivered)), b)
+	setHeaders(pm, failed.Headers())
+	rp.set(pm)
+	pm.Metadata.Set(events.HdrError, reason)
+	pm.SetContext(msg.Context())
+	if err := d.pub.Publish(failed.Subject(), pm); err != nil {
+		d.log.Warn("failed plan not recorded", "trigger_id", failed.TriggerID, "err", err)
+	}
 }
 
 func setHeaders(m *message.Message, h map[string]string) {

@@ -87,7 +87,7 @@ func TestPlansAndPublishesOperations(t *testing.T) {
 	}
 	g.WaitCount(events.StreamTriggers, 2)
 	natstest.CheckFor(t, 60e9, 20e6, func() error {
-		for _, cc := range dispatcher.Consumers(config.Dispatcher{}) {
+		for _, cc := range dispatcher.Consumers(config.Dispatcher{}, false) {
 			info, err := g.JS.Consumer(t.Context(), events.StreamTriggers, cc.Durable)
 			if err != nil {
 				return err

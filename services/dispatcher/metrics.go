@@ -59,6 +59,9 @@ func eventLabel(ev events.Trigger) string {
 	if ev == "" {
 		return "unknown"
 	}
+	if ev == events.InboundEventName {
+		return ev.Token()
+	}
 	if !ev.Published() {
 		return "other"
 	}

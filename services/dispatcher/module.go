@@ -15,6 +15,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/correlation"
 	"github.com/triggerflow/triggerflow/internal/rewrite"
 	"github.com/triggerflow/triggerflow/internal/runtime/bus"
 	"github.com/triggerflow/triggerflow/internal/runtime/logging"
@@ -36,11 +37,24 @@ type Config struct {
 	Dispatcher   config.Dispatcher
 	Routes       []config.Route
 	SecureChange config.SecureChange
+	// InboundRoutes act on ITSM callbacks; Inbound: some server has a callback endpoint
+	// or some inbound route is configured (the dispatcher then consumes SCW_INBOUND).
+	InboundRoutes []config.InboundRoute
+	Inbound       bool
+	// Replicas of the key-value buckets (scw_correlation: the record index).
+	Replicas int
 }
 
 // ConfigOf takes the dispatcher's sections out of the whole config.
 func ConfigOf(c *config.Config) Config {
-	return Config{Dispatcher: c.Dispatcher, Routes: c.Routes, SecureChange: c.SecureChange}
+	out := Config{
+		Dispatcher: c.Dispatcher, Routes: c.Routes, SecureChange: c.SecureChange,
+		InboundRoutes: c.InboundRoutes, Inbound: len(c.InboundRoutes) > 0, Replicas: c.NATS.Replicas,
+	}
+	for _, s := range c.Servers {
+		out.Inbound = out.Inbound || s.Inbound != nil
+	}
+	return out
 }
 
 // Params are the fx inputs of the module.
@@ -67,8 +81,12 @@ func New(p Params) (*Dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	inbound, err := CompileInboundRoutes(p.Config.InboundRoutes)
+	if err != nil {
+		return nil, err
+	}
 	d := &Dispatcher{
-		log: log, routes: routes, actions: actions, maxDeliver: p.Config.Dispatcher.MaxDeliver, now: time.Now,
+		log: log, routes: routes, actions: actions, inbound: inbound, maxDeliver: p.Config.Dispatcher.MaxDeliver, now: time.Now,
 		instance: p.Config.Dispatcher.Instance, tracer: tracing.Tracer(p.Tracing),
 	}
 	if d.instance == "" {
@@ -96,12 +114,25 @@ func New(p Params) (*Dispatcher, error) {
 // SCW_TRIGGERS, each planning one trigger at a time across every replica, so the
 // triggers of one ticket are planned, and their operations published, in the order they
 // were stored.
-func Consumers(c config.Dispatcher) []natsconn.ConsumerConfig {
-	out := make([]natsconn.ConsumerConfig, 0, events.Partitions)
+//
+// With inbound set it also has events.Partitions ordered lanes on SCW_INBOUND, acting on
+// the ITSM callbacks of one ticket (or record) one after the other.
+func Consumers(c config.Dispatcher, inbound bool) []natsconn.ConsumerConfig {
+	out := make([]natsconn.ConsumerConfig, 0, 2*events.Partitions)
 	for p := range events.Partitions {
 		out = append(out, natsconn.ConsumerConfig{
 			Stream: events.StreamTriggers, Durable: fmt.Sprintf("%s-p%02d", Durable, p), FilterSubject: events.TriggerLane(p),
 			Description: fmt.Sprintf("dispatcher: plans stored triggers, lane %d of %d", p, events.Partitions),
+			AckWait:     c.AckWait, MaxDeliver: c.MaxDeliver, Backoff: c.Backoff, Ordered: true,
+		})
+	}
+	for p := range events.Partitions {
+		if !inbound {
+			break
+		}
+		out = append(out, natsconn.ConsumerConfig{
+			Stream: events.StreamInbound, Durable: fmt.Sprintf("%s-p%02d", InboundDurable, p), FilterSubject: events.InboundLane(p),
+			Description: fmt.Sprintf("dispatcher: acts on stored ITSM callbacks, lane %d of %d", p, events.Partitions),
 			AckWait:     c.AckWait, MaxDeliver: c.MaxDeliver, Backoff: c.Backoff, Ordered: true,
 		})
 	}
@@ -118,7 +149,14 @@ var Module = fx.Module(ServiceName,
 		var hs []*message.Handler
 		lc.Append(fx.Hook{
 			OnStart: func(ctx context.Context) error {
-				for _, cc := range Consumers(c.Dispatcher) {
+				if c.Inbound {
+					kv, err := natsconn.EnsureBuckets(ctx, js, c.Replicas)
+					if err != nil {
+						return err
+					}
+					d.records = correlation.KV{KV: kv[events.BucketCorrelation]}
+				}
+				for _, cc := range Consumers(c.Dispatcher, c.Inbound) {
 					h, err := bus.AddHandlers(ctx, js, r, cc, 1, d.Handle, drain, logging.Watermill(d.log))
 					if err != nil {
 						return err
@@ -129,7 +167,7 @@ var Module = fx.Module(ServiceName,
 					return fmt.Errorf("start %s: %w", ServiceName, err)
 				}
 				d.log.Info("dispatcher consuming", "stream", events.StreamTriggers, "lanes", len(hs),
-					"routes", len(c.Routes), "plugins", len(c.Dispatcher.Plugins), "enrichment", d.sc != nil)
+					"routes", len(c.Routes), "inbound_routes", len(c.InboundRoutes), "plugins", len(c.Dispatcher.Plugins), "enrichment", d.sc != nil)
 				return nil
 			},
 			OnStop: func(ctx context.Context) error {

@@ -56,7 +56,7 @@ func TestConsumerDeletedRecreated(t *testing.T) {
 		return nil
 	})
 
-	consumers := dispatcher.Consumers(config.Dispatcher{})
+	consumers := dispatcher.Consumers(config.Dispatcher{}, false)
 	for _, cc := range consumers {
 		if err := g.JS.DeleteConsumer(t.Context(), events.StreamTriggers, cc.Durable); err != nil {
 			t.Fatal(err)

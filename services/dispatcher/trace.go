@@ -1,6 +1,8 @@
 package dispatcher
 
 import (
+	"strings"
+
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/trace"
 
@@ -9,7 +11,7 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
-// Handle plans one trigger (handle) in a consumer span named dispatcher.plan, child of
+// Handle plans one trigger (handle), or one ITSM callback (handleInbound), in a consumer span named dispatcher.plan, child of
 // the ingress's span that stored the trigger (its traceparent); SecureChange
 // enrichment calls, the plan and every operation published are in it. Its
 // scw.outcome is planned, failed (dead-lettered) or retry (NAKed with backoff).
@@ -28,7 +30,11 @@ func (d *Dispatcher) Handle(msg *message.Message) (err error) {
 	))
 	msg.SetContext(ctx)
 	defer span.End()
-	err = d.handle(msg)
+	if strings.HasPrefix(msg.Metadata.Get(bus.MetaSubject), "scw.inbound.") {
+		err = d.handleInbound(msg)
+	} else {
+		err = d.handle(msg)
+	}
 	if err != nil {
 		span.SetAttributes(tracing.AttrOutcome.String("retry"))
 		tracing.Fail(span, err)

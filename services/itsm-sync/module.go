@@ -17,6 +17,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/correlation"
 	"github.com/triggerflow/triggerflow/internal/runtime/bus"
 	"github.com/triggerflow/triggerflow/internal/runtime/logging"
 	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
@@ -144,7 +145,7 @@ var Module = fx.Module(ServiceName,
 				if err != nil {
 					return err
 				}
-				s.Correlations = KVCorrelations{KV: kv[events.BucketCorrelation]}
+				s.Correlations = correlation.KV{KV: kv[events.BucketCorrelation]}
 				run.Start(ctx, kv)
 				for _, cc := range Consumers(c) {
 					h, err := bus.AddHandlers(ctx, js, r, cc, 1, run.Handle, drain, logging.Watermill(s.Log))

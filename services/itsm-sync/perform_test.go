@@ -39,7 +39,7 @@ import (
 
 var unitLog = slog.New(slog.DiscardHandler)
 
-// unitCorrelations is Correlations in a map (what KVCorrelations keeps in scw_correlation).
+// unitCorrelations is Correlations in a map (what correlation.KV keeps in scw_correlation).
 type unitCorrelations struct {
 	mu     sync.Mutex
 	vals   map[string]map[string]string // by events.CorrelationKey
@@ -67,7 +67,20 @@ func (c *unitCorrelations) Merge(_ context.Context, ticket, server string, vals 
 		c.vals[k] = map[string]string{}
 	}
 	maps.Copy(c.vals[k], vals)
+	for key, v := range vals {
+		if c.vals[events.RecordIndexKey(server, key, v)] == nil {
+			c.vals[events.RecordIndexKey(server, key, v)] = map[string]string{}
+		}
+		c.vals[events.RecordIndexKey(server, key, v)][""] = ticket
+	}
 	return nil
+}
+
+func (c *unitCorrelations) Ticket(_ context.Context, server, key, value string) (string, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.vals[events.RecordIndexKey(server, key, value)][""]
+	return t, ok, nil
 }
 
 func (c *unitCorrelations) of(ticket, server string) map[string]string {

@@ -96,8 +96,13 @@ func (a *alerter) Decode(msg *message.Message) (events.Operation, error) {
 			key = msg.UUID
 		}
 		ticket := msg.Metadata.Get(events.HdrTicketID)
+		what := fmt.Sprintf("trigger %s could not be planned", trig.Event)
+		if msg.Metadata.Get(events.HdrEvent) == string(events.InboundEventName) {
+			cb, _ := events.UnmarshalInboundEvent(msg.Payload)
+			what = fmt.Sprintf("ITSM callback %s from server %s could not be acted on", cb.ID, cb.Server)
+		}
 		al = alert{
-			Key: "alert.trigger." + key, What: fmt.Sprintf("trigger %s could not be planned", trig.Event),
+			Key: "alert.trigger." + key, What: what,
 			Ticket: ticket, Event: msg.Metadata.Get(events.HdrEvent), Error: msg.Metadata.Get(events.HdrError),
 			Redrive: withServer(fmt.Sprintf("nats sub --stream SCW_DLQ --all -T --wait 2s 'scw.dlq.dispatcher.%s'   # the trigger, its Scw-Error and Scw-Original-Subject\n"+
 				"nats sub 'scw.dlq.dispatcher.%s' --stream SCW_DLQ --last-per-subject --count 1 --raw | nats pub '%s' --force-stdin   # redrive it, once the cause is fixed",

@@ -197,9 +197,12 @@ func (r *Runner) handle(msg *message.Message) error {
 	j.prior = len(j.Attempts)
 
 	d, err := r.Perform(ctx, j)
+	var refused *RefusedError
 	switch {
 	case err == nil:
 		return r.succeed(j, d)
+	case errors.As(err, &refused):
+		return r.skip(j, "refused: "+refused.Err.Error())
 	case ctx.Err() != nil:
 		return r.cutOff(j, err)
 	case failure.IsPermanent(err):
@@ -241,6 +244,15 @@ func (r *Runner) succeed(j *Job, d Done) error {
 	j.Msg.Ack()
 	return nil
 }
+
+// RefusedError is what Perform returns for an operation it refuses to perform on
+// purpose (a guard: the ticket is no longer at the step a callback approves): the
+// operation ends skipped, "refused: <Err>" recorded as its result's reason, done. It
+// neither fails nor holds its lane.
+type RefusedError struct{ Err error }
+
+func (e *RefusedError) Error() string { return "refused: " + e.Err.Error() }
+func (e *RefusedError) Unwrap() error { return e.Err }
 
 // skip publishes a skipped result, marks the operation done and acks.
 func (r *Runner) skip(j *Job, reason string) error {

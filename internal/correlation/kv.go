@@ -1,4 +1,8 @@
-package itsmsync
+// Package correlation keeps what ties a SecureChange ticket to its ITSM records, in the
+// scw_correlation bucket, in both directions: per ticket and server, the values ITSM
+// servers answered (sys_id, number, key), and per server, key and value, the ticket
+// (events.RecordIndexKey): the callbacks of a record find their ticket that way.
+package correlation
 
 import (
 	"context"
@@ -13,12 +17,12 @@ import (
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
-// KVCorrelations keeps correlation values in the scw_correlation bucket, one JSON object
-// per <ticket>.<server>.
-type KVCorrelations struct{ KV jetstream.KeyValue }
+// KV keeps correlation values in the scw_correlation bucket: one JSON object per
+// <ticket>.<server>, and the reverse index record.<server>.<key>.<value> -> ticket.
+type KV struct{ KV jetstream.KeyValue }
 
 // Get reads what earlier operations stored for this ticket and server.
-func (c KVCorrelations) Get(ctx context.Context, ticket, server string) (map[string]string, error) {
+func (c KV) Get(ctx context.Context, ticket, server string) (map[string]string, error) {
 	e, err := c.KV.Get(ctx, events.CorrelationKey(ticket, server))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return map[string]string{}, nil
@@ -34,8 +38,38 @@ func (c KVCorrelations) Get(ctx context.Context, ticket, server string) (map[str
 }
 
 // Merge merges vals into the ticket's and server's entry (compare-and-set, so two
-// writers storing different keys for one ticket both keep theirs).
-func (c KVCorrelations) Merge(ctx context.Context, ticket, server string, vals map[string]string) error {
+// writers storing different keys for one ticket both keep theirs), and indexes each
+// value back to the ticket.
+func (c KV) Merge(ctx context.Context, ticket, server string, vals map[string]string) error {
+	if err := c.merge(ctx, ticket, server, vals); err != nil {
+		return err
+	}
+	for k, v := range vals {
+		if v == "" {
+			continue
+		}
+		key := events.RecordIndexKey(server, k, v)
+		if _, err := c.KV.Put(ctx, key, []byte(ticket)); err != nil {
+			return fmt.Errorf("store %s %s: %w", events.BucketCorrelation, key, err)
+		}
+	}
+	return nil
+}
+
+// Ticket is the SecureChange ticket of an ITSM record (the reverse index), ok false
+// when none is known.
+func (c KV) Ticket(ctx context.Context, server, key, value string) (string, bool, error) {
+	e, err := c.KV.Get(ctx, events.RecordIndexKey(server, key, value))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("read %s: %w", events.BucketCorrelation, err)
+	}
+	return string(e.Value()), true, nil
+}
+
+func (c KV) merge(ctx context.Context, ticket, server string, vals map[string]string) error {
 	key := events.CorrelationKey(ticket, server)
 	// Usually the first values for the ticket (a create): one round trip.
 	b, _ := json.Marshal(vals)
