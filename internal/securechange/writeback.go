@@ -51,6 +51,14 @@ const taskDone = "DONE"
 //	    for a reject on behalf of user 45); the REST API's "reject a ticket". pytos
 //	    Secure_Change_Helper.reject_ticket(ticket_id, comment, handler_id) sends the
 //	    same handler as ?requester_id=; handler_id is the newer API's name.
+//	POST tickets/{id}/steps/{step}/tasks/{task}/comments   {"comment":{"content":…}}
+//	    pytos2-CE Scw.add_comment (AddComment, writeback_comment.go)
+//	POST tickets   {"ticket":{…, "steps":{"step":[the first step]}}} → 201, Location
+//	    pytos Secure_Change_Helper.post_ticket, pytos2-CE Scw.create_ticket
+//	    (CreateTicket, writeback_create.go)
+//
+// A step-bound write given an expected step (ApproveRejectAt, UpdateFieldsAt,
+// AddCommentAt) is not made once the ticket left that step: ErrNotAtStep.
 //
 // Errors of the write request: network errors, timeouts, 408, 429 and 5xx are transient
 // and carry the server's Retry-After (at most 10m) through failure.WithRetryAfter;
