@@ -51,6 +51,14 @@ const taskDone = "DONE"
 //	    for a reject on behalf of user 45); the REST API's "reject a ticket". pytos
 //	    Secure_Change_Helper.reject_ticket(ticket_id, comment, handler_id) sends the
 //	    same handler as ?requester_id=; handler_id is the newer API's name.
+//	POST tickets/{id}/steps/{step}/tasks/{task}/comments   {"comment":{"content":…}}
+//	    pytos2-CE Scw.add_comment (AddComment, writeback_comment.go)
+//	POST tickets   {"ticket":{…, "steps":{"step":[the first step]}}} → 201, Location
+//	    pytos Secure_Change_Helper.post_ticket, pytos2-CE Scw.create_ticket
+//	    (CreateTicket, writeback_create.go)
+//
+// A step-bound write given an expected step (ApproveRejectAt, UpdateFieldsAt,
+// AddCommentAt) is not made once the ticket left that step: ErrNotAtStep.
 //
 // Errors of the write request: network errors, timeouts, 408, 429 and 5xx are transient
 // and carry the server's Retry-After (at most 10m) through failure.WithRetryAfter;
@@ -70,17 +78,18 @@ func (c *Client) read(ctx context.Context, ticketID, op string) (Ticket, error) 
 	return t, nil
 }
 
-// locateTask reads the ticket and finds the current step and the one open task of it
-// that want accepts; when none does, why(open tasks) explains it. Errors are permanent
-// (besides those of reading).
-func (c *Client) locateTask(ctx context.Context, ticketID, op string, want func(Task) bool, why func([]Task) string) (Ticket, Step, Task, error) {
+// locateTask reads the ticket and finds the current step (which must be named
+// expected, unless that is "": stepOf) and the one open task of it that want accepts;
+// when none does, why(open tasks) explains it. Errors are permanent (besides those of
+// reading).
+func (c *Client) locateTask(ctx context.Context, ticketID, op, expected string, want func(Task) bool, why func([]Task) string) (Ticket, Step, Task, error) {
 	t, err := c.read(ctx, ticketID, op)
 	if err != nil {
 		return t, Step{}, Task{}, err
 	}
-	step, ok := currentStep(t)
-	if !ok {
-		return t, step, Task{}, failure.Permanent(fmt.Errorf("securechange: ticket %s: %s: the ticket is closed (status %q): it has no current task", t.ID, op, t.Status))
+	step, err := stepOf(t, op, expected)
+	if err != nil {
+		return t, step, Task{}, err
 	}
 	open := openTasks(step)
 	if len(open) == 0 {
@@ -114,15 +123,45 @@ func (c *Client) putFields(ctx context.Context, ticketID, op string, step Step, 
 
 // put makes one PUT of body, as JSON, to the API base + path and classifies the outcome.
 func (c *Client) put(ctx context.Context, ticketID, op, path string, body any) error {
-	payload, err := json.Marshal(body)
-	if err != nil { // maps of strings and raw JSON from a decoded ticket: cannot happen
-		return failure.Permanent(fmt.Errorf("securechange: ticket %s: %s: %w", ticketID, op, err))
+	_, err := c.send(ctx, ticketWrite(http.MethodPut, ticketID, op, path, body))
+	return err
+}
+
+// ticketWrite is a write to an existing ticket.
+func ticketWrite(method, ticketID, op, path string, body any) writeReq {
+	return writeReq{
+		method: method, path: path, body: body,
+		what:     fmt.Sprintf("ticket %s: %s", ticketID, op),
+		notFound: "the ticket, step or task no longer exists, or securechange.url is wrong",
+		denied:   "that the user may handle this ticket's step",
+	}
+}
+
+// writeReq is one write request: its method, path below the API base and JSON body,
+// and for its errors what it is ("ticket 7: approve", which follows "securechange: "),
+// what a 404 may mean and what a 403 asks to check.
+type writeReq struct {
+	method, path string
+	body         any
+	what         string
+	notFound     string
+	denied       string
+}
+
+// send makes the one request of a write (never retried here) and classifies its
+// outcome as the package documentation above says; on a 2xx it returns the response
+// headers (CreateTicket reads Location).
+func (c *Client) send(ctx context.Context, w writeReq) (http.Header, error) {
+	prefix := "securechange: " + w.what
+	payload, err := json.Marshal(w.body)
+	if err != nil { // maps and structs of strings and raw JSON from a decoded ticket: cannot happen
+		return nil, failure.Permanent(fmt.Errorf("%s: %w", prefix, err))
 	}
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPut, c.base+path, bytes.NewReader(payload))
+	req, err := http.NewRequestWithContext(actx, w.method, c.base+w.path, bytes.NewReader(payload))
 	if err != nil { // the base URL was validated and the ids are digits: cannot happen
-		return failure.Permanent(fmt.Errorf("securechange: ticket %s: %s: %w", ticketID, op, err))
+		return nil, failure.Permanent(fmt.Errorf("%s: %w", prefix, err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
@@ -132,7 +171,7 @@ func (c *Client) put(ctx context.Context, ticketID, op, path string, body any) e
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return c.writeTransportError(ctx, actx, ticketID, op, err)
+		return nil, c.writeTransportError(ctx, actx, prefix, err)
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
@@ -140,18 +179,23 @@ func (c *Client) put(ctx context.Context, ticketID, op, path string, body any) e
 	}()
 	code := resp.StatusCode
 	if code >= 200 && code < 300 {
-		c.log.Debug("securechange: write-back done", "ticket", ticketID, "op", op, "status", code, "took", time.Since(start))
-		return nil
+		c.log.Debug("securechange: write-back done", "write", w.what, "status", code, "took", time.Since(start))
+		return resp.Header, nil
 	}
+	return nil, c.writeStatusError(resp, prefix, w)
+}
+
+// writeStatusError classifies a write's answer other than 2xx.
+func (c *Client) writeStatusError(resp *http.Response, prefix string, w writeReq) error {
+	code := resp.StatusCode
 	status := fmt.Sprintf("HTTP %d %s", code, http.StatusText(code))
 	errBody, _ := io.ReadAll(io.LimitReader(resp.Body, errBodyRead))
 	quoted := c.quote(errBody)
-	prefix := fmt.Sprintf("securechange: ticket %s: %s", ticketID, op)
 	switch {
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		hint := "check securechange.user and securechange.password_env / securechange.password_file"
 		if code == http.StatusForbidden {
-			hint += ", and that the user may handle this ticket's step (SecureChange: \"Create and handle tickets on behalf of another user (via API only)\")"
+			hint += ", and " + w.denied + " (SecureChange: \"Create and handle tickets on behalf of another user (via API only)\")"
 		}
 		return fmt.Errorf("%s: %s: %w; %s%s", prefix, status, ErrAccess, hint, quoted)
 	case code >= 300 && code < 400:
@@ -168,14 +212,13 @@ func (c *Client) put(ctx context.Context, ticketID, op, path string, body any) e
 		}
 		return err
 	case code == http.StatusNotFound:
-		return failure.Permanent(fmt.Errorf("%s: %s (the ticket, step or task no longer exists, or securechange.url is wrong)%s", prefix, status, quoted))
+		return failure.Permanent(fmt.Errorf("%s: %s (%s)%s", prefix, status, w.notFound, quoted))
 	}
 	return failure.Permanent(fmt.Errorf("%s: %s%s", prefix, status, quoted))
 }
 
 // writeTransportError classifies an error from http.Client.Do for a write: transient.
-func (c *Client) writeTransportError(ctx, actx context.Context, ticketID, op string, err error) error {
-	prefix := fmt.Sprintf("securechange: ticket %s: %s", ticketID, op)
+func (c *Client) writeTransportError(ctx, actx context.Context, prefix string, err error) error {
 	switch {
 	case ctx.Err() != nil:
 		return fmt.Errorf("%s: %w", prefix, ctx.Err())

@@ -32,6 +32,13 @@ import (
 // are), and a field marked read_only (pytos drops those before a write,
 // Step_Task.remove_read_only_fields): nothing is sent.
 func (c *Client) UpdateFields(ctx context.Context, ticketID string, values map[string]string) error {
+	return c.UpdateFieldsAt(ctx, ticketID, "", values)
+}
+
+// UpdateFieldsAt is UpdateFields guarded by the step the ticket must be at: when its
+// current step has another name, or it is closed, nothing is written and the error
+// wraps ErrNotAtStep. step "" is UpdateFields.
+func (c *Client) UpdateFieldsAt(ctx context.Context, ticketID, step string, values map[string]string) error {
 	const op = "update fields"
 	if len(values) == 0 {
 		return failure.Permanent(fmt.Errorf("securechange: ticket %s: %s: no fields given", ticketID, op))
@@ -41,7 +48,7 @@ func (c *Client) UpdateFields(ctx context.Context, ticketID string, values map[s
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	t, step, task, err := c.locateTask(ctx, ticketID, op,
+	t, cur, task, err := c.locateTask(ctx, ticketID, op, step,
 		func(tk Task) bool { return hasFields(tk, names) },
 		func(open []Task) string {
 			var unknown []string
@@ -77,18 +84,25 @@ func (c *Client) UpdateFields(ctx context.Context, ticketID string, values map[s
 		}
 		out = append(out, m)
 	}
-	return c.putFields(ctx, t.ID, op, step, task, out)
+	return c.putFields(ctx, t.ID, op, cur, task, out)
 }
 
 // ApproveReject sets the current task's approve_reject field: approved true or false,
 // with reason. When the task has several, the first is used (UpdateFields writes one by
 // name). A task without one is a permanent error.
 func (c *Client) ApproveReject(ctx context.Context, ticketID string, approve bool, reason string) error {
+	return c.ApproveRejectAt(ctx, ticketID, "", approve, reason)
+}
+
+// ApproveRejectAt is ApproveReject guarded by the step the ticket must be at: when its
+// current step has another name, or it is closed, nothing is written and the error
+// wraps ErrNotAtStep. step "" is ApproveReject.
+func (c *Client) ApproveRejectAt(ctx context.Context, ticketID, step string, approve bool, reason string) error {
 	op := "reject"
 	if approve {
 		op = "approve"
 	}
-	t, step, task, err := c.locateTask(ctx, ticketID, op,
+	t, cur, task, err := c.locateTask(ctx, ticketID, op, step,
 		func(tk Task) bool {
 			_, ok := approveRejectField(tk)
 			return ok
@@ -108,5 +122,5 @@ func (c *Client) ApproveReject(ctx context.Context, ticketID string, approve boo
 		return failure.Permanent(fmt.Errorf("securechange: ticket %s: %s: %w", t.ID, op, err))
 	}
 	setApproval(m, approve, reason)
-	return c.putFields(ctx, t.ID, op, step, task, []map[string]json.RawMessage{m})
+	return c.putFields(ctx, t.ID, op, cur, task, []map[string]json.RawMessage{m})
 }

@@ -19,10 +19,11 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the
 func TestWriteGolden(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		name  string
-		path  string // the PUT's path and query, below the API base
-		setup func(context.Context, *securechange.Client) error
-		call  func(context.Context, *securechange.Client) error
+		name   string
+		method string // "" is PUT
+		path   string // the write's path and query, below the API base
+		setup  func(context.Context, *securechange.Client) error
+		call   func(context.Context, *securechange.Client) error
 	}{
 		// pytos Secure_Change_Helper.put_task after Step_Task.mark_as_done() (the whole task
 		// as read, status DONE); pytos2 ScwAPI.put_task / Ticket.advance:
@@ -54,6 +55,19 @@ func TestWriteGolden(t *testing.T) {
 			call: func(ctx context.Context, c *securechange.Client) error {
 				return c.ApproveReject(ctx, "7", true, "ok by policy")
 			}},
+		// pytos2-CE Scw.add_comment(ticket_id, step_id, task_id, comment_content):
+		// POST …/tasks/{task}/comments {"comment":{"content":…}}.
+		{name: "comment", method: "POST", path: "/tickets/7/steps/2/tasks/21/comments",
+			call: func(ctx context.Context, c *securechange.Client) error {
+				return c.AddComment(ctx, "7", "CHG0042 approved by CAB")
+			}},
+		// pytos Secure_Change_Helper.post_ticket, pytos2-CE Scw.create_ticket: POST tickets
+		// {"ticket":{subject, requester, priority, workflow {name}, the first step's task's fields}}.
+		{name: "create", method: "POST", path: "/tickets",
+			call: func(ctx context.Context, c *securechange.Client) error {
+				_, err := c.CreateTicket(ctx, sampleNewTicket())
+				return err
+			}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,8 +91,12 @@ func TestWriteGolden(t *testing.T) {
 			if w.Query != "" {
 				got += "?" + w.Query
 			}
-			if w.Method != "PUT" || got != base+tc.path {
-				t.Errorf("%s %s, want PUT %s", w.Method, got, base+tc.path)
+			method := tc.method
+			if method == "" {
+				method = "PUT"
+			}
+			if w.Method != method || got != base+tc.path {
+				t.Errorf("%s %s, want %s %s", w.Method, got, method, base+tc.path)
 			}
 			file := filepath.Join("testdata", tc.name+".golden.json")
 			if *update {

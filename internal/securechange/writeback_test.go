@@ -509,6 +509,7 @@ func TestWriteErrorsEveryOperation(t *testing.T) {
 			return c.Redo(t.Context(), "7", "Submit Request", "again")
 		},
 		"reject ticket": func(c *securechange.Client, t *testing.T) error { return c.RejectTicket(t.Context(), "7", "no") },
+		"add comment":   func(c *securechange.Client, t *testing.T) error { return c.AddComment(t.Context(), "7", "hello") },
 	}
 	for name, op := range ops {
 		t.Run(name, func(t *testing.T) {

@@ -31,8 +31,24 @@
 //	                                             (PutUser, PutGroup; users.go)
 //	PUT  tickets/{id}/reject[?handler_id={user}] {"reject_comment":{"comment":…}}:
 //	                                             status "Ticket Rejected", no current step
+//	POST tickets[/]  {"ticket":{"subject":…,"workflow":{"name":…},"requester"?,"priority"?,
+//	     "steps":{"step":[{"name"?,"tasks":{"task":[{"fields":{"field":[…]}}]}}]}}}:
+//	                                             a new ticket (id: the largest stored + 1),
+//	                                             "In Progress", its one step (named as sent,
+//	                                             else "Open request") current, one task
+//	                                             ASSIGNED with the fields sent; 201, empty
+//	                                             body, Location: <URL>/tickets/{id}
+//	                                             (Created). 400 without a workflow name or
+//	                                             subject, for another shape, more than one
+//	                                             step or task, or a bad field or
+//	                                             access-request row (create.go)
+//	POST tickets/{id}/steps/{step}/tasks/{task}/comments {"comment":{"content":…}}:
+//	                                             appends {content, created, task_name,
+//	                                             type "normal", user, id} to the ticket's
+//	                                             "comments" (Comments); 201, Location:
+//	                                             <URL>/tickets/{id}/comments/{comment id}
 //
-// {step} is a step id or "current"; a write to another step than the current one, to a
+// {step} is a step id or "current"; a write (a comment too) to another step than the current one, to a
 // task that is DONE, or to a closed ticket is a 400. Errors have SecureChange's body,
 // {"result":{"code":…,"message":…}}; bad credentials get 401 with an HTML page like
 // SecureChange's; an unknown ticket 404.

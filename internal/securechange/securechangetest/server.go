@@ -67,7 +67,9 @@ type Server struct {
 	tickets  map[string]*ticket
 	users    map[string]json.RawMessage // by id: GET users/{id} (users.go)
 	requests []Request
-	fail     struct {
+	// createdIDs are the tickets created by POST tickets, in order (create.go).
+	createdIDs []string
+	fail       struct {
 		n          int
 		status     int
 		header     http.Header
@@ -212,6 +214,9 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc(task, s.locked(s.putTask))
 	mux.HandleFunc(task+"/redo/{to}", s.locked(s.redo))
 	mux.HandleFunc("PUT "+APIPath+"/tickets/{id}/reject", s.locked(s.reject))
+	mux.HandleFunc("POST "+APIPath+"/tickets", s.created(s.createTicket))
+	mux.HandleFunc("POST "+APIPath+"/tickets/{$}", s.created(s.createTicket))
+	mux.HandleFunc("POST "+APIPath+"/tickets/{id}/steps/{step}/tasks/{task}/comments", s.created(s.addComment))
 	mux.HandleFunc("GET "+APIPath+"/users/{file}", s.locked(s.getUser))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "WEB_APPLICATION_EXCEPTION", "HTTP 404 Not Found: no resource "+r.Method+" "+r.URL.Path)

@@ -169,14 +169,15 @@ func (tk *ticket) newID() json.Number {
 	return json.Number(strconv.FormatInt(n, 10))
 }
 
-// comment appends a comment to the ticket's "comments".
-func (tk *ticket) comment(content, kind, taskName, user string) {
+// comment appends a comment to the ticket's "comments" and returns it.
+func (tk *ticket) comment(content, kind, taskName, user string) map[string]any {
 	c := map[string]any{
 		"@xsi.type": "comment", "content": content, "created": time.Now().UTC().Format(time.RFC3339),
 		"task_name": taskName, "type": kind, "user": user,
 	}
 	cs := append(elems(tk.obj, "comments", "comment"), c)
 	tk.obj["comments"] = map[string]any{"comment": collection(cs, false)}
+	return c
 }
 
 // updateFields applies fields (objects with an "id") to the task's fields, after
