@@ -231,6 +231,7 @@ func (c *Config) SetDefaults() {
 
 	c.setDispatcherDefaults()
 	c.setITSMDefaults()
+	c.setInboundDefaults()
 	c.setNotifierDefaults()
 	orDefault(&c.Shutdown.DrainTimeout, 10*time.Second)
 	c.setTracingDefaults()

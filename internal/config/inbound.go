@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Inbound is an ITSM server's callback endpoint on the ingress (servers.<name>.inbound):
 // the ITSM drives SecureChange back (ITSM-led change, seed 000). A server without it
@@ -77,4 +80,39 @@ type InboundRoute struct {
 	Actions []Action `yaml:"actions"`
 	// OnFailure replaces notifications.on_failure for this route's operations.
 	OnFailure []string `yaml:"on_failure"`
+}
+
+// setInboundDefaults fills the defaults of every server's inbound endpoint.
+func (c *Config) setInboundDefaults() {
+	for name, sv := range c.Servers {
+		in := sv.Inbound
+		if in == nil {
+			continue
+		}
+		orDefault(&in.Path, DefaultInboundPathRoute+name)
+		orDefault(&in.MaxBodyBytes, DefaultInboundMaxBody)
+		if in.Record != "" {
+			orDefault(&in.RecordKey, lastPathElement(in.Record))
+		}
+		if h := in.Auth.HMAC; h != nil {
+			orDefault(&h.SignatureHeader, DefaultHMACSignature)
+			orDefault(&h.TimestampHeader, DefaultHMACTimestamp)
+			orDefault(&h.Window, DefaultHMACWindow)
+		}
+	}
+}
+
+// lastPathElement is the last element of a gjson path: "result.sys_id" → "sys_id",
+// `a.b\.c` → "b.c".
+func lastPathElement(p string) string {
+	last := 0
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			i++
+		case '.':
+			last = i + 1
+		}
+	}
+	return strings.ReplaceAll(p[last:], `\`, "")
 }

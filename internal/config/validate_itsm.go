@@ -33,6 +33,7 @@ func (v *validator) itsmSync(c *Config) {
 	for _, name := range slices.Sorted(maps.Keys(c.Servers)) {
 		sv := c.Servers[name]
 		v.server("servers."+name, sv, s.Retry)
+		v.inbound(c, name)
 	}
 
 	for i, r := range c.Routes {

@@ -29,13 +29,14 @@ func newAuthenticator(users []config.User) (*authenticator, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ingress.users[%d].password: %w", i, err)
 		}
-		a.users = append(a.users, credential{
-			name: sha256.Sum256([]byte(u.Name)),
-			pass: sha256.Sum256([]byte(pw.Reveal())),
-			user: u.Name,
-		})
+		a.users = append(a.users, newCredential(u.Name, pw.Reveal()))
 	}
 	return a, nil
+}
+
+// newCredential keeps a user's name and password as digests.
+func newCredential(user, password string) credential {
+	return credential{name: sha256.Sum256([]byte(user)), pass: sha256.Sum256([]byte(password)), user: user}
 }
 
 // check returns the authenticated user name, or an *InputError (401) saying what is wrong.

@@ -128,7 +128,7 @@ func decodeJSONBody(b []byte, first int) (body MediatorBody, isJSON bool, err er
 	case err == nil && b[first] != '{':
 		return MediatorBody{}, true, badInput("body must be a JSON object, not null") // the only value Unmarshal takes silently
 	case err == nil:
-		if dup, prev, ok := duplicateKey(b); ok {
+		if dup, prev, ok := duplicateKey(b, mediatorFields[:]); ok {
 			return MediatorBody{}, true, duplicateKeyError(dup, prev)
 		}
 		body = MediatorBody{TicketInfo: v.TicketInfo.data, Args: v.Args, Script: v.Script}
@@ -158,14 +158,14 @@ var mediatorFields = [...]string{"ticket_info", "event", "args", "script"}
 
 // duplicateKey reports the first key of the JSON object b that repeats an earlier
 // one, and that earlier key as written. Keys are compared the way encoding/json matches
-// them to the mediator's fields (exactly, or else case-insensitively), so "Event" repeats
-// "event"; other keys only when they are equal. b must be valid JSON.
-func duplicateKey(b []byte) (dup, prev string, ok bool) {
+// them to the fields folded (the mediator's: exactly, or else case-insensitively), so
+// "Event" repeats "event"; other keys only when they are equal. b must be valid JSON.
+func duplicateKey(b []byte, folded []string) (dup, prev string, ok bool) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return "", "", false
 	}
-	seen := make(map[string]string, len(mediatorFields))
+	seen := make(map[string]string, len(folded))
 	var value json.RawMessage
 	for dec.More() {
 		t, err := dec.Token()
@@ -174,7 +174,7 @@ func duplicateKey(b []byte) (dup, prev string, ok bool) {
 		}
 		key, _ := t.(string)
 		field := key
-		for _, f := range mediatorFields {
+		for _, f := range folded {
 			if strings.EqualFold(key, f) {
 				field = f
 				break
@@ -410,14 +410,7 @@ func needsEscape(s []byte) bool {
 // notUTF8 names where the invalid byte of b is: in args or script when b has
 // the mediator's layout, in the body otherwise.
 func notUTF8(b []byte) *InputError {
-	at := 0
-	for at < len(b) {
-		r, size := utf8.DecodeRune(b[at:])
-		if r == utf8.RuneError && size == 1 {
-			break
-		}
-		at += size
-	}
+	at := max(invalidUTF8At(b), 0)
 	if l, fail := parseLayout(b); fail == "" {
 		switch {
 		case at >= l.args.lo && at < l.args.hi:
@@ -427,6 +420,18 @@ func notUTF8(b []byte) *InputError {
 		}
 	}
 	return badInput("body is not valid UTF-8 at byte %d", at)
+}
+
+// invalidUTF8At is the offset of the first byte of b that is not valid UTF-8, or -1.
+func invalidUTF8At(b []byte) int {
+	for at := 0; at < len(b); {
+		r, size := utf8.DecodeRune(b[at:])
+		if r == utf8.RuneError && size == 1 {
+			return at
+		}
+		at += size
+	}
+	return -1
 }
 
 // describeJSONError words a JSON syntax error with its byte offset.

@@ -11,8 +11,9 @@ import (
 type bodyKind int
 
 const (
-	jsonBody bodyKind = iota // the mediator's JSON (/trigger_file)
-	xmlBody                  // the raw ticket_info XML (/v1/triggers/{EVENT})
+	jsonBody     bodyKind = iota // the mediator's JSON (/trigger_file)
+	xmlBody                      // the raw ticket_info XML (/v1/triggers/{EVENT})
+	callbackBody                 // an ITSM's JSON callback (servers.<name>.inbound)
 )
 
 // checkContentType refuses (415) a body declared as something the endpoint does not read.
@@ -50,7 +51,7 @@ func checkContentType(r *http.Request, want bodyKind) *InputError {
 
 func isKind(mt string, k bodyKind) bool {
 	switch k {
-	case jsonBody:
+	case jsonBody, callbackBody:
 		return mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
 	default:
 		return mt == "application/xml" || mt == "text/xml" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+xml")
@@ -58,7 +59,7 @@ func isKind(mt string, k bodyKind) bool {
 }
 
 func kindName(k bodyKind) string {
-	if k == jsonBody {
+	if k != xmlBody {
 		return "JSON"
 	}
 	return "XML"
@@ -67,8 +68,11 @@ func kindName(k bodyKind) string {
 // unsupported is a 415 that ends with what the endpoint reads.
 func unsupported(k bodyKind, format string, args ...any) *InputError {
 	want := "send the mediator's JSON as Content-Type: application/json"
-	if k == xmlBody {
+	switch k {
+	case xmlBody:
 		want = "send the ticket_info XML as Content-Type: application/xml"
+	case callbackBody:
+		want = "send the callback as Content-Type: application/json"
 	}
 	return &InputError{Status: http.StatusUnsupportedMediaType, Msg: fmt.Sprintf(format, args...) + ": " + want}
 }

@@ -46,6 +46,8 @@ type HandlerParams struct {
 	Instance    string
 	// Tracing: a server span per trigger request (trace.go); nil: none.
 	Tracing trace.TracerProvider
+	// Inbound: the ITSM servers with a callback endpoint (servers.<name>.inbound).
+	Inbound InboundServers
 }
 
 // ErrNoUsers refuses an ingress without credentials.
@@ -66,6 +68,9 @@ func NewHandler(p HandlerParams) (*Handler, error) {
 	}
 	h.mux.HandleFunc(p.Config.Path, h.traced(h.serveMediator))
 	h.mux.HandleFunc("/v1/triggers/{event}", h.traced(h.serveRaw))
+	if err := h.mountInbound(p.Inbound, p.AllowNoAuth); err != nil {
+		return nil, err
+	}
 	if p.Health != nil {
 		p.Health.Mount(h.mux)
 	}
@@ -165,22 +170,28 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, want bodyKind) (
 	if ierr := checkContentType(r, want); ierr != nil {
 		return nil, user, ierr
 	}
-	if r.ContentLength > h.cfg.MaxBodyBytes {
-		return nil, user, tooLarge(h.cfg.MaxBodyBytes)
+	body, ierr := readBody(w, r, h.cfg.MaxBodyBytes, "ingress.max_body_bytes")
+	return body, user, ierr
+}
+
+// readBody reads the body up to limit bytes (key: the setting, for the 413).
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, key string) ([]byte, *InputError) {
+	if r.ContentLength > limit {
+		return nil, tooLarge(limit, key)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, user, tooLarge(h.cfg.MaxBodyBytes)
+			return nil, tooLarge(limit, key)
 		}
-		return nil, user, badInput("reading the body failed: %v", err)
+		return nil, badInput("reading the body failed: %v", err)
 	}
-	return body, user, nil
+	return body, nil
 }
 
-func tooLarge(limit int64) *InputError {
-	return &InputError{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("body is larger than %d bytes (ingress.max_body_bytes)", limit)}
+func tooLarge(limit int64, key string) *InputError {
+	return &InputError{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("body is larger than %d bytes (%s)", limit, key)}
 }
 
 // accept validates the trigger, stores it and answers only after JetStream acknowledged.
@@ -222,15 +233,7 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request, s submission) {
 		return
 	}
 	traceTrigger(r, ev)
-	msg := message.NewMessage(ev.ID, payload)
-	for k, v := range ev.Headers() {
-		msg.Metadata.Set(k, v)
-	}
-	msg.SetContext(r.Context()) // the trigger carries the request span's traceparent
-	start := time.Now()
-	err = h.pub.Publish(ev.Subject(), msg)
-	h.metrics.publish.Observe(time.Since(start).Seconds())
-	if err != nil {
+	if err := h.publish(r, ev.ID, ev.Subject(), ev.Headers(), payload); err != nil {
 		h.metrics.requests.WithLabelValues(endpoint, "unavailable").Inc()
 		h.metrics.triggers.WithLabelValues(trig.Token(), "unavailable").Inc()
 		traceOutcome(r, "unavailable")
@@ -262,15 +265,34 @@ func (h *Handler) testRun(w http.ResponseWriter, endpoint, event string) {
 	writeJSON(w, http.StatusOK, reply{Output: out, Event: string(events.Test)})
 }
 
+// publish stores one event under id (its Nats-Msg-Id: JetStream stores a retry within
+// the dedup window once) and returns when JetStream acknowledged it, or why it did not.
+func (h *Handler) publish(r *http.Request, id, subject string, headers map[string]string, payload []byte) error {
+	msg := message.NewMessage(id, payload)
+	for k, v := range headers {
+		msg.Metadata.Set(k, v)
+	}
+	msg.SetContext(r.Context()) // the event carries the request span's traceparent
+	start := time.Now()
+	err := h.pub.Publish(subject, msg)
+	h.metrics.publish.Observe(time.Since(start).Seconds())
+	return err
+}
+
 func (h *Handler) rejected(w http.ResponseWriter, r *http.Request, endpoint, user string, e *InputError, inBody bool) {
+	h.noteRejected(r, endpoint, user, e, "trigger rejected")
+	reject(w, e, inBody)
+}
+
+// noteRejected counts, traces and logs (as what) a request rejected for e.
+func (h *Handler) noteRejected(r *http.Request, endpoint, user string, e *InputError, what string) {
 	outcome := "rejected"
 	if e.Status == http.StatusUnauthorized {
 		outcome = "unauthorized"
 	}
 	h.metrics.requests.WithLabelValues(endpoint, outcome).Inc()
 	traceOutcome(r, outcome)
-	h.log.Warn("trigger rejected", "endpoint", endpoint, "user", user, "remote", r.RemoteAddr, "status", e.Status, "reason", e.Msg)
-	reject(w, e, inBody)
+	h.log.Warn(what, "endpoint", endpoint, "user", user, "remote", r.RemoteAddr, "status", e.Status, "reason", e.Msg)
 }
 
 // asInput converts a decoder error into an InputError (they already are, by contract).

@@ -19,7 +19,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "triggerflow_ingress_requests_total",
-			Help: "Trigger requests by endpoint (mediator, raw; unknown for a path no endpoint serves) and outcome (stored, test, rejected, unauthorized, unavailable).",
+			Help: "Requests by endpoint (mediator, raw, inbound:<server> for an ITSM callback; unknown for a path no endpoint serves) and outcome (stored, test, rejected, unauthorized, unavailable).",
 		}, []string{"endpoint", "outcome"}),
 		triggers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "triggerflow_ingress_triggers_total",

@@ -28,7 +28,10 @@ type Options struct {
 // Params are the fx inputs of the module.
 type Params struct {
 	fx.In
-	Config   config.Ingress // the ingress's section of triggerflow.yaml, and nothing else
+	Config config.Ingress // the ingress's section of triggerflow.yaml
+	// Inbound: the servers' callback endpoints (servers.<name>.inbound), and nothing
+	// else of servers.
+	Inbound  InboundServers `optional:"true"`
 	Log      *slog.Logger
 	Conn     *nats.Conn
 	Registry *prometheus.Registry
@@ -59,7 +62,7 @@ func New(p Params) (*Server, error) {
 	}
 	h, err := NewHandler(HandlerParams{
 		Config: p.Config, Log: log, Publisher: pub, Metrics: m, Health: &hh,
-		AllowNoAuth: p.Options.Dev, Instance: instance, Tracing: p.Tracing,
+		AllowNoAuth: p.Options.Dev, Instance: instance, Tracing: p.Tracing, Inbound: p.Inbound,
 	})
 	if err != nil {
 		return nil, err
@@ -68,9 +71,11 @@ func New(p Params) (*Server, error) {
 }
 
 // Module is the ingress service, as internal/app composes it for `triggerflow ingress`,
-// `triggerflow all` and the tests. New sees only the ingress's section of the config.
+// `triggerflow all` and the tests. New sees only the ingress's section of the config and
+// the servers' inbound sections.
 var Module = fx.Module("ingress",
 	fx.Provide(fx.Private, func(c *config.Config) config.Ingress { return c.Ingress }),
+	fx.Provide(fx.Private, InboundOf),
 	fx.Provide(New),
 	fx.Invoke(func(lc fx.Lifecycle, s *Server) {
 		lc.Append(fx.Hook{

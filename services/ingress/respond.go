@@ -34,7 +34,8 @@ type replyError struct {
 	ReturnCode int    `json:"returnCode"`
 }
 
-func writeJSON(w http.ResponseWriter, status int, v reply) {
+// writeJSON answers v (a reply, an inboundReply) as JSON with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, _ := json.Marshal(v)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
