@@ -55,8 +55,8 @@ type SecureChangeSpec struct {
 	Approve      string            `json:"approve,omitempty"` // reason
 	Reject       string            `json:"reject,omitempty"`  // reason
 	Advance      bool              `json:"advance,omitempty"`
-	Redo         string            `json:"redo,omitempty"` // step to return to
-	Comment      string            `json:"comment,omitempty"` // with redo, or alone: a comment
+	Redo         string            `json:"redo,omitempty"`          // step to return to
+	Comment      string            `json:"comment,omitempty"`       // with redo, or alone: a comment
 	RejectTicket string            `json:"reject_ticket,omitempty"` // comment
 	// Step: the step the ticket must be at (approve, reject, advance, update_fields,
 	// comment); a ticket that left it is not changed (the result: skipped, refused).
