@@ -190,7 +190,7 @@ func DefaultLimits() map[string]StreamLimits {
 		StreamDLQ:      {MaxAge: DLQMaxAge, MaxBytes: 2 * GiB},
 		StreamParked:   {MaxAge: DLQMaxAge, MaxBytes: 2 * GiB},
 		StreamAlerts:   {MaxAge: DLQMaxAge, MaxBytes: 1 * GiB},
-		StreamInbound:  {MaxAge: InboundMaxAge, MaxBytes: 4 * GiB},
+		StreamInbound:  {MaxAge: InboundMaxAge, MaxBytes: 1 * GiB},
 	}
 }
 

@@ -154,6 +154,7 @@ func (d *Dispatcher) failInbound(msg *message.Message, cb events.InboundEvent, t
 		}
 		d.recordFailedPlan(msg, failed, reason, delivered)
 	}
+	msg.Metadata.Set(events.HdrTicketID, ticket) // the alert's and the redrive's key
 	if err := bus.DeadLetter(d.pub, msg, ServiceName, cb.ID, ticket, errors.New(reason), delivered); err != nil {
 		return errors.Join(cause, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -118,8 +119,8 @@ func (a bearerCallbackAuth) challenge() string {
 	return ""
 }
 
-// hmacCallbackAuth checks hex(HMAC-SHA256(key, timestamp + "." + body)), optionally
-// prefixed "sha256=", with the timestamp (Unix seconds) within window of now.
+// hmacCallbackAuth checks HMAC-SHA256(key, timestamp + "." + body), in hex (optionally
+// prefixed "sha256=") or base64, with the timestamp (Unix seconds) within window of now.
 type hmacCallbackAuth struct {
 	key                 []byte
 	sigHeader, tsHeader string
@@ -151,13 +152,19 @@ func (a hmacCallbackAuth) header(r *http.Request, now time.Time) (string, *Input
 
 func (a hmacCallbackAuth) body(r *http.Request, body []byte) *InputError {
 	sig := strings.TrimPrefix(strings.TrimSpace(r.Header.Get(a.sigHeader)), "sha256=")
-	got, err := hex.DecodeString(sig)
 	mac := hmac.New(sha256.New, a.key)
 	mac.Write([]byte(r.Header.Get(a.tsHeader)))
 	mac.Write([]byte{'.'})
 	mac.Write(body)
-	if err != nil || !hmac.Equal(got, mac.Sum(nil)) {
-		return unauthorized("bad signature: want hex(HMAC-SHA256(secret, %s + \".\" + body)) in %s", a.tsHeader, a.sigHeader)
+	want := mac.Sum(nil)
+	// Hex (most webhooks), or standard base64 (what ServiceNow's
+	// GlideCertificateEncryption.generateMac returns).
+	got, err := hex.DecodeString(sig)
+	if err != nil || len(got) != len(want) {
+		got, err = base64.StdEncoding.DecodeString(sig)
+	}
+	if err != nil || !hmac.Equal(got, want) {
+		return unauthorized("bad signature: want hex or base64 of HMAC-SHA256(secret, %s + \".\" + body) in %s", a.tsHeader, a.sigHeader)
 	}
 	return nil
 }

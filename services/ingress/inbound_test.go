@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
@@ -87,7 +88,11 @@ func signed(secret string, ts int64, prefix string) func(*http.Request) {
 		mac := hmac.New(sha256.New, []byte(secret))
 		mac.Write([]byte(strconv.FormatInt(ts, 10) + "." + b.String()))
 		r.Header.Set("X-Triggerflow-Timestamp", strconv.FormatInt(ts, 10))
-		r.Header.Set("X-Triggerflow-Signature", prefix+hex.EncodeToString(mac.Sum(nil)))
+		sig := prefix + hex.EncodeToString(mac.Sum(nil))
+		if prefix == "base64" { // as ServiceNow's GlideCertificateEncryption.generateMac writes it
+			sig = base64.StdEncoding.EncodeToString(mac.Sum(nil))
+		}
+		r.Header.Set("X-Triggerflow-Signature", sig)
 	}
 }
 
@@ -126,6 +131,7 @@ func TestInboundStored(t *testing.T) {
 		subject          string
 	}{
 		{"hmac", "/v1/inbound/snow", `{"event_id":"e-1","ticket":"1234","record":{"sys_id":"abc123"},"state":"approved"}`, signedNow, "1234", "abc123", "scw.inbound.snow.1234"},
+		{"hmac in base64, record only", "/v1/inbound/snow", `{"event_id":8,"record":{"sys_id":"CHG 2"}}`, signed(inboundSecret, time.Now().Unix(), "base64"), "", "CHG 2", "scw.inbound.snow.rec-" + events.InboundRecordToken("CHG 2")},
 		{"hmac without prefix, record only", "/v1/inbound/snow", `{"event_id":7,"record":{"sys_id":"CHG 1"}}`, signed(inboundSecret, time.Now().Unix(), ""), "", "CHG 1", "scw.inbound.snow.rec-" + events.InboundRecordToken("CHG 1")},
 		{"basic", "/hooks/jira", `{"issue":{"key":"NET-12"},"transition":"Done"}`, jiraBasic, "", "NET-12", "scw.inbound.jira.rec-NET-12"},
 		{"bearer, neither ticket nor record", "/v1/inbound/hook", "{\n  \"anything\": [1, 2]\n}", hookBearer, "", "", "scw.inbound.hook.none"},
@@ -153,11 +159,11 @@ func TestInboundStored(t *testing.T) {
 			t.Errorf("%s: received %v by %q", tc.name, ev.ReceivedAt, ev.Ingress)
 		}
 	}
-	if k := g.inbound()[2].Record.Key; k != "key" {
+	if k := g.inbound()[3].Record.Key; k != "key" {
 		t.Errorf("jira's record key %q, want key (the last element of issue.key)", k)
 	}
 	req, _ := http.NewRequest(http.MethodGet, g.URL+"/metrics", nil)
-	if r := g.do(req); !strings.Contains(string(r.Body), `triggerflow_ingress_requests_total{endpoint="inbound:snow",outcome="stored"} 2`) {
+	if r := g.do(req); !strings.Contains(string(r.Body), `triggerflow_ingress_requests_total{endpoint="inbound:snow",outcome="stored"} 3`) {
 		t.Errorf("no inbound:snow stored count in /metrics")
 	}
 }
