@@ -357,3 +357,42 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestServiceNowBusinessRuleSendsThePayloads: the business rule sends every top-level
+// field of the ServiceNow examples (as `payload.<field> =` or `<field>:`), signed in the
+// headers servicenow.yaml's endpoint checks, so that a field a route starts to use is
+// added to the rule as well as to the example.
+func TestServiceNowBusinessRuleSendsThePayloads(t *testing.T) {
+	setExampleSecrets(t)
+	js, err := os.ReadFile(filepath.Join("servicenow", "business_rule.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := string(js)
+	cfg, _, err := configcheck.Check("servicenow.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := cfg.Servers["servicenow"].Inbound.Auth.HMAC
+	for _, header := range []string{h.SignatureHeader, h.TimestampHeader} {
+		if !strings.Contains(rule, "'"+header+"'") {
+			t.Errorf("business_rule.js does not set %s", header)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join("servicenow", "*.json"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(b, &obj); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, k := range sortedKeys(obj) {
+			if !strings.Contains(rule, "payload."+k+" = ") && !strings.Contains(rule, "\n            "+k+": ") {
+				t.Errorf("%s: business_rule.js does not send %q", f, k)
+			}
+		}
+	}
+}
