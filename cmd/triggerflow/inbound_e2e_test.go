@@ -14,12 +14,16 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -232,4 +236,148 @@ func TestInboundRoundTrip(t *testing.T) {
 		return
 	}
 	t.Logf("trace 1001:\n%s", out)
+}
+
+// slowSecureChange puts delay in front of every write to SecureChange (a proxy to the
+// simulator), so that a run lasts long enough to be interrupted.
+func slowSecureChange(t *testing.T, sc *securechangetest.Server, delay time.Duration) config.SecureChange {
+	c := sc.Config()
+	target, err := url.Parse(strings.TrimSuffix(sc.URL, securechangetest.APIPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			time.Sleep(delay)
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(slow.Close)
+	c.URL = slow.URL + securechangetest.APIPath
+	return c
+}
+
+// callbacksYAML: the ingress, the dispatcher and itsm-sync replicas of the kill test;
+// every callback of servicenow adds its work note to the ticket it names.
+func callbacksYAML(natsURL, admin, listen, instance, secretFile, pwFile string, sc config.SecureChange) string {
+	return fmt.Sprintf(`log: {level: info}
+nats: {url: %q}
+admin: {listen: %q}
+ingress: {listen: %q, instance: %q, users: [{name: mediator, password_file: %q}]}
+dispatcher: {instance: %q}
+itsm_sync: {instance: %q, ack_wait: 2s}
+securechange: {url: %q, user: %q, password_file: %q}
+servers:
+  snow:
+    base_url: https://snow.example
+    inbound:
+      auth: {hmac: {secret_file: %q}}
+      id: event_id
+      ticket: u_securechange_ticket
+inbound_routes:
+  - name: work-note
+    server: snow
+    actions:
+      - name: comment
+        securechange: {comment: "#callback.work_notes#"}
+`, natsURL, admin, listen, instance, pwFile, instance, instance, sc.URL, sc.User, sc.PasswordFile, secretFile)
+}
+
+// TestInboundCallbacksKillNine: 200 callbacks (10 work notes for each of 20 tickets,
+// each ticket's sent one after the other) through the ingress, the dispatcher and two
+// itsm-sync replicas, one of which is killed with SIGKILL in the middle and restarted:
+// every note is on its ticket exactly once, in the order the ITSM sent them.
+func TestInboundCallbacksKillNine(t *testing.T) {
+	const tickets, notes = 20, 10
+	nsrv := natstest.StartProcess(t)
+	sim := securechangetest.New(t)
+	for i := range tickets {
+		sim.Put(securechangetest.Fixture(strconv.Itoa(3001 + i)))
+	}
+	sc, secret, pw := slowSecureChange(t, sim, 10*time.Millisecond), writeSecret(t), passwordFile(t)
+	listen := freeAddr(t)
+	start := func(command, instance, ready string, admin string) *proc {
+		return startTriggerflow(t, command, callbacksYAML(nsrv.URL(), admin, listen, instance, secret, pw, sc), ready)
+	}
+	start("ingress", "ingress", listen, freeAddr(t))
+	dAdmin := freeAddr(t)
+	start("dispatcher", "dispatcher", dAdmin, dAdmin)
+	aAdmin, bAdmin := freeAddr(t), freeAddr(t)
+	a := start("itsm-sync", "sync-a", aAdmin, aAdmin)
+	start("itsm-sync", "sync-b", bAdmin, bAdmin)
+
+	noted := func() int {
+		n := 0
+		for i := range tickets {
+			for _, c := range sim.Comments(strconv.Itoa(3001 + i)) {
+				if strings.HasPrefix(c, "note ") {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, tickets)
+	for i := range tickets {
+		wg.Add(1)
+		go func(ticket string) {
+			defer wg.Done()
+			for k := 1; k <= notes; k++ {
+				body := fmt.Sprintf(`{"event_id":"%s-%d","u_securechange_ticket":"%s","work_notes":"note %d of %s"}`, ticket, k, ticket, k, ticket)
+				if code, b := postCallback(t, "http://"+listen+"/v1/inbound/snow", body); code != http.StatusAccepted {
+					errs <- fmt.Errorf("ticket %s note %d: %d %s", ticket, k, code, b)
+					return
+				}
+				time.Sleep(50 * time.Millisecond) // the ITSM's pace: the run lasts past the kill
+			}
+		}(strconv.Itoa(3001 + i))
+	}
+	natstest.CheckFor(t, 90*time.Second, 5*time.Millisecond, func() error {
+		if n := noted(); n < tickets*notes/4 {
+			return fmt.Errorf("%d notes so far", n)
+		}
+		return nil
+	})
+	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-a.done
+	killedAt := noted()
+	start("itsm-sync", "sync-a", aAdmin, aAdmin)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 120*time.Second, 50*time.Millisecond, func() error {
+		for i := range tickets { // the last note of every ticket is there
+			ticket := strconv.Itoa(3001 + i)
+			if !slices.Contains(sim.Comments(ticket), fmt.Sprintf("note %d of %s", notes, ticket)) {
+				return fmt.Errorf("ticket %s lacks its last note (%d notes in all)", ticket, noted())
+			}
+		}
+		return nil
+	})
+	for i := range tickets {
+		ticket := strconv.Itoa(3001 + i)
+		var got []string
+		for _, c := range sim.Comments(ticket) {
+			if strings.HasPrefix(c, "note ") {
+				got = append(got, c)
+			}
+		}
+		var want []string
+		for k := 1; k <= notes; k++ {
+			want = append(want, fmt.Sprintf("note %d of %s", k, ticket))
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("ticket %s: notes %q, want each once, in order", ticket, got)
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	t.Logf("SIGKILL of sync-a after %d of %d notes; all %d on their tickets once, in order", killedAt, tickets*notes, tickets*notes)
 }
