@@ -188,7 +188,7 @@ func TestTraceGolden(t *testing.T) {
 
 	// An unknown ticket: a clear message, exit 1.
 	code, out, errOut := runCLI("trace", "--server", p.NATS, "9999")
-	if code != 1 || out != "" || !strings.Contains(errOut, "no entries for ticket 9999 in SCW_TRIGGERS, SCW_PLANS") {
+	if code != 1 || out != "" || !strings.Contains(errOut, "no entries for ticket 9999 in SCW_TRIGGERS, SCW_INBOUND, SCW_PLANS") {
 		t.Fatalf("unknown ticket: %d %q %q", code, out, errOut)
 	}
 }

@@ -227,7 +227,7 @@ spec:
       spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 2Gi}}}
 `)
 	s := of[appsv1.StatefulSet](sts)[0]
-	cfg, err := config.Parse("t.yaml", []byte("streams:\n  limits:\n    SCW_TRIGGERS: {max_age: 720h, max_bytes: 1GiB}\n    SCW_PLANS: {max_bytes: 100MiB}\n    SCW_OPS: {max_bytes: 100MiB}\n    SCW_RESULTS: {max_age: 720h, max_bytes: 100MiB}\n    SCW_DLQ: {max_bytes: 10MiB}\n    SCW_PARKED: {max_bytes: 10MiB}\n    SCW_ALERTS: {max_bytes: 10MiB}\n"))
+	cfg, err := config.Parse("t.yaml", []byte("streams:\n  limits:\n    SCW_TRIGGERS: {max_age: 720h, max_bytes: 1GiB}\n    SCW_PLANS: {max_bytes: 100MiB}\n    SCW_OPS: {max_bytes: 100MiB}\n    SCW_RESULTS: {max_age: 720h, max_bytes: 100MiB}\n    SCW_DLQ: {max_bytes: 10MiB}\n    SCW_PARKED: {max_bytes: 10MiB}\n    SCW_ALERTS: {max_bytes: 10MiB}\n    SCW_INBOUND: {max_bytes: 10MiB}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,6 +96,7 @@ func TestStreams(t *testing.T) {
 				{events.StreamDLQ, []string{events.SubjDLQ}},
 				{events.StreamParked, []string{events.SubjParked}},
 				{events.StreamAlerts, []string{events.SubjAlerts}},
+				{events.StreamInbound, []string{events.SubjInbound}},
 			}
 			if len(got) != len(want) || len(events.StreamNames()) != len(want) || len(def) != len(want) {
 				t.Fatalf("Streams() returned %d streams, StreamNames %d, DefaultLimits %d, want %d", len(got), len(events.StreamNames()), len(def), len(want))
