@@ -75,6 +75,15 @@ func (c *changeTable) records() []map[string]any {
 // signs it (base64 HMAC-SHA256 of "<unix seconds>.<body>").
 func postCallback(t *testing.T, url string, body string) (int, string) {
 	t.Helper()
+	code, answer, err := sendCallback(url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code, answer
+}
+
+// sendCallback is postCallback for any goroutine.
+func sendCallback(url string, body string) (int, string, error) {
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	mac := hmac.New(sha256.New, []byte(inboundSecret))
 	mac.Write([]byte(ts + "." + body))
@@ -84,11 +93,11 @@ func postCallback(t *testing.T, url string, body string) (int, string) {
 	req.Header.Set("X-Triggerflow-Signature", base64.StdEncoding.EncodeToString(mac.Sum(nil)))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return 0, "", err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, string(b), nil
 }
 
 // inboundYAML is the round trip's config: CREATE opens a change (its sys_id correlated);
@@ -284,6 +293,35 @@ inbound_routes:
 `, natsURL, admin, listen, instance, pwFile, instance, instance, sc.URL, sc.User, sc.PasswordFile, secretFile)
 }
 
+// sendNotes posts notes work notes for each of tickets tickets (3001, …) as the ITSM
+// would: the notes of one ticket one after the other, at its pace, the tickets at once.
+// wait waits for every post to be answered 202.
+func sendNotes(t *testing.T, url string, tickets, notes int) (wait func()) {
+	var wg sync.WaitGroup
+	errs := make(chan error, tickets)
+	for i := range tickets {
+		wg.Add(1)
+		go func(ticket string) {
+			defer wg.Done()
+			for k := 1; k <= notes; k++ {
+				body := fmt.Sprintf(`{"event_id":"%s-%d","u_securechange_ticket":"%s","work_notes":"note %d of %s"}`, ticket, k, ticket, k, ticket)
+				if code, b, err := sendCallback(url, body); err != nil || code != http.StatusAccepted {
+					errs <- fmt.Errorf("ticket %s note %d: %d %s %v", ticket, k, code, b, err)
+					return
+				}
+				time.Sleep(50 * time.Millisecond) // the ITSM's pace: the run lasts past the kill
+			}
+		}(strconv.Itoa(3001 + i))
+	}
+	return func() {
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestInboundCallbacksKillNine: 200 callbacks (10 work notes for each of 20 tickets,
 // each ticket's sent one after the other) through the ingress, the dispatcher and two
 // itsm-sync replicas, one of which is killed with SIGKILL in the middle and restarted:
@@ -318,22 +356,7 @@ func TestInboundCallbacksKillNine(t *testing.T) {
 		}
 		return n
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, tickets)
-	for i := range tickets {
-		wg.Add(1)
-		go func(ticket string) {
-			defer wg.Done()
-			for k := 1; k <= notes; k++ {
-				body := fmt.Sprintf(`{"event_id":"%s-%d","u_securechange_ticket":"%s","work_notes":"note %d of %s"}`, ticket, k, ticket, k, ticket)
-				if code, b := postCallback(t, "http://"+listen+"/v1/inbound/snow", body); code != http.StatusAccepted {
-					errs <- fmt.Errorf("ticket %s note %d: %d %s", ticket, k, code, b)
-					return
-				}
-				time.Sleep(50 * time.Millisecond) // the ITSM's pace: the run lasts past the kill
-			}
-		}(strconv.Itoa(3001 + i))
-	}
+	wait := sendNotes(t, "http://"+listen+"/v1/inbound/snow", tickets, notes)
 	natstest.CheckFor(t, 90*time.Second, 5*time.Millisecond, func() error {
 		if n := noted(); n < tickets*notes/4 {
 			return fmt.Errorf("%d notes so far", n)
@@ -346,11 +369,7 @@ func TestInboundCallbacksKillNine(t *testing.T) {
 	<-a.done
 	killedAt := noted()
 	start("itsm-sync", "sync-a", aAdmin, aAdmin)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	wait()
 	natstest.CheckFor(t, 120*time.Second, 50*time.Millisecond, func() error {
 		for i := range tickets { // the last note of every ticket is there
 			ticket := strconv.Itoa(3001 + i)
