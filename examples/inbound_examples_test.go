@@ -3,10 +3,10 @@ package examples_test
 import (
 	"cmp"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -349,14 +349,7 @@ func checkRendered(t *testing.T, key, out string, esc wfi.Escape) {
 	}
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // TestServiceNowBusinessRuleSendsThePayloads: the business rule sends every top-level
 // field of the ServiceNow examples (as `payload.<field> =` or `<field>:`), signed in the

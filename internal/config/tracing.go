@@ -126,12 +126,7 @@ func (v *validator) tracing(t Tracing) {
 			v.add(p, fmt.Sprintf("%q is not a valid header name", name))
 			continue
 		}
-		n := 0
-		for _, set := range []bool{h.Value != "", h.ValueEnv != "", h.ValueFile != ""} {
-			if set {
-				n++
-			}
-		}
+		n := countSet(h.Value != "", h.ValueEnv != "", h.ValueFile != "")
 		switch {
 		case n == 0:
 			v.add(p, "set one of value, value_env and value_file")

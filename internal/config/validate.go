@@ -146,6 +146,18 @@ type validator struct{ errs []error }
 
 func (v *validator) add(path, msg string) { v.errs = append(v.errs, &Problem{Path: path, Msg: msg}) }
 
+// countSet is how many of the settings are set (of keys of which one at most, or exactly
+// one, may be).
+func countSet(set ...bool) int {
+	n := 0
+	for _, s := range set {
+		if s {
+			n++
+		}
+	}
+	return n
+}
+
 func (v *validator) oneOf(path, val string, allowed ...string) {
 	for _, a := range allowed {
 		if val == a {

@@ -106,13 +106,7 @@ func (c *Config) validateRoutes(v *validator) {
 }
 
 func (c *Config) validateAction(v *validator, path string, a Action, i int, seen map[string]bool) {
-	kinds := 0
-	for _, set := range []bool{a.ITSM != nil, a.SecureChange != nil, a.Email != nil} {
-		if set {
-			kinds++
-		}
-	}
-	if kinds != 1 {
+	if countSet(a.ITSM != nil, a.SecureChange != nil, a.Email != nil) != 1 {
 		v.add(path, "set exactly one of itsm, securechange and email")
 		return
 	}
@@ -149,14 +143,8 @@ func (c *Config) validateAction(v *validator, path string, a Action, i int, seen
 		}
 	case a.SecureChange != nil:
 		s := a.SecureChange
-		n := 0
-		for _, set := range []bool{len(s.UpdateFields) > 0, s.Approve != "", s.Reject != "", s.Advance, s.Redo != "", s.RejectTicket != "", s.Create != nil,
-			s.Comment != "" && s.Redo == ""} {
-			if set {
-				n++
-			}
-		}
-		if n != 1 {
+		if countSet(len(s.UpdateFields) > 0, s.Approve != "", s.Reject != "", s.Advance, s.Redo != "", s.RejectTicket != "", s.Create != nil,
+			s.Comment != "" && s.Redo == "") != 1 {
 			v.add(path+".securechange", "set exactly one of update_fields, approve, reject, advance, redo (with its comment), reject_ticket, comment and create")
 		}
 		if s.Step != "" && (s.Redo != "" || s.RejectTicket != "" || s.Create != nil) {

@@ -68,13 +68,7 @@ func (v *validator) inboundPath(key string, c *Config, name, p string) {
 // inboundAuth checks servers.<name>.inbound.auth: at most one method, secrets from env or
 // files, HMAC headers and window.
 func (v *validator) inboundAuth(path string, a InboundAuth) {
-	modes := 0
-	for _, set := range []bool{a.Basic != nil, a.Bearer != nil, a.HMAC != nil} {
-		if set {
-			modes++
-		}
-	}
-	if modes > 1 {
+	if countSet(a.Basic != nil, a.Bearer != nil, a.HMAC != nil) > 1 {
 		v.add(path, "set exactly one of basic, bearer and hmac")
 	}
 	if b := a.Basic; b != nil {

@@ -175,13 +175,7 @@ func (v *validator) retry(path string, r Retry, inherited *Retry) {
 
 // serverAuth checks servers.<name>.auth: at most one mode, secrets from env or files.
 func (v *validator) serverAuth(path string, a ServerAuth) {
-	modes := 0
-	for _, set := range []bool{a.Basic != nil, a.Bearer != nil, a.OAuth2 != nil, a.Command != nil} {
-		if set {
-			modes++
-		}
-	}
-	if modes > 1 {
+	if countSet(a.Basic != nil, a.Bearer != nil, a.OAuth2 != nil, a.Command != nil) > 1 {
 		v.add(path, "set at most one of basic, bearer, oauth2 and command")
 	}
 	if b := a.Basic; b != nil {

@@ -187,26 +187,37 @@ func (d *Dispatcher) publishPlan(ctx context.Context, p events.Plan, opctx *even
 // dead-letters the trigger with the reason. It returns an error only if the dead letter
 // itself could not be stored, so the trigger is redelivered rather than lost.
 func (d *Dispatcher) fail(msg *message.Message, trig events.TriggerEvent, cause error, delivered int) error {
-	reason := cause.Error()
-	if !IsPermanent(cause) {
-		reason = fmt.Sprintf("gave up after %d deliveries: %s", delivered, reason)
-	}
 	ticket := trig.Ticket.ID
 	if ticket == "" {
 		ticket = "unknown"
 	}
-	d.metrics.failed(trig.Event)
-	d.log.Error("trigger not planned; dead-lettered", "trigger_id", trig.ID, "ticket", ticket, "event", trig.Event, "delivery", delivered, "err", reason)
-	if trig.ID != "" {
+	return d.giveUp(msg, trig.ID, ticket, trig.Event, cause, delivered, "trigger not planned", "trigger_id", trig.ID, "event", trig.Event)
+}
+
+// giveUp is the end of a message the dispatcher cannot plan (a trigger, a callback): a
+// failed plan of id on ticket, recorded best effort, and the message dead-lettered with the
+// reason (the one dead-letter path of every service, bus.DeadLetter; it acks). It returns
+// an error only if the dead letter could not be stored, so the message is redelivered
+// rather than lost.
+func (d *Dispatcher) giveUp(msg *message.Message, id, ticket string, ev events.Trigger, cause error, delivered int, what string, logArgs ...any) error {
+	reason := cause.Error()
+	if !IsPermanent(cause) {
+		reason = fmt.Sprintf("gave up after %d deliveries: %s", delivered, reason)
+	}
+	d.metrics.failed(ev)
+	d.log.Error(what+"; dead-lettered", append(logArgs, "ticket", ticket, "delivery", delivered, "err", reason)...)
+	if id != "" {
 		failed := events.Plan{
-			ID: events.PlanID(trig.ID), TriggerID: trig.ID, Ticket: ticket, Event: trig.Event,
+			ID: events.PlanID(id), TriggerID: id, Ticket: ticket, Event: ev,
 			Status: events.PlanFailed, Error: reason, Operations: []events.Operation{},
 			PlannedAt: d.now().UTC(), Dispatcher: d.instance,
 		}
 		d.recordFailedPlan(msg, failed, reason, delivered)
 	}
-	// The one dead-letter path of every service (bus.DeadLetter); it acks the trigger.
-	if err := bus.DeadLetter(d.pub, msg, ServiceName, trig.ID, ticket, errors.New(reason), delivered); err != nil {
+	if msg.Metadata.Get(events.HdrTicketID) == "" {
+		msg.Metadata.Set(events.HdrTicketID, ticket) // the alert's and the redrive's key
+	}
+	if err := bus.DeadLetter(d.pub, msg, ServiceName, id, ticket, errors.New(reason), delivered); err != nil {
 		return errors.Join(cause, err)
 	}
 	return nil

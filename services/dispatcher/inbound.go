@@ -2,7 +2,6 @@ package dispatcher
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -137,26 +136,8 @@ func (d *Dispatcher) inboundTicket(ctx context.Context, cb events.InboundEvent) 
 // failInbound records a failed plan for the callback and dead-letters it (which
 // alerts). It returns an error only when the dead letter could not be stored.
 func (d *Dispatcher) failInbound(msg *message.Message, cb events.InboundEvent, ticket string, cause error, delivered int) error {
-	reason := cause.Error()
-	if !IsPermanent(cause) {
-		reason = fmt.Sprintf("gave up after %d deliveries: %s", delivered, reason)
-	}
 	if ticket == "" {
 		ticket = cb.Key()
 	}
-	d.metrics.failed(events.InboundEventName)
-	d.log.Error("callback not acted on; dead-lettered", "callback", cb.ID, "server", cb.Server, "ticket", ticket, "delivery", delivered, "err", reason)
-	if cb.ID != "" {
-		failed := events.Plan{
-			ID: events.PlanID(cb.ID), TriggerID: cb.ID, Ticket: ticket, Event: events.InboundEventName,
-			Status: events.PlanFailed, Error: reason, Operations: []events.Operation{},
-			PlannedAt: d.now().UTC(), Dispatcher: d.instance,
-		}
-		d.recordFailedPlan(msg, failed, reason, delivered)
-	}
-	msg.Metadata.Set(events.HdrTicketID, ticket) // the alert's and the redrive's key
-	if err := bus.DeadLetter(d.pub, msg, ServiceName, cb.ID, ticket, errors.New(reason), delivered); err != nil {
-		return errors.Join(cause, err)
-	}
-	return nil
+	return d.giveUp(msg, cb.ID, ticket, events.InboundEventName, cause, delivered, "callback not acted on", "callback", cb.ID, "server", cb.Server)
 }
