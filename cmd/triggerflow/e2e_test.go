@@ -71,6 +71,10 @@ func startTriggerflow(t *testing.T, command, yaml string, httpAddr string, env .
 	return startTriggerflowArgs(t, []string{command, "--config", cfgPath}, httpAddr, env...)
 }
 
+// readyClient polls /readyz: a port that answers nothing (taken by another process)
+// fails the probe instead of hanging the test.
+var readyClient = &http.Client{Timeout: 5 * time.Second}
+
 // startTriggerflowArgs runs `triggerflow <args>` and waits for /readyz on httpAddr.
 func startTriggerflowArgs(t *testing.T, args []string, httpAddr string, env ...string) *proc {
 	t.Helper()
@@ -108,7 +112,7 @@ func startTriggerflowArgs(t *testing.T, args []string, httpAddr string, env ...s
 			t.Fatalf("triggerflow %s exited at start:\n%s", command, b)
 		default:
 		}
-		res, err := http.Get("http://" + httpAddr + "/readyz")
+		res, err := readyClient.Get("http://" + httpAddr + "/readyz")
 		if err != nil {
 			return err
 		}

@@ -32,6 +32,7 @@ import (
 	"github.com/triggerflow/triggerflow/internal/failure"
 	"github.com/triggerflow/triggerflow/internal/runtime/runner"
 	"github.com/triggerflow/triggerflow/internal/securechange"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/internal/wfi"
 	"github.com/triggerflow/triggerflow/pkg/events"
 	"github.com/triggerflow/triggerflow/services/notifier/mailer"
@@ -430,15 +431,10 @@ func TestPerformEmailSMTPFailures(t *testing.T) {
 	})
 	t.Run("not listening", func(t *testing.T) {
 		t.Parallel()
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		_ = l.Close() // nothing listens there now
+		port := natstest.FreePort(t) // nothing listens there
 		svc := ptService(ptMailer(t, "127.0.0.1", port), nil, nil)
 		j := ptJob(ptEmailOp("1303", events.EmailSpec{To: []string{"ops@example.com"}}), 1)
-		_, err = svc.Perform(t.Context(), j)
+		_, err := svc.Perform(t.Context(), j)
 		if err == nil || failure.IsPermanent(err) || !failure.IsOutage(err) || failure.IsNotAttempted(err) {
 			t.Fatalf("err = %v, want a transient outage", err)
 		}

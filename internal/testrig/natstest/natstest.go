@@ -6,6 +6,7 @@ package natstest
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 
@@ -351,13 +352,23 @@ func (p *Process) Kill() {
 	p.cmd = nil
 }
 
-// FreePort returns a TCP port that was free a moment ago on 127.0.0.1.
+// FreePort returns a TCP port that was free a moment ago on 127.0.0.1, for a process
+// the test starts next. It is drawn at random from 20000–32767, below Linux's ephemeral
+// range (32768–60999): a port the kernel hands out there (to a listener on :0, or as
+// the source port of any outgoing connection on the machine) was taking the port of a
+// process about to start, which then failed with "address already in use". Two tests
+// can still draw the same port, with a chance of about one in 12 000.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("natstest: free port: %v", err)
+	for range 200 {
+		port := 20000 + rand.IntN(32768-20000)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue // in use
+		}
+		_ = l.Close()
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("natstest: no free port in 20000-32767 after 200 tries")
+	return 0
 }

@@ -9,7 +9,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -487,12 +486,7 @@ func TestRedialAfterServerDropsConnection(t *testing.T) {
 func TestUnreachableServerIsTransient(t *testing.T) {
 	t.Parallel()
 	_, c := starttlsServer(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Port = l.Addr().(*net.TCPAddr).Port
-	_ = l.Close() // nothing listens there now
+	c.Port = natstest.FreePort(t) // nothing listens there
 	m := newMailer(t, c, nil)
 	if err := m.Send(context.Background(), simple("alice@example.com")); err == nil || failure.IsPermanent(err) {
 		t.Fatalf("err = %v, want transient", err)

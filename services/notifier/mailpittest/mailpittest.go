@@ -401,17 +401,17 @@ func environ() []string {
 }
 
 // freePorts returns n distinct addresses on 127.0.0.1 whose ports were free a moment
-// ago.
+// ago (natstest.FreePort: outside the kernel's ephemeral range).
 func freePorts(t testing.TB, n int) []*net.TCPAddr {
 	t.Helper()
 	var addrs []*net.TCPAddr
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("mailpittest: free port: %v", err)
+	seen := map[int]bool{}
+	for len(addrs) < n {
+		p := natstest.FreePort(t)
+		if !seen[p] {
+			seen[p] = true
+			addrs = append(addrs, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p})
 		}
-		defer l.Close() // held until all are chosen, so they differ
-		addrs = append(addrs, l.Addr().(*net.TCPAddr))
 	}
 	return addrs
 }
