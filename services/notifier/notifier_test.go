@@ -197,7 +197,8 @@ func TestTransientPermanentAndReplay(t *testing.T) {
 	if len(r.Attempts) != 1 || r.Attempts[0].Transient || !strings.Contains(r.Error, "550") {
 		t.Fatalf("result %+v", r)
 	}
-	if dl := natstest.Msgs(t, g.JS, events.StreamDLQ, "scw.dlq.notifier.2"); len(dl) != 1 || !strings.Contains(dl[0].Header.Get(events.HdrError), "550") {
+	// The dead letter follows the failed result: wait for it.
+	if dl := g.WaitMsgs(events.StreamDLQ, "scw.dlq.notifier.2", 1); len(dl) != 1 || !strings.Contains(dl[0].Header.Get(events.HdrError), "550") {
 		t.Fatalf("dead letters %v", dl)
 	}
 
