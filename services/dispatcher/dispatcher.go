@@ -72,7 +72,7 @@ func (d *Dispatcher) handle(msg *message.Message) error {
 	if rp := replayOf(msg); rp.id != "" {
 		args = append(args, "replay", rp.id, "forced", rp.force)
 	}
-	log.Info("trigger planned", args...)
+	log.Debug("trigger planned", args...) // one per trigger: debug (failures are warn/error)
 	return nil
 }
 

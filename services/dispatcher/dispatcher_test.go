@@ -77,6 +77,9 @@ func TestPlansAndPublishesOperations(t *testing.T) {
 			t.Errorf("itsm operation %s", m.Data)
 		}
 	}
+	if strings.Contains(g.Logs.String(), "trigger planned") {
+		t.Errorf("a line per trigger at info:\n%s", g.Logs.String())
+	}
 	// A redelivery or replay of the same trigger stores nothing new.
 	g.PublishTriggers(ev) // deduplicated by the stream itself
 	republished := ev

@@ -52,7 +52,7 @@ func (d *Dispatcher) handleInbound(msg *message.Message) error {
 		return d.failInbound(msg, cb, plan.Ticket, err, delivered)
 	}
 	d.metrics.observe(plan, time.Since(start))
-	log.Info("callback planned", "ticket", plan.Ticket, "operations", len(plan.Operations), "routes", plan.Routes)
+	log.Debug("callback planned", "ticket", plan.Ticket, "operations", len(plan.Operations), "routes", plan.Routes)
 	return nil
 }
 

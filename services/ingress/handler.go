@@ -244,7 +244,7 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request, s submission) {
 	h.metrics.requests.WithLabelValues(endpoint, "stored").Inc()
 	h.metrics.triggers.WithLabelValues(trig.Token(), "stored").Inc()
 	traceOutcome(r, "stored")
-	h.log.Info("trigger stored", "endpoint", endpoint, "user", user, "event", trig, "ticket", info.ID, "trigger_id", ev.ID, "subject", ev.Subject(), "recovered", s.recovered)
+	h.log.Debug("trigger stored", "endpoint", endpoint, "user", user, "event", trig, "ticket", info.ID, "trigger_id", ev.ID, "subject", ev.Subject(), "recovered", s.recovered)
 	writeJSON(w, http.StatusOK, reply{
 		Output: fmt.Sprintf("triggerflow: stored %s for ticket %s as trigger %s\n", trig, info.ID, ev.ID),
 		ID:     ev.ID, Event: string(trig), Ticket: info.ID, Subject: ev.Subject(), Stored: true,

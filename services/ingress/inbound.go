@@ -150,7 +150,7 @@ func (h *Handler) storeCallback(w http.ResponseWriter, r *http.Request, ep *inbo
 	}
 	h.metrics.requests.WithLabelValues(ep.endpoint, "stored").Inc()
 	traceOutcome(r, "stored")
-	h.log.Info("callback stored", "endpoint", ep.endpoint, "server", ep.server, "user", user, "callback_id", ev.ID,
+	h.log.Debug("callback stored", "endpoint", ep.endpoint, "server", ep.server, "user", user, "callback_id", ev.ID,
 		"ticket", cb.Ticket, "record", cb.Record, "subject", ev.Subject())
 	writeJSON(w, http.StatusAccepted, inboundReply{Status: "stored", ID: ev.ID, Subject: ev.Subject()})
 }

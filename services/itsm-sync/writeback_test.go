@@ -99,4 +99,7 @@ func TestSecureChangeWriteBacks(t *testing.T) {
 	if puts != 5 {
 		t.Errorf("%d PUTs to SecureChange, want 5", puts)
 	}
+	if strings.Contains(g.Logs.String(), "operation succeeded") {
+		t.Errorf("a line per operation at info:\n%s", g.Logs.String())
+	}
 }

@@ -240,7 +240,7 @@ func (r *Runner) succeed(j *Job, d Done) error {
 	if d.Note != "" {
 		args = append(args, "note", d.Note)
 	}
-	j.Log.Info("operation succeeded", args...)
+	j.Log.Debug("operation succeeded", args...) // one per operation: debug (failures are warn/error)
 	j.Msg.Ack()
 	return nil
 }
@@ -269,7 +269,7 @@ func (r *Runner) skip(j *Job, reason string) error {
 		}
 	}
 	r.Metrics.outcome(r.Service, j.Op.Kind, j.Op.Target, outcomeSkipped)
-	j.Log.Info("operation skipped", "reason", reason)
+	j.Log.Debug("operation skipped", "reason", reason)
 	j.Msg.Ack()
 	return nil
 }
