@@ -29,7 +29,8 @@ type Dispatcher struct {
 	actions    Actions
 	sc         *securechange.Client // nil: no enrichment
 	rewriter   *rewrite.Rewriter    // nil: no plugins
-	pub        message.Publisher
+	pub        message.Publisher // failed plans, dead letters
+	batch      *bus.Batcher      // plans and their operations
 	metrics    *metrics
 	instance   string
 	maxDeliver int
@@ -145,10 +146,11 @@ func (r replay) set(m *message.Message) {
 	}
 }
 
-// publishPlan records the plan, then sends one message per operation, each with the
-// context its templates render from. Every message carries a deterministic Nats-Msg-Id,
-// so a retry after a partial publish stores nothing twice, and the trace context of ctx
-// (the plan's span). A replayed trigger's messages carry the replay (their ids
+// publishPlan records the plan and sends one message per operation, each with the
+// context its templates render from, in one round trip (bus.Batcher: the plan first, then
+// the operations in order, every acknowledgement awaited before the trigger is acked).
+// Every message carries a deterministic Nats-Msg-Id, so a retry after a partial publish
+// stores nothing twice, and the trace context of ctx (the plan's span). A replayed trigger's messages carry the replay (their ids
 // suffixed with it, its headers); the operation ids are the same, so the runner skips
 // what is already done unless the replay is forced.
 func (d *Dispatcher) publishPlan(ctx context.Context, p events.Plan, opctx *events.OpContext, rp replay) error {
@@ -163,9 +165,8 @@ func (d *Dispatcher) publishPlan(ctx context.Context, p events.Plan, opctx *even
 	setHeaders(pm, p.Headers())
 	rp.set(pm)
 	pm.SetContext(ctx)
-	if err := d.pub.Publish(p.Subject(), pm); err != nil {
-		return fmt.Errorf("record plan: %w", err)
-	}
+	batch := make([]bus.Outgoing, 0, 1+len(p.Operations))
+	batch = append(batch, bus.Outgoing{Subject: p.Subject(), Msg: pm})
 	for _, op := range p.Operations {
 		op.Context = opctx
 		ob, err := op.Marshal()
@@ -176,9 +177,10 @@ func (d *Dispatcher) publishPlan(ctx context.Context, p events.Plan, opctx *even
 		setHeaders(om, op.Headers())
 		rp.set(om)
 		om.SetContext(ctx)
-		if err := d.pub.Publish(op.Subject(), om); err != nil {
-			return fmt.Errorf("publish operation %s: %w", op.ID, err)
-		}
+		batch = append(batch, bus.Outgoing{Subject: op.Subject(), Msg: om})
+	}
+	if err := d.batch.Publish(batch...); err != nil {
+		return fmt.Errorf("record the plan and its %d operations: %w", len(p.Operations), err)
 	}
 	return nil
 }

@@ -104,6 +104,9 @@ func New(p Params) (*Dispatcher, error) {
 	if d.pub, err = bus.NewPublisher(p.Conn, bus.PublisherConfig{AckWait: 10 * time.Second}, logging.Watermill(log)); err != nil {
 		return nil, err
 	}
+	if d.batch, err = bus.NewBatcher(p.Conn, bus.PublisherConfig{AckWait: 10 * time.Second}); err != nil {
+		return nil, err
+	}
 	if d.metrics, err = newMetrics(p.Registry); err != nil {
 		return nil, err
 	}
