@@ -29,8 +29,8 @@ type Dispatcher struct {
 	actions    Actions
 	sc         *securechange.Client // nil: no enrichment
 	rewriter   *rewrite.Rewriter    // nil: no plugins
-	pub        message.Publisher // failed plans, dead letters
-	batch      *bus.Batcher      // plans and their operations
+	pub        message.Publisher    // failed plans, dead letters
+	batch      *bus.Batcher         // plans and their operations
 	metrics    *metrics
 	instance   string
 	maxDeliver int
