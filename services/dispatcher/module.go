@@ -116,7 +116,8 @@ func New(p Params) (*Dispatcher, error) {
 // Consumers are the dispatcher's lanes: events.Partitions ordered consumers on
 // SCW_TRIGGERS, each planning one trigger at a time across every replica, so the
 // triggers of one ticket are planned, and their operations published, in the order they
-// were stored.
+// were stored. Acks are not confirmed (FastAck): a trigger whose ack was lost is planned
+// again after ack_wait, and its plan and operations, with the same ids, are stored once.
 //
 // With inbound set it also has events.Partitions ordered lanes on SCW_INBOUND, acting on
 // the ITSM callbacks of one ticket (or record) one after the other.
@@ -126,7 +127,7 @@ func Consumers(c config.Dispatcher, inbound bool) []natsconn.ConsumerConfig {
 		out = append(out, natsconn.ConsumerConfig{
 			Stream: events.StreamTriggers, Durable: fmt.Sprintf("%s-p%02d", Durable, p), FilterSubject: events.TriggerLane(p),
 			Description: fmt.Sprintf("dispatcher: plans stored triggers, lane %d of %d", p, events.Partitions),
-			AckWait:     c.AckWait, MaxDeliver: c.MaxDeliver, Backoff: c.Backoff, Ordered: true,
+			AckWait:     c.AckWait, MaxDeliver: c.MaxDeliver, Backoff: c.Backoff, Ordered: true, FastAck: true,
 		})
 	}
 	for p := range events.Partitions {
@@ -136,7 +137,7 @@ func Consumers(c config.Dispatcher, inbound bool) []natsconn.ConsumerConfig {
 		out = append(out, natsconn.ConsumerConfig{
 			Stream: events.StreamInbound, Durable: fmt.Sprintf("%s-p%02d", InboundDurable, p), FilterSubject: events.InboundLane(p),
 			Description: fmt.Sprintf("dispatcher: acts on stored ITSM callbacks, lane %d of %d", p, events.Partitions),
-			AckWait:     c.AckWait, MaxDeliver: c.MaxDeliver, Backoff: c.Backoff, Ordered: true,
+			AckWait:     c.AckWait, MaxDeliver: c.MaxDeliver, Backoff: c.Backoff, Ordered: true, FastAck: true,
 		})
 	}
 	return out
