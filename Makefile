@@ -24,6 +24,13 @@ MAIL_N    ?= 2000x
 # stored triggers in BenchmarkReplay
 REPLAY_N  ?= 10000x
 FUZZTIME  ?= 30s
+# bench-pipeline: seconds of load per run, connections, rounds, variants, and a fixed
+# rate (triggers/s; 0 = closed loop)
+PIPE_SECONDS  ?= 10
+PIPE_CONNS    ?= 16
+PIPE_ROUNDS   ?= 2
+PIPE_VARIANTS ?= limit,all,split,split-2
+PIPE_RATE     ?= 0
 # What `make build` and `make image` stamp into the binary (`triggerflow version`).
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
@@ -36,7 +43,7 @@ IMAGE     ?= ghcr.io/triggerflow/triggerflow
 TAG       ?= $(VERSION)
 ENGINES   ?= docker podman nerdctl
 
-.PHONY: help run nats test vet fmt-check check-modules bench fuzz build image
+.PHONY: help run nats test vet fmt-check check-modules bench bench-pipeline fuzz build image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -104,6 +111,11 @@ bench: ## benchmarks, each next to its raw JetStream limit measured in the same 
 	cd pkg/events && $(GO) test -run '^$$' -bench . -benchmem -cpu 1 $(PKG)
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./internal/securechange/
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/rewrite/kvgroup/
+
+bench-pipeline: ## whole pipeline: trigger POST to delivered ITSM call, through real processes, next to the one-hop limit (PIPE_SECONDS=3 for a quick run)
+	cd cmd/triggerflow && PIPE_SECONDS=$(PIPE_SECONDS) PIPE_CONNS=$(PIPE_CONNS) PIPE_ROUNDS=$(PIPE_ROUNDS) \
+		PIPE_VARIANTS=$(PIPE_VARIANTS) PIPE_RATE=$(PIPE_RATE) \
+		$(GO) test -run '^$$' -bench '^BenchmarkPipeline$$' -benchtime 1x -timeout 60m .
 
 fuzz: ## run each fuzz target for FUZZTIME (corpus in testdata/fuzz)
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeTicketInfo$$' -fuzztime $(FUZZTIME) ./internal/securechange/

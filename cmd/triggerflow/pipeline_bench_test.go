@@ -1,0 +1,394 @@
+package main_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/triggerflow/triggerflow/internal/securechange"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
+)
+
+// BenchmarkPipeline measures what a user gets: a trigger POSTed to the ingress turned
+// into a delivered ITSM call, through real processes on a real nats-server process,
+// next to the one-hop limit measured in the same run. Variants (PIPE_VARIANTS):
+//
+//   - limit: in this process, an HTTP handler that decodes the trigger and publishes it
+//     synchronously to JetStream, a durable pull consumer that POSTs it to the sink and acks;
+//   - all: `triggerflow all`;
+//   - split: `triggerflow ingress`, `dispatcher`, `itsm-sync` as three processes;
+//   - split-2: two processes of each (the load alternates between the two ingresses).
+//
+// Each runs PIPE_ROUNDS times (default 2), the variants alternating within a round, each
+// run on a fresh nats-server. The load is PIPE_CONNS connections (16) in a closed loop for
+// PIPE_SECONDS (10), each trigger of a fresh ticket; PIPE_RATE=<triggers/s> paces it
+// instead. The sink answers 201 at once and records when each ticket arrived; a run fails
+// unless every acked trigger was delivered exactly once and nothing else was. Run with
+// `make bench-pipeline` (go test -run '^$' -bench Pipeline -benchtime 1x).
+// Not measured: how fast the dispatcher re-plans stored triggers on a replay.
+func BenchmarkPipeline(b *testing.B) {
+	o := pipeOptionsFromEnv(b)
+	var results []pipeResult
+	for round := 1; round <= o.rounds; round++ {
+		limit := 0.0
+		for _, v := range o.variants {
+			b.Run(fmt.Sprintf("r%d-%s", round, v), func(b *testing.B) {
+				r := runVariant(b, o, v, round)
+				if v == "limit" {
+					limit = r.eps
+				}
+				if limit > 0 {
+					r.ratio = r.eps / limit
+					b.ReportMetric(r.ratio, "ratio")
+				}
+				b.ReportMetric(r.eps, "events/s")
+				b.ReportMetric(float64(r.p50.Microseconds())/1000, "p50-ms")
+				b.ReportMetric(float64(r.p99.Microseconds())/1000, "p99-ms")
+				results = append(results, r)
+			})
+		}
+	}
+	fmt.Println(pipeTable(o, results))
+}
+
+// pipeOptions are the benchmark's settings, from the environment.
+type pipeOptions struct {
+	seconds  time.Duration
+	conns    int
+	rounds   int
+	rate     float64
+	variants []string
+}
+
+func pipeOptionsFromEnv(tb testing.TB) pipeOptions {
+	tb.Helper()
+	num := func(key string, def float64) float64 {
+		s := os.Getenv(key)
+		if s == "" {
+			return def
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || f < 0 {
+			tb.Fatalf("%s=%q: want a number ≥ 0", key, s)
+		}
+		return f
+	}
+	o := pipeOptions{
+		seconds: time.Duration(num("PIPE_SECONDS", 10) * float64(time.Second)),
+		conns:   max(1, int(num("PIPE_CONNS", 16))),
+		rounds:  max(1, int(num("PIPE_ROUNDS", 2))),
+		rate:    num("PIPE_RATE", 0),
+	}
+	known := []string{"limit", "all", "split", "split-2"}
+	o.variants = known
+	if s := os.Getenv("PIPE_VARIANTS"); s != "" {
+		o.variants = strings.Split(s, ",")
+	}
+	for _, v := range o.variants {
+		if !slices.Contains(known, v) {
+			tb.Fatalf("PIPE_VARIANTS: %q is not one of %v", v, known)
+		}
+	}
+	return o
+}
+
+// pipeRig is one variant, running: where to POST, and the processes to account for.
+type pipeRig struct {
+	nats      pipeNATS
+	ingresses []string
+	procs     []pipeProc // nats-server first
+}
+
+// pipeResult is one run of one variant.
+type pipeResult struct {
+	variant                string
+	round                  int
+	acked, refused, dups   int
+	eps, ratio             float64
+	p50, p99               time.Duration
+	jsAPI, msgsIn          float64 // per trigger
+	cpu                    []float64
+	rss                    []float64
+	procs                  []string
+	benchCPU, pipelineCPU  float64 // µs per event: this process (load, sink; and the limit's hop); the variant's processes
+	delivered              int
+	lastDelivery, loadTime time.Duration
+}
+
+func runVariant(b *testing.B, o pipeOptions, variant string, round int) pipeResult {
+	s := newSink()
+	srv := serveHTTP(b, s)
+	rig := startVariant(b, variant, "http://"+srv)
+	before := snapshot(b, rig)
+	l := runLoad(b, rig.ingresses, o.conns, o.seconds, o.rate)
+	loadTime := time.Since(l.begin)
+	natstest.CheckFor(b, 10*time.Minute, 20*time.Millisecond, func() error {
+		if got, want := s.count(), len(l.started); got < want {
+			return fmt.Errorf("%s: %d of %d acked triggers delivered", variant, got, want)
+		}
+		return nil
+	})
+	time.Sleep(500 * time.Millisecond) // a late duplicate
+	after := snapshot(b, rig)
+	r := reconcile(b, variant, l, s)
+	r.round, r.loadTime = round, loadTime
+	n := float64(r.delivered)
+	r.eps = n / r.lastDelivery.Seconds()
+	r.jsAPI = float64(after.counters.jsAPI-before.counters.jsAPI) / n
+	r.msgsIn = float64(after.counters.msgsIn-before.counters.msgsIn) / n
+	for i, p := range rig.procs {
+		r.procs = append(r.procs, p.name)
+		r.cpu = append(r.cpu, float64(after.ticks[i]-before.ticks[i])*usPerTick/n)
+		r.rss = append(r.rss, peakRSS(b, p.pid))
+		r.pipelineCPU += r.cpu[i]
+	}
+	r.benchCPU = float64(after.self-before.self) * usPerTick / n
+	return r
+}
+
+// procSnapshot is the counters read before and after the load.
+type procSnapshot struct {
+	counters counters
+	ticks    []int64
+	self     int64
+}
+
+func snapshot(tb testing.TB, rig pipeRig) procSnapshot {
+	tb.Helper()
+	s := procSnapshot{counters: rig.nats.counters(tb), self: cpuTicks(tb, os.Getpid())}
+	for _, p := range rig.procs {
+		s.ticks = append(s.ticks, cpuTicks(tb, p.pid))
+	}
+	return s
+}
+
+// reconcile matches deliveries to acked POSTs by ticket id and fails unless they are the
+// same set, each delivered once.
+func reconcile(tb testing.TB, variant string, l *load, s *sink) pipeResult {
+	tb.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := pipeResult{variant: variant, acked: len(l.started), refused: l.refused, dups: s.dups, delivered: len(s.delivered)}
+	if l.refused > 0 {
+		tb.Logf("%s: %d triggers refused by the ingress (not acked), first: %s", variant, l.refused, l.firstErr)
+	}
+	lat := make([]time.Duration, 0, len(s.delivered))
+	var unacked []string
+	for id, at := range s.delivered {
+		start, ok := l.started[id]
+		if !ok {
+			unacked = append(unacked, id)
+			continue
+		}
+		lat = append(lat, at.Sub(start))
+	}
+	if len(unacked) > 0 || s.dups > 0 || len(s.delivered) != len(l.started) || r.delivered == 0 {
+		tb.Fatalf("%s: reconciliation failed: %d acked, %d delivered, %d duplicates, %d delivered but not acked (e.g. %v)",
+			variant, r.acked, r.delivered, s.dups, len(unacked), unacked[:min(3, len(unacked))])
+	}
+	slices.Sort(lat)
+	r.p50, r.p99 = lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)]
+	r.lastDelivery = s.last.Sub(l.begin)
+	return r
+}
+
+// serveHTTP serves h on a free port until cleanup and returns its host:port.
+func serveHTTP(tb testing.TB, h http.Handler) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go func() { _ = srv.Serve(ln) }()
+	tb.Cleanup(func() { _ = srv.Close() })
+	return ln.Addr().String()
+}
+
+func startVariant(tb testing.TB, variant, sinkURL string) pipeRig {
+	tb.Helper()
+	ns := startPipeNATS(tb)
+	rig := pipeRig{nats: ns, procs: []pipeProc{ns.pipeProc}}
+	if variant == "limit" {
+		rig.ingresses = []string{startLimit(tb, ns.url, sinkURL)}
+		return rig
+	}
+	pw := filepath.Join(tb.TempDir(), "mediator-password")
+	if err := os.WriteFile(pw, []byte(e2ePassword), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	start := func(command, instance string) {
+		ingress, admin := "127.0.0.1:"+strconv.Itoa(natstest.FreePort(tb)), "127.0.0.1:"+strconv.Itoa(natstest.FreePort(tb))
+		ready := admin
+		if command == "all" || command == "ingress" {
+			ready = ingress
+			rig.ingresses = append(rig.ingresses, ingress)
+		}
+		path := filepath.Join(tb.TempDir(), "triggerflow.yaml")
+		if err := os.WriteFile(path, []byte(pipeYAML(ns.url, admin, ingress, instance, pw, sinkURL)), 0o600); err != nil {
+			tb.Fatal(err)
+		}
+		rig.procs = append(rig.procs, startProcess(tb, instance, pipeBinary(tb), []string{command, "--config", path},
+			func() error { return httpOK("http://" + ready + "/readyz") }))
+	}
+	switch variant {
+	case "all":
+		start("all", "all")
+	default:
+		replicas := 1
+		if variant == "split-2" {
+			replicas = 2
+		}
+		for _, command := range []string{"ingress", "dispatcher", "itsm-sync"} {
+			for i := range replicas {
+				start(command, command+"-"+strconv.Itoa(i))
+			}
+		}
+	}
+	return rig
+}
+
+// pipeYAML is the config of every triggerflow process: one route, CREATE → a POST to
+// the sink; no SecureChange, no notifier.
+func pipeYAML(natsURL, admin, ingress, instance, pwFile, sinkURL string) string {
+	return fmt.Sprintf(`log: {level: warn}
+nats: {url: %[1]q}
+admin: {listen: %[2]q}
+ingress:
+  listen: %[3]q
+  instance: %[4]q
+  users: [{name: %[5]s, password_file: %[6]q}]
+dispatcher: {instance: %[4]q}
+itsm_sync: {instance: %[4]q}
+servers:
+  sink: {base_url: %[7]q}
+routes:
+  - name: open-change
+    on: {event: CREATE}
+    actions:
+      - name: create
+        itsm:
+          server: sink
+          method: POST
+          path: /api/now/table/change_request
+          body: '{"ticket":"#ticket_id#"}'
+`, natsURL, admin, ingress, instance, e2eUser, pwFile, sinkURL)
+}
+
+// startLimit is the one-hop limit in this process: an HTTP handler that decodes the
+// trigger and publishes it (awaiting JetStream's ack), and 16 workers pulling from one
+// durable consumer that POST each to the sink and ack it. It returns the handler's address.
+func startLimit(tb testing.TB, natsURL, sinkURL string) string {
+	tb.Helper()
+	js := natstest.JetStream(tb, natsURL)
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "LIMIT", Subjects: []string{"limit.>"}, Storage: jetstream.FileStorage}); err != nil {
+		tb.Fatal(err)
+	}
+	cons, err := natstest.JetStream(tb, natsURL).CreateOrUpdateConsumer(ctx, "LIMIT", jetstream.ConsumerConfig{
+		Durable: "limit", AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second, MaxAckPending: 1000,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	for range 16 {
+		go limitWorker(ctx, cons, client, sinkURL)
+	}
+	return serveHTTP(tb, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		info, err := securechange.DecodeTicketInfo(body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		data, _ := json.Marshal(info)
+		if _, err := js.Publish(r.Context(), "limit."+info.ID, data, jetstream.WithMsgID("CREATE."+info.ID+"."+info.UpdateDate)); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+}
+
+func limitWorker(ctx context.Context, cons jetstream.Consumer, client *http.Client, sinkURL string) {
+	it, err := cons.Messages(jetstream.PullMaxMessages(8))
+	if err != nil {
+		return
+	}
+	defer it.Stop()
+	for ctx.Err() == nil {
+		m, err := it.Next(jetstream.NextMaxWait(time.Second))
+		if errors.Is(err, nats.ErrTimeout) {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		var info struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(m.Data(), &info)
+		if info.ID == "" {
+			info.ID = strings.TrimPrefix(m.Subject(), "limit.")
+		}
+		res, err := client.Post(sinkURL+"/api/now/table/change_request", "application/json", strings.NewReader(`{"ticket":"`+info.ID+`"}`))
+		if err != nil || res.StatusCode/100 != 2 {
+			_ = m.Nak()
+			continue
+		}
+		res.Body.Close()
+		_ = m.Ack()
+	}
+}
+
+// pipeTable is the results, one line per run, and the processes' CPU and peak RSS.
+func pipeTable(o pipeOptions, results []pipeResult) string {
+	mode := fmt.Sprintf("closed loop, %d connections", o.conns)
+	if o.rate > 0 {
+		mode = fmt.Sprintf("paced at %.0f triggers/s, %d connections", o.rate, o.conns)
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "whole pipeline, %s, %s per run; ratio = events/s ÷ the limit's in the same round\n", mode, o.seconds)
+	fmt.Fprintf(&sb, "%-8s %5s %7s %7s %4s %9s %6s %8s %8s %10s %10s %9s %9s\n",
+		"variant", "round", "acked", "refused", "dup", "events/s", "ratio", "p50 ms", "p99 ms", "cpu µs/ev", "bench µs", "js-api/t", "msgs-in/t")
+	for _, r := range results {
+		fmt.Fprintf(&sb, "%-8s %5d %7d %7d %4d %9.0f %6.2f %8.1f %8.1f %10.0f %10.0f %9.3f %9.2f\n",
+			r.variant, r.round, r.acked, r.refused, r.dups, r.eps, r.ratio, ms(r.p50), ms(r.p99), r.pipelineCPU, r.benchCPU, r.jsAPI, r.msgsIn)
+	}
+	sb.WriteString("\nper process: CPU µs per event, peak RSS (VmHWM) MiB\n")
+	for _, r := range results {
+		fmt.Fprintf(&sb, "%-8s %d ", r.variant, r.round)
+		for i, p := range r.procs {
+			fmt.Fprintf(&sb, " %s %.0f µs %.0f MiB;", p, r.cpu[i], r.rss[i])
+		}
+		sb.WriteString("\n")
+	}
+	sb.WriteString("js-api/t: /jsz api.total per trigger ($JS.API requests: no stream publishes, direct gets, pull requests or acks);\n" +
+		"msgs-in/t: /varz in_msgs per trigger (every client message, acks included);\n" +
+		"cpu µs/ev: the variant's processes (nats-server included); bench µs: this process (load and sink, and for limit its hop too)\n")
+	return sb.String()
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
