@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,31 +26,20 @@ const (
 	execScript  = "/opt/trigger-service/test.py"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// triggerflowBinary builds this command once per test process.
-func triggerflowBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
+// triggerflowBinary builds this command once per test process (natstest.BuildOnce).
+func triggerflowBinary(tb testing.TB) string {
+	tb.Helper()
+	return natstest.BuildOnce(tb, "triggerflow", func() (string, error) {
 		dir, err := os.MkdirTemp("", "triggerflow-e2e-")
 		if err != nil {
-			binErr = err
-			return
+			return "", err
 		}
-		binPath = filepath.Join(dir, "triggerflow")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		path := filepath.Join(dir, "triggerflow")
+		if out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build: %v\n%s", err, out)
 		}
+		return path, nil
 	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
 }
 
 // proc is a running triggerflow process.
@@ -78,40 +66,7 @@ var readyClient = &http.Client{Timeout: 5 * time.Second}
 // startTriggerflowArgs runs `triggerflow <args>` and waits for /readyz on httpAddr.
 func startTriggerflowArgs(t *testing.T, args []string, httpAddr string, env ...string) *proc {
 	t.Helper()
-	command := args[0]
-	logPath := filepath.Join(t.TempDir(), "triggerflow.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(triggerflowBinary(t), args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); _ = logf.Close(); close(p.done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-p.done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("triggerflow %s log:\n%s", command, b)
-		}
-	})
-	natstest.CheckFor(t, 90*time.Second, 100*time.Millisecond, func() error {
-		select {
-		case <-p.done:
-			b, _ := os.ReadFile(logPath)
-			t.Fatalf("triggerflow %s exited at start:\n%s", command, b)
-		default:
-		}
+	return startProc(t, "triggerflow "+args[0], triggerflowBinary(t), args, env, func() error {
 		res, err := readyClient.Get("http://" + httpAddr + "/readyz")
 		if err != nil {
 			return err
@@ -121,6 +76,48 @@ func startTriggerflowArgs(t *testing.T, args []string, httpAddr string, env ...s
 			return fmt.Errorf("readyz %d", res.StatusCode)
 		}
 		return nil
+	})
+}
+
+// startProc starts bin with args and env (added to this process's; output to a log file,
+// shown if the test fails), stopped with SIGINT (SIGKILL after 30 s) at cleanup, and
+// waits until ready returns nil; a process that exits first fails the test with its log.
+func startProc(tb testing.TB, name, bin string, args, env []string, ready func() error) *proc {
+	tb.Helper()
+	logPath := filepath.Join(tb.TempDir(), "process.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	p := &proc{cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); _ = logf.Close(); close(p.done) }()
+	tb.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+		if tb.Failed() {
+			b, _ := os.ReadFile(logPath)
+			tb.Logf("%s log:\n%s", name, b)
+		}
+	})
+	natstest.CheckFor(tb, 90*time.Second, 50*time.Millisecond, func() error {
+		select {
+		case <-p.done:
+			b, _ := os.ReadFile(logPath)
+			tb.Fatalf("%s exited at start:\n%s", name, b)
+		default:
+		}
+		return ready()
 	})
 	return p
 }

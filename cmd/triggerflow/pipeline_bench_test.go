@@ -244,7 +244,7 @@ func startVariant(tb testing.TB, variant, sinkURL string) pipeRig {
 		if err := os.WriteFile(path, []byte(pipeYAML(ns.url, admin, ingress, instance, pw, sinkURL)), 0o600); err != nil {
 			tb.Fatal(err)
 		}
-		rig.procs = append(rig.procs, startProcess(tb, instance, pipeBinary(tb), []string{command, "--config", path},
+		rig.procs = append(rig.procs, startProcess(tb, instance, triggerflowBinary(tb), []string{command, "--config", path},
 			func() error { return httpOK("http://" + ready + "/readyz") }))
 	}
 	switch variant {

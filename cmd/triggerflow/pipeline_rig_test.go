@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,67 +23,17 @@ import (
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 )
 
-// pipeBinary builds this command once per test process (triggerflowBinary takes a *testing.T).
-func pipeBinary(tb testing.TB) string {
-	tb.Helper()
-	return natstest.BuildOnce(tb, "triggerflow", func() (string, error) {
-		dir, err := os.MkdirTemp("", "triggerflow-bench-")
-		if err != nil {
-			return "", err
-		}
-		path := filepath.Join(dir, "triggerflow")
-		if out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput(); err != nil {
-			return "", fmt.Errorf("go build: %v\n%s", err, out)
-		}
-		return path, nil
-	})
-}
-
 // pipeProc is a process of a variant whose CPU time and peak RSS are reported.
 type pipeProc struct {
 	name string
 	pid  int
 }
 
-// startProcess starts bin with args (output to a log file), stopped with SIGINT (SIGKILL
-// after 30 s) at cleanup, and waits until ready returns nil.
+// startProcess starts bin with args (startProc) and returns its name and pid.
 func startProcess(tb testing.TB, name, bin string, args []string, ready func() error) pipeProc {
 	tb.Helper()
-	logPath := filepath.Join(tb.TempDir(), name+".log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); _ = logf.Close(); close(done) }()
-	tb.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if tb.Failed() {
-			b, _ := os.ReadFile(logPath)
-			tb.Logf("%s log:\n%s", name, b)
-		}
-	})
-	natstest.CheckFor(tb, 90*time.Second, 50*time.Millisecond, func() error {
-		select {
-		case <-done:
-			b, _ := os.ReadFile(logPath)
-			tb.Fatalf("%s exited at start:\n%s", name, b)
-		default:
-		}
-		return ready()
-	})
-	return pipeProc{name: name, pid: cmd.Process.Pid}
+	p := startProc(tb, name, bin, args, nil, ready)
+	return pipeProc{name: name, pid: p.cmd.Process.Pid}
 }
 
 // pipeNATS is a nats-server process (the same binary as natstest.StartProcess, file-backed

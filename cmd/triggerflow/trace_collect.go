@@ -63,7 +63,7 @@ func opOf(kind events.OpKind, target, route, action string) *traceOp {
 
 // kindRank orders entries stored at the same instant along the pipeline.
 var kindRank = map[string]int{
-	"trigger": 0, "plan": 1, "op": 2, "parked": 3, "attempt": 4, "correlation": 5, "done": 6,
+	"trigger": 0, "callback": 0, "plan": 1, "op": 2, "parked": 3, "attempt": 4, "correlation": 5, "done": 6,
 	"result": 7, "dlq": 8, "lane": 9, "alert": 10, "redrive": 11,
 }
 
@@ -330,11 +330,26 @@ func (c *traceCollector) attempts(base traceEntry, opID string, as []events.Atte
 }
 
 // finish sorts the entries: by time, then along the pipeline, then by sequence.
+//
+// A plan and its operations are stored in one batch (bus.Batcher) in two streams, so an
+// operation can be stored a moment before its plan: it is ordered after the plan.
 func (c *traceCollector) finish() {
+	planAt := map[string]time.Time{}
+	for _, e := range c.res.Entries {
+		if t, ok := planAt[e.TriggerID]; e.Kind == "plan" && e.TriggerID != "" && (!ok || e.Time.Before(t)) {
+			planAt[e.TriggerID] = e.Time
+		}
+	}
+	at := func(e traceEntry) time.Time {
+		if t, ok := planAt[e.TriggerID]; ok && e.Kind == "op" && e.Time.Before(t) {
+			return t
+		}
+		return e.Time
+	}
 	sort.SliceStable(c.res.Entries, func(i, j int) bool {
 		a, b := c.res.Entries[i], c.res.Entries[j]
-		if !a.Time.Equal(b.Time) {
-			return a.Time.Before(b.Time)
+		if ta, tb := at(a), at(b); !ta.Equal(tb) {
+			return ta.Before(tb)
 		}
 		if kindRank[a.Kind] != kindRank[b.Kind] {
 			return kindRank[a.Kind] < kindRank[b.Kind]

@@ -295,3 +295,23 @@ func TestOpsCommandsOnAnEmptyServer(t *testing.T) {
 		}
 	}
 }
+
+// A plan and its operation are published in one batch to two streams: the operation may
+// be stored a moment before the plan, and the trace still shows the plan first; an
+// operation stored later (a redrive) keeps its place.
+func TestTraceOrdersPlanBeforeItsOperations(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	c := newTraceCollector("1", time.Time{})
+	c.emit(traceEntry{Time: t0.Add(3 * time.Second), Kind: "op", TriggerID: "t1", ID: "redriven"})
+	c.emit(traceEntry{Time: t0.Add(time.Millisecond), Kind: "op", TriggerID: "t1", ID: "op"})
+	c.emit(traceEntry{Time: t0.Add(2 * time.Millisecond), Kind: "plan", TriggerID: "t1", ID: "plan"})
+	c.emit(traceEntry{Time: t0, Kind: "trigger", TriggerID: "t1", ID: "trigger"})
+	c.finish()
+	var got []string
+	for _, e := range c.res.Entries {
+		got = append(got, e.ID)
+	}
+	if strings.Join(got, " ") != "trigger plan op redriven" {
+		t.Fatalf("order %v", got)
+	}
+}
