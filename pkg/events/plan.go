@@ -100,7 +100,8 @@ const (
 )
 
 // Plan is the change plan of one trigger: every operation it must cause, recorded on
-// scw.plan.<event>.<ticket> before any operation message goes out.
+// scw.plan.<event>.<ticket> in the same batch as its operations (the dispatcher acks the
+// trigger only once all are stored).
 type Plan struct {
 	ID         string      `json:"id"` // PlanID(TriggerID)
 	TriggerID  string      `json:"trigger_id"`

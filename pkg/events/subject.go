@@ -280,7 +280,7 @@ func Streams(o StreamOptions) []StreamSpec {
 		spec(StreamTriggers, SubjTriggers, "SecureChange workflow triggers as received by the ingress, one message per trigger", &TriggerTransform),
 		spec(StreamOps, SubjOps, "operations the dispatcher planned, one message per operation", &OpTransform),
 		results,
-		spec(StreamPlans, SubjPlans, "change plans: for each trigger, the operations it must cause, recorded before any runs", nil),
+		spec(StreamPlans, SubjPlans, "change plans: for each trigger, the operations it must cause, stored with them", nil),
 		spec(StreamDLQ, SubjDLQ, "messages a service gave up on, with the original subject and the error", nil),
 		spec(StreamParked, SubjParked, "operations parked behind a failed one of their ticket and destination, until it is redriven or skipped", nil),
 		spec(StreamAlerts, SubjAlerts, "failure alerts waiting for (and kept after) their digest email", nil),
