@@ -19,7 +19,14 @@ import (
 
 // KV keeps correlation values in the scw_correlation bucket: one JSON object per
 // <ticket>.<server>, and the reverse index record.<server>.<key>.<value> -> ticket.
-type KV struct{ KV jetstream.KeyValue }
+type KV struct {
+	KV jetstream.KeyValue
+	// Indexed names, by server, the one correlation key whose values Merge indexes back
+	// to their ticket: the key a server's callbacks name their record by
+	// (servers.<name>.inbound.record_key). A server without callbacks has none, and its
+	// merges cost no index write.
+	Indexed map[string]string
+}
 
 // Get reads what earlier operations stored for this ticket and server.
 func (c KV) Get(ctx context.Context, ticket, server string) (map[string]string, error) {
@@ -38,20 +45,23 @@ func (c KV) Get(ctx context.Context, ticket, server string) (map[string]string, 
 }
 
 // Merge merges vals into the ticket's and server's entry (compare-and-set, so two
-// writers storing different keys for one ticket both keep theirs), and indexes each
-// value back to the ticket.
+// writers storing different keys for one ticket both keep theirs), and indexes the value
+// of the server's Indexed key back to the ticket.
 func (c KV) Merge(ctx context.Context, ticket, server string, vals map[string]string) error {
 	if err := c.merge(ctx, ticket, server, vals); err != nil {
 		return err
 	}
-	for k, v := range vals {
-		if v == "" {
-			continue
-		}
-		key := events.RecordIndexKey(server, k, v)
-		if _, err := c.KV.Put(ctx, key, []byte(ticket)); err != nil {
-			return fmt.Errorf("store %s %s: %w", events.BucketCorrelation, key, err)
-		}
+	if k, ok := c.Indexed[server]; ok && vals[k] != "" {
+		return c.Index(ctx, server, k, vals[k], ticket)
+	}
+	return nil
+}
+
+// Index records that the ITSM record (server, correlation key, value) belongs to ticket.
+func (c KV) Index(ctx context.Context, server, key, value, ticket string) error {
+	k := events.RecordIndexKey(server, key, value)
+	if _, err := c.KV.Put(ctx, k, []byte(ticket)); err != nil {
+		return fmt.Errorf("store %s %s: %w", events.BucketCorrelation, k, err)
 	}
 	return nil
 }

@@ -120,7 +120,7 @@ func TestInboundRecordResolution(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (correlation.KV{KV: kv}).Merge(context.Background(), "1600", "servicenow", map[string]string{"sys_id": "a1b2c3", "number": "CHG0030001"}); err != nil {
+	if err := (correlation.KV{KV: kv, Indexed: map[string]string{"servicenow": "sys_id"}}).Merge(context.Background(), "1600", "servicenow", map[string]string{"sys_id": "a1b2c3", "number": "CHG0030001"}); err != nil {
 		t.Fatal(err)
 	}
 	known := callback("", "a1b2c3", `{"approval":"approved","sys_id":"a1b2c3"}`)

@@ -72,6 +72,11 @@ func (s *Service) performCreate(ctx context.Context, j *runner.Job, spec *events
 		if err := s.Correlations.Merge(ctx, id, cb.Server, correlate); err != nil {
 			return err
 		}
+		if cb.Record != nil && cb.Record.Value != "" {
+			if err := s.Correlations.Index(ctx, cb.Server, cb.Record.Key, cb.Record.Value, id); err != nil {
+				return err
+			}
+		}
 		return s.publishThen(ctx, j.Op, id, spec.Then)
 	}
 	return done, nil

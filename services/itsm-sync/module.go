@@ -145,7 +145,7 @@ var Module = fx.Module(ServiceName,
 				if err != nil {
 					return err
 				}
-				s.Correlations = correlation.KV{KV: kv[events.BucketCorrelation]}
+				s.Correlations = correlation.KV{KV: kv[events.BucketCorrelation], Indexed: indexedKeys(c.Servers)}
 				run.Start(ctx, kv)
 				for _, cc := range Consumers(c) {
 					h, err := bus.AddHandlers(ctx, js, r, cc, 1, run.Handle, drain, logging.Watermill(s.Log))
@@ -177,4 +177,16 @@ func durableToken(name string) string {
 		}
 	}
 	return string(b)
+}
+
+// indexedKeys are, by server with callbacks, the correlation key its callbacks name
+// their record by (servers.<name>.inbound.record_key): the values correlation.KV indexes.
+func indexedKeys(servers map[string]config.Server) map[string]string {
+	out := map[string]string{}
+	for name, s := range servers {
+		if s.Inbound != nil && s.Inbound.RecordKey != "" {
+			out[name] = s.Inbound.RecordKey
+		}
+	}
+	return out
 }

@@ -67,12 +67,13 @@ func (c *unitCorrelations) Merge(_ context.Context, ticket, server string, vals 
 		c.vals[k] = map[string]string{}
 	}
 	maps.Copy(c.vals[k], vals)
-	for key, v := range vals {
-		if c.vals[events.RecordIndexKey(server, key, v)] == nil {
-			c.vals[events.RecordIndexKey(server, key, v)] = map[string]string{}
-		}
-		c.vals[events.RecordIndexKey(server, key, v)][""] = ticket
-	}
+	return nil
+}
+
+func (c *unitCorrelations) Index(_ context.Context, server, key, value, ticket string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.vals[events.RecordIndexKey(server, key, value)] = map[string]string{"": ticket}
 	return nil
 }
 

@@ -40,9 +40,11 @@ type Hooks struct {
 // (scw_correlation; a map in unit tests).
 type Correlations interface {
 	Get(ctx context.Context, ticket, server string) (map[string]string, error)
-	// Merge adds vals to the ticket's and server's values (and indexes each back to
-	// the ticket).
+	// Merge adds vals to the ticket's and server's values (and indexes the value its
+	// server's callbacks name records by back to the ticket).
 	Merge(ctx context.Context, ticket, server string, vals map[string]string) error
+	// Index records that the record (server, correlation key, value) is the ticket's.
+	Index(ctx context.Context, server, key, value, ticket string) error
 	// Ticket is the ticket of a record (server, correlation key, value), if known.
 	Ticket(ctx context.Context, server, key, value string) (string, bool, error)
 }
