@@ -123,11 +123,10 @@ func colorFor(w io.Writer) bool {
 // not exist is listed in Missing, not an error.
 func collectTrace(ctx context.Context, js jetstream.JetStream, ticket string, since time.Time) (*traceResult, error) {
 	c := newTraceCollector(ticket, since)
-	records, err := ticketRecords(ctx, js, ticket)
-	if err != nil {
+	if err := c.readTicketCorrelation(ctx, js); err != nil {
 		return nil, err
 	}
-	for _, sf := range ticketFilters(ticket, records...) {
+	for _, sf := range ticketFilters(ticket, c.recordTokens()...) {
 		err := readStream(ctx, js, sf.Stream, sf.Filters, since, func(m jetstream.Msg) error {
 			c.add(sf.Stream, m)
 			return nil

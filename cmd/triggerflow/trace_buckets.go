@@ -136,47 +136,18 @@ func (c *traceCollector) readParked(r bucketReader) error {
 	return nil
 }
 
-// readCorrelation adds the ticket's correlation values.
-// ticketRecords are the ITSM records of the ticket, as the subject tokens of their
-// callbacks, "<server>.rec-<value>", from its scw_correlation entries (none without the
-// bucket).
-func ticketRecords(ctx context.Context, js jetstream.JetStream, ticket string) ([]string, error) {
+// readTicketCorrelation reads the ticket's scw_correlation entries, once, before the
+// streams (their values name the ticket's callbacks: recordTokens); readCorrelation adds
+// them to the trace. No bucket: none.
+func (c *traceCollector) readTicketCorrelation(ctx context.Context, js jetstream.JetStream) error {
 	kv, err := js.KeyValue(ctx, events.BucketCorrelation)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, nil
+		return nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", events.BucketCorrelation, err)
+		return fmt.Errorf("bucket %s: %w", events.BucketCorrelation, err)
 	}
-	keys, err := kv.ListKeysFiltered(ctx, ticket+".*")
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", events.BucketCorrelation, err)
-	}
-	var out []string
-	for k := range keys.Keys() {
-		en, err := kv.Get(ctx, k)
-		if err != nil {
-			continue // deleted since the listing
-		}
-		vals := map[string]string{}
-		_ = json.Unmarshal(en.Value(), &vals)
-		server := strings.TrimPrefix(k, ticket+".")
-		for _, v := range vals {
-			if v != "" {
-				out = append(out, server+".rec-"+events.InboundRecordToken(v))
-			}
-		}
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
-func (c *traceCollector) readCorrelation(r bucketReader) error {
-	kv, err := r.bucket(events.BucketCorrelation)
-	if err != nil || kv == nil {
-		return err
-	}
-	keys, err := kv.ListKeysFiltered(r.ctx, c.ticket+".*")
+	keys, err := kv.ListKeysFiltered(ctx, c.ticket+".*")
 	if err != nil {
 		return fmt.Errorf("%s: %w", events.BucketCorrelation, err)
 	}
@@ -186,13 +157,46 @@ func (c *traceCollector) readCorrelation(r bucketReader) error {
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		en, err := r.get(kv, k)
+		en, err := kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // deleted since the listing
+		}
 		if err != nil {
-			return err
-		} else if en == nil {
+			return fmt.Errorf("%s %s: %w", events.BucketCorrelation, k, err)
+		}
+		c.corr = append(c.corr, en)
+	}
+	return nil
+}
+
+// recordTokens are the ITSM records of the ticket, as the subject tokens of their
+// callbacks, "<server>.rec-<value>", from its correlation entries.
+func (c *traceCollector) recordTokens() []string {
+	var out []string
+	for _, en := range c.corr {
+		vals := map[string]string{}
+		_ = json.Unmarshal(en.Value(), &vals)
+		server := strings.TrimPrefix(en.Key(), c.ticket+".")
+		for _, v := range vals {
+			if v != "" {
+				out = append(out, server+".rec-"+events.InboundRecordToken(v))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// readCorrelation adds the ticket's correlation values (read by readTicketCorrelation).
+func (c *traceCollector) readCorrelation(r bucketReader) error {
+	if kv, err := r.bucket(events.BucketCorrelation); err != nil || kv == nil {
+		return err
+	}
+	for _, en := range c.corr {
+		if c.before(en.Created()) {
 			continue
 		}
-		c.emit(traceEntry{Time: en.Created(), Source: events.BucketCorrelation, Kind: "correlation", Subject: k,
+		c.emit(traceEntry{Time: en.Created(), Source: events.BucketCorrelation, Kind: "correlation", Subject: en.Key(),
 			Status: "stored", Detail: excerpt(string(en.Value()), 100)})
 	}
 	return nil

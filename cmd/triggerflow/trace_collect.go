@@ -87,7 +87,8 @@ type traceCollector struct {
 	lanes    []string // scw_parked keys
 	laneSeen map[string]bool
 	dlqSeqs  []uint64
-	alerts   []pendingAlert // failures the notifier alerts (done marker alert.<id> in scw_done)
+	alerts   []pendingAlert            // failures the notifier alerts (done marker alert.<id> in scw_done)
+	corr     []jetstream.KeyValueEntry // the ticket's scw_correlation entries
 }
 
 // pendingAlert is a failure whose alert trace looks up.
