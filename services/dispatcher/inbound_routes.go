@@ -59,8 +59,8 @@ func newInboundEnv(cb events.InboundEvent) (*inboundEnv, error) {
 	return e, nil
 }
 
-// inboundRoute is a compiled inbound route: its condition and its actions planned.
-type inboundRoute struct {
+// InboundRoute is a compiled inbound route: its condition and its actions planned.
+type InboundRoute struct {
 	route   *config.InboundRoute
 	when    *vm.Program // nil: always
 	actions []plannedAction
@@ -68,8 +68,11 @@ type inboundRoute struct {
 	creates bool
 }
 
+// Name is the route's name (inbound_routes[].name).
+func (r *InboundRoute) Name() string { return r.route.Name }
+
 // InboundRoutes are the compiled inbound_routes, safe for concurrent use.
-type InboundRoutes struct{ routes []inboundRoute }
+type InboundRoutes struct{ routes []InboundRoute }
 
 // CompileInboundRoutes compiles every inbound route's condition and plans its actions
 // (templates read), once. A route whose first action is a create plans one operation:
@@ -82,7 +85,7 @@ func CompileInboundRoutes(routes []config.InboundRoute) (*InboundRoutes, error) 
 	for i := range own {
 		r := &own[i]
 		label := fmt.Sprintf("inbound_routes[%d] (%s)", i, r.Name)
-		c := inboundRoute{route: r}
+		c := InboundRoute{route: r}
 		if strings.TrimSpace(r.When) != "" {
 			p, err := expr.Compile(r.When, expr.Env(inboundEnv{}), expr.AsBool())
 			if err != nil {
@@ -143,9 +146,9 @@ func planInboundActions(as []config.Action) ([]plannedAction, bool, error) {
 }
 
 // Match returns the routes of the callback's server whose condition holds, in order.
-func (rs *InboundRoutes) Match(cb events.InboundEvent) ([]*inboundRoute, error) {
+func (rs *InboundRoutes) Match(cb events.InboundEvent) ([]*InboundRoute, error) {
 	var env *inboundEnv
-	var out []*inboundRoute
+	var out []*InboundRoute
 	for i := range rs.routes {
 		r := &rs.routes[i]
 		if r.route.Server != cb.Server {
