@@ -78,7 +78,7 @@ func (r *resolver) resolve(name string) (string, bool, error) {
 		v, ok := d.trigger(name[len(prefixTrigger):])
 		return v, ok, nil
 	case strings.HasPrefix(name, prefixCallback):
-		v, ok := jsonPath(d.Callback, name[len(prefixCallback):], "")
+		v, ok := JSONPath(d.Callback, name[len(prefixCallback):], "")
 		return v, ok, nil
 	}
 	return "", false, nil
@@ -218,12 +218,13 @@ func (d *Data) missingReason(name string) string {
 // body is also looked up under a top-level "result" (ServiceNow's wrapper:
 // #result.sys_id# reads {"result": {"sys_id": …}}, #result.0.number#
 // reads {"result": [{"number": …}]}).
-func (d *Data) result(path string) (string, bool) { return jsonPath(d.Result, path, "result") }
+func (d *Data) result(path string) (string, bool) { return JSONPath(d.Result, path, "result") }
 
-// jsonPath reads a gjson path of a JSON body: a string as is, null as "", anything else
-// as its JSON text. With a wrapper, a path not found at the top is also looked up under
-// that top-level key.
-func jsonPath(body []byte, path, wrapper string) (string, bool) {
+// JSONPath reads a gjson path of a JSON body the way templates do (#result.…#,
+// #callback.…#) and inbound routes' path(): a string as is, null as "", anything else as
+// its JSON text; ok false when the path is absent. With a wrapper, a path not found at
+// the top is also looked up under that top-level key.
+func JSONPath(body []byte, path, wrapper string) (string, bool) {
 	if len(body) == 0 || path == "" || !gjson.ValidBytes(body) {
 		return "", false
 	}

@@ -9,9 +9,9 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
-	"github.com/tidwall/gjson"
 
 	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/wfi"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
@@ -47,14 +47,8 @@ func newInboundEnv(cb events.InboundEvent) (*inboundEnv, error) {
 	}
 	body := cb.Body
 	e.Path = func(p string) string {
-		v := gjson.GetBytes(body, p)
-		if v.Type == gjson.String {
-			return v.Str
-		}
-		if v.Type == gjson.Null {
-			return ""
-		}
-		return v.Raw
+		v, _ := wfi.JSONPath(body, p, "")
+		return v
 	}
 	return e, nil
 }
