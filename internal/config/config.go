@@ -65,6 +65,10 @@ func (c *Config) StopTimeout() time.Duration { return c.Shutdown.DrainTimeout + 
 type Admin struct {
 	// Listen address. Default ":9090".
 	Listen string `yaml:"listen"`
+	// Pprof serves net/http/pprof's /debug/pprof/ on this listener too (CPU, heap,
+	// goroutine profiles, execution traces, the command line). Default false: it is for
+	// a diagnosis, and logs a warning at start.
+	Pprof bool `yaml:"pprof"`
 }
 
 // Log configures log/slog.

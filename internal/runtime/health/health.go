@@ -5,6 +5,10 @@
 // deleted consumer is re-created by its subscriber; until then /readyz is 503 and names
 // it). /metrics has the services' metrics, the consumers' lag and the dead-letter queue's
 // depth (bus.ConsumerCollector), triggerflow_build_info, and Go and process metrics.
+//
+// With admin.pprof the admin listener also serves net/http/pprof under /debug/pprof/. The
+// handlers are registered on the admin listener's own mux only: the package's init adds
+// them to http.DefaultServeMux as well, but no server of triggerflow serves that mux.
 package health
 
 import (
@@ -13,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -36,7 +41,7 @@ func NewRegistry() *prometheus.Registry {
 	return r
 }
 
-// Handler serves the three operational endpoints.
+// Handler serves the three operational endpoints, and the profiles when Pprof is set.
 type Handler struct {
 	JS       jetstream.JetStream
 	Registry *prometheus.Registry
@@ -44,9 +49,15 @@ type Handler struct {
 	Consumers *bus.Consumers
 	// ReadyTimeout bounds one readiness probe of JetStream. Default 2s.
 	ReadyTimeout time.Duration
+	// Pprof also mounts net/http/pprof under /debug/pprof/ (admin.pprof; only the admin
+	// listener sets it, never the ingress's).
+	Pprof bool
 }
 
-// Mount adds /healthz, /readyz and /metrics to mux.
+// pprofWarning is logged once at start when admin.pprof is on.
+const pprofWarning = "admin.pprof is on: /debug/pprof/ exposes profiles and the command line on the admin listener; keep it off in production"
+
+// Mount adds /healthz, /readyz and /metrics to mux, and /debug/pprof/ when h.Pprof.
 func (h Handler) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -54,6 +65,20 @@ func (h Handler) Mount(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /readyz", h.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(h.Registry, promhttp.HandlerOpts{Registry: h.Registry}))
+	if h.Pprof {
+		mountPprof(mux)
+	}
+}
+
+// mountPprof adds net/http/pprof's handlers to mux, as its init adds them to
+// http.DefaultServeMux: the index (which also serves the named profiles, e.g.
+// /debug/pprof/heap and /debug/pprof/goroutine), cmdline, profile, symbol and trace.
+func mountPprof(mux *http.ServeMux) {
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
 
 func (h Handler) ready(w http.ResponseWriter, r *http.Request) {
@@ -104,19 +129,28 @@ var Module = fx.Module("health",
 	fx.Provide(NewHandler),
 )
 
-// ServerModule serves the Handler on admin.listen, for the commands without the ingress.
+// ServerModule serves the Handler on admin.listen, for the commands without the ingress,
+// with /debug/pprof/ when admin.pprof is on.
 var ServerModule = fx.Module("admin",
 	fx.Invoke(func(lc fx.Lifecycle, c *config.Config, h Handler, log *slog.Logger) {
+		h.Pprof = c.Admin.Pprof
 		mux := http.NewServeMux()
 		h.Mount(mux)
 		srv := &http.Server{Addr: c.Admin.Listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		endpoints := "/healthz /readyz /metrics"
+		if h.Pprof {
+			endpoints += " /debug/pprof/"
+		}
 		lc.Append(fx.Hook{
 			OnStart: func(context.Context) error {
 				ln, err := net.Listen("tcp", c.Admin.Listen)
 				if err != nil {
 					return fmt.Errorf("admin.listen %s: %w", c.Admin.Listen, err)
 				}
-				log.Info("admin listening", "url", "http://"+ln.Addr().String(), "endpoints", "/healthz /readyz /metrics")
+				if h.Pprof {
+					log.Warn(pprofWarning)
+				}
+				log.Info("admin listening", "url", "http://"+ln.Addr().String(), "endpoints", endpoints)
 				go func() { _ = srv.Serve(ln) }()
 				return nil
 			},
