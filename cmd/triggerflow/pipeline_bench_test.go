@@ -24,22 +24,26 @@ import (
 )
 
 // BenchmarkPipeline measures what a user gets: a trigger POSTed to the ingress turned
-// into a delivered ITSM call, through real processes on a real nats-server process,
-// next to the one-hop limit measured in the same run. Variants (PIPE_VARIANTS):
+// into a delivered ITSM call, through real processes, next to the one-hop limit measured
+// in the same run. Variants (PIPE_VARIANTS):
 //
 //   - limit: in this process, an HTTP handler that decodes the trigger and publishes it
 //     synchronously to JetStream, a durable pull consumer that POSTs it to the sink and acks;
-//   - all: `triggerflow all`;
+//   - all: `triggerflow all` on its embedded JetStream, as `make run` runs it;
 //   - split: `triggerflow ingress`, `dispatcher`, `itsm-sync` as three processes;
-//   - split-2: two processes of each (the load alternates between the two ingresses).
+//   - split-2: two processes of each (the load alternates between the two ingresses);
+//   - replay (not by default): split, then its load replayed (pipeline_replay_test.go);
+//   - fill (not by default): all, loaded until PIPE_FILL (60000) triggers were acked, for
+//     its peak RSS with that many stored.
 //
 // Each runs PIPE_ROUNDS times (default 2), the variants alternating within a round, each
-// run on a fresh nats-server. The load is PIPE_CONNS connections (16) in a closed loop for
-// PIPE_SECONDS (10), each trigger of a fresh ticket; PIPE_RATE=<triggers/s> paces it
-// instead. The sink answers 201 at once and records when each ticket arrived; a run fails
-// unless every acked trigger was delivered exactly once and nothing else was. Run with
-// `make bench-pipeline` (go test -run '^$' -bench Pipeline -benchtime 1x).
-// Not measured: how fast the dispatcher re-plans stored triggers on a replay.
+// run on a fresh JetStream (a nats-server process but for all and fill). The load is
+// PIPE_CONNS connections (16) in a closed loop for PIPE_SECONDS (10), each trigger of a
+// fresh ticket; PIPE_RATE=<triggers/s> paces it instead. The sink answers 201 at once and
+// records when each ticket arrived; a run fails unless every acked trigger was delivered
+// exactly once and nothing else was. PIPE_PROFILE=<dir> writes the processes' profiles
+// (pipeline_profile_test.go). Run with `make bench-pipeline` (go test -run '^$' -bench
+// Pipeline -benchtime 1x).
 func BenchmarkPipeline(b *testing.B) {
 	o := pipeOptionsFromEnv(b)
 	var results []pipeResult
@@ -62,7 +66,7 @@ func BenchmarkPipeline(b *testing.B) {
 			})
 		}
 	}
-	fmt.Println(pipeTable(o, results))
+	fmt.Println(pipeTable(o, results) + replayTable(results) + storedTable(results))
 }
 
 // pipeOptions are the benchmark's settings, from the environment.
@@ -71,6 +75,8 @@ type pipeOptions struct {
 	conns    int
 	rounds   int
 	rate     float64
+	fill     int    // the fill variant's triggers
+	profile  string // PIPE_PROFILE: where to write profiles (pipeline_profile_test.go)
 	variants []string
 }
 
@@ -92,9 +98,11 @@ func pipeOptionsFromEnv(tb testing.TB) pipeOptions {
 		conns:   max(1, int(num("PIPE_CONNS", 16))),
 		rounds:  max(1, int(num("PIPE_ROUNDS", 2))),
 		rate:    num("PIPE_RATE", 0),
+		fill:    max(1, int(num("PIPE_FILL", 60000))),
+		profile: os.Getenv("PIPE_PROFILE"),
 	}
-	known := []string{"limit", "all", "split", "split-2"}
-	o.variants = known
+	known := []string{"limit", "all", "split", "split-2", "replay", "fill"}
+	o.variants = known[:4]
 	if s := os.Getenv("PIPE_VARIANTS"); s != "" {
 		o.variants = strings.Split(s, ",")
 	}
@@ -110,7 +118,8 @@ func pipeOptionsFromEnv(tb testing.TB) pipeOptions {
 type pipeRig struct {
 	nats      pipeNATS
 	ingresses []string
-	procs     []pipeProc // nats-server first
+	procs     []pipeProc // nats-server first (but for the embedded server of all)
+	config    string     // the config file of the last triggerflow process started
 }
 
 // pipeResult is one run of one variant.
@@ -127,14 +136,21 @@ type pipeResult struct {
 	benchCPU, pipelineCPU  float64 // µs per event: this process (load, sink; and the limit's hop); the variant's processes
 	delivered              int
 	lastDelivery, loadTime time.Duration
+	replay                 *replayResult // the replay variant's
+	stored                 *storedResult // the fill variant's
 }
 
 func runVariant(b *testing.B, o pipeOptions, variant string, round int) pipeResult {
 	s := newSink()
 	srv := serveHTTP(b, s)
-	rig := startVariant(b, variant, "http://"+srv)
+	rig := startVariant(b, variant, "http://"+srv, o.profile != "")
 	before := snapshot(b, rig)
-	l := runLoad(b, rig.ingresses, o.conns, o.seconds, o.rate)
+	d, fill := o.seconds, 0
+	if variant == "fill" {
+		d, fill = time.Hour, o.fill
+	}
+	prof := startProfiles(o.profileDir(b), fmt.Sprintf("%s-r%d", variant, round), rig.procs, min(d, 20*time.Second))
+	l := runLoad(b, rig.ingresses, o.conns, d, o.rate, fill)
 	loadTime := time.Since(l.begin)
 	natstest.CheckFor(b, 10*time.Minute, 20*time.Millisecond, func() error {
 		if got, want := s.count(), len(l.started); got < want {
@@ -144,6 +160,9 @@ func runVariant(b *testing.B, o pipeOptions, variant string, round int) pipeResu
 	})
 	time.Sleep(500 * time.Millisecond) // a late duplicate
 	after := snapshot(b, rig)
+	for _, p := range prof.finish() {
+		b.Log("profile: " + p)
+	}
 	r := reconcile(b, variant, l, s)
 	r.round, r.loadTime = round, loadTime
 	n := float64(r.delivered)
@@ -157,6 +176,12 @@ func runVariant(b *testing.B, o pipeOptions, variant string, round int) pipeResu
 		r.pipelineCPU += r.cpu[i]
 	}
 	r.benchCPU = float64(after.self-before.self) * usPerTick / n
+	switch variant {
+	case "replay":
+		r.replay = replayPhase(b, &rig, s, l.begin)
+	case "fill":
+		r.stored = storedPhase(b, &rig, s, o)
+	}
 	return r
 }
 
@@ -221,12 +246,18 @@ func serveHTTP(tb testing.TB, h http.Handler) string {
 	return ln.Addr().String()
 }
 
-func startVariant(tb testing.TB, variant, sinkURL string) pipeRig {
+func startVariant(tb testing.TB, variant, sinkURL string, profile bool) pipeRig {
 	tb.Helper()
-	ns := startPipeNATS(tb)
-	rig := pipeRig{nats: ns, procs: []pipeProc{ns.pipeProc}}
+	var rig pipeRig
+	natsYAML := "nats: {embedded: {host: 127.0.0.1, port: " + strconv.Itoa(natstest.FreePort(tb)) +
+		", store_dir: " + strconv.Quote(filepath.Join(tb.TempDir(), "nats")) + "}}"
+	if variant != "all" && variant != "fill" { // those run their own, embedded JetStream
+		rig.nats = startPipeNATS(tb, profile)
+		rig.procs = []pipeProc{rig.nats.pipeProc}
+		natsYAML = "nats: {url: " + strconv.Quote(rig.nats.url) + "}"
+	}
 	if variant == "limit" {
-		rig.ingresses = []string{startLimit(tb, ns.url, sinkURL)}
+		rig.ingresses = []string{startLimit(tb, rig.nats.url, sinkURL)}
 		return rig
 	}
 	pw := filepath.Join(tb.TempDir(), "mediator-password")
@@ -240,15 +271,19 @@ func startVariant(tb testing.TB, variant, sinkURL string) pipeRig {
 			ready = ingress
 			rig.ingresses = append(rig.ingresses, ingress)
 		}
-		path := filepath.Join(tb.TempDir(), "triggerflow.yaml")
-		if err := os.WriteFile(path, []byte(pipeYAML(ns.url, admin, ingress, instance, pw, sinkURL)), 0o600); err != nil {
+		rig.config = filepath.Join(tb.TempDir(), "triggerflow.yaml")
+		if err := os.WriteFile(rig.config, []byte(pipeYAML(natsYAML, admin, ingress, instance, pw, sinkURL, profile)), 0o600); err != nil {
 			tb.Fatal(err)
 		}
-		rig.procs = append(rig.procs, startProcess(tb, instance, triggerflowBinary(tb), []string{command, "--config", path},
-			func() error { return httpOK("http://" + ready + "/readyz") }))
+		p := startProcess(tb, instance, triggerflowBinary(tb), []string{command, "--config", rig.config},
+			func() error { return httpOK("http://" + ready + "/readyz") })
+		if profile {
+			p.debug = "http://" + ready
+		}
+		rig.procs = append(rig.procs, p)
 	}
 	switch variant {
-	case "all":
+	case "all", "fill":
 		start("all", "all")
 	default:
 		replicas := 1
@@ -266,10 +301,10 @@ func startVariant(tb testing.TB, variant, sinkURL string) pipeRig {
 
 // pipeYAML is the config of every triggerflow process: one route, CREATE → a POST to
 // the sink; no SecureChange, no notifier.
-func pipeYAML(natsURL, admin, ingress, instance, pwFile, sinkURL string) string {
+func pipeYAML(natsYAML, admin, ingress, instance, pwFile, sinkURL string, pprof bool) string {
 	return fmt.Sprintf(`log: {level: warn}
-nats: {url: %[1]q}
-admin: {listen: %[2]q}
+%[1]s
+admin: {listen: %[2]q, pprof: %[8]t}
 ingress:
   listen: %[3]q
   instance: %[4]q
@@ -288,7 +323,7 @@ routes:
           method: POST
           path: /api/now/table/change_request
           body: '{"ticket":"#ticket_id#"}'
-`, natsURL, admin, ingress, instance, e2eUser, pwFile, sinkURL)
+`, natsYAML, admin, ingress, instance, e2eUser, pwFile, sinkURL, pprof)
 }
 
 // startLimit is the one-hop limit in this process: an HTTP handler that decodes the
@@ -374,8 +409,12 @@ func pipeTable(o pipeOptions, results []pipeResult) string {
 	fmt.Fprintf(&sb, "%-8s %5s %7s %7s %4s %9s %6s %8s %8s %10s %10s %9s %9s\n",
 		"variant", "round", "acked", "refused", "dup", "events/s", "ratio", "p50 ms", "p99 ms", "cpu µs/ev", "bench µs", "js-api/t", "msgs-in/t")
 	for _, r := range results {
-		fmt.Fprintf(&sb, "%-8s %5d %7d %7d %4d %9.0f %6.2f %8.1f %8.1f %10.0f %10.0f %9.3f %9.2f\n",
-			r.variant, r.round, r.acked, r.refused, r.dups, r.eps, r.ratio, ms(r.p50), ms(r.p99), r.pipelineCPU, r.benchCPU, r.jsAPI, r.msgsIn)
+		api, in := fmt.Sprintf("%.3f", r.jsAPI), fmt.Sprintf("%.2f", r.msgsIn)
+		if r.variant == "all" || r.variant == "fill" { // the embedded server has no monitoring port
+			api, in = "-", "-"
+		}
+		fmt.Fprintf(&sb, "%-8s %5d %7d %7d %4d %9.0f %6.2f %8.1f %8.1f %10.0f %10.0f %9s %9s\n",
+			r.variant, r.round, r.acked, r.refused, r.dups, r.eps, r.ratio, ms(r.p50), ms(r.p99), r.pipelineCPU, r.benchCPU, api, in)
 	}
 	sb.WriteString("\nper process: CPU µs per event, peak RSS (VmHWM) MiB\n")
 	for _, r := range results {

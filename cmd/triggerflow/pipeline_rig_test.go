@@ -23,17 +23,41 @@ import (
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 )
 
-// pipeProc is a process of a variant whose CPU time and peak RSS are reported.
+// pipeProc is a process of a variant whose CPU time and peak RSS are reported, with
+// what it takes to start it again (the replay variant stops and restarts services).
 type pipeProc struct {
-	name string
-	pid  int
+	name, bin string
+	args      []string
+	ready     func() error
+	debug     string // where /debug/pprof/ may be served (PIPE_PROFILE)
+	pid       int
+	p         *proc
 }
 
 // startProcess starts bin with args (startProc) and returns its name and pid.
 func startProcess(tb testing.TB, name, bin string, args []string, ready func() error) pipeProc {
 	tb.Helper()
 	p := startProc(tb, name, bin, args, nil, ready)
-	return pipeProc{name: name, pid: p.cmd.Process.Pid}
+	return pipeProc{name: name, bin: bin, args: args, ready: ready, pid: p.cmd.Process.Pid, p: p}
+}
+
+// stop stops the process gracefully (SIGINT) and waits for it to exit.
+func (pp pipeProc) stop(tb testing.TB) {
+	tb.Helper()
+	_ = pp.p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-pp.p.done:
+	case <-time.After(time.Minute):
+		tb.Fatalf("%s did not stop within a minute of SIGINT", pp.name)
+	}
+}
+
+// restart starts the stopped process again, with the same arguments.
+func (pp pipeProc) restart(tb testing.TB) pipeProc {
+	tb.Helper()
+	p := startProcess(tb, pp.name, pp.bin, pp.args, pp.ready)
+	p.debug = pp.debug
+	return p
 }
 
 // pipeNATS is a nats-server process (the same binary as natstest.StartProcess, file-backed
@@ -43,11 +67,15 @@ type pipeNATS struct {
 	url, monitor string
 }
 
-func startPipeNATS(tb testing.TB) pipeNATS {
+func startPipeNATS(tb testing.TB, profile bool) pipeNATS {
 	tb.Helper()
 	dir := tb.TempDir()
 	conf := filepath.Join(dir, "nats.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf("jetstream {\n  max_file_store: %d\n}\n", int64(natstest.MaxStore))), 0o644); err != nil {
+	prof := ""
+	if profile {
+		prof = "prof_port: " + strconv.Itoa(natstest.FreePort(tb)) + "\n"
+	}
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("%sjetstream {\n  max_file_store: %d\n}\n", prof, int64(natstest.MaxStore))), 0o644); err != nil {
 		tb.Fatal(err)
 	}
 	port, mport := natstest.FreePort(tb), natstest.FreePort(tb)
@@ -56,6 +84,9 @@ func startPipeNATS(tb testing.TB) pipeNATS {
 	n.pipeProc = startProcess(tb, "nats-server", natstest.ServerBinary(tb), args, func() error {
 		return httpOK(n.monitor + "/healthz")
 	})
+	if profile {
+		n.debug = "http://127.0.0.1:" + strings.TrimSuffix(strings.TrimPrefix(prof, "prof_port: "), "\n")
+	}
 	return n
 }
 
@@ -66,6 +97,9 @@ type counters struct{ jsAPI, msgsIn uint64 }
 
 func (n pipeNATS) counters(tb testing.TB) counters {
 	tb.Helper()
+	if n.monitor == "" { // the embedded server of `all`: no monitoring port
+		return counters{}
+	}
 	var jsz struct {
 		API struct {
 			Total uint64 `json:"total"`
@@ -203,9 +237,10 @@ type load struct {
 }
 
 // runLoad posts CREATE triggers of fresh tickets to the ingresses (connection i to
-// ingresses[i%len]) with conns connections for d: a closed loop, or with rate > 0 one
-// trigger every 1/rate s (each taken by a free connection).
-func runLoad(tb testing.TB, ingresses []string, conns int, d time.Duration, rate float64) *load {
+// ingresses[i%len]) with conns connections for d, or with fill > 0 until fill were acked:
+// a closed loop, or with rate > 0 one trigger every 1/rate s (each taken by a free
+// connection).
+func runLoad(tb testing.TB, ingresses []string, conns int, d time.Duration, rate float64, fill int) *load {
 	tb.Helper()
 	l := &load{started: map[string]time.Time{}, begin: time.Now()}
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}}
@@ -230,7 +265,7 @@ func runLoad(tb testing.TB, ingresses []string, conns int, d time.Duration, rate
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for time.Now().Before(end) {
+			for time.Now().Before(end) && !l.filled(fill) {
 				if ticks != nil {
 					if _, ok := <-ticks; !ok {
 						return
@@ -242,6 +277,13 @@ func runLoad(tb testing.TB, ingresses []string, conns int, d time.Duration, rate
 	}
 	wg.Wait()
 	return l
+}
+
+// filled reports whether fill > 0 triggers were acked.
+func (l *load) filled(fill int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return fill > 0 && len(l.started) >= fill
 }
 
 // post sends one trigger of a fresh ticket; it is never cut off, so that what the
