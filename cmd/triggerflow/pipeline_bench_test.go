@@ -129,7 +129,7 @@ type pipeResult struct {
 	acked, refused, dups   int
 	eps, ratio             float64
 	p50, p99               time.Duration
-	jsAPI, msgsIn          float64 // per trigger
+	jsAPI, storedT, msgsIn float64 // per trigger
 	cpu                    []float64
 	rss                    []float64
 	procs                  []string
@@ -169,6 +169,7 @@ func runVariant(b *testing.B, o pipeOptions, variant string, round int) pipeResu
 	r.eps = n / r.lastDelivery.Seconds()
 	r.jsAPI = float64(after.counters.jsAPI-before.counters.jsAPI) / n
 	r.msgsIn = float64(after.counters.msgsIn-before.counters.msgsIn) / n
+	r.storedT = float64(after.counters.stored-before.counters.stored) / n
 	for i, p := range rig.procs {
 		r.procs = append(r.procs, p.name)
 		r.cpu = append(r.cpu, float64(after.ticks[i]-before.ticks[i])*usPerTick/n)
@@ -406,15 +407,15 @@ func pipeTable(o pipeOptions, results []pipeResult) string {
 	}
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "whole pipeline, %s, %s per run; ratio = events/s ÷ the limit's in the same round\n", mode, o.seconds)
-	fmt.Fprintf(&sb, "%-8s %5s %7s %7s %4s %9s %6s %8s %8s %10s %10s %9s %9s\n",
-		"variant", "round", "acked", "refused", "dup", "events/s", "ratio", "p50 ms", "p99 ms", "cpu µs/ev", "bench µs", "js-api/t", "msgs-in/t")
+	fmt.Fprintf(&sb, "%-8s %5s %7s %7s %4s %9s %6s %8s %8s %10s %10s %9s %9s %9s\n",
+		"variant", "round", "acked", "refused", "dup", "events/s", "ratio", "p50 ms", "p99 ms", "cpu µs/ev", "bench µs", "js-api/t", "stored/t", "msgs-in/t")
 	for _, r := range results {
-		api, in := fmt.Sprintf("%.3f", r.jsAPI), fmt.Sprintf("%.2f", r.msgsIn)
+		api, stored, in := fmt.Sprintf("%.3f", r.jsAPI), fmt.Sprintf("%.2f", r.storedT), fmt.Sprintf("%.2f", r.msgsIn)
 		if r.variant == "all" || r.variant == "fill" { // the embedded server has no monitoring port
-			api, in = "-", "-"
+			api, stored, in = "-", "-", "-"
 		}
-		fmt.Fprintf(&sb, "%-8s %5d %7d %7d %4d %9.0f %6.2f %8.1f %8.1f %10.0f %10.0f %9s %9s\n",
-			r.variant, r.round, r.acked, r.refused, r.dups, r.eps, r.ratio, ms(r.p50), ms(r.p99), r.pipelineCPU, r.benchCPU, api, in)
+		fmt.Fprintf(&sb, "%-8s %5d %7d %7d %4d %9.0f %6.2f %8.1f %8.1f %10.0f %10.0f %9s %9s %9s\n",
+			r.variant, r.round, r.acked, r.refused, r.dups, r.eps, r.ratio, ms(r.p50), ms(r.p99), r.pipelineCPU, r.benchCPU, api, stored, in)
 	}
 	sb.WriteString("\nper process: CPU µs per event, peak RSS (VmHWM) MiB\n")
 	for _, r := range results {
@@ -425,6 +426,7 @@ func pipeTable(o pipeOptions, results []pipeResult) string {
 		sb.WriteString("\n")
 	}
 	sb.WriteString("js-api/t: /jsz api.total per trigger ($JS.API requests: no stream publishes, direct gets, pull requests or acks);\n" +
+		"stored/t: /jsz messages per trigger (messages stored in every stream);\n" +
 		"msgs-in/t: /varz in_msgs per trigger (every client message, acks included);\n" +
 		"cpu µs/ev: the variant's processes (nats-server included); bench µs: this process (load and sink, and for limit its hop too)\n")
 	return sb.String()

@@ -91,9 +91,10 @@ func startPipeNATS(tb testing.TB, profile bool) pipeNATS {
 }
 
 // counters are the server's totals: JetStream API requests (/jsz api.total: $JS.API
-// requests only; stream publishes, direct gets, pull requests and acks are not in it)
-// and every message clients sent it (/varz in_msgs: publishes, acks, pulls, API).
-type counters struct{ jsAPI, msgsIn uint64 }
+// requests only; stream publishes, direct gets, pull requests and acks are not in it),
+// messages stored in all streams (/jsz messages), and every message clients sent it
+// (/varz in_msgs: publishes, acks, pulls, direct gets, API).
+type counters struct{ jsAPI, stored, msgsIn uint64 }
 
 func (n pipeNATS) counters(tb testing.TB) counters {
 	tb.Helper()
@@ -101,7 +102,8 @@ func (n pipeNATS) counters(tb testing.TB) counters {
 		return counters{}
 	}
 	var jsz struct {
-		API struct {
+		Messages uint64 `json:"messages"`
+		API      struct {
 			Total uint64 `json:"total"`
 		} `json:"api"`
 	}
@@ -110,7 +112,7 @@ func (n pipeNATS) counters(tb testing.TB) counters {
 	}
 	getJSON(tb, n.monitor+"/jsz", &jsz)
 	getJSON(tb, n.monitor+"/varz", &varz)
-	return counters{jsAPI: jsz.API.Total, msgsIn: varz.InMsgs}
+	return counters{jsAPI: jsz.API.Total, stored: jsz.Messages, msgsIn: varz.InMsgs}
 }
 
 func getJSON(tb testing.TB, url string, v any) {
