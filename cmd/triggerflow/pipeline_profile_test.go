@@ -1,11 +1,12 @@
 package main_test
 
-// PIPE_PROFILE=<dir> of BenchmarkPipeline: a CPU profile of every triggerflow process
-// that serves /debug/pprof/ (admin.pprof: dispatcher, itsm-sync) taken during the load, and
-// a heap profile after it, written to <dir>/<variant>-r<round>-<process>.{cpu,heap}.pprof
-// (`go tool pprof -top <file>`).
+// PIPE_PROFILE=<dir> of BenchmarkPipeline: a CPU profile of every process that serves
+// /debug/pprof/ (nats-server through its prof_port; dispatcher and itsm-sync through
+// admin.pprof) taken during the load, and a heap profile after it, written to
+// <dir>/<variant>-r<round>-<process>.{cpu,heap}.pprof (`go tool pprof -top <file>`).
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -81,20 +82,13 @@ func (p *profiler) fetch(pp pipeProc, what, kind string) {
 	f, err := os.Create(path)
 	if err == nil {
 		_, err = io.Copy(f, res.Body)
-		err = errorsJoin(err, f.Close())
+		err = errors.Join(err, f.Close())
 	}
 	if err != nil {
 		note(fmt.Sprintf("%s: %s profile not written: %v", pp.name, kind, err))
 		return
 	}
 	note(path)
-}
-
-func errorsJoin(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 func (o pipeOptions) profileDir(tb testing.TB) string {
