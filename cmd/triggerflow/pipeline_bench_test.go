@@ -279,7 +279,7 @@ func startVariant(tb testing.TB, variant, sinkURL string, profile bool) pipeRig 
 		p := startProcess(tb, instance, triggerflowBinary(tb), []string{command, "--config", rig.config},
 			func() error { return httpOK("http://" + ready + "/readyz") })
 		if profile {
-			p.debug = "http://" + ready
+			p.debug = "http://" + admin
 		}
 		rig.procs = append(rig.procs, p)
 	}

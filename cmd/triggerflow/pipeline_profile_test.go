@@ -1,8 +1,8 @@
 package main_test
 
-// PIPE_PROFILE=<dir> of BenchmarkPipeline: a CPU profile of every process that serves
-// /debug/pprof/ (nats-server through its prof_port; dispatcher and itsm-sync through
-// admin.pprof) taken during the load, and a heap profile after it, written to
+// PIPE_PROFILE=<dir> of BenchmarkPipeline: a CPU profile of every process (nats-server
+// through its prof_port, triggerflow's through admin.pprof on admin.listen) taken during
+// the load, and a heap profile after it, written to
 // <dir>/<variant>-r<round>-<process>.{cpu,heap}.pprof (`go tool pprof -top <file>`).
 
 import (
@@ -75,7 +75,7 @@ func (p *profiler) fetch(pp pipeProc, what, kind string) {
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		note(fmt.Sprintf("%s: no %s profile: %s (no /debug/pprof/ there: admin.pprof serves it on the admin listener only)", pp.name, kind, res.Status))
+		note(fmt.Sprintf("%s: no %s profile: %s (no /debug/pprof/ there)", pp.name, kind, res.Status))
 		return
 	}
 	path := filepath.Join(p.dir, fmt.Sprintf("%s-%s.%s.pprof", p.prefix, pp.name, kind))

@@ -48,7 +48,8 @@ func Services(command string, cfg *config.Config) []string {
 // runtime (logging, the NATS connection and, when nats.url is empty, an embedded
 // nats-server, health, tracing), the watermill router for the services that consume,
 // the admin listener for a consuming service run alone (the ingress serves /healthz,
-// /readyz and /metrics on its own listener), and the services' modules.
+// /readyz and /metrics on its own listener; with the ingress, admin.listen serves only
+// admin.pprof's /debug/pprof/), and the services' modules.
 func Options(command string, cfg *config.Config, opts ingress.Options) []fx.Option {
 	o := []fx.Option{
 		fx.Supply(cfg, opts),
@@ -62,6 +63,8 @@ func Options(command string, cfg *config.Config, opts ingress.Options) []fx.Opti
 	services := Services(command, cfg)
 	if command != "all" && command != "ingress" {
 		o = append(o, health.ServerModule)
+	} else {
+		o = append(o, health.PprofModule) // admin.listen with /debug/pprof/ alone, if admin.pprof
 	}
 	if slices.ContainsFunc(services, func(s string) bool { return s != "ingress" }) {
 		o = append(o, bus.RouterModule)

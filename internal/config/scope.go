@@ -24,8 +24,9 @@ func (p *Problem) Concerns(service string) bool {
 		return true
 	case "ingress":
 		return service == "ingress"
-	case "admin": // the operational listener of the commands without the ingress
-		return service != "ingress"
+	case "admin": // the operational listener of the commands without the ingress, and
+		// admin.pprof's for every command
+		return service != "ingress" || strings.HasPrefix(path, "admin.pprof")
 	case "securechange": // enrichment, write-backs, requester/handler addresses
 		return service == "dispatcher" || service == "itsm-sync" || service == "notifier"
 	case "servers":

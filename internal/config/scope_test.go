@@ -27,7 +27,7 @@ func TestProblemConcerns(t *testing.T) {
 		{"routes[2].when", []string{"dispatcher"}},
 		{"routes[2].on_failure", []string{"dispatcher", "notifier"}},
 		{"admin.listen", []string{"dispatcher", "itsm-sync", "notifier"}},
-		{"admin.pprof", []string{"dispatcher", "itsm-sync", "notifier"}},
+		{"admin.pprof", []string{"ingress", "dispatcher", "itsm-sync", "notifier"}},
 	} {
 		p := &config.Problem{Path: tc.path}
 		for _, s := range config.Services {

@@ -136,25 +136,45 @@ var ServerModule = fx.Module("admin",
 		h.Pprof = c.Admin.Pprof
 		mux := http.NewServeMux()
 		h.Mount(mux)
-		srv := &http.Server{Addr: c.Admin.Listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		endpoints := "/healthz /readyz /metrics"
 		if h.Pprof {
 			endpoints += " /debug/pprof/"
 		}
-		lc.Append(fx.Hook{
-			OnStart: func(context.Context) error {
-				ln, err := net.Listen("tcp", c.Admin.Listen)
-				if err != nil {
-					return fmt.Errorf("admin.listen %s: %w", c.Admin.Listen, err)
-				}
-				if h.Pprof {
-					log.Warn(pprofWarning)
-				}
-				log.Info("admin listening", "url", "http://"+ln.Addr().String(), "endpoints", endpoints)
-				go func() { _ = srv.Serve(ln) }()
-				return nil
-			},
-			OnStop: func(ctx context.Context) error { return srv.Shutdown(ctx) },
-		})
+		serveAdmin(lc, c.Admin, mux, endpoints, log)
 	}),
 )
+
+// PprofModule is admin.pprof for the commands with the ingress (ingress, all), whose
+// /healthz, /readyz and /metrics are on the ingress's own listener, which mediators and
+// ITSM servers reach: profiles never go there. With admin.pprof on, admin.listen serves
+// /debug/pprof/ alone; off, nothing listens on it.
+var PprofModule = fx.Module("pprof",
+	fx.Invoke(func(lc fx.Lifecycle, c *config.Config, log *slog.Logger) {
+		if !c.Admin.Pprof {
+			return
+		}
+		mux := http.NewServeMux()
+		mountPprof(mux)
+		serveAdmin(lc, c.Admin, mux, "/debug/pprof/", log)
+	}),
+)
+
+// serveAdmin serves mux on a.Listen from start to stop, with the warning of admin.pprof.
+func serveAdmin(lc fx.Lifecycle, a config.Admin, mux *http.ServeMux, endpoints string, log *slog.Logger) {
+	srv := &http.Server{Addr: a.Listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			ln, err := net.Listen("tcp", a.Listen)
+			if err != nil {
+				return fmt.Errorf("admin.listen %s: %w", a.Listen, err)
+			}
+			if a.Pprof {
+				log.Warn(pprofWarning)
+			}
+			log.Info("admin listening", "url", "http://"+ln.Addr().String(), "endpoints", endpoints)
+			go func() { _ = srv.Serve(ln) }()
+			return nil
+		},
+		OnStop: func(ctx context.Context) error { return srv.Shutdown(ctx) },
+	})
+}

@@ -98,10 +98,21 @@ func TestServerModulePprof(t *testing.T) {
 // returns the listener's URL, as logged, and everything logged at start.
 func startAdmin(t *testing.T, pprof bool) (string, string) {
 	t.Helper()
+	url, logged := startModule(t, health.ServerModule, pprof)
+	if url == "" {
+		t.Fatalf("no \"admin listening\" line in\n%s", logged)
+	}
+	return url, logged
+}
+
+// startModule starts module (ServerModule or PprofModule) on a free port and returns the
+// URL its "admin listening" line gives ("" without one) and what it logged.
+func startModule(t *testing.T, module fx.Option, pprof bool) (string, string) {
+	t.Helper()
 	cfg := &config.Config{Admin: config.Admin{Listen: "127.0.0.1:0", Pprof: pprof}}
 	var logged bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logged, nil))
-	app := fx.New(fx.Supply(cfg, health.Handler{Registry: health.NewRegistry()}, log), health.ServerModule, fx.NopLogger)
+	app := fx.New(fx.Supply(cfg, health.Handler{Registry: health.NewRegistry()}, log), module, fx.NopLogger)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := app.Start(ctx); err != nil {
@@ -114,6 +125,33 @@ func startAdmin(t *testing.T, pprof bool) (string, string) {
 			return rec.URL, logged.String()
 		}
 	}
-	t.Fatalf("no \"admin listening\" line in\n%s", logged.String())
-	return "", ""
+	return "", logged.String()
+}
+
+// TestPprofModule: with the ingress (ingress, all), admin.listen serves /debug/pprof/
+// alone when admin.pprof is on (the health endpoints stay on the ingress's listener), and
+// nothing listens when it is off.
+func TestPprofModule(t *testing.T) {
+	t.Parallel()
+	if url, logged := startModule(t, health.PprofModule, false); url != "" || logged != "" {
+		t.Errorf("admin.pprof off: listening on %q, logged\n%s", url, logged)
+	}
+	url, logged := startModule(t, health.PprofModule, true)
+	if url == "" {
+		t.Fatalf("admin.pprof on: no \"admin listening\" line in\n%s", logged)
+	}
+	if code, _ := get(t, url+"/debug/pprof/"); code != http.StatusOK {
+		t.Errorf("GET /debug/pprof/ %d, want 200", code)
+	}
+	if code, body := get(t, url+"/debug/pprof/heap"); code != http.StatusOK || len(body) == 0 {
+		t.Errorf("GET /debug/pprof/heap %d, %d bytes", code, len(body))
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		if code, _ := get(t, url+path); code != http.StatusNotFound {
+			t.Errorf("GET %s %d, want 404 (served on the ingress's listener)", path, code)
+		}
+	}
+	if n := strings.Count(logged, `"level":"WARN","msg":"admin.pprof is on`); n != 1 {
+		t.Errorf("%d warnings in\n%s", n, logged)
+	}
 }
