@@ -4,7 +4,8 @@ package main_test
 // dispatcher and itsm-sync stop, `triggerflow replay` republishes every trigger of the
 // load, and each service is started again alone, timed until its lanes have nothing
 // pending: the dispatcher re-plans the replayed triggers, then itsm-sync finds each of
-// their operations done (a skipped result, nothing sent to the sink).
+// their operations done (a skipped result, nothing sent to the sink). And the fill
+// variant's second phase: `all` restarted on the store it filled (storedPhase).
 
 import (
 	"context"
