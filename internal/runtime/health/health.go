@@ -41,7 +41,7 @@ func NewRegistry() *prometheus.Registry {
 	return r
 }
 
-// Handler serves the three operational endpoints, and the profiles when Pprof is set.
+// Handler serves the three operational endpoints.
 type Handler struct {
 	JS       jetstream.JetStream
 	Registry *prometheus.Registry
@@ -49,15 +49,12 @@ type Handler struct {
 	Consumers *bus.Consumers
 	// ReadyTimeout bounds one readiness probe of JetStream. Default 2s.
 	ReadyTimeout time.Duration
-	// Pprof also mounts net/http/pprof under /debug/pprof/ (admin.pprof; only the admin
-	// listener sets it, never the ingress's).
-	Pprof bool
 }
 
 // pprofWarning is logged once at start when admin.pprof is on.
 const pprofWarning = "admin.pprof is on: /debug/pprof/ exposes profiles and the command line on the admin listener; keep it off in production"
 
-// Mount adds /healthz, /readyz and /metrics to mux, and /debug/pprof/ when h.Pprof.
+// Mount adds /healthz, /readyz and /metrics to mux.
 func (h Handler) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -65,15 +62,13 @@ func (h Handler) Mount(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /readyz", h.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(h.Registry, promhttp.HandlerOpts{Registry: h.Registry}))
-	if h.Pprof {
-		mountPprof(mux)
-	}
 }
 
-// mountPprof adds net/http/pprof's handlers to mux, as its init adds them to
+// MountPprof adds net/http/pprof's handlers to mux, as its init adds them to
 // http.DefaultServeMux: the index (which also serves the named profiles, e.g.
-// /debug/pprof/heap and /debug/pprof/goroutine), cmdline, profile, symbol and trace.
-func mountPprof(mux *http.ServeMux) {
+// /debug/pprof/heap and /debug/pprof/goroutine), cmdline, profile, symbol and trace. Only
+// the admin listener mounts them (admin.pprof), never the ingress's.
+func MountPprof(mux *http.ServeMux) {
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -133,11 +128,11 @@ var Module = fx.Module("health",
 // with /debug/pprof/ when admin.pprof is on.
 var ServerModule = fx.Module("admin",
 	fx.Invoke(func(lc fx.Lifecycle, c *config.Config, h Handler, log *slog.Logger) {
-		h.Pprof = c.Admin.Pprof
 		mux := http.NewServeMux()
 		h.Mount(mux)
 		endpoints := "/healthz /readyz /metrics"
-		if h.Pprof {
+		if c.Admin.Pprof {
+			MountPprof(mux)
 			endpoints += " /debug/pprof/"
 		}
 		serveAdmin(lc, c.Admin, mux, endpoints, log)
@@ -154,7 +149,7 @@ var PprofModule = fx.Module("pprof",
 			return
 		}
 		mux := http.NewServeMux()
-		mountPprof(mux)
+		MountPprof(mux)
 		serveAdmin(lc, c.Admin, mux, "/debug/pprof/", log)
 	}),
 )

@@ -33,14 +33,17 @@ func get(t *testing.T, url string) (int, []byte) {
 	return resp.StatusCode, body
 }
 
-// TestMountPprof: /debug/pprof/ is 404 unless Pprof is set; with it, the index, the named
-// profiles, cmdline, symbol, trace and a one-second CPU profile are served, and the three
-// operational endpoints are unchanged either way.
+// TestMountPprof: /debug/pprof/ is 404 unless MountPprof added it; with it, the index,
+// the named profiles, cmdline, symbol, trace and a one-second CPU profile are served, and
+// the three operational endpoints are unchanged either way.
 func TestMountPprof(t *testing.T) {
 	t.Parallel()
 	for _, on := range []bool{false, true} {
 		mux := http.NewServeMux()
-		health.Handler{Registry: health.NewRegistry(), Pprof: on}.Mount(mux)
+		health.Handler{Registry: health.NewRegistry()}.Mount(mux)
+		if on {
+			health.MountPprof(mux)
+		}
 		srv := httptest.NewServer(mux)
 		t.Cleanup(srv.Close)
 		if code, body := get(t, srv.URL+"/healthz"); code != http.StatusOK || string(body) != "ok\n" {
