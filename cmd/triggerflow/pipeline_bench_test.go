@@ -173,7 +173,7 @@ func runVariant(b *testing.B, o pipeOptions, variant string, round int) pipeResu
 	for i, p := range rig.procs {
 		r.procs = append(r.procs, p.name)
 		r.cpu = append(r.cpu, float64(after.ticks[i]-before.ticks[i])*usPerTick/n)
-		r.rss = append(r.rss, peakRSS(b, p.pid))
+		r.rss = append(r.rss, peakRSS(b, p.pid()))
 		r.pipelineCPU += r.cpu[i]
 	}
 	r.benchCPU = float64(after.self-before.self) * usPerTick / n
@@ -197,7 +197,7 @@ func snapshot(tb testing.TB, rig pipeRig) procSnapshot {
 	tb.Helper()
 	s := procSnapshot{counters: rig.nats.counters(tb), self: cpuTicks(tb, os.Getpid())}
 	for _, p := range rig.procs {
-		s.ticks = append(s.ticks, cpuTicks(tb, p.pid))
+		s.ticks = append(s.ticks, cpuTicks(tb, p.pid()))
 	}
 	return s
 }
@@ -229,7 +229,7 @@ func reconcile(tb testing.TB, variant string, l *load, s *sink) pipeResult {
 			variant, r.acked, r.delivered, s.dups, len(unacked), unacked[:min(3, len(unacked))])
 	}
 	slices.Sort(lat)
-	r.p50, r.p99 = lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)]
+	r.p50, r.p99 = quantile(lat, 0.5), quantile(lat, 0.99)
 	r.lastDelivery = s.last.Sub(l.begin)
 	return r
 }
@@ -430,6 +430,11 @@ func pipeTable(o pipeOptions, results []pipeResult) string {
 		"msgs-in/t: /varz in_msgs per trigger (every client message, acks included);\n" +
 		"cpu µs/ev: the variant's processes (nats-server included); bench µs: this process (load and sink, and for limit its hop too)\n")
 	return sb.String()
+}
+
+// quantile is the q-quantile of sorted latencies (nearest rank, never past the last).
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	return sorted[min(len(sorted)-1, int(float64(len(sorted))*q))]
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

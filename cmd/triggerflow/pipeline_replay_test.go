@@ -77,7 +77,7 @@ func (rig *pipeRig) find(tb testing.TB, name string) int {
 // acknowledgement seen, and the CPU µs per message of the process and of nats-server.
 func drainRate(tb testing.TB, js jetstream.JetStream, rig *pipeRig, i int, stream, prefix string, n int) (rate, cpu, server float64) {
 	tb.Helper()
-	ns := rig.procs[0].pid
+	ns := rig.procs[0].pid()
 	start, startNATS := time.Now(), cpuTicks(tb, ns)
 	rig.procs[i] = rig.procs[i].restart(tb)
 	var first time.Time
@@ -96,7 +96,7 @@ func drainRate(tb testing.TB, js jetstream.JetStream, rig *pipeRig, i int, strea
 	if first.IsZero() || took < 100*time.Millisecond { // drained between two polls
 		took, done = time.Since(start), n
 	}
-	cpu = float64(cpuTicks(tb, rig.procs[i].pid)) * usPerTick / float64(n)
+	cpu = float64(cpuTicks(tb, rig.procs[i].pid())) * usPerTick / float64(n)
 	server = float64(cpuTicks(tb, ns)-startNATS) * usPerTick / float64(n)
 	return float64(done) / took.Seconds(), cpu, server
 }
@@ -179,8 +179,8 @@ func storedPhase(tb testing.TB, rig *pipeRig, s *sink, o pipeOptions) *storedRes
 	}
 	s.mu.Unlock()
 	slices.Sort(lat)
-	r.p99 = lat[min(len(lat)-1, len(lat)*99/100)]
-	r.rss = peakRSS(tb, rig.procs[0].pid)
+	r.p99 = quantile(lat, 0.99)
+	r.rss = peakRSS(tb, rig.procs[0].pid())
 	return r
 }
 

@@ -30,15 +30,16 @@ type pipeProc struct {
 	args      []string
 	ready     func() error
 	debug     string // where /debug/pprof/ may be served (PIPE_PROFILE)
-	pid       int
 	p         *proc
 }
+
+func (pp pipeProc) pid() int { return pp.p.cmd.Process.Pid }
 
 // startProcess starts bin with args (startProc) and returns its name and pid.
 func startProcess(tb testing.TB, name, bin string, args []string, ready func() error) pipeProc {
 	tb.Helper()
 	p := startProc(tb, name, bin, args, nil, ready)
-	return pipeProc{name: name, bin: bin, args: args, ready: ready, pid: p.cmd.Process.Pid, p: p}
+	return pipeProc{name: name, bin: bin, args: args, ready: ready, p: p}
 }
 
 // stop stops the process gracefully (SIGINT) and waits for it to exit.
@@ -71,9 +72,10 @@ func startPipeNATS(tb testing.TB, profile bool) pipeNATS {
 	tb.Helper()
 	dir := tb.TempDir()
 	conf := filepath.Join(dir, "nats.conf")
-	prof := ""
+	prof, pport := "", 0
 	if profile {
-		prof = "prof_port: " + strconv.Itoa(natstest.FreePort(tb)) + "\n"
+		pport = natstest.FreePort(tb)
+		prof = "prof_port: " + strconv.Itoa(pport) + "\n"
 	}
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf("%sjetstream {\n  max_file_store: %d\n}\n", prof, int64(natstest.MaxStore))), 0o644); err != nil {
 		tb.Fatal(err)
@@ -85,7 +87,7 @@ func startPipeNATS(tb testing.TB, profile bool) pipeNATS {
 		return httpOK(n.monitor + "/healthz")
 	})
 	if profile {
-		n.debug = "http://127.0.0.1:" + strings.TrimSuffix(strings.TrimPrefix(prof, "prof_port: "), "\n")
+		n.debug = "http://127.0.0.1:" + strconv.Itoa(pport)
 	}
 	return n
 }
