@@ -340,10 +340,18 @@ var cases = []struct {
 }
 
 // checkDeadLetter: the operation is on scw.dlq.<service>.<ticket> with its error and where
-// it was going.
+// it was going. The runner publishes the failed result before the dead letter (the dead
+// letter acks), so a test that has seen the result polls for the dead letter.
 func checkDeadLetter(t *testing.T, g *rig, o events.Operation, errPart string) {
 	t.Helper()
-	dl := natstest.Msgs(t, g.js, events.StreamDLQ, fmt.Sprintf("scw.dlq.%s.%s", g.tg.Service, o.Ticket))
+	subject := fmt.Sprintf("scw.dlq.%s.%s", g.tg.Service, o.Ticket)
+	var dl []*jetstream.RawStreamMsg
+	natstest.CheckFor(t, time.Minute, 10*time.Millisecond, func() error {
+		if dl = natstest.Msgs(t, g.js, events.StreamDLQ, subject); len(dl) == 0 {
+			return fmt.Errorf("no dead letter on %s", subject)
+		}
+		return nil
+	})
 	if len(dl) != 1 || !errContains(dl[0].Header.Get(events.HdrError), errPart) ||
 		dl[0].Header.Get(events.HdrOriginalSubject) != o.StoredSubject() || dl[0].Header.Get(events.HdrService) != g.tg.Service {
 		t.Fatalf("dead letters of %s: %+v", o.Ticket, dl)
