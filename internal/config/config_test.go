@@ -36,6 +36,7 @@ func TestDefaults(t *testing.T) {
 		"streams.trigger_max":   365 * 24 * time.Hour,
 		"nats.embedded.port":    4222,
 		"nats.embedded.storedr": ".triggerflow/nats",
+		"nats.embedded.memory":  config.ByteSize(150 << 20),
 	}
 	got := map[string]any{
 		"ingress.listen":        c.Ingress.Listen,
@@ -47,6 +48,7 @@ func TestDefaults(t *testing.T) {
 		"streams.trigger_max":   c.Streams.Limits["SCW_TRIGGERS"].MaxAge,
 		"nats.embedded.port":    c.NATS.Embedded.Port,
 		"nats.embedded.storedr": c.NATS.Embedded.StoreDir,
+		"nats.embedded.memory":  c.NATS.Embedded.MemoryLimit,
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -77,6 +79,8 @@ func TestProblems(t *testing.T) {
 			[]string{"2 log.level: \"loud\" is not one of", "4 ingress.rejections: \"maybe\"", "5 ingress.path: \"nope\" must start with /", "7 streams.duplicates: 1m0s is below the minimum 10m0s"}},
 		{"nats url scheme", "nats:\n  url: localhost:4222\n", []string{"2 nats.url: server 1 \"localhost:4222\" has no scheme"}},
 		{"replicas embedded", "nats:\n  replicas: 3\n", []string{"2 nats.replicas: 3 needs a cluster"}},
+		{"embedded memory limit", "nats:\n  embedded:\n    memory_limit: 64MiB\n", []string{"3 nats.embedded.memory_limit: 64MiB is below 96MiB"}},
+		{"embedded memory limit size", "nats:\n  embedded:\n    memory_limit: lots\n", []string{"3 : \"lots\" is not a size"}},
 		{"publish vs write timeout", "ingress:\n  publish_timeout: 40s\n", []string{"2 ingress.publish_timeout: 40s must be shorter than ingress.write_timeout"}},
 		{"duplicate user", "ingress:\n  users:\n    - {name: a, password_file: /dev/null/x}\n    - {name: a, password_file: /dev/null/x}\n",
 			[]string{"3 ingress.users[0].password_file: read secret file", "4 ingress.users[1].name: \"a\" is listed twice", "4 ingress.users[1].password_file: read secret file"}},
