@@ -174,6 +174,9 @@ func runVariant(b *testing.B, o pipeOptions, variant string, round int) pipeResu
 		r.procs = append(r.procs, p.name)
 		r.cpu = append(r.cpu, float64(after.ticks[i]-before.ticks[i])*usPerTick/n)
 		r.rss = append(r.rss, peakRSS(b, p.pid()))
+		if service := p.name != "nats-server" && variant != "all" && variant != "fill"; service && r.rss[i] > serviceRSSBudget {
+			b.Errorf("%s: %s peaked at %.0f MiB RSS, over the %d MiB budget of a service", variant, p.name, r.rss[i], serviceRSSBudget)
+		}
 		r.pipelineCPU += r.cpu[i]
 	}
 	r.benchCPU = float64(after.self-before.self) * usPerTick / n

@@ -181,8 +181,18 @@ func storedPhase(tb testing.TB, rig *pipeRig, s *sink, o pipeOptions) *storedRes
 	slices.Sort(lat)
 	r.p99 = quantile(lat, 0.99)
 	r.rss = peakRSS(tb, rig.procs[0].pid())
+	if o.fill <= 60000 && r.rss > allRSSBudget { // PIPE_FILL: the load stops just past it
+		tb.Errorf("fill: `all` restarted on %d stored triggers peaked at %.0f MiB RSS, over its %d MiB budget (nats.embedded.memory_limit)", r.stored, r.rss, allRSSBudget)
+	}
 	return r
 }
+
+// The memory budgets the benchmark holds the processes to (issue 16): `all` with up to
+// 60,000 triggers stored, and each service of the split deployment under load.
+const (
+	allRSSBudget     = 200 // MiB
+	serviceRSSBudget = 60  // MiB
+)
 
 // storedTable is the fill variants' second lines.
 func storedTable(results []pipeResult) string {
