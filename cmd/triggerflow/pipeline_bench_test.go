@@ -253,9 +253,13 @@ func serveHTTP(tb testing.TB, h http.Handler) string {
 func startVariant(tb testing.TB, variant, sinkURL string, profile bool) pipeRig {
 	tb.Helper()
 	var rig pipeRig
-	natsYAML := "nats: {embedded: {host: 127.0.0.1, port: " + strconv.Itoa(natstest.FreePort(tb)) +
-		", store_dir: " + strconv.Quote(filepath.Join(tb.TempDir(), "nats")) + "}}"
-	if variant != "all" && variant != "fill" { // those run their own, embedded JetStream
+	// all and fill run their own, embedded JetStream, with its monitoring port for the
+	// counters (/jsz, /varz).
+	port, mport := natstest.FreePort(tb), natstest.FreePort(tb)
+	rig.nats.url, rig.nats.monitor = "nats://127.0.0.1:"+strconv.Itoa(port), "http://127.0.0.1:"+strconv.Itoa(mport)
+	natsYAML := fmt.Sprintf("nats: {embedded: {host: 127.0.0.1, port: %d, monitor_port: %d, store_dir: %q}}",
+		port, mport, filepath.Join(tb.TempDir(), "nats"))
+	if variant != "all" && variant != "fill" {
 		rig.nats = startPipeNATS(tb, profile)
 		rig.procs = []pipeProc{rig.nats.pipeProc}
 		natsYAML = "nats: {url: " + strconv.Quote(rig.nats.url) + "}"
@@ -413,12 +417,8 @@ func pipeTable(o pipeOptions, results []pipeResult) string {
 	fmt.Fprintf(&sb, "%-8s %5s %7s %7s %4s %9s %6s %8s %8s %10s %10s %9s %9s %9s\n",
 		"variant", "round", "acked", "refused", "dup", "events/s", "ratio", "p50 ms", "p99 ms", "cpu µs/ev", "bench µs", "js-api/t", "stored/t", "msgs-in/t")
 	for _, r := range results {
-		api, stored, in := fmt.Sprintf("%.3f", r.jsAPI), fmt.Sprintf("%.2f", r.storedT), fmt.Sprintf("%.2f", r.msgsIn)
-		if r.variant == "all" || r.variant == "fill" { // the embedded server has no monitoring port
-			api, stored, in = "-", "-", "-"
-		}
-		fmt.Fprintf(&sb, "%-8s %5d %7d %7d %4d %9.0f %6.2f %8.1f %8.1f %10.0f %10.0f %9s %9s %9s\n",
-			r.variant, r.round, r.acked, r.refused, r.dups, r.eps, r.ratio, ms(r.p50), ms(r.p99), r.pipelineCPU, r.benchCPU, api, stored, in)
+		fmt.Fprintf(&sb, "%-8s %5d %7d %7d %4d %9.0f %6.2f %8.1f %8.1f %10.0f %10.0f %9.3f %9.2f %9.2f\n",
+			r.variant, r.round, r.acked, r.refused, r.dups, r.eps, r.ratio, ms(r.p50), ms(r.p99), r.pipelineCPU, r.benchCPU, r.jsAPI, r.storedT, r.msgsIn)
 	}
 	sb.WriteString("\nper process: CPU µs per event, peak RSS (VmHWM) MiB\n")
 	for _, r := range results {

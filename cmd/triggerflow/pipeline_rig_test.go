@@ -100,9 +100,6 @@ type counters struct{ jsAPI, stored, msgsIn uint64 }
 
 func (n pipeNATS) counters(tb testing.TB) counters {
 	tb.Helper()
-	if n.monitor == "" { // the embedded server of `all`: no monitoring port
-		return counters{}
-	}
 	var jsz struct {
 		Messages uint64 `json:"messages"`
 		API      struct {

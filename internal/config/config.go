@@ -122,6 +122,10 @@ type Embedded struct {
 	Port int    `yaml:"port"`
 	// StoreDir holds JetStream's files. Default .triggerflow/nats.
 	StoreDir string `yaml:"store_dir"`
+	// MonitorPort, when set, serves nats-server's monitoring endpoints (/varz, /jsz,
+	// /connz, /healthz) on Host:MonitorPort, as nats-server's -m does. 0 (the default):
+	// none; -1 picks a free port.
+	MonitorPort int `yaml:"monitor_port"`
 	// MemoryLimit is the Go soft memory limit (runtime/debug.SetMemoryLimit) of the
 	// process that runs the embedded server: the garbage collector works harder as the
 	// heap nears it, so that `triggerflow all` stays near it with tens of thousands of

@@ -80,6 +80,8 @@ func TestProblems(t *testing.T) {
 		{"nats url scheme", "nats:\n  url: localhost:4222\n", []string{"2 nats.url: server 1 \"localhost:4222\" has no scheme"}},
 		{"replicas embedded", "nats:\n  replicas: 3\n", []string{"2 nats.replicas: 3 needs a cluster"}},
 		{"embedded memory limit", "nats:\n  embedded:\n    memory_limit: 64MiB\n", []string{"3 nats.embedded.memory_limit: 64MiB is below 96MiB"}},
+		{"embedded monitor port", "nats:\n  embedded:\n    monitor_port: 70000\n", []string{"3 nats.embedded.monitor_port: 70000 is not a port of its own"}},
+		{"embedded monitor port taken", "nats:\n  embedded:\n    port: 4223\n    monitor_port: 4223\n", []string{"4 nats.embedded.monitor_port: 4223 is not a port of its own"}},
 		{"embedded memory limit size", "nats:\n  embedded:\n    memory_limit: lots\n", []string{"3 : \"lots\" is not a size"}},
 		{"publish vs write timeout", "ingress:\n  publish_timeout: 40s\n", []string{"2 ingress.publish_timeout: 40s must be shorter than ingress.write_timeout"}},
 		{"duplicate user", "ingress:\n  users:\n    - {name: a, password_file: /dev/null/x}\n    - {name: a, password_file: /dev/null/x}\n",

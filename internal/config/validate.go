@@ -84,6 +84,9 @@ func (v *validator) nats(n *NATS) {
 		if n.Embedded.Port < -1 || n.Embedded.Port > 65535 {
 			v.add("nats.embedded.port", fmt.Sprintf("%d is not a port (-1 picks a free one)", n.Embedded.Port))
 		}
+		if p := n.Embedded.MonitorPort; p < -1 || p > 65535 || p > 0 && p == n.Embedded.Port {
+			v.add("nats.embedded.monitor_port", fmt.Sprintf("%d is not a port of its own (0: none, -1 picks a free one)", p))
+		}
 		if l := n.Embedded.MemoryLimit; l >= 0 && l < MinEmbeddedMemoryLimit {
 			v.add("nats.embedded.memory_limit", fmt.Sprintf("%s is below %s: the garbage collector would run nearly all the time (write unlimited for no limit)", l, MinEmbeddedMemoryLimit))
 		}

@@ -52,6 +52,9 @@ func Start(c config.Embedded, log *slog.Logger) (Server, error) {
 		JetStreamMaxStore: EmbeddedMaxStore,
 		NoSigs:            true,
 		NoLog:             true,
+		// Monitoring (/varz, /jsz) when nats.embedded.monitor_port is set; 0: none.
+		HTTPHost: c.Host,
+		HTTPPort: c.MonitorPort,
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {
@@ -62,7 +65,11 @@ func Start(c config.Embedded, log *slog.Logger) (Server, error) {
 		s.Shutdown()
 		return Server{}, fmt.Errorf("embedded nats-server did not become ready in 30s (is %s already in use?)", net.JoinHostPort(c.Host, fmt.Sprint(c.Port)))
 	}
-	log.Info("embedded nats-server started", "url", s.ClientURL(), "store_dir", dir)
+	args := []any{"url", s.ClientURL(), "store_dir", dir}
+	if a := s.MonitorAddr(); a != nil {
+		args = append(args, "monitor", "http://"+a.String())
+	}
+	log.Info("embedded nats-server started", args...)
 	return Server{s}, nil
 }
 
