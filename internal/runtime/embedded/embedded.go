@@ -60,10 +60,22 @@ func Start(c config.Embedded, log *slog.Logger) (Server, error) {
 	if err != nil {
 		return Server{}, fmt.Errorf("embedded nats-server: %w", err)
 	}
+	// The server logs nothing (NoLog) but what stops it starting (a port in use, a store
+	// it cannot open), which it reports through Fatalf and then gives up: that is the error.
+	fatal := make(chan string, 1)
+	s.SetLogger(startLogger{fatal}, false, false)
 	go s.Start()
-	if !s.ReadyForConnections(30 * time.Second) {
+	ready := make(chan bool, 1)
+	go func() { ready <- s.ReadyForConnections(30 * time.Second) }()
+	select {
+	case msg := <-fatal:
 		s.Shutdown()
-		return Server{}, fmt.Errorf("embedded nats-server did not become ready in 30s (is %s already in use?)", net.JoinHostPort(c.Host, fmt.Sprint(c.Port)))
+		return Server{}, fmt.Errorf("embedded nats-server (nats.embedded): %s", msg)
+	case ok := <-ready:
+		if !ok {
+			s.Shutdown()
+			return Server{}, fmt.Errorf("embedded nats-server did not become ready in 30s (is %s already in use?)", net.JoinHostPort(c.Host, fmt.Sprint(c.Port)))
+		}
 	}
 	args := []any{"url", s.ClientURL(), "store_dir", dir}
 	if a := s.MonitorAddr(); a != nil {
@@ -72,6 +84,21 @@ func Start(c config.Embedded, log *slog.Logger) (Server, error) {
 	log.Info("embedded nats-server started", args...)
 	return Server{s}, nil
 }
+
+// startLogger keeps the embedded server quiet but for its first fatal error.
+type startLogger struct{ fatal chan<- string }
+
+func (l startLogger) Fatalf(format string, v ...any) {
+	select {
+	case l.fatal <- fmt.Sprintf(format, v...):
+	default:
+	}
+}
+func (startLogger) Noticef(string, ...any) {}
+func (startLogger) Warnf(string, ...any)   {}
+func (startLogger) Errorf(string, ...any)  {}
+func (startLogger) Debugf(string, ...any)  {}
+func (startLogger) Tracef(string, ...any)  {}
 
 // Stop shuts the server down and waits until it has.
 func (s Server) Stop() {

@@ -3,10 +3,13 @@ package embedded_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/runtime/embedded"
@@ -51,5 +54,41 @@ func TestMonitorPort(t *testing.T) {
 			}
 		}
 		s.Stop()
+	}
+}
+
+// TestPortInUse: a port of the embedded server that is taken fails the start at once,
+// naming what nats-server could not do, instead of after the 30 s readiness wait.
+func TestPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	taken := ln.Addr().(*net.TCPAddr).Port
+	for _, tc := range []struct {
+		name string
+		c    config.Embedded
+		want string
+	}{
+		{"client port", config.Embedded{Port: taken}, "Error listening on port"},
+		{"monitor port", config.Embedded{Port: -1, MonitorPort: taken}, "Can't start monitoring"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.c.Host, tc.c.StoreDir = "127.0.0.1", t.TempDir()
+			start := time.Now()
+			s, err := embedded.Start(tc.c, slog.New(slog.DiscardHandler))
+			if err == nil {
+				s.Stop()
+				t.Fatalf("started on a port in use (%d)", taken)
+			}
+			t.Log(err)
+			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), fmt.Sprint(taken)) {
+				t.Errorf("error %q, want %q and the port %d", err, tc.want, taken)
+			}
+			if d := time.Since(start); d > 20*time.Second {
+				t.Errorf("the start took %s to fail", d)
+			}
+		})
 	}
 }
