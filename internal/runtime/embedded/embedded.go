@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -106,22 +105,6 @@ func (s Server) Stop() {
 	s.WaitForShutdown()
 }
 
-// SetMemoryLimit sets the process's Go soft memory limit (nats.embedded.memory_limit)
-// unless GOMEMLIMIT is set, which wins, or limit is unlimited (negative). The embedded
-// server keeps message-block buffers, a subject index and the dedup window's ids in the
-// heap; without a limit the collector lets the heap grow to twice what is live.
-func SetMemoryLimit(limit config.ByteSize, log *slog.Logger) {
-	if env, ok := os.LookupEnv("GOMEMLIMIT"); ok {
-		log.Info("memory limit from GOMEMLIMIT, not nats.embedded.memory_limit", "limit", env)
-		return
-	}
-	if limit < 0 {
-		return
-	}
-	debug.SetMemoryLimit(int64(limit))
-	log.Info("memory limit set (nats.embedded.memory_limit)", "limit", limit.String())
-}
-
 // Module provides the embedded server to natsconn when nats.url is empty. The server
 // starts while the graph is built, before the connection that needs it, and its stop hook
 // is registered first, so it runs last: after every service and the connection stopped.
@@ -135,6 +118,10 @@ var Module = fx.Module("nats-embedded",
 		if err != nil {
 			return nil, err
 		}
+		ctx, stopWatch := context.WithCancel(context.Background())
+		lc.Append(fx.StartStopHook(func() {
+			go watchHeap(ctx, heapWatchEvery, heapWarnEvery, currentMemoryLimit, liveHeap, log)
+		}, stopWatch))
 		lc.Append(fx.StopHook(func(context.Context) {
 			s.Stop()
 			log.Info("embedded nats-server stopped")

@@ -1,0 +1,78 @@
+package embedded
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"os"
+	"runtime/debug"
+	"runtime/metrics"
+	"time"
+
+	"github.com/triggerflow/triggerflow/internal/config"
+)
+
+// SetMemoryLimit sets the process's Go soft memory limit (nats.embedded.memory_limit)
+// unless GOMEMLIMIT is set, which wins, or limit is unlimited (negative). The embedded
+// server keeps message-block buffers, a subject index and the dedup window's ids in the
+// heap; without a limit the collector lets the heap grow to twice what is live.
+func SetMemoryLimit(limit config.ByteSize, log *slog.Logger) {
+	if env, ok := os.LookupEnv("GOMEMLIMIT"); ok {
+		log.Info("memory limit from GOMEMLIMIT, not nats.embedded.memory_limit", "limit", env)
+		return
+	}
+	if limit < 0 {
+		return
+	}
+	debug.SetMemoryLimit(int64(limit))
+	log.Info("memory limit set (nats.embedded.memory_limit)", "limit", limit.String())
+}
+
+// How often the live heap is compared with the memory limit, and how often at most the
+// warning repeats while it stays near it.
+const (
+	heapWatchEvery = 30 * time.Second
+	heapWarnEvery  = time.Hour
+)
+
+// heapWarnShare is the share of the memory limit above which the live heap is warned of.
+const heapWarnShare = 0.75
+
+// watchHeap warns, at most once every repeat, while the heap that survived the last
+// collection is above heapWarnShare of the process's memory limit: near it the collector
+// runs ever more often, up to half the CPU, and a limit that is too small for the store
+// shows as a slow pipeline rather than as memory. Without a limit it says nothing.
+func watchHeap(ctx context.Context, every, repeat time.Duration, limit func() int64, live func() uint64, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var warned time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		l := limit()
+		if l <= 0 || l == math.MaxInt64 {
+			continue
+		}
+		if h := live(); float64(h) > heapWarnShare*float64(l) && (warned.IsZero() || time.Since(warned) >= repeat) {
+			warned = time.Now()
+			log.Warn("the live heap is near the memory limit: the garbage collector runs often and takes CPU; raise nats.embedded.memory_limit (or GOMEMLIMIT)",
+				"live", config.ByteSize(h&^(1<<20-1)).String(), "limit", config.ByteSize(l).String())
+		}
+	}
+}
+
+// currentMemoryLimit is the process's memory limit (math.MaxInt64: none).
+func currentMemoryLimit() int64 { return debug.SetMemoryLimit(-1) }
+
+// liveHeap is the heap that survived the last collection.
+func liveHeap() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
