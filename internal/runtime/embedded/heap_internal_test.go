@@ -1,35 +1,17 @@
 package embedded
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"math"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 )
-
-// syncBuffer is a log destination safe to read while watchHeap writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestWatchHeap: a live heap above 3/4 of the memory limit is warned of once (not at every
 // check), with both sizes; below it, or with no limit, nothing is said.
@@ -45,7 +27,7 @@ func TestWatchHeap(t *testing.T) {
 		{"no limit", math.MaxInt64, 1 << 40, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs natstest.LogBuffer
 			var checks atomic.Int64
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
