@@ -19,12 +19,8 @@ import (
 // Nats-Msg-Id and its metadata as headers; published again (a retry), nothing is stored
 // twice; a message no stream takes fails the batch, naming its subject.
 func TestBatcher(t *testing.T) {
-	s := natstest.RunJetStream(t)
-	nc := natstest.Connect(t, s.ClientURL())
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := natstest.JetStream(t, natstest.RunJetStream(t).ClientURL())
+	nc := js.Conn()
 	ctx := context.Background()
 	for _, name := range []string{"A", "B"} {
 		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{name + ".>"}, Duplicates: time.Minute}); err != nil {
