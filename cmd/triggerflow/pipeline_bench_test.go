@@ -41,8 +41,9 @@ import (
 // PIPE_CONNS connections (16) in a closed loop for PIPE_SECONDS (10), each trigger of a
 // fresh ticket; PIPE_RATE=<triggers/s> paces it instead. The sink answers 201 at once and
 // records when each ticket arrived; a run fails unless every acked trigger was delivered
-// exactly once and nothing else was. PIPE_PROFILE=<dir> writes the processes' profiles
-// (pipeline_profile_test.go). Run with `make bench-pipeline` (go test -run '^$' -bench
+// exactly once and nothing else was. For all and the split variants it also says where a
+// trigger's time goes, read back from the streams (pipeline_stages_test.go).
+// PIPE_PROFILE=<dir> writes the processes' profiles (pipeline_profile_test.go). Run with `make bench-pipeline` (go test -run '^$' -bench
 // Pipeline -benchtime 1x).
 func BenchmarkPipeline(b *testing.B) {
 	o := pipeOptionsFromEnv(b)
@@ -66,7 +67,7 @@ func BenchmarkPipeline(b *testing.B) {
 			})
 		}
 	}
-	fmt.Println(pipeTable(o, results) + replayTable(results) + storedTable(results))
+	fmt.Println(pipeTable(o, results) + stagesTable(results) + replayTable(results) + storedTable(results))
 }
 
 // pipeOptions are the benchmark's settings, from the environment.
@@ -128,20 +129,21 @@ type pipeRig struct {
 
 // pipeResult is one run of one variant.
 type pipeResult struct {
-	variant                string
-	round                  int
-	acked, refused, dups   int
-	eps, ratio             float64
-	p50, p99               time.Duration
-	jsAPI, storedT, msgsIn float64 // per trigger
-	cpu                    []float64
-	rss                    []float64
-	procs                  []string
-	benchCPU, pipelineCPU  float64 // µs per event: this process (load, sink; and the limit's hop); the variant's processes
-	delivered              int
-	lastDelivery, loadTime time.Duration
-	replay                 *replayResult // the replay variant's
-	stored                 *storedResult // the fill variant's
+	variant                                   string
+	round                                     int
+	acked, refused, dups                      int
+	eps, ratio                                float64
+	p50, p99                                  time.Duration
+	jsAPI, storedT, storedKB, msgsIn, msgsOut float64 // per trigger
+	cpu                                       []float64
+	rss                                       []float64
+	procs                                     []string
+	benchCPU, pipelineCPU                     float64 // µs per event: this process (load, sink; and the limit's hop); the variant's processes
+	delivered                                 int
+	lastDelivery, loadTime                    time.Duration
+	stages                                    *stageResult  // all's and split's (pipeline_stages_test.go)
+	replay                                    *replayResult // the replay variant's
+	stored                                    *storedResult // the fill variant's
 }
 
 func runVariant(b *testing.B, o pipeOptions, variant string, round int) pipeResult {
@@ -169,11 +171,16 @@ func runVariant(b *testing.B, o pipeOptions, variant string, round int) pipeResu
 	}
 	r := reconcile(b, variant, l, s)
 	r.round, r.loadTime = round, loadTime
+	if variant == "all" || strings.HasPrefix(variant, "split") {
+		r.stages = stagesOf(b, rig.nats.url, l, s)
+	}
 	n := float64(r.delivered)
 	r.eps = n / r.lastDelivery.Seconds()
 	r.jsAPI = float64(after.counters.jsAPI-before.counters.jsAPI) / n
 	r.msgsIn = float64(after.counters.msgsIn-before.counters.msgsIn) / n
 	r.storedT = float64(after.counters.stored-before.counters.stored) / n
+	r.storedKB = float64(after.counters.storedBytes-before.counters.storedBytes) / 1024 / n
+	r.msgsOut = float64(after.counters.msgsOut-before.counters.msgsOut) / n
 	for i, p := range rig.procs {
 		r.procs = append(r.procs, p.name)
 		r.cpu = append(r.cpu, float64(after.ticks[i]-before.ticks[i])*usPerTick/n)
@@ -293,6 +300,7 @@ func startVariant(tb testing.TB, variant, sinkURL string, o pipeOptions) pipeRig
 		if command != "all" && o.gomaxprocs > 0 { // a service, as deploy/k8s runs it: GOMAXPROCS from its CPU limit
 			env = []string{"GOMAXPROCS=" + strconv.Itoa(o.gomaxprocs)}
 		}
+
 		p := startProcess(tb, instance, triggerflowBinary(tb), []string{command, "--config", rig.config}, env,
 			func() error { return httpOK("http://" + ready + "/readyz") })
 		if profile {
@@ -428,11 +436,11 @@ func pipeTable(o pipeOptions, results []pipeResult) string {
 		procs = fmt.Sprintf("GOMAXPROCS=%d", o.gomaxprocs)
 	}
 	fmt.Fprintf(&sb, "whole pipeline, %s, %s per run, services with %s; ratio = events/s ÷ the limit's in the same round\n", mode, o.seconds, procs)
-	fmt.Fprintf(&sb, "%-8s %5s %7s %7s %4s %9s %6s %8s %8s %10s %10s %9s %9s %9s\n",
-		"variant", "round", "acked", "refused", "dup", "events/s", "ratio", "p50 ms", "p99 ms", "cpu µs/ev", "bench µs", "js-api/t", "stored/t", "msgs-in/t")
+	fmt.Fprintf(&sb, "%-8s %5s %7s %7s %4s %9s %6s %8s %8s %10s %10s %9s %9s %8s %9s %10s\n",
+		"variant", "round", "acked", "refused", "dup", "events/s", "ratio", "p50 ms", "p99 ms", "cpu µs/ev", "bench µs", "js-api/t", "stored/t", "kB-st/t", "msgs-in/t", "msgs-out/t")
 	for _, r := range results {
-		fmt.Fprintf(&sb, "%-8s %5d %7d %7d %4d %9.0f %6.2f %8.1f %8.1f %10.0f %10.0f %9.3f %9.2f %9.2f\n",
-			r.variant, r.round, r.acked, r.refused, r.dups, r.eps, r.ratio, ms(r.p50), ms(r.p99), r.pipelineCPU, r.benchCPU, r.jsAPI, r.storedT, r.msgsIn)
+		fmt.Fprintf(&sb, "%-8s %5d %7d %7d %4d %9.0f %6.2f %8.1f %8.1f %10.0f %10.0f %9.3f %9.2f %8.2f %9.2f %10.2f\n",
+			r.variant, r.round, r.acked, r.refused, r.dups, r.eps, r.ratio, ms(r.p50), ms(r.p99), r.pipelineCPU, r.benchCPU, r.jsAPI, r.storedT, r.storedKB, r.msgsIn, r.msgsOut)
 	}
 	sb.WriteString("\nper process: CPU µs per event, peak RSS (VmHWM) MiB\n")
 	for _, r := range results {
@@ -443,8 +451,9 @@ func pipeTable(o pipeOptions, results []pipeResult) string {
 		sb.WriteString("\n")
 	}
 	sb.WriteString("js-api/t: /jsz api.total per trigger ($JS.API requests: no stream publishes, direct gets, pull requests or acks);\n" +
-		"stored/t: /jsz messages per trigger (messages stored in every stream);\n" +
+		"stored/t, kB-st/t: /jsz messages and bytes per trigger (stored in every stream);\n" +
 		"msgs-in/t: /varz in_msgs per trigger (every client message, acks included);\n" +
+		"msgs-out/t: /varz out_msgs per trigger (every message to a client: deliveries, replies, publish acks);\n" +
 		"cpu µs/ev: the variant's processes (nats-server included); bench µs: this process (load and sink, and for limit its hop too)\n")
 	return sb.String()
 }

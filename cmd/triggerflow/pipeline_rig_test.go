@@ -94,24 +94,27 @@ func startPipeNATS(tb testing.TB, profile bool) pipeNATS {
 
 // counters are the server's totals: JetStream API requests (/jsz api.total: $JS.API
 // requests only; stream publishes, direct gets, pull requests and acks are not in it),
-// messages stored in all streams (/jsz messages), and every message clients sent it
-// (/varz in_msgs: publishes, acks, pulls, direct gets, API).
-type counters struct{ jsAPI, stored, msgsIn uint64 }
+// messages and bytes stored in all streams (/jsz messages, bytes), every message clients
+// sent it (/varz in_msgs: publishes, acks, pulls, direct gets, API) and every message it
+// sent clients (/varz out_msgs: deliveries, replies, publish acks).
+type counters struct{ jsAPI, stored, storedBytes, msgsIn, msgsOut uint64 }
 
 func (n pipeNATS) counters(tb testing.TB) counters {
 	tb.Helper()
 	var jsz struct {
 		Messages uint64 `json:"messages"`
+		Bytes    uint64 `json:"bytes"`
 		API      struct {
 			Total uint64 `json:"total"`
 		} `json:"api"`
 	}
 	var varz struct {
-		InMsgs uint64 `json:"in_msgs"`
+		InMsgs  uint64 `json:"in_msgs"`
+		OutMsgs uint64 `json:"out_msgs"`
 	}
 	getJSON(tb, n.monitor+"/jsz", &jsz)
 	getJSON(tb, n.monitor+"/varz", &varz)
-	return counters{jsAPI: jsz.API.Total, stored: jsz.Messages, msgsIn: varz.InMsgs}
+	return counters{jsAPI: jsz.API.Total, stored: jsz.Messages, storedBytes: jsz.Bytes, msgsIn: varz.InMsgs, msgsOut: varz.OutMsgs}
 }
 
 func getJSON(tb testing.TB, url string, v any) {
