@@ -112,14 +112,7 @@ func storedOn(tb testing.TB, js jetstream.JetStream, stream string, results bool
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	str, err := js.Stream(ctx, stream)
-	if err != nil {
-		tb.Fatalf("stages: %s: %v", stream, err)
-	}
-	info, err := str.Info(ctx)
-	if err != nil {
-		tb.Fatalf("stages: %s: %v", stream, err)
-	}
+	str, info := natstest.StreamInfo(ctx, tb, js, stream)
 	byTicket := make(map[string]stored, info.State.Msgs)
 	var order []string
 	if info.State.Msgs == 0 {
