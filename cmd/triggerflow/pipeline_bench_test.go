@@ -43,8 +43,8 @@ import (
 // records when each ticket arrived; a run fails unless every acked trigger was delivered
 // exactly once and nothing else was. For all and the split variants it also says where a
 // trigger's time goes, read back from the streams (pipeline_stages_test.go).
-// PIPE_PROFILE=<dir> writes the processes' profiles (pipeline_profile_test.go). Run with `make bench-pipeline` (go test -run '^$' -bench
-// Pipeline -benchtime 1x).
+// PIPE_PROFILE=<dir> writes the processes' profiles (pipeline_profile_test.go). Run with
+// `make bench-pipeline` (go test -run '^$' -bench Pipeline -benchtime 1x).
 func BenchmarkPipeline(b *testing.B) {
 	o := pipeOptionsFromEnv(b)
 	var results []pipeResult
@@ -300,7 +300,6 @@ func startVariant(tb testing.TB, variant, sinkURL string, o pipeOptions) pipeRig
 		if command != "all" && o.gomaxprocs > 0 { // a service, as deploy/k8s runs it: GOMAXPROCS from its CPU limit
 			env = []string{"GOMAXPROCS=" + strconv.Itoa(o.gomaxprocs)}
 		}
-
 		p := startProcess(tb, instance, triggerflowBinary(tb), []string{command, "--config", rig.config}, env,
 			func() error { return httpOK("http://" + ready + "/readyz") })
 		if profile {
