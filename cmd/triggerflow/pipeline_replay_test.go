@@ -199,7 +199,10 @@ func storedTable(results []pipeResult) string {
 	var sb strings.Builder
 	for _, r := range results {
 		if p := r.stored; p != nil {
-			fmt.Fprintf(&sb, "\nfill, round %d: `all` restarted on its store of %d triggers, then %d more at %.0f/s: p99 %.1f ms, peak RSS %.0f MiB\n",
+			if sb.Len() == 0 {
+				sb.WriteString("\n")
+			}
+			fmt.Fprintf(&sb, "fill, round %d: `all` restarted on its store of %d triggers, then %d more at %.0f/s: p99 %.1f ms, peak RSS %.0f MiB\n",
 				r.round, p.stored, p.n, p.rate, ms(p.p99), p.rss)
 		}
 	}
