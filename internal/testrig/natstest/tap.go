@@ -35,6 +35,7 @@ type Wiretap struct {
 	sub    *nats.Subscription
 
 	streams []streamSubjects
+	trips   *trips // TapTrips; nil: not followed
 
 	mu      sync.Mutex
 	c       Counts
@@ -146,11 +147,17 @@ func (w *Wiretap) count(m *nats.Msg) {
 		w.mu.Unlock()
 		return
 	}
-	if strings.HasPrefix(s, "_INBOX.") || strings.HasPrefix(m.Reply, w.prefix) {
+	if strings.HasPrefix(m.Reply, w.prefix) {
 		return
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.trips != nil && w.trips.see(m, w.stream(s)) {
+		return
+	}
+	if strings.HasPrefix(s, "_INBOX.") {
+		return
+	}
 	c := &w.c
 	if strings.HasPrefix(m.Reply, "$JS.ACK.") {
 		// A consumer's delivery: sent to the consumer's inbox, it reaches ">" with the
@@ -178,16 +185,37 @@ func (w *Wiretap) count(m *nats.Msg) {
 	case strings.HasPrefix(s, "$KV."):
 		c.KV[token(s, 1)]++
 	default:
-		for _, st := range w.streams {
-			for _, p := range st.subjects {
-				if SubjectMatch(p, s) {
-					c.Streams[st.name]++
-					return
-				}
-			}
+		if st := w.stream(s); st != "" {
+			c.Streams[st]++
+			return
 		}
 		c.Core++
 	}
+}
+
+// stream is the stream that stores subject, or "".
+func (w *Wiretap) stream(subject string) string {
+	for _, st := range w.streams {
+		for _, p := range st.subjects {
+			if SubjectMatch(p, subject) {
+				return st.name
+			}
+		}
+	}
+	return ""
+}
+
+// Trips is what TapTrips followed since Tap; it needs the TapTrips option. Like Snapshot,
+// it first waits for everything the server received before the call.
+func (w *Wiretap) Trips() Trips {
+	w.tb.Helper()
+	if w.trips == nil {
+		w.tb.Fatalf("natstest: tap: Trips without the TapTrips option")
+	}
+	w.Snapshot()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.trips.snapshot()
 }
 
 func token(subject string, i int) string {
@@ -321,7 +349,7 @@ func (c Counts) Sub(before Counts) Counts {
 		Deliveries: subMap(c.Deliveries, before.Deliveries), Core: c.Core - before.Core, Advisories: c.Advisories - before.Advisories}
 }
 
-func sum(m map[string]int) int {
+func sum[K comparable](m map[K]int) int {
 	n := 0
 	for _, v := range m {
 		n += v

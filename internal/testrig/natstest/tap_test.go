@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
@@ -155,5 +156,91 @@ func TestTapCountsAKnownWorkload(t *testing.T) {
 	}
 	if per := got.Per(2); !strings.Contains(per, "16.00") { // 32 requests / 2
 		t.Errorf("per 2:\n%s", per)
+	}
+}
+
+// TestTapTripsFollowsRoundTrips: TapTrips counts each trigger's round trips and the acks
+// sent before their handler's requests were answered, on a workload of known shape.
+func TestTapTripsFollowsRoundTrips(t *testing.T) {
+	s := natstest.RunJetStream(t)
+	tap := natstest.Tap(t, s.ClientURL(), natstest.TapTrips())
+	nc := natstest.Connect(t, s.ClientURL())
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for name, subject := range map[string]string{events.StreamOps: events.SubjOps, events.StreamResults: events.SubjResults} {
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subject}, AllowDirect: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, events.StreamOps, jetstream.ConsumerConfig{Durable: "c", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := func(subject, trigger, id string) *nats.Msg {
+		m := nats.NewMsg(subject)
+		m.Header.Set(events.HdrTriggerID, trigger)
+		m.Header.Set(nats.MsgIdHdr, id)
+		return m
+	}
+	publish := func(subject, trigger, id string) {
+		t.Helper()
+		if _, err := js.PublishMsg(ctx, msg(subject, trigger, id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// b and c: an operation each (one round trip), then delivered.
+	publish("scw.op.itsm.snow.1", "b", "op-b")
+	publish("scw.op.itsm.snow.2", "c", "op-c")
+	batch, err := cons.Fetch(2, jetstream.FetchMaxWait(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []jetstream.Msg
+	for m := range batch.Messages() {
+		got = append(got, m)
+	}
+	if len(got) != 2 {
+		t.Fatalf("fetched %d", len(got))
+	}
+	// b's handler: the done check (a direct get naming its result), the result, the ack
+	// after both were answered: three round trips in all.
+	get := []byte(`{"multi_last":["scw.result.itsm.succeeded.1.op-b","scw.lane.held.snow.1"],"batch":2}`)
+	if _, err := nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+events.StreamResults, get); err != nil {
+		t.Fatal(err)
+	}
+	publish("scw.result.itsm.succeeded.1.op-b", "b", "result-op-b")
+	// c's handler: a publish nothing answers (no stream stores SCW_PLANS' subjects here),
+	// then the ack: two round trips, one ack too early, one request unanswered.
+	early := msg("scw.plan.create.2", "c", "plan-c")
+	early.Reply = nats.NewInbox()
+	if err := nc.PublishMsg(early); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range got {
+		if err := m.Ack(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a: two publishes, each awaited: two round trips.
+	publish("scw.op.itsm.snow.3", "a", "op-a1")
+	publish("scw.op.itsm.snow.3", "a", "op-a2")
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	trips := tap.Trips()
+	if want := map[int]int{2: 2, 3: 1}; !maps.Equal(trips.Rounds, want) {
+		t.Errorf("rounds %v, want %v", trips.Rounds, want)
+	}
+	if trips.Triggers() != 3 || trips.EarlyAcks != 1 || trips.Unanswered != 1 {
+		t.Errorf("triggers %d, early acks %d, unanswered %d; want 3, 1, 1", trips.Triggers(), trips.EarlyAcks, trips.Unanswered)
+	}
+	if m := trips.Mean(); m != 7.0/3 {
+		t.Errorf("mean %v, want 7/3", m)
 	}
 }
