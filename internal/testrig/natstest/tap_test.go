@@ -20,11 +20,8 @@ import (
 func TestTapCountsAKnownWorkload(t *testing.T) {
 	s := natstest.RunJetStream(t)
 	tap := natstest.Tap(t, s.ClientURL(), natstest.TapStream("T", "t.>"))
-	nc := natstest.Connect(t, s.ClientURL())
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := natstest.JetStream(t, s.ClientURL())
+	nc := js.Conn()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -69,17 +66,7 @@ func TestTapCountsAKnownWorkload(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	batch, err := cons.Fetch(10, jetstream.FetchMaxWait(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var msgs []jetstream.Msg
-	for m := range batch.Messages() {
-		msgs = append(msgs, m)
-	}
-	if len(msgs) != 10 {
-		t.Fatalf("fetched %d", len(msgs))
-	}
+	msgs := fetch(t, cons, 10)
 	for _, m := range msgs[:6] {
 		if err := m.Ack(); err != nil {
 			t.Fatal(err)
@@ -164,11 +151,8 @@ func TestTapCountsAKnownWorkload(t *testing.T) {
 func TestTapTripsFollowsRoundTrips(t *testing.T) {
 	s := natstest.RunJetStream(t)
 	tap := natstest.Tap(t, s.ClientURL(), natstest.TapTrips())
-	nc := natstest.Connect(t, s.ClientURL())
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := natstest.JetStream(t, s.ClientURL())
+	nc := js.Conn()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for name, subject := range map[string]string{events.StreamOps: events.SubjOps, events.StreamResults: events.SubjResults} {
@@ -196,17 +180,7 @@ func TestTapTripsFollowsRoundTrips(t *testing.T) {
 	// b and c: an operation each (one round trip), then delivered.
 	publish("scw.op.itsm.snow.1", "b", "op-b")
 	publish("scw.op.itsm.snow.2", "c", "op-c")
-	batch, err := cons.Fetch(2, jetstream.FetchMaxWait(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []jetstream.Msg
-	for m := range batch.Messages() {
-		got = append(got, m)
-	}
-	if len(got) != 2 {
-		t.Fatalf("fetched %d", len(got))
-	}
+	got := fetch(t, cons, 2)
 	// b's handler: the done check (a direct get naming its result), the result, the ack
 	// after both were answered: three round trips in all.
 	get := []byte(`{"multi_last":["scw.result.itsm.succeeded.1.op-b","scw.lane.held.snow.1"],"batch":2}`)
@@ -243,4 +217,21 @@ func TestTapTripsFollowsRoundTrips(t *testing.T) {
 	if m := trips.Mean(); m != 7.0/3 {
 		t.Errorf("mean %v, want 7/3", m)
 	}
+}
+
+// fetch pulls n messages from cons, failing t unless all n come within 10 s.
+func fetch(t *testing.T, cons jetstream.Consumer, n int) []jetstream.Msg {
+	t.Helper()
+	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	if len(msgs) != n {
+		t.Fatalf("fetched %d, want %d", len(msgs), n)
+	}
+	return msgs
 }
