@@ -34,7 +34,8 @@ import (
 //
 // The order is the order the tap receives messages in: the server sends a request's
 // answer to the requester and to the tap together, so a request sent in response to an
-// answer always reaches the tap after it.
+// answer always reaches the tap after it. A request sent before an answer can reach the
+// server after it too (the connection wrote it apart), so the count is an upper bound.
 func TapTrips() TapOption { return func(w *Wiretap) { w.trips = newTrips() } }
 
 // Trips is what TapTrips followed since the tap started.
