@@ -113,6 +113,7 @@ bench: ## benchmarks, each next to its raw JetStream limit measured in the same 
 	cd services/notifier && $(GO) test -run '^$$' -bench Notifier -benchtime $(MAIL_N) $(PKG)
 	cd cmd/triggerflow && $(GO) test -run '^$$' -bench Replay -benchtime $(REPLAY_N) $(PKG)
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/wfi/
+	$(GO) test -run '^$$' -bench Workers -benchmem ./internal/runtime/bus/
 	cd pkg/events && $(GO) test -run '^$$' -bench . -benchmem -cpu 1 $(PKG)
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./internal/securechange/
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/rewrite/kvgroup/

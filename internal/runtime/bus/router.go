@@ -59,13 +59,15 @@ func StopHandlers(ctx context.Context, drain *Drain, hs []*message.Handler) {
 
 // NewRouter returns a watermill Router whose life follows fx: OnStart runs it in a
 // goroutine (never with the OnStart context, which expires) and waits until it runs;
-// OnStop closes it. Panics in handlers become errors (and so NAKs).
+// OnStop closes it. Handlers run on long-lived goroutines (Workers); panics in them
+// become errors (and so NAKs).
 func NewRouter(lc fx.Lifecycle, log *slog.Logger) (*message.Router, error) {
 	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: CloseTimeout}, logging.Watermill(log))
 	if err != nil {
 		return nil, fmt.Errorf("watermill router: %w", err)
 	}
-	r.AddMiddleware(middleware.Recoverer)
+	workers := NewWorkers()
+	r.AddMiddleware(workers.Middleware, middleware.Recoverer)
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
 			errc := make(chan error, 1)
@@ -79,7 +81,10 @@ func NewRouter(lc fx.Lifecycle, log *slog.Logger) (*message.Router, error) {
 				return ctx.Err()
 			}
 		},
-		OnStop: func(context.Context) error { return r.Close() },
+		OnStop: func(context.Context) error {
+			defer workers.Close()
+			return r.Close()
+		},
 	})
 	return r, nil
 }
