@@ -67,7 +67,7 @@ func BenchmarkPipeline(b *testing.B) {
 			})
 		}
 	}
-	fmt.Println(pipeTable(o, results) + stagesTable(results) + replayTable(results) + storedTable(results))
+	fmt.Println(pipeTable(o, results) + summaryTable(o, results) + stagesTable(results) + replayTable(results) + storedTable(results))
 }
 
 // pipeOptions are the benchmark's settings, from the environment.
