@@ -152,7 +152,7 @@ func (w *Wiretap) count(m *nats.Msg) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.trips != nil && w.trips.see(m, w.stream(s)) {
+	if w.trips != nil && w.trips.see(m, w.stream) {
 		return
 	}
 	if strings.HasPrefix(s, "_INBOX.") {

@@ -86,9 +86,9 @@ func newTrips() *trips {
 	return &trips{ops: map[string]string{}, acks: map[string]string{}, waiting: map[string]*tripRequest{}, logs: map[string]*tripLog{}}
 }
 
-// see follows m, with stream the stream its subject is stored in ("" for none); it
+// see follows m, with stream naming the stream a subject is stored in ("" for none); it
 // reports whether m was the answer to a followed request (and so nothing else to count).
-func (t *trips) see(m *nats.Msg, stream string) bool {
+func (t *trips) see(m *nats.Msg, stream func(subject string) string) bool {
 	s := m.Subject
 	if r, ok := t.waiting[s]; ok {
 		r.answered = true
@@ -123,8 +123,12 @@ func (t *trips) see(m *nats.Msg, stream string) bool {
 		if tr := t.ops[resultOperation(m.Data)]; tr != "" && m.Reply != "" {
 			t.request(tr, m.Reply)
 		}
-	case stream != "" && trigger != "" && m.Reply != "":
-		if stream == events.StreamOps {
+	case trigger != "" && m.Reply != "":
+		st := stream(s)
+		if st == "" {
+			return false
+		}
+		if st == events.StreamOps {
 			t.ops[m.Header.Get(nats.MsgIdHdr)] = trigger
 		}
 		t.request(trigger, m.Reply)
