@@ -169,8 +169,8 @@ func resultOperation(body []byte) string {
 		return ""
 	}
 	for _, s := range append([]string{req.Last}, req.Multi...) {
-		if strings.HasPrefix(s, "scw.result.") {
-			return s[strings.LastIndexByte(s, '.')+1:]
+		if SubjectMatch(events.SubjResults, s) {
+			return token(s, 5) // scw.result.<kind>.<status>.<ticket>.<operation id>
 		}
 	}
 	return ""
