@@ -119,9 +119,10 @@ type foundOp struct {
 // replays or resends (<id>.replay.…, <id>.resend.…).
 func findOperation(ctx context.Context, js jetstream.JetStream, id string, wait time.Duration, progress io.Writer) (foundOp, error) {
 	filter, where := events.SubjOps, "SCW_OPS (no result of it in "+events.StreamResults+": every operation is read)"
-	mark, err := natsconn.LastMsg(ctx, js.Conn(), events.StreamResults, events.ResultsOf(events.Operation{Kind: "*", Ticket: "*", ID: id}))
+	// A direct get: a result not yet on the server that answers only widens the scan.
+	mark, err := natsconn.Reader{NC: js.Conn()}.Last(ctx, events.StreamResults, events.ResultsOf(events.Operation{Kind: "*", Ticket: "*", ID: id}))
 	if err == nil {
-		if r, err := events.UnmarshalResult(mark); err == nil && r.OperationID == id && r.Kind != "" && r.Ticket != "" {
+		if r, err := events.UnmarshalResult(mark.Data); err == nil && r.OperationID == id && r.Kind != "" && r.Ticket != "" {
 			op := events.Operation{Kind: r.Kind, Target: r.Target, Ticket: r.Ticket}
 			filter, where = op.StoredSubject(), op.StoredSubject()+" (from its result)"
 		}

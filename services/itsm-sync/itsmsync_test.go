@@ -50,10 +50,10 @@ func TestCreateThenUpdate(t *testing.T) {
 	if err != nil || !strings.Contains(string(e.Value()), r.Correlation["sys_id"]) {
 		t.Fatalf("scw_correlation 1234.snow = %v, %v", e, err)
 	}
-	if mark, err := natsconn.LastMsg(context.Background(), g.NC, events.StreamResults, events.DoneSubjects(create)...); err != nil {
+	if mark, err := (natsconn.Reader{NC: g.NC}).Last(context.Background(), events.StreamResults, events.DoneSubjects(create)...); err != nil {
 		t.Fatalf("no done marker (result) for the create: %v", err)
-	} else if m, _ := events.UnmarshalResult(mark); !m.Done() || m.OperationID != create.ID {
-		t.Fatalf("the create's done marker is %s", mark)
+	} else if m, _ := events.UnmarshalResult(mark.Data); !m.Done() || m.OperationID != create.ID {
+		t.Fatalf("the create's done marker is %s", mark.Data)
 	}
 
 	update := op(events.OpITSM, "snow", "1234", events.Advance, "update-change", "update", updateSpec())

@@ -92,7 +92,7 @@ func New(lc fx.Lifecycle, p Params) (*Service, *runner.Runner, error) {
 		return nil, nil, err
 	}
 	r := &runner.Runner{
-		Service: ServiceName, Log: log, Pub: s.Pub, JS: p.JS, Perform: s.Perform, Retry: s.Retry,
+		Service: ServiceName, Log: log, Pub: s.Pub, JS: p.JS, Reads: natsconn.ReaderFor(p.JS.Conn(), c.Replicas), Perform: s.Perform, Retry: s.Retry,
 		Results: true, Lanes: true, Metrics: rm, Instance: instance, Tracing: p.Tracing,
 	}
 	lc.Append(fx.StopHook(func() {

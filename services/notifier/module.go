@@ -146,11 +146,11 @@ func New(lc fx.Lifecycle, p Params) (*Notifier, error) {
 	n := &Notifier{
 		Service: s, alerter: al, digest: dg,
 		Emails: &runner.Runner{
-			Service: ServiceName, Log: log, Pub: pub, JS: p.JS, Perform: s.Perform, Retry: s.Retry,
+			Service: ServiceName, Log: log, Pub: pub, JS: p.JS, Reads: natsconn.ReaderFor(p.JS.Conn(), c.Replicas), Perform: s.Perform, Retry: s.Retry,
 			Results: true, Lanes: true, Metrics: rm, Instance: instance, Tracing: p.Tracing,
 		},
 		Alerts: &runner.Runner{
-			Service: ServiceName, Log: log, Pub: pub, JS: p.JS, Perform: al.Perform, Retry: al.Retry,
+			Service: ServiceName, Log: log, Pub: pub, JS: p.JS, Reads: natsconn.ReaderFor(p.JS.Conn(), c.Replicas), Perform: al.Perform, Retry: al.Retry,
 			Decode: al.Decode, Metrics: rm, Instance: instance, Tracing: p.Tracing,
 		},
 	}

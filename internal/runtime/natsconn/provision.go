@@ -80,7 +80,7 @@ const (
 
 // EnsureBuckets creates or updates the key-value buckets of DESIGN §5 (scw_correlation,
 // scw_done, scw_attempts, scw_parked) and scw_redrives, idempotently, and returns them by
-// name.
+// name. With more than one replica their Get reads from the leader (Reader).
 func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (map[string]jetstream.KeyValue, error) {
 	out := map[string]jetstream.KeyValue{}
 	for _, b := range []jetstream.KeyValueConfig{
@@ -96,6 +96,9 @@ func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (m
 		kv, err := js.CreateOrUpdateKeyValue(ctx, b)
 		if err != nil {
 			return nil, fmt.Errorf("ensure key-value bucket %s: %w", b.Bucket, err)
+		}
+		if read := ReaderFor(js.Conn(), replicas); read.Leader {
+			kv = leaderKV{KeyValue: kv, read: read}
 		}
 		out[b.Bucket] = kv
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/triggerflow/triggerflow/internal/runtime/bus"
-	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
@@ -24,7 +23,7 @@ import (
 func (r *Runner) check(ctx context.Context, j *Job) (done bool, err error) {
 	var marker uint64 // the hold marker's sequence, if one answered
 	if r.Lanes && r.Results && !j.Forced && r.trustHolds() {
-		m, err := natsconn.LastOf(ctx, r.JS.Conn(), events.StreamResults, append(events.DoneSubjects(j.Op), j.Op.HeldSubject())...)
+		m, err := r.Reads.Last(ctx, events.StreamResults, append(events.DoneSubjects(j.Op), j.Op.HeldSubject())...)
 		switch {
 		case errors.Is(err, jetstream.ErrMsgNotFound):
 			j.parkRead = true // not held: no park record
@@ -65,7 +64,7 @@ func (r *Runner) check(ctx context.Context, j *Job) (done bool, err error) {
 // the marker, no second write); without (alerts), whether it has an scw_done marker.
 func (r *Runner) isDone(ctx context.Context, j *Job) (bool, error) {
 	if r.Results {
-		_, err := natsconn.LastMsg(ctx, r.JS.Conn(), events.StreamResults, events.DoneSubjects(j.Op)...)
+		_, err := r.Reads.Last(ctx, events.StreamResults, events.DoneSubjects(j.Op)...)
 		if err == nil || errors.Is(err, jetstream.ErrMsgNotFound) {
 			return err == nil, nil
 		}

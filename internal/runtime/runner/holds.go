@@ -10,7 +10,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
@@ -127,7 +126,7 @@ func (r *Runner) hold(ctx context.Context, lane string, record []byte) error {
 
 // heldSeq is the sequence of the lane's hold marker (0: none).
 func (r *Runner) heldSeq(ctx context.Context, lane string) (uint64, error) {
-	m, err := natsconn.LastOf(ctx, r.JS.Conn(), events.StreamResults, events.LaneHeldSubject(lane))
+	m, err := r.Reads.Last(ctx, events.StreamResults, events.LaneHeldSubject(lane))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, nil
 	}

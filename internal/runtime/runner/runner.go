@@ -40,6 +40,7 @@ import (
 	"github.com/triggerflow/triggerflow/internal/egress"
 	"github.com/triggerflow/triggerflow/internal/failure"
 	"github.com/triggerflow/triggerflow/internal/runtime/bus"
+	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
@@ -101,6 +102,9 @@ type Runner struct {
 	Log     *slog.Logger
 	Pub     message.Publisher
 	JS      jetstream.JetStream
+	// Reads reads SCW_RESULTS (the done check, the lanes' hold markers):
+	// natsconn.ReaderFor the deployment's replicas.
+	Reads natsconn.Reader
 	// Done holds done markers and failed groups; Attempts the histories; Parked the
 	// lanes' park records (lanes only).
 	Done, Attempts, Parked jetstream.KeyValue

@@ -287,17 +287,17 @@ func (p *flakyPub) failResults(id string, n int) {
 // marker is the done marker of op: a succeeded or skipped result of it, as the runner reads it.
 func (g *rig) marker(t testing.TB, op events.Operation) (events.Result, error) {
 	t.Helper()
-	data, err := natsconn.LastMsg(t.Context(), g.nc, events.StreamResults, events.DoneSubjects(op)...)
+	m, err := natsconn.Reader{NC: g.nc}.Last(t.Context(), events.StreamResults, events.DoneSubjects(op)...)
 	if err != nil {
 		return events.Result{}, err
 	}
-	return events.UnmarshalResult(data)
+	return events.UnmarshalResult(m.Data)
 }
 
 // held is the sequence of the lane's hold marker in SCW_RESULTS (0: none).
 func (g *rig) held(t testing.TB, o events.Operation) uint64 {
 	t.Helper()
-	m, err := natsconn.LastOf(t.Context(), g.nc, events.StreamResults, o.HeldSubject())
+	m, err := natsconn.Reader{NC: g.nc}.Last(t.Context(), events.StreamResults, o.HeldSubject())
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0
 	}
