@@ -7,11 +7,13 @@ package main_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -29,6 +31,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 	"github.com/triggerflow/triggerflow/internal/securechange/securechangetest"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/services/notifier/smtptest"
@@ -42,10 +46,18 @@ import (
 // differ between processes. Adjust the knobs here when the fix lands.
 type pipelineConfig struct {
 	NATS, Admin, Ingress, Instance string
-	MediatorPasswordFile           string
-	ITSM, ITSMPasswordFile         string
-	SMTPHost                       string
-	SMTPPort                       int
+	// Replicas is nats.replicas: 1 (or 0) on a lone server, 3 on a 3-node cluster (every
+	// stream and bucket on each node, as deploy/k8s/overlays/production has it).
+	Replicas int
+	// LogLevel is log.level: warn when empty. The cluster variant of startPipelineWith
+	// reads each service's "consuming" line, logged at info.
+	LogLevel string
+	// AckWait is itsm_sync.ack_wait: itsmAckWait when 0.
+	AckWait                time.Duration
+	MediatorPasswordFile   string
+	ITSM, ITSMPasswordFile string
+	SMTPHost               string
+	SMTPPort               int
 }
 
 // Timing the config is built around.
@@ -59,8 +71,8 @@ const (
 )
 
 func (c pipelineConfig) YAML() string {
-	return fmt.Sprintf(`log: {level: warn}
-nats: {url: %[1]q}
+	return fmt.Sprintf(`log: {level: %[14]s}
+nats: {url: %[1]q, replicas: %[13]d}
 admin: {listen: %[2]q}
 ingress:
   listen: %[3]q
@@ -120,7 +132,7 @@ routes:
           path: /api/now/table/change_request/#correlation.sys_id#
           body: '{"state":"3","close_code":"successful","close_notes":"Closed in SecureChange","u_ticket":"#ticket_id#","u_event":"#event#","u_trigger":"#trigger_id#","u_update":"#trigger.update_date#"}'
 `, c.NATS, c.Admin, c.Ingress, c.Instance, e2eUser, c.MediatorPasswordFile, c.ITSM, c.ITSMPasswordFile,
-		c.SMTPHost, durYAML(itsmTimeout), durYAML(itsmAckWait), c.SMTPPort)
+		c.SMTPHost, durYAML(itsmTimeout), durYAML(cmp.Or(c.AckWait, itsmAckWait)), c.SMTPPort, max(c.Replicas, 1), cmp.Or(c.LogLevel, "warn"))
 }
 
 func durYAML(d time.Duration) string { return strconv.Itoa(int(d/time.Second)) + "s" }
@@ -411,10 +423,13 @@ type replica struct {
 
 type pipeline struct {
 	t       *testing.T
-	ns      *natstest.Process
+	ns      *natstest.Process        // the lone nats-server (nil on a cluster)
+	cluster *natstest.ProcessCluster // the cluster (pipelineOptions.cluster), or nil
+	nodeOf  map[string]int           // on a cluster: the node each service was started on
 	itsm    *itsmFixture
 	mail    *smtptest.Server
 	ingress string
+	others  map[string]*proc // ingress, dispatcher, notifier
 	sync    map[string]*replica
 	js      jetstream.JetStream
 	runner  securechangetest.Runner
@@ -424,28 +439,94 @@ type pipeline struct {
 // per name in replicas (named so in X-Replica and itsm_sync.instance) and the notifier.
 func startPipeline(t *testing.T, itsm *itsmFixture, replicas ...string) *pipeline {
 	t.Helper()
-	pl := &pipeline{t: t, ns: natstest.StartProcess(t), itsm: itsm, mail: smtptest.New(t), sync: map[string]*replica{}}
+	return startPipelineWith(t, itsm, pipelineOptions{}, replicas...)
+}
+
+// pipelineOptions are the variants of startPipelineWith; the zero value is startPipeline's.
+type pipelineOptions struct {
+	// cluster runs the pipeline on a JetStream cluster of nats-server processes instead of
+	// a lone nats-server: nats.replicas is its size, and the services are spread over its
+	// nodes (clusterNode), so that the operations of one ticket are written through one
+	// server and read through another. The streams and buckets are created first
+	// (provision), and the services are started one at a time, each once its start has
+	// finished (waitStarted). A first start of every service at once on a fresh cluster
+	// is not what this variant is for: provision and waitStarted say what goes wrong there.
+	cluster *natstest.ProcessCluster
+}
+
+// clusterNode is the node a service connects to on a cluster of n nodes: ingress 0,
+// dispatcher 1, itsm-sync replica i (in startPipeline's order) 2+i, notifier 1 (all
+// modulo n). A trigger is stored through node 0, planned through node 1 and its
+// operations run through nodes 2 and 0, so each hop's reads cross servers. nats.url holds
+// that one node only: it accepts a comma-separated list, but nats.go shuffles it (natsconn
+// does not set DontRandomize), which would put a service on any node; with one URL the
+// client still fails over, to the other nodes the server announces (INFO connect_urls).
+func clusterNode(service string, replica, n int) int {
+	switch service {
+	case "ingress":
+		return 0
+	case "dispatcher", "notifier":
+		return 1 % n
+	}
+	return (2 + replica) % n
+}
+
+// startPipelineWith is startPipeline with options.
+func startPipelineWith(t *testing.T, itsm *itsmFixture, opts pipelineOptions, replicas ...string) *pipeline {
+	t.Helper()
+	pl := &pipeline{t: t, cluster: opts.cluster, itsm: itsm, sync: map[string]*replica{}, others: map[string]*proc{}, nodeOf: map[string]int{}}
+	natsURL, nreplicas, logLevel := func(string, int) string { return pl.ns.URL() }, 1, ""
+	var testURL string
+	var ackWait time.Duration // itsmAckWait
+	if c := opts.cluster; c != nil {
+		nreplicas, logLevel = len(c.Nodes), "info"
+		// The default (30 s), above the time the cluster takes to elect new leaders
+		// after a node is lost (about 8 s here): meanwhile a replica connected to that
+		// node cannot extend the operation it performs, and with 5 s another replica
+		// took it and performed it again before it could record its outcome.
+		ackWait = 30 * time.Second
+		natsURL = func(service string, replica int) string {
+			i := clusterNode(service, replica, len(c.Nodes))
+			pl.nodeOf[service] = i
+			return c.Nodes[i].URL()
+		}
+		// The test's own reads go to any node and follow it through a node's loss.
+		testURL = strings.Join(c.URLs(), ",")
+	} else {
+		pl.ns = natstest.StartProcess(t)
+		testURL = pl.ns.URL()
+	}
+	pl.mail = smtptest.New(t)
 	mediatorPW := passwordFile(t)
-	cfg := func(instance, admin, ingress string) string {
+	cfg := func(service string, replica int, instance, admin, ingress string) string {
 		return pipelineConfig{
-			NATS: pl.ns.URL(), Admin: admin, Ingress: ingress, Instance: instance,
+			NATS: natsURL(service, replica), Replicas: nreplicas, LogLevel: logLevel, AckWait: ackWait, Admin: admin, Ingress: ingress, Instance: instance,
 			MediatorPasswordFile: mediatorPW, ITSM: itsm.URL, ITSMPasswordFile: itsm.pwFile,
 			SMTPHost: pl.mail.Host, SMTPPort: pl.mail.Port,
 		}.YAML()
 	}
 	pl.ingress = freeAddr(t)
-	startTriggerflow(t, "ingress", cfg("ingress", freeAddr(t), pl.ingress), pl.ingress)
+	if opts.cluster != nil {
+		pl.provision(testURL, cfg("ingress", 0, "ingress", freeAddr(t), pl.ingress))
+	}
+	pl.others["ingress"] = startTriggerflow(t, "ingress", cfg("ingress", 0, "ingress", freeAddr(t), pl.ingress), pl.ingress)
 	for _, name := range []string{"dispatcher", "notifier"} {
 		admin := freeAddr(t)
-		startTriggerflow(t, name, cfg(name, admin, freeAddr(t)), admin)
+		pl.others[name] = startTriggerflow(t, name, cfg(name, 0, name, admin, freeAddr(t)), admin)
+		if opts.cluster != nil {
+			waitStarted(t, name, name, pl.others[name])
+		}
 	}
-	for _, name := range replicas {
+	for i, name := range replicas {
 		r := &replica{name: name, admin: freeAddr(t)}
-		r.yaml = cfg(name, r.admin, freeAddr(t))
+		r.yaml = cfg("itsm-sync "+name, i, name, r.admin, freeAddr(t))
 		r.p = startTriggerflow(t, "itsm-sync", r.yaml, r.admin)
+		if opts.cluster != nil {
+			waitStarted(t, "itsm-sync "+name, "itsm-sync", r.p)
+		}
 		pl.sync[name] = r
 	}
-	pl.js = natstest.JetStream(t, pl.ns.URL())
+	pl.js = natstest.JetStream(t, testURL)
 
 	script, err := securechangetest.InstallMediator(t.TempDir(), securechangetest.MediatorSettings{
 		Host: pl.ingress, Endpoint: "trigger_file", Username: e2eUser, Password: e2ePassword, ExecScript: execScript,
@@ -463,6 +544,65 @@ func startPipeline(t *testing.T, itsm *itsmFixture, replicas ...string) *pipelin
 		Env:    []string{"PATH=" + shim + string(os.PathListSeparator) + os.Getenv("PATH")},
 	}
 	return pl
+}
+
+// waitStarted waits until the process p of service (named name in messages) has started:
+// logged "<service> consuming", which it does once its start has ensured the buckets and
+// its durable consumers and its handlers run. /readyz answers 200 before that (the admin
+// listener starts first, and a consumer counts only once created). On a cluster that
+// matters: with every service started at once (each after the previous one's /readyz),
+// an itsm-sync replica, whose start creates the same 16 durable consumers as the other
+// replica's at the same moment, once never logged it and exited at fx's 15 s start
+// timeout ("start failed: context deadline exceeded"), 12 s after its /readyz answered
+// and after the test had gone on; nats-io/nats-server#8350 reports consumer creates on a
+// cluster left unanswered that way. The cluster variant of startPipelineWith therefore
+// starts the services one after another, each once it has logged this line.
+func waitStarted(t *testing.T, name, service string, p *proc) {
+	t.Helper()
+	line := fmt.Sprintf("msg=%q", service+" consuming")
+	natstest.CheckFor(t, 90*time.Second, 50*time.Millisecond, func() error {
+		b, err := os.ReadFile(p.log)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte(line)) {
+			return nil
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("triggerflow %s exited during its start (%s), after /readyz answered:\n%s", name, p.cmd.ProcessState, b)
+		default:
+		}
+		return fmt.Errorf("triggerflow %s has not logged %s yet: its start has not finished", name, line)
+	})
+}
+
+// provision creates every stream and bucket a service of yaml's config ensures at its
+// start, with natsconn's own code, one at a time, before any service starts. On a fresh
+// cluster, concurrent creates of one replicated stream can go unanswered (nats-server
+// 2.15.2; nats-io/nats-server#3677): every service ensures every stream and bucket at its
+// start, and a service whose start waits on such a create exits at fx's 15 s start
+// timeout ("start failed: ensure key-value bucket scw_done: context deadline exceeded"),
+// whatever /readyz answered before. Services starting where the streams and buckets exist
+// only update them, which is answered. That first start is not what the cluster tests
+// are about.
+func (pl *pipeline) provision(url, yaml string) {
+	t := pl.t
+	t.Helper()
+	c, err := config.Parse("provision.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatalf("provision: the pipeline's config: %v", err)
+	}
+	js := natstest.JetStream(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := natsconn.EnsureStreams(ctx, js, natsconn.StreamSpecs(c), log); err != nil {
+		t.Fatalf("provision the streams (nats.replicas %d): %v", c.NATS.Replicas, err)
+	}
+	if _, err := natsconn.EnsureBuckets(ctx, js, c.NATS.Replicas); err != nil {
+		t.Fatalf("provision the buckets (nats.replicas %d): %v", c.NATS.Replicas, err)
+	}
 }
 
 // signalEvent is a signal sent to an itsm-sync replica.
@@ -499,11 +639,36 @@ func (pl *pipeline) signal(name string, sig syscall.Signal) signalEvent {
 	return ev
 }
 
+// exited lists the service processes that exited on their own (a replica the test
+// signalled counts by the process it was started again as), with how; "" when none.
+func (pl *pipeline) exited() string {
+	procs := map[string]*proc{}
+	for name, p := range pl.others {
+		procs[name] = p
+	}
+	for name, r := range pl.sync {
+		procs["itsm-sync "+name] = r.p
+	}
+	var out []string
+	for name, p := range procs {
+		select {
+		case <-p.done:
+			out = append(out, fmt.Sprintf("%s (%s; its log is at the end of the test's output)", name, p.cmd.ProcessState))
+		default:
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
+
 // restart starts a replica again with the same config.
 func (pl *pipeline) restart(name string) {
 	pl.t.Helper()
 	r := pl.sync[name]
 	r.p = startTriggerflow(pl.t, "itsm-sync", r.yaml, r.admin)
+	if pl.cluster != nil {
+		waitStarted(pl.t, "itsm-sync "+name, "itsm-sync", r.p)
+	}
 }
 
 // resultInfo is what the ordering tests read from a result (parsed loosely, so the test
@@ -523,14 +688,39 @@ type resultInfo struct {
 }
 
 func (pl *pipeline) results() []resultInfo {
+	pl.t.Helper()
+	rs, err := pl.readResults()
+	if err != nil {
+		pl.t.Fatal(err)
+	}
+	return rs
+}
+
+// readResults reads every itsm result. On a cluster it reads through SCW_RESULTS' leader
+// (natstest.LeaderMsgs): a direct get may be answered by a follower still missing a
+// result, which would count as never written; a failed read there (a leader election
+// after a node's loss) is an error to retry, not the end of the test.
+func (pl *pipeline) readResults() ([]resultInfo, error) {
+	const stream, subject = "SCW_RESULTS", "scw.result.itsm.>"
+	var msgs []*jetstream.RawStreamMsg
+	if pl.cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		var err error
+		if msgs, err = natstest.LeaderMsgs(ctx, pl.js, stream, subject); err != nil {
+			return nil, err
+		}
+	} else {
+		msgs = natstest.Msgs(pl.t, pl.js, stream, subject)
+	}
 	var out []resultInfo
-	for _, m := range natstest.Msgs(pl.t, pl.js, "SCW_RESULTS", "scw.result.itsm.>") {
+	for _, m := range msgs {
 		var r resultInfo
 		if err := json.Unmarshal(m.Data, &r); err == nil {
 			out = append(out, r)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // backlog lists the consumers of a stream that still have messages to deliver or to
@@ -577,8 +767,12 @@ func (pl *pipeline) waitSettled(wl *workload, timeout time.Duration) {
 	pl.t.Helper()
 	natstest.CheckFor(pl.t, timeout, time.Second, func() error {
 		ids := wl.triggerIDs()
+		results, err := pl.readResults()
+		if err != nil {
+			return err
+		}
 		got := map[string]bool{}
-		for _, r := range pl.results() {
+		for _, r := range results {
 			got[r.TriggerID] = true
 		}
 		missing := 0

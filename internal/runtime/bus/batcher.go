@@ -26,7 +26,8 @@ type Batcher struct {
 }
 
 // NewBatcher returns a Batcher on nc; c.AckWait bounds the wait for a batch's
-// acknowledgements (default 10s).
+// acknowledgements (default 10s), a stream without a leader retried meanwhile
+// (retryWait).
 func NewBatcher(nc *nats.Conn, c PublisherConfig) (*Batcher, error) {
 	js, err := nc.JetStream(nats.PublishAsyncMaxPending(4096))
 	if err != nil {
@@ -47,7 +48,7 @@ func (b *Batcher) Publish(out ...Outgoing) error {
 		if err != nil {
 			return &PublishError{Subject: o.Subject, cause: err}
 		}
-		f, err := b.js.PublishMsgAsync(m)
+		f, err := b.js.PublishMsgAsync(m, nats.RetryWait(retryWait), nats.RetryAttempts(int(b.wait/retryWait)))
 		if err != nil {
 			return &PublishError{Subject: o.Subject, cause: err}
 		}

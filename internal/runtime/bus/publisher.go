@@ -16,19 +16,27 @@ import (
 
 // PublisherConfig configures a JetStream publisher.
 type PublisherConfig struct {
-	// AckWait bounds the wait for JetStream's acknowledgement of each message.
+	// AckWait bounds the wait for JetStream's acknowledgement of each message, retries
+	// included.
 	AckWait time.Duration
 }
 
+// retryWait is the pause between two publishes of a message that no stream took: while a
+// stream has no leader (an election, after the node that led it was lost) nothing
+// answers its subjects, and nats.go reports "no responders" at once. The publish is sent
+// again every retryWait until AckWait has passed.
+const retryWait = 250 * time.Millisecond
+
 // NewPublisher returns a publisher that stores each message in JetStream and returns only
-// after the stream acknowledged it. The message UUID is sent as Nats-Msg-Id, so a message
+// after the stream acknowledged it; a stream without a leader is retried (retryWait). The message UUID is sent as Nats-Msg-Id, so a message
 // published twice with the same UUID inside the stream's dedup window is stored once.
 // Streams are never created here (see natsconn.EnsureStreams). Close does not close nc:
 // the connection belongs to its own fx hook.
 func NewPublisher(nc *nats.Conn, c PublisherConfig, log watermill.LoggerAdapter) (message.Publisher, error) {
 	var pubOpts []nats.PubOpt
 	if c.AckWait > 0 {
-		pubOpts = append(pubOpts, nats.AckWait(c.AckWait))
+		// -1: until AckWait has passed (nats.go counts the waits against it).
+		pubOpts = append(pubOpts, nats.AckWait(c.AckWait), nats.RetryWait(retryWait), nats.RetryAttempts(-1))
 	}
 	p, err := wmnats.NewPublisherWithNatsConn(nc, wmnats.PublisherPublishConfig{
 		Marshaler:         Marshaler{},

@@ -152,15 +152,26 @@ func (r Reader) direct(ctx context.Context, stream string, subjects []string) (S
 
 // leader reads the last message on subject from the stream's leader.
 func (r Reader) leader(ctx context.Context, stream, subject string) (Stored, error) {
-	req, err := json.Marshal(struct {
+	m, err := MsgGet(ctx, r.NC, stream, struct {
 		LastBySubject string `json:"last_by_subj"`
 	}{subject})
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return Stored{}, fmt.Errorf("read %s from the leader of %s: %w", subject, stream, err)
+	}
+	return m, err
+}
+
+// MsgGet is one $JS.API.STREAM.MSG.GET of stream, which its leader answers: req is the
+// request's JSON body (last_by_subj; seq, with next_by_subj for the first message on a
+// subject from seq). jetstream.ErrMsgNotFound: no message matches.
+func MsgGet(ctx context.Context, nc *nats.Conn, stream string, req any) (Stored, error) {
+	body, err := json.Marshal(req)
 	if err != nil {
 		return Stored{}, err
 	}
-	resp, err := r.NC.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, req)
+	resp, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, body)
 	if err != nil {
-		return Stored{}, fmt.Errorf("read %s from the leader of %s: %w", subject, stream, err)
+		return Stored{}, err
 	}
 	var got struct {
 		Error *struct {
@@ -177,20 +188,20 @@ func (r Reader) leader(ctx context.Context, stream, subject string) (Stored, err
 		} `json:"message"`
 	}
 	if err := json.Unmarshal(resp.Data, &got); err != nil {
-		return Stored{}, fmt.Errorf("read %s from the leader of %s: %w", subject, stream, err)
+		return Stored{}, fmt.Errorf("not a message get answer: %w", err)
 	}
 	switch {
 	case got.Error != nil && got.Error.ErrCode == int(jetstream.JSErrCodeMessageNotFound):
 		return Stored{}, jetstream.ErrMsgNotFound
 	case got.Error != nil:
-		return Stored{}, fmt.Errorf("read %s from the leader of %s: %s (%d, %d)", subject, stream, got.Error.Description, got.Error.Code, got.Error.ErrCode)
+		return Stored{}, fmt.Errorf("%s (%d, %d)", got.Error.Description, got.Error.Code, got.Error.ErrCode)
 	case got.Message == nil:
-		return Stored{}, fmt.Errorf("read %s from the leader of %s: no message in the answer", subject, stream)
+		return Stored{}, errors.New("an answer with neither message nor error")
 	}
 	m := Stored{Subject: got.Message.Subject, Seq: got.Message.Seq, Data: got.Message.Data, Time: got.Message.Time}
 	if len(got.Message.Header) > 0 {
 		if m.Header, err = nats.DecodeHeadersMsg(got.Message.Header); err != nil {
-			return Stored{}, fmt.Errorf("read %s from the leader of %s: headers: %w", subject, stream, err)
+			return Stored{}, fmt.Errorf("message %d: headers: %w", m.Seq, err)
 		}
 	}
 	return m, nil

@@ -36,7 +36,7 @@ func (r *Runner) saveAttempts(j *Job) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := recordContext(j)
+	ctx, cancel := r.recordContext(j)
 	defer cancel()
 	_, err = r.Attempts.Put(ctx, j.Op.ID, b)
 	return err
@@ -45,7 +45,7 @@ func (r *Runner) saveAttempts(j *Job) error {
 // forgetAttempts drops the history of a finished operation.
 func (r *Runner) forgetAttempts(j *Job) {
 	if len(j.Attempts) > 1 || j.Delivered > 1 {
-		ctx, cancel := recordContext(j)
+		ctx, cancel := r.recordContext(j)
 		defer cancel()
 		_ = r.Attempts.Purge(ctx, j.Op.ID)
 	}

@@ -129,7 +129,7 @@ func (r *Runner) parkHead(ctx context.Context, j *Job, reason string) error {
 // released): it is stored on scw.parked.<target>.<ticket> with where it was going and
 // its original order, a parked result says so, and the message is acked.
 func (r *Runner) setAside(j *Job, p *parkRecord) error {
-	ctx, cancel := recordContext(j)
+	ctx, cancel := r.recordContext(j)
 	defer cancel()
 	behind := p.behind()
 	order := j.Msg.Metadata.Get(events.HdrOrder)
@@ -178,7 +178,7 @@ func (r *Runner) advance(j *Job) error {
 	if j.parkRead && j.park == nil {
 		return nil // the lane was not held back when the operation began, nor since
 	}
-	ctx, cancel := recordContext(j)
+	ctx, cancel := r.recordContext(j)
 	defer cancel()
 	p, err := r.park(ctx, j.Op)
 	if err != nil || p == nil {

@@ -26,6 +26,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,8 +58,9 @@ type Done struct {
 	// Correlation is what the operation stored in scw_correlation (for the result).
 	Correlation map[string]string
 	// Commit stores what the response taught (correlation values, a follow-up operation)
-	// before the operation is marked done. An error leaves it unmarked: it is redelivered
-	// (and a create is looked up first).
+	// before the operation is marked done. It is called again after an error, until
+	// RecordFor has passed, so it must be idempotent; then the operation is left unmarked:
+	// it is redelivered (and a create is looked up first).
 	Commit func(ctx context.Context) error
 	// Marker, if set, is the done marker's value instead of the result (alerts).
 	Marker []byte
@@ -123,6 +125,12 @@ type Runner struct {
 	Now      func() time.Time
 	// Tracing records one span per delivery (trace.go); nil: none.
 	Tracing trace.TracerProvider
+	// RecordFor is how long the runner keeps trying to record an outcome (the result,
+	// what the response taught, a park) before it gives the message back: long enough
+	// for JetStream to elect new leaders after a node is lost, so that a call that went
+	// out is not made again because its result could not be stored for a few seconds.
+	// Default DefaultRecordFor.
+	RecordFor time.Duration
 
 	holds holds // the audit of the lanes' hold markers (holds.go)
 }
@@ -134,13 +142,35 @@ func (r *Runner) now() time.Time {
 	return r.Now()
 }
 
-// recordTimeout bounds the writes that record an outcome. They use their own context:
-// a call that went out is recorded even when the stop's deadline has cut the message's.
-const recordTimeout = 10 * time.Second
+// DefaultRecordFor is the default Runner.RecordFor. A 3-node cluster that lost the node
+// leading a stream elected a new leader in about 8 s on a busy 2-core machine
+// (cmd/triggerflow TestOrderThroughNodeLoss); until then every write to the stream fails.
+const DefaultRecordFor = 30 * time.Second
 
-// recordContext is the context of the writes that record j's outcome.
-func recordContext(j *Job) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(j.Msg.Context()), recordTimeout)
+// recordContext is the context of the writes that record j's outcome. They use their
+// own context: a call that went out is recorded even when the stop's deadline has cut
+// the message's.
+func (r *Runner) recordContext(j *Job) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(j.Msg.Context()), cmp.Or(r.RecordFor, DefaultRecordFor))
+}
+
+// persist runs write until it succeeds or ctx ends, with a backoff from 100 ms to 2 s:
+// a stream without a leader (an election) refuses every write for a while. write must
+// be idempotent (a message id, a compare-and-set, a merge).
+func persist(ctx context.Context, write func() error) error {
+	wait := 100 * time.Millisecond
+	for {
+		err := write()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // infraRetry is the NAK delay after a failure of our own infrastructure (KV, publish).
@@ -219,12 +249,12 @@ func (r *Runner) handle(msg *message.Message) error {
 // the ack, so a redelivery never performs it again): the result, or for an operation
 // without results its scw_done entry; then acks.
 func (r *Runner) succeed(j *Job, d Done) error {
-	ctx, cancel := recordContext(j)
+	ctx, cancel := r.recordContext(j)
 	defer cancel()
 	res := r.result(j, events.ResultSucceeded)
 	res.Correlation = d.Correlation
 	if d.Commit != nil {
-		if err := d.Commit(ctx); err != nil {
+		if err := persist(ctx, func() error { return d.Commit(ctx) }); err != nil {
 			return r.later(j, fmt.Errorf("the call succeeded but what it returned was not stored: %w", err))
 		}
 	}
@@ -260,7 +290,7 @@ func (e *RefusedError) Unwrap() error { return e.Err }
 
 // skip publishes a skipped result, marks the operation done and acks.
 func (r *Runner) skip(j *Job, reason string) error {
-	ctx, cancel := recordContext(j)
+	ctx, cancel := r.recordContext(j)
 	defer cancel()
 	res := r.result(j, events.ResultSkipped)
 	res.Reason = reason
@@ -280,8 +310,8 @@ func (r *Runner) skip(j *Job, reason string) error {
 
 // markDone stores the done marker of j's operation: its result res (published on
 // SCW_RESULTS, the marker isDone reads), or without results marker (default: res)
-// in scw_done. The call went out: it tries hard to record it before giving it back (a
-// second copy of the result has its message id: JetStream drops it).
+// in scw_done. The call went out: it keeps trying until RecordFor has passed before
+// giving it back (a second copy of the result has its message id: JetStream drops it).
 func (r *Runner) markDone(ctx context.Context, j *Job, res events.Result, marker []byte) error {
 	put := func() error { return bus.PublishResult(r.Pub, j.Msg, res) }
 	if !r.Results {
@@ -298,14 +328,7 @@ func (r *Runner) markDone(ctx context.Context, j *Job, res events.Result, marker
 			return nil
 		}
 	}
-	var err error
-	for i := range 3 {
-		if err = put(); err == nil || ctx.Err() != nil {
-			return err
-		}
-		time.Sleep(time.Duration(100<<i) * time.Millisecond)
-	}
-	return err
+	return persist(ctx, put)
 }
 
 // transient decides between another attempt and giving up.
@@ -367,7 +390,7 @@ func (r *Runner) cutOff(j *Job, err error) error {
 // dead-letters the operation and acks. Only a failed dead letter leaves the message to
 // be redelivered.
 func (r *Runner) fail(j *Job, cause error) error {
-	ctx, cancel := recordContext(j)
+	ctx, cancel := r.recordContext(j)
 	defer cancel()
 	reason := cause.Error()
 	res := r.result(j, events.ResultFailed)

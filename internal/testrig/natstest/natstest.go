@@ -247,12 +247,18 @@ func ServerBinary(t testing.TB) string {
 }
 
 // Process is a real nats-server process with JetStream, on a fixed port and store dir so
-// it can be stopped and started again over the same data.
+// it can be stopped and started again over the same data. A node of a ProcessCluster
+// (process_cluster.go) is a Process too, with a cluster block in its config.
 type Process struct {
-	t     testing.TB
-	bin   string
-	Port  int
-	Dir   string
+	t    testing.TB
+	bin  string
+	Port int
+	Dir  string
+	// Name is the server_name: "natstest" for a lone process, natstest-<i> for node i of
+	// a ProcessCluster (what a stream's cluster.leader names).
+	Name string
+	// node is the cluster side of a node of a ProcessCluster; nil for a lone process.
+	node  *processNode
 	mu    sync.Mutex
 	cmd   *exec.Cmd
 	done  chan struct{}
@@ -262,7 +268,7 @@ type Process struct {
 // StartProcess builds (once) and starts a nats-server process for t, stopped at cleanup.
 func StartProcess(t testing.TB) *Process {
 	t.Helper()
-	p := &Process{t: t, bin: ServerBinary(t), Port: FreePort(t), Dir: t.TempDir()}
+	p := &Process{t: t, bin: ServerBinary(t), Port: FreePort(t), Dir: t.TempDir(), Name: "natstest"}
 	p.Start()
 	t.Cleanup(p.Stop)
 	return p
@@ -271,40 +277,71 @@ func StartProcess(t testing.TB) *Process {
 // URL is the client URL.
 func (p *Process) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(p.Port) }
 
-// Start starts the process (again) and waits until it accepts connections with JetStream.
+// Start starts the process (again) and waits until it accepts connections with JetStream
+// (a node of a cluster: until it is also healthy, see ProcessCluster).
 func (p *Process) Start() {
+	p.t.Helper()
+	p.waitReady(p.launch())
+}
+
+// launch writes the config and starts the process, without waiting for it: the nodes of
+// a cluster are launched together, as none is ready before a quorum of them elected a
+// meta leader.
+func (p *Process) launch() (done <-chan struct{}) {
 	p.t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd != nil {
-		p.t.Fatalf("natstest: nats-server already running")
+		p.t.Fatalf("natstest: nats-server %s already running", p.Name)
 	}
 	conf := filepath.Join(p.Dir, "natstest.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf("jetstream {\n  max_file_store: %d\n}\n", MaxStore)), 0o644); err != nil {
+	text := fmt.Sprintf("jetstream {\n  max_file_store: %d\n}\n", MaxStore)
+	args := []string{"-c", conf, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(p.Port), "-sd", p.Dir, "-n", p.Name}
+	if p.node != nil {
+		// Everything in the file (as a deployment's nats.conf has it), nothing on the
+		// command line.
+		text, args = p.node.config(p), []string{"-c", conf}
+	}
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		p.t.Fatalf("natstest: %v", err)
 	}
-	cmd := exec.Command(p.bin, "-c", conf, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(p.Port), "-sd", p.Dir, "-n", "natstest")
-	logf, err := os.OpenFile(filepath.Join(p.Dir, "server.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	cmd := exec.Command(p.bin, args...)
+	logf, err := os.OpenFile(p.logPath(), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		p.t.Fatalf("natstest: %v", err)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		p.t.Fatalf("natstest: start nats-server: %v", err)
+		p.t.Fatalf("natstest: start nats-server %s: %v", p.Name, err)
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); _ = logf.Close(); close(done) }()
-	p.cmd, p.done = cmd, done
+	ch := make(chan struct{})
+	go func() { _ = cmd.Wait(); _ = logf.Close(); close(ch) }()
+	p.cmd, p.done = cmd, ch
+	return ch
+}
+
+// waitReady polls until the process launched (done closes when it exits) accepts
+// connections with JetStream; a node of a cluster must also answer /healthz.
+func (p *Process) waitReady(done <-chan struct{}) {
+	p.t.Helper()
 	CheckFor(p.t, 60*time.Second, 50*time.Millisecond, func() error {
 		select {
 		case <-done:
-			b, _ := os.ReadFile(filepath.Join(p.Dir, "server.log"))
-			p.t.Fatalf("natstest: nats-server exited at start:\n%s", b)
+			b, _ := os.ReadFile(p.logPath())
+			p.t.Fatalf("natstest: nats-server %s exited at start:\n%s", p.Name, b)
 		default:
 		}
-		return jetStreamReady(p.URL())
+		if err := jetStreamReady(p.URL()); err != nil {
+			return fmt.Errorf("nats-server %s: %w", p.Name, err)
+		}
+		if p.node != nil {
+			return p.node.healthy(p)
+		}
+		return nil
 	})
 }
+
+func (p *Process) logPath() string { return filepath.Join(p.Dir, "server.log") }
 
 // jetStreamReady is nil when a JetStream at url answers.
 func jetStreamReady(url string) error {

@@ -248,15 +248,43 @@ var cases = []struct {
 		g.waitResults(t, "succeeded", "133", 1)
 		checkLaneFree(t, g, o)
 	}},
-	{"the done marker (the result) not written: the message is given back, and the next delivery knows the outcome is unknown", func(t *testing.T, g *rig) {
-		o := g.op("109", "a")
-		g.pub.failResults(o.ID, 3) // the runner's inline retries of the marker
+	{"the done marker (the result) not written for a while (a stream electing a leader): the runner keeps trying, and performs the operation once", func(t *testing.T, g *rig) {
+		o := g.op("134", "a")
+		g.pub.failResults(o.ID, 5)
 		g.publish(t, nil, "", o)
+		g.waitResults(t, "succeeded", "134", 1)
+		g.idle(t)
+		if runs := g.script.runsOf(o.ID); len(runs) != 1 {
+			t.Fatalf("runs %+v: want one", runs)
+		}
+		if m, err := g.marker(t, o); err != nil || !m.Done() {
+			t.Fatalf("no done marker in the end: %+v, %v", m, err)
+		}
+	}},
+	{"the done marker (the result) not written within RecordFor: the message is given back, and the next delivery knows the outcome is unknown", func(t *testing.T, g *rig) {
+		g.recordFor = 300 * time.Millisecond
+		g.stop()
+		g.stop = g.handlers(t, 30*time.Second)
+		o := g.op("109", "a")
+		g.pub.failResults(o.ID, -1)
+		g.publish(t, nil, "", o)
+		natstest.CheckFor(t, time.Minute, 10*time.Millisecond, func() error {
+			if n := len(g.script.runsOf(o.ID)); n < 2 {
+				return fmt.Errorf("%d deliveries performed, want a second", n)
+			}
+			return nil
+		})
+		g.pub.failResults(o.ID, 0)
 		g.waitResults(t, "succeeded", "109", 1)
 		g.idle(t)
 		runs := g.script.runsOf(o.ID)
-		if len(runs) != 2 || runs[0].unknown || !runs[1].unknown {
-			t.Fatalf("runs %+v: want a second delivery that looks up first", runs)
+		if runs[0].unknown {
+			t.Fatalf("runs %+v: the first delivery's outcome was known", runs)
+		}
+		for i, r := range runs[1:] {
+			if !r.unknown {
+				t.Fatalf("runs %+v: delivery %d does not look up first", runs, i+2)
+			}
 		}
 		if m, err := g.marker(t, o); err != nil || !m.Done() {
 			t.Fatalf("no done marker in the end: %+v, %v", m, err)

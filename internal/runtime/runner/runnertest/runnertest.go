@@ -116,7 +116,9 @@ type rig struct {
 	logs   natstest.LogBuffer // the runner's log (info and above)
 	stop   func()             // stops the runner's handlers (a graceful stop with a drain)
 	run    *runner.Runner     // the runner of the latest handlers
-	seq    atomic.Int64
+	// recordFor is the RecordFor of the runners handlers starts (0: the default).
+	recordFor time.Duration
+	seq       atomic.Int64
 }
 
 func start(t *testing.T, tg Target) *rig {
@@ -159,6 +161,7 @@ func (g *rig) handlers(t testing.TB, drain time.Duration) func() {
 	r.Pub = g.pub
 	r.Bind(kv)
 	r.Perform = g.script.perform
+	r.RecordFor = g.recordFor
 	r.Log = slog.New(slog.NewTextHandler(&g.logs, nil))
 	if err := r.AuditHolds(ctx); err != nil { // as the service does at start
 		t.Fatal(err)
@@ -272,12 +275,14 @@ func (p *flakyPub) Publish(topic string, msgs ...*message.Message) error {
 		}
 	}
 	p.mu.Unlock()
-	if n > 0 {
+	if n != 0 {
 		return fmt.Errorf("injected: %s unavailable", events.StreamResults)
 	}
 	return p.Publisher.Publish(topic, msgs...)
 }
 
+// failResults fails the next n succeeded results of operation id (n < 0: every one,
+// until failResults is called again).
 func (p *flakyPub) failResults(id string, n int) {
 	p.mu.Lock()
 	p.fail[id] = n
