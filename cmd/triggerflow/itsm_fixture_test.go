@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -31,8 +30,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/triggerflow/triggerflow/internal/config"
-	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 	"github.com/triggerflow/triggerflow/internal/securechange/securechangetest"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/services/notifier/smtptest"
@@ -49,8 +46,8 @@ type pipelineConfig struct {
 	// Replicas is nats.replicas: 1 (or 0) on a lone server, 3 on a 3-node cluster (every
 	// stream and bucket on each node, as deploy/k8s/overlays/production has it).
 	Replicas int
-	// LogLevel is log.level: warn when empty. The cluster variant of startPipelineWith
-	// reads each service's "consuming" line, logged at info.
+	// LogLevel is log.level: warn when empty (info on a cluster: its failures are read
+	// from the services' logs, which the test prints when it fails).
 	LogLevel string
 	// AckWait is itsm_sync.ack_wait: itsmAckWait when 0.
 	AckWait                time.Duration
@@ -447,10 +444,10 @@ type pipelineOptions struct {
 	// cluster runs the pipeline on a JetStream cluster of nats-server processes instead of
 	// a lone nats-server: nats.replicas is its size, and the services are spread over its
 	// nodes (clusterNode), so that the operations of one ticket are written through one
-	// server and read through another. The streams and buckets are created first
-	// (provision), and the services are started one at a time, each once its start has
-	// finished (waitStarted). A first start of every service at once on a fresh cluster
-	// is not what this variant is for: provision and waitStarted say what goes wrong there.
+	// server and read through another. The first service creates the streams and buckets
+	// on the fresh cluster, as in a deployment (natsconn's TestConcurrentProvisionOnACluster
+	// has every service do it at once); each service starts once the previous one's
+	// /readyz answers, which it does once its start has finished.
 	cluster *natstest.ProcessCluster
 }
 
@@ -506,24 +503,15 @@ func startPipelineWith(t *testing.T, itsm *itsmFixture, opts pipelineOptions, re
 		}.YAML()
 	}
 	pl.ingress = freeAddr(t)
-	if opts.cluster != nil {
-		pl.provision(testURL, cfg("ingress", 0, "ingress", freeAddr(t), pl.ingress))
-	}
 	pl.others["ingress"] = startTriggerflow(t, "ingress", cfg("ingress", 0, "ingress", freeAddr(t), pl.ingress), pl.ingress)
 	for _, name := range []string{"dispatcher", "notifier"} {
 		admin := freeAddr(t)
 		pl.others[name] = startTriggerflow(t, name, cfg(name, 0, name, admin, freeAddr(t)), admin)
-		if opts.cluster != nil {
-			waitStarted(t, name, name, pl.others[name])
-		}
 	}
 	for i, name := range replicas {
 		r := &replica{name: name, admin: freeAddr(t)}
 		r.yaml = cfg("itsm-sync "+name, i, name, r.admin, freeAddr(t))
 		r.p = startTriggerflow(t, "itsm-sync", r.yaml, r.admin)
-		if opts.cluster != nil {
-			waitStarted(t, "itsm-sync "+name, "itsm-sync", r.p)
-		}
 		pl.sync[name] = r
 	}
 	pl.js = natstest.JetStream(t, testURL)
@@ -544,65 +532,6 @@ func startPipelineWith(t *testing.T, itsm *itsmFixture, opts pipelineOptions, re
 		Env:    []string{"PATH=" + shim + string(os.PathListSeparator) + os.Getenv("PATH")},
 	}
 	return pl
-}
-
-// waitStarted waits until the process p of service (named name in messages) has started:
-// logged "<service> consuming", which it does once its start has ensured the buckets and
-// its durable consumers and its handlers run. /readyz answers 200 before that (the admin
-// listener starts first, and a consumer counts only once created). On a cluster that
-// matters: with every service started at once (each after the previous one's /readyz),
-// an itsm-sync replica, whose start creates the same 16 durable consumers as the other
-// replica's at the same moment, once never logged it and exited at fx's 15 s start
-// timeout ("start failed: context deadline exceeded"), 12 s after its /readyz answered
-// and after the test had gone on; nats-io/nats-server#8350 reports consumer creates on a
-// cluster left unanswered that way. The cluster variant of startPipelineWith therefore
-// starts the services one after another, each once it has logged this line.
-func waitStarted(t *testing.T, name, service string, p *proc) {
-	t.Helper()
-	line := fmt.Sprintf("msg=%q", service+" consuming")
-	natstest.CheckFor(t, 90*time.Second, 50*time.Millisecond, func() error {
-		b, err := os.ReadFile(p.log)
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(b, []byte(line)) {
-			return nil
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("triggerflow %s exited during its start (%s), after /readyz answered:\n%s", name, p.cmd.ProcessState, b)
-		default:
-		}
-		return fmt.Errorf("triggerflow %s has not logged %s yet: its start has not finished", name, line)
-	})
-}
-
-// provision creates every stream and bucket a service of yaml's config ensures at its
-// start, with natsconn's own code, one at a time, before any service starts. On a fresh
-// cluster, concurrent creates of one replicated stream can go unanswered (nats-server
-// 2.15.2; nats-io/nats-server#3677): every service ensures every stream and bucket at its
-// start, and a service whose start waits on such a create exits at fx's 15 s start
-// timeout ("start failed: ensure key-value bucket scw_done: context deadline exceeded"),
-// whatever /readyz answered before. Services starting where the streams and buckets exist
-// only update them, which is answered. That first start is not what the cluster tests
-// are about.
-func (pl *pipeline) provision(url, yaml string) {
-	t := pl.t
-	t.Helper()
-	c, err := config.Parse("provision.yaml", []byte(yaml))
-	if err != nil {
-		t.Fatalf("provision: the pipeline's config: %v", err)
-	}
-	js := natstest.JetStream(t, url)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if err := natsconn.EnsureStreams(ctx, js, natsconn.StreamSpecs(c), log); err != nil {
-		t.Fatalf("provision the streams (nats.replicas %d): %v", c.NATS.Replicas, err)
-	}
-	if _, err := natsconn.EnsureBuckets(ctx, js, c.NATS.Replicas); err != nil {
-		t.Fatalf("provision the buckets (nats.replicas %d): %v", c.NATS.Replicas, err)
-	}
 }
 
 // signalEvent is a signal sent to an itsm-sync replica.
@@ -666,9 +595,6 @@ func (pl *pipeline) restart(name string) {
 	pl.t.Helper()
 	r := pl.sync[name]
 	r.p = startTriggerflow(pl.t, "itsm-sync", r.yaml, r.admin)
-	if pl.cluster != nil {
-		waitStarted(pl.t, "itsm-sync "+name, "itsm-sync", r.p)
-	}
 }
 
 // resultInfo is what the ordering tests read from a result (parsed loosely, so the test

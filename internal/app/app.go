@@ -5,6 +5,7 @@ package app
 
 import (
 	"slices"
+	"time"
 
 	"go.uber.org/fx"
 
@@ -31,6 +32,10 @@ var modules = map[string]fx.Option{
 	"notifier":   notifier.Module,
 }
 
+// startTimeout bounds a process's start: the NATS connection, the streams, buckets and
+// consumers it ensures, its listeners.
+const startTimeout = 2 * time.Minute
+
 // Services are the services a command runs: the one it names, or for "all" the ingress,
 // the dispatcher, itsm-sync and, when smtp.host is set, the notifier.
 func Services(command string, cfg *config.Config) []string {
@@ -54,6 +59,10 @@ func Options(command string, cfg *config.Config, opts ingress.Options) []fx.Opti
 	o := []fx.Option{
 		fx.Supply(cfg, opts),
 		fx.StopTimeout(cfg.StopTimeout()),
+		// fx's default, 15 s, was not enough for a first start on a fresh 3-node cluster:
+		// provisioning retries requests that go unanswered there (natsconn.provision).
+		// /readyz answers 503 until the start has finished.
+		fx.StartTimeout(startTimeout),
 		logging.Module,
 		natsconn.Module,
 		embedded.Module,
@@ -72,5 +81,9 @@ func Options(command string, cfg *config.Config, opts ingress.Options) []fx.Opti
 	for _, s := range services {
 		o = append(o, modules[s])
 	}
+	// Last: invoked after every module's invokes, so its start hook runs after theirs.
+	o = append(o, fx.Invoke(func(lc fx.Lifecycle, h health.Handler) {
+		lc.Append(fx.StartHook(h.MarkStarted))
+	}))
 	return o
 }

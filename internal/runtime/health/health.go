@@ -1,7 +1,9 @@
 // Package health serves /healthz, /readyz and /metrics and owns the Prometheus registry.
 //
 // /healthz is liveness only: it answers while the process serves HTTP. /readyz is 200 only
-// while JetStream answers and every durable consumer of the process is consuming (a
+// once the process's start has finished (its streams, buckets and consumers ensured: an
+// fx start hook of the app, MarkStarted, runs after the services'), and then while
+// JetStream answers and every durable consumer of the process is consuming (a
 // deleted consumer is re-created by its subscriber; until then /readyz is 503 and names
 // it). /metrics has the services' metrics, the consumers' lag and the dead-letter queue's
 // depth (bus.ConsumerCollector), triggerflow_build_info, and Go and process metrics.
@@ -18,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -49,6 +52,16 @@ type Handler struct {
 	Consumers *bus.Consumers
 	// ReadyTimeout bounds one readiness probe of JetStream. Default 2s.
 	ReadyTimeout time.Duration
+	// started is set by MarkStarted; nil (a Handler built by hand): started.
+	started *atomic.Bool
+}
+
+// MarkStarted makes /readyz depend on JetStream and the consumers only: the process's
+// start has finished. The app calls it from the last start hook.
+func (h Handler) MarkStarted() {
+	if h.started != nil {
+		h.started.Store(true)
+	}
 }
 
 // pprofWarning is logged once at start when admin.pprof is on.
@@ -84,6 +97,11 @@ func (h Handler) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if h.started != nil && !h.started.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("not ready: starting (ensuring streams, buckets and consumers)\n"))
+		return
+	}
 	err := natsconn.Ready(ctx, h.JS)
 	if err == nil && h.Consumers != nil {
 		err = h.Consumers.Ready(ctx)
@@ -108,7 +126,7 @@ type HandlerParams struct {
 // NewHandler returns the Handler and, in a process with consumers, registers their
 // collector (lag, dead letters) and makes them part of readiness.
 func NewHandler(p HandlerParams) (Handler, error) {
-	h := Handler{JS: p.JS, Registry: p.Registry}
+	h := Handler{JS: p.JS, Registry: p.Registry, started: new(atomic.Bool)}
 	if p.Drain != nil {
 		h.Consumers = p.Drain.Consumers()
 		if err := p.Registry.Register(&bus.ConsumerCollector{JS: p.JS, Consumers: h.Consumers}); err != nil {

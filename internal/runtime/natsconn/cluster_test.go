@@ -1,10 +1,13 @@
 package natsconn_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -152,5 +155,45 @@ func TestReaderReadsItsWrites(t *testing.T) {
 	}
 	if _, err := kv.Update(ctx, e.Key(), []byte(`{}`), e.Revision()); err != nil {
 		t.Fatalf("update at the revision read: %v", err)
+	}
+}
+
+// TestConcurrentProvisionOnACluster: every service ensures the same streams, buckets and
+// consumers at its start, and on a fresh 3-node cluster they all start at once. Two
+// clients creating SCW_OPS at the same moment both waited for an answer that never came
+// (until their start timed out); each attempt is now bounded and sent again, and six
+// clients, two per server, all finish.
+func TestConcurrentProvisionOnACluster(t *testing.T) {
+	ss := natstest.RunCluster(t, 3)
+	const replicas = 3
+	lane := natsconn.ConsumerConfig{Stream: events.StreamOps, Durable: "itsm-sync-snow-p00", FilterSubject: events.OpLane(events.OpITSM, "snow", 0),
+		AckWait: 30 * time.Second, MaxDeliver: -1, Ordered: true}
+	var wg sync.WaitGroup
+	errs := make(chan error, 6)
+	for i := range 6 {
+		wg.Go(func() {
+			js := natstest.JetStream(t, ss[i%len(ss)].ClientURL())
+			ctx, cancel := context.WithTimeout(t.Context(), 45*time.Second)
+			defer cancel()
+			start := time.Now()
+			if err := natsconn.EnsureStreams(ctx, js, events.Streams(events.StreamOptions{Replicas: replicas}), slog.New(slog.DiscardHandler)); err != nil {
+				errs <- fmt.Errorf("client %d: %w after %s", i, err, time.Since(start).Round(time.Millisecond))
+				return
+			}
+			if _, err := natsconn.EnsureBuckets(ctx, js, replicas); err != nil {
+				errs <- fmt.Errorf("client %d: %w after %s", i, err, time.Since(start).Round(time.Millisecond))
+				return
+			}
+			if _, err := natsconn.EnsureConsumer(ctx, js, lane); err != nil {
+				errs <- fmt.Errorf("client %d: %w after %s", i, err, time.Since(start).Round(time.Millisecond))
+				return
+			}
+			t.Logf("client %d (through n%d): streams, buckets and a lane ensured in %s", i, i%len(ss), time.Since(start).Round(time.Millisecond))
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/triggerflow/triggerflow/internal/config"
@@ -19,6 +20,48 @@ import (
 // pkg/events' specs and the config's limits), the key-value buckets and the durable
 // consumers. Every process ensures them, idempotently: the streams at start (Module),
 // the buckets and consumers when the service that uses them starts.
+
+// provisionAttempt bounds one request that creates or updates a stream, a bucket or a
+// consumer. On a fresh cluster, with every service ensuring the same streams at once,
+// some of those requests were never answered (two clients creating SCW_OPS at once both
+// waited forever: TestConcurrentProvisionOnACluster); the same request sent again is.
+const provisionAttempt = 2 * time.Second
+
+// provision runs one create-or-update until it succeeds, each attempt bounded by
+// provisionAttempt, again after an attempt that timed out or found no JetStream leader
+// to answer, until ctx ends. Any other error is returned at once.
+func provision(ctx context.Context, do func(ctx context.Context) error) error {
+	wait := 250 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, provisionAttempt)
+		err := do(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !retryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// retryable: the request went unanswered, or JetStream had no leader to answer it.
+func retryable(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		(errors.As(err, &apiErr) && slices.Contains([]jetstream.ErrorCode{jsClusterNotAvail, jsClusterNoLeader}, apiErr.ErrorCode))
+}
+
+// nats-server's JSClusterNotAvailErr and JSClusterNotLeaderErr: a cluster without a meta
+// leader (an election).
+const (
+	jsClusterNotAvail jetstream.ErrorCode = 10008
+	jsClusterNoLeader jetstream.ErrorCode = 10009
+)
 
 // StreamConfig maps a spec of pkg/events to an explicit JetStream stream config.
 func StreamConfig(s events.StreamSpec) jetstream.StreamConfig {
@@ -48,7 +91,11 @@ func StreamConfig(s events.StreamSpec) jetstream.StreamConfig {
 // limits or replicas differ from its spec is updated to it.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, specs []events.StreamSpec, log *slog.Logger) error {
 	for _, s := range specs {
-		st, err := js.CreateOrUpdateStream(ctx, StreamConfig(s))
+		var st jetstream.Stream
+		err := provision(ctx, func(ctx context.Context) (err error) {
+			st, err = js.CreateOrUpdateStream(ctx, StreamConfig(s))
+			return err
+		})
 		if err != nil {
 			var apiErr *jetstream.APIError
 			if errors.As(err, &apiErr) && slices.Contains(errCodesNoRoom, apiErr.ErrorCode) {
@@ -93,7 +140,11 @@ func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (m
 	} {
 		b.Replicas = max(replicas, 1)
 		b.Storage = jetstream.FileStorage
-		kv, err := js.CreateOrUpdateKeyValue(ctx, b)
+		var kv jetstream.KeyValue
+		err := provision(ctx, func(ctx context.Context) (err error) {
+			kv, err = js.CreateOrUpdateKeyValue(ctx, b)
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("ensure key-value bucket %s: %w", b.Bucket, err)
 		}
@@ -171,7 +222,11 @@ func (c ConsumerConfig) JetStream() jetstream.ConsumerConfig {
 // was re-created with (JetStream cannot change it); everything else is updated.
 func EnsureConsumer(ctx context.Context, js jetstream.JetStream, c ConsumerConfig) (jetstream.Consumer, error) {
 	jc := c.JetStream()
-	cur, err := js.Consumer(ctx, c.Stream, c.Durable)
+	var cur jetstream.Consumer
+	err := provision(ctx, func(ctx context.Context) (err error) {
+		cur, err = js.Consumer(ctx, c.Stream, c.Durable)
+		return err
+	})
 	switch {
 	case err == nil:
 		if old := cur.CachedInfo().Config; old.DeliverPolicy == jetstream.DeliverByStartSequencePolicy {
@@ -180,7 +235,11 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, c ConsumerConfi
 	case !errors.Is(err, jetstream.ErrConsumerNotFound):
 		return nil, fmt.Errorf("ensure consumer %s on %s: %w", c.Durable, c.Stream, err)
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, c.Stream, jc)
+	var cons jetstream.Consumer
+	err = provision(ctx, func(ctx context.Context) (err error) {
+		cons, err = js.CreateOrUpdateConsumer(ctx, c.Stream, jc)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("ensure consumer %s on %s: %w", c.Durable, c.Stream, err)
 	}
