@@ -50,7 +50,8 @@ func TestOrderThroughNodeLoss(t *testing.T) {
 	itsm := newITSMFixture(t, t0, seed)
 	cl := natstest.StartProcessCluster(t, clusterNodes)
 	t.Logf("%d-node JetStream cluster of nats-server processes up after %s", clusterNodes, time.Since(t0).Round(time.Millisecond))
-	pl := startPipelineWith(t, itsm, pipelineOptions{cluster: cl}, "A", "B")
+	// ack_wait 30 s (the default): above the ~8 s the survivors take to elect leaders.
+	pl := startPipelineWith(t, itsm, pipelineOptions{cluster: cl, ackWait: 30 * time.Second}, "A", "B")
 	wl := newWorkload(t, t0, 24, 9000, 24*time.Second, triggerGap, seed)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -144,6 +145,53 @@ func (pl *pipeline) moveLeaders(node int, streams ...string) {
 		}
 		return nil
 	})
+}
+
+// TestOrderThroughBrokerRestart: the same workload on a lone nats-server process (the
+// dev overlay, `nats.replicas: 1`), killed with SIGKILL 12 s into the workload and
+// started again over its store brokerDownFor later. While it is down the ingress answers
+// 503 after ingress.publish_timeout and SecureChange runs the mediator again (up to 5
+// times), the runners keep trying to record what they performed, and nothing
+// acknowledged is lost: per ticket one create, the updates in order, none lost, none
+// sent twice.
+func TestOrderThroughBrokerRestart(t *testing.T) {
+	const seed = 20251207
+	const brokerDownFor = 10 * time.Second
+	t0 := time.Now()
+	itsm := newITSMFixture(t, t0, seed)
+	pl := startPipelineWith(t, itsm, pipelineOptions{ackWait: 30 * time.Second}, "A", "B")
+	wl := newWorkload(t, t0, 24, 9100, 24*time.Second, triggerGap, seed)
+	t.Cleanup(func() {
+		if t.Failed() {
+			reqs := itsm.Requests()
+			analyze(wl, reqs, nil).timelines(t, wl, reqs, nil, 12)
+		}
+	})
+	t.Logf("pipeline up after %s (seed %d)", time.Since(t0).Round(time.Millisecond), seed)
+
+	wlDone, wlStart := startWorkload(t, pl, wl)
+	notBefore(wlStart.Add(nodeKillAfter))
+	inFlight := itsm.InFlight("", "")
+	killAt := time.Now()
+	pl.ns.Kill()
+	t.Logf("SIGKILL to nats-server at %+.1fs (%d ITSM requests in flight)", killAt.Sub(t0).Seconds(), inFlight)
+	notBefore(killAt.Add(brokerDownFor))
+	restartAt := time.Now()
+	pl.ns.Start()
+	t.Logf("nats-server started again at %+.1fs; JetStream answered after %s", restartAt.Sub(t0).Seconds(), time.Since(restartAt).Round(time.Millisecond))
+
+	waitWorkload(t, wlDone)
+	pl.waitSettled(wl, settleWithin)
+	t.Logf("settled %s after the start of the workload", time.Since(wlStart).Round(time.Millisecond))
+	reqs := itsm.Requests()
+	t.Logf("ITSM server: %s", reqStats(reqs))
+	a := analyze(wl, reqs, nil)
+	t.Logf("result: %s", a.summary())
+	pl.checkOutcomes(wl)
+	a.assert(t)
+	if gone := pl.exited(); gone != "" {
+		t.Errorf("service processes exited on their own during the test: %s", gone)
+	}
 }
 
 // leadersNow maps every stream to the node leading it, through the test's connection

@@ -449,6 +449,12 @@ type pipelineOptions struct {
 	// has every service do it at once); each service starts once the previous one's
 	// /readyz answers, which it does once its start has finished.
 	cluster *natstest.ProcessCluster
+	// ackWait is itsm_sync.ack_wait (0: itsmAckWait, 5 s, for the tests that SIGKILL a
+	// replica). A test that takes NATS away needs it above the outage, as the default
+	// (30 s) is: meanwhile a replica cannot extend the operation it performs, and with
+	// 5 s another replica took it and performed it again before the first could record
+	// its outcome.
+	ackWait time.Duration
 }
 
 // clusterNode is the node a service connects to on a cluster of n nodes: ingress 0,
@@ -474,14 +480,8 @@ func startPipelineWith(t *testing.T, itsm *itsmFixture, opts pipelineOptions, re
 	pl := &pipeline{t: t, cluster: opts.cluster, itsm: itsm, sync: map[string]*replica{}, others: map[string]*proc{}, nodeOf: map[string]int{}}
 	natsURL, nreplicas, logLevel := func(string, int) string { return pl.ns.URL() }, 1, ""
 	var testURL string
-	var ackWait time.Duration // itsmAckWait
 	if c := opts.cluster; c != nil {
 		nreplicas, logLevel = len(c.Nodes), "info"
-		// The default (30 s), above the time the cluster takes to elect new leaders
-		// after a node is lost (about 8 s here): meanwhile a replica connected to that
-		// node cannot extend the operation it performs, and with 5 s another replica
-		// took it and performed it again before it could record its outcome.
-		ackWait = 30 * time.Second
 		natsURL = func(service string, replica int) string {
 			i := clusterNode(service, replica, len(c.Nodes))
 			pl.nodeOf[service] = i
@@ -497,7 +497,7 @@ func startPipelineWith(t *testing.T, itsm *itsmFixture, opts pipelineOptions, re
 	mediatorPW := passwordFile(t)
 	cfg := func(service string, replica int, instance, admin, ingress string) string {
 		return pipelineConfig{
-			NATS: natsURL(service, replica), Replicas: nreplicas, LogLevel: logLevel, AckWait: ackWait, Admin: admin, Ingress: ingress, Instance: instance,
+			NATS: natsURL(service, replica), Replicas: nreplicas, LogLevel: logLevel, AckWait: opts.ackWait, Admin: admin, Ingress: ingress, Instance: instance,
 			MediatorPasswordFile: mediatorPW, ITSM: itsm.URL, ITSMPasswordFile: itsm.pwFile,
 			SMTPHost: pl.mail.Host, SMTPPort: pl.mail.Port,
 		}.YAML()
