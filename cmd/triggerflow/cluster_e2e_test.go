@@ -53,12 +53,7 @@ func TestOrderThroughNodeLoss(t *testing.T) {
 	// ack_wait 30 s (the default): above the ~8 s the survivors take to elect leaders.
 	pl := startPipelineWith(t, itsm, pipelineOptions{cluster: cl, ackWait: 30 * time.Second}, "A", "B")
 	wl := newWorkload(t, t0, 24, 9000, 24*time.Second, triggerGap, seed)
-	t.Cleanup(func() {
-		if t.Failed() {
-			reqs := itsm.Requests()
-			analyze(wl, reqs, nil).timelines(t, wl, reqs, nil, 12)
-		}
-	})
+	pl.timelinesOnFailure(wl)
 	t.Logf("pipeline up after %s (seed %d); services on nodes: %s", time.Since(t0).Round(time.Millisecond), seed, pl.servicesOn(-1))
 	t.Logf("leaders before: %s", pl.leaders(time.Minute))
 
@@ -108,15 +103,7 @@ func TestOrderThroughNodeLoss(t *testing.T) {
 	pl.waitSettled(wl, settleWithin)
 	t.Logf("workload sent in %s; settled %s after the start of the workload", sentIn.Round(time.Millisecond), time.Since(wlStart).Round(time.Millisecond))
 
-	reqs := itsm.Requests()
-	t.Logf("ITSM server: %s", reqStats(reqs))
-	a := analyze(wl, reqs, nil)
-	t.Logf("result: %s", a.summary())
-	pl.checkOutcomes(wl)
-	a.assert(t)
-	if gone := pl.exited(); gone != "" {
-		t.Errorf("service processes exited on their own during the test: %s", gone)
-	}
+	pl.verify(wl)
 }
 
 // moveLeaders makes node the leader of streams: each led elsewhere is asked to step down
@@ -161,12 +148,7 @@ func TestOrderThroughBrokerRestart(t *testing.T) {
 	itsm := newITSMFixture(t, t0, seed)
 	pl := startPipelineWith(t, itsm, pipelineOptions{ackWait: 30 * time.Second}, "A", "B")
 	wl := newWorkload(t, t0, 24, 9100, 24*time.Second, triggerGap, seed)
-	t.Cleanup(func() {
-		if t.Failed() {
-			reqs := itsm.Requests()
-			analyze(wl, reqs, nil).timelines(t, wl, reqs, nil, 12)
-		}
-	})
+	pl.timelinesOnFailure(wl)
 	t.Logf("pipeline up after %s (seed %d)", time.Since(t0).Round(time.Millisecond), seed)
 
 	wlDone, wlStart := startWorkload(t, pl, wl)
@@ -183,15 +165,7 @@ func TestOrderThroughBrokerRestart(t *testing.T) {
 	waitWorkload(t, wlDone)
 	pl.waitSettled(wl, settleWithin)
 	t.Logf("settled %s after the start of the workload", time.Since(wlStart).Round(time.Millisecond))
-	reqs := itsm.Requests()
-	t.Logf("ITSM server: %s", reqStats(reqs))
-	a := analyze(wl, reqs, nil)
-	t.Logf("result: %s", a.summary())
-	pl.checkOutcomes(wl)
-	a.assert(t)
-	if gone := pl.exited(); gone != "" {
-		t.Errorf("service processes exited on their own during the test: %s", gone)
-	}
+	pl.verify(wl)
 }
 
 // leadersNow maps every stream to the node leading it, through the test's connection

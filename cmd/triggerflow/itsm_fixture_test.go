@@ -568,6 +568,34 @@ func (pl *pipeline) signal(name string, sig syscall.Signal) signalEvent {
 	return ev
 }
 
+// timelinesOnFailure prints, if the test fails, the timelines of the tickets that went
+// wrong (analyze), as the ITSM server saw them.
+func (pl *pipeline) timelinesOnFailure(wl *workload) {
+	pl.t.Cleanup(func() {
+		if pl.t.Failed() {
+			reqs := pl.itsm.Requests()
+			analyze(wl, reqs, nil).timelines(pl.t, wl, reqs, nil, 12)
+		}
+	})
+}
+
+// verify is the end of an ordering test without signals to the replicas: what the ITSM
+// server saw per ticket (analyze: one create, the updates in order, none lost, none sent
+// twice), every operation's outcome, and no service gone on its own.
+func (pl *pipeline) verify(wl *workload) {
+	t := pl.t
+	t.Helper()
+	reqs := pl.itsm.Requests()
+	t.Logf("ITSM server: %s", reqStats(reqs))
+	a := analyze(wl, reqs, nil)
+	t.Logf("result: %s", a.summary())
+	pl.checkOutcomes(wl)
+	a.assert(t)
+	if gone := pl.exited(); gone != "" {
+		t.Errorf("service processes exited on their own during the test: %s", gone)
+	}
+}
+
 // exited lists the service processes that exited on their own (a replica the test
 // signalled counts by the process it was started again as), with how; "" when none.
 func (pl *pipeline) exited() string {

@@ -165,12 +165,7 @@ func TestOrderThroughOutage(t *testing.T) {
 			itsm := newITSMFixture(t, t0, seed)
 			pl := startPipeline(t, itsm, "A", "B")
 			wl := newWorkload(t, t0, 20, 8000, 36*time.Second, triggerGap, seed)
-			t.Cleanup(func() {
-				if t.Failed() {
-					reqs := itsm.Requests()
-					analyze(wl, reqs, nil).timelines(t, wl, reqs, nil, 12)
-				}
-			})
+			pl.timelinesOnFailure(wl)
 			t.Logf("pipeline up after %s (seed %d)", time.Since(t0).Round(time.Millisecond), seed)
 
 			wlDone, wlStart := startWorkload(t, pl, wl)
@@ -202,12 +197,7 @@ func TestOrderThroughOutage(t *testing.T) {
 			pl.waitSettled(wl, settleWithin)
 			t.Logf("workload started at %+.1fs; settled %s after the ITSM came back", wlStart.Sub(t0).Seconds(), time.Since(upAt).Round(time.Millisecond))
 
-			reqs := itsm.Requests()
-			t.Logf("ITSM server: %s", reqStats(reqs))
-			a := analyze(wl, reqs, nil)
-			t.Logf("result: %s", a.summary())
-			pl.checkOutcomes(wl)
-			a.assert(t)
+			pl.verify(wl)
 		})
 	}
 }

@@ -31,12 +31,24 @@ const provisionAttempt = 2 * time.Second
 // provisionAttempt, again after an attempt that timed out or found no JetStream leader
 // to answer, until ctx ends. Any other error is returned at once.
 func provision(ctx context.Context, do func(ctx context.Context) error) error {
-	wait := 250 * time.Millisecond
+	return Retry(ctx, provisionAttempt, retryable, do)
+}
+
+// Retry runs do until it succeeds or ctx ends, pausing 100 ms, doubling up to 2 s,
+// between attempts; attempt bounds each (0: ctx alone), and again says which errors are
+// worth another attempt (nil: all). The error is do's last. do must be idempotent: a
+// message id, a compare-and-set, a create-or-update. It is for the writes JetStream
+// refuses for a while (a stream electing a leader after a node is lost).
+func Retry(ctx context.Context, attempt time.Duration, again func(error) bool, do func(ctx context.Context) error) error {
+	wait := 100 * time.Millisecond
 	for {
-		actx, cancel := context.WithTimeout(ctx, provisionAttempt)
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if attempt > 0 {
+			actx, cancel = context.WithTimeout(ctx, attempt)
+		}
 		err := do(actx)
 		cancel()
-		if err == nil || ctx.Err() != nil || !retryable(err) {
+		if err == nil || ctx.Err() != nil || (again != nil && !again(err)) {
 			return err
 		}
 		select {

@@ -154,25 +154,6 @@ func (r *Runner) recordContext(j *Job) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(j.Msg.Context()), cmp.Or(r.RecordFor, DefaultRecordFor))
 }
 
-// persist runs write until it succeeds or ctx ends, with a backoff from 100 ms to 2 s:
-// a stream without a leader (an election) refuses every write for a while. write must
-// be idempotent (a message id, a compare-and-set, a merge).
-func persist(ctx context.Context, write func() error) error {
-	wait := 100 * time.Millisecond
-	for {
-		err := write()
-		if err == nil || ctx.Err() != nil {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 2*time.Second)
-	}
-}
-
 // infraRetry is the NAK delay after a failure of our own infrastructure (KV, publish).
 const infraRetry = time.Second
 
@@ -254,7 +235,7 @@ func (r *Runner) succeed(j *Job, d Done) error {
 	res := r.result(j, events.ResultSucceeded)
 	res.Correlation = d.Correlation
 	if d.Commit != nil {
-		if err := persist(ctx, func() error { return d.Commit(ctx) }); err != nil {
+		if err := natsconn.Retry(ctx, 0, nil, d.Commit); err != nil {
 			return r.later(j, fmt.Errorf("the call succeeded but what it returned was not stored: %w", err))
 		}
 	}
@@ -328,7 +309,7 @@ func (r *Runner) markDone(ctx context.Context, j *Job, res events.Result, marker
 			return nil
 		}
 	}
-	return persist(ctx, put)
+	return natsconn.Retry(ctx, 0, nil, func(context.Context) error { return put() })
 }
 
 // transient decides between another attempt and giving up.
