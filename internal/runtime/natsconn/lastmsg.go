@@ -21,9 +21,9 @@ import (
 // too, and a follower may not have applied a write its leader has acknowledged: on a
 // 3-node cluster, reads made as soon as the write was acknowledged missed 0–13 % of the
 // messages just stored, by run (TestReaderReadsItsWrites logs it). A stream with more
-// than one replica is
-// therefore read from its leader ($JS.API.STREAM.MSG.GET), which has every acknowledged
-// write; a stream with one replica has one server, which answers direct gets.
+// than one replica is therefore read from its leader ($JS.API.STREAM.MSG.GET), which has
+// every acknowledged write; a stream with one replica has one server, which answers
+// direct gets (cheaper: no JSON, no base64; BenchmarkLastMsg).
 //
 // One subject may hold wildcards (e.g. scw.result.*.*.*.<operation id>): nats-server
 // matches last_by_subj against its subject index, then walks the blocks it names.
