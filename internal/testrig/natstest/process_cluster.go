@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 )
 
@@ -81,12 +82,13 @@ func StartProcessCluster(t testing.TB, n int) *ProcessCluster {
 	CheckFor(t, 60*time.Second, 100*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		const name = "NATSTEST_PLACEMENT"
-		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"natstest.placement"}, Replicas: n, Storage: jetstream.MemoryStorage})
+		// The probe stays, as RunCluster's does: deleting an account's last stream removes
+		// its store directory, and a stream created at that moment failed to create.
+		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "NATSTEST_PLACEMENT", Subjects: []string{"natstest.placement"}, Replicas: n, Storage: jetstream.MemoryStorage})
 		if err != nil {
 			return fmt.Errorf("cluster %s: a stream with %d replicas cannot be placed yet: %w", c.Name, n, err)
 		}
-		return js.DeleteStream(ctx, name)
+		return nil
 	})
 	return c
 }
