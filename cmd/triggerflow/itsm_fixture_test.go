@@ -50,7 +50,9 @@ type pipelineConfig struct {
 	// from the services' logs, which the test prints when it fails).
 	LogLevel string
 	// AckWait is itsm_sync.ack_wait: itsmAckWait when 0.
-	AckWait                time.Duration
+	AckWait time.Duration
+	// DispatcherAckWait is dispatcher.ack_wait: the default, 30 s, when 0.
+	DispatcherAckWait      time.Duration
 	MediatorPasswordFile   string
 	ITSM, ITSMPasswordFile string
 	SMTPHost               string
@@ -93,7 +95,7 @@ itsm_sync:
 # On SIGTERM in-flight operations get this long: more than the slowest create (3 s), so a
 # SIGTERM cuts nothing off.
 shutdown: {drain_timeout: 10s}
-dispatcher: {instance: %[4]q}
+dispatcher: {instance: %[4]q, ack_wait: %[15]s}   # redelivery of what a SIGKILLed dispatcher held
 notifier: {instance: %[4]q}
 smtp: {host: %[9]q, port: %[12]d, starttls: false, from: "triggerflow@example.com"}
 notifications: {on_failure: ["ops@example.com"]}
@@ -129,7 +131,8 @@ routes:
           path: /api/now/table/change_request/#correlation.sys_id#
           body: '{"state":"3","close_code":"successful","close_notes":"Closed in SecureChange","u_ticket":"#ticket_id#","u_event":"#event#","u_trigger":"#trigger_id#","u_update":"#trigger.update_date#"}'
 `, c.NATS, c.Admin, c.Ingress, c.Instance, e2eUser, c.MediatorPasswordFile, c.ITSM, c.ITSMPasswordFile,
-		c.SMTPHost, durYAML(itsmTimeout), durYAML(cmp.Or(c.AckWait, itsmAckWait)), c.SMTPPort, max(c.Replicas, 1), cmp.Or(c.LogLevel, "warn"))
+		c.SMTPHost, durYAML(itsmTimeout), durYAML(cmp.Or(c.AckWait, itsmAckWait)), c.SMTPPort, max(c.Replicas, 1), cmp.Or(c.LogLevel, "warn"),
+		durYAML(cmp.Or(c.DispatcherAckWait, 30*time.Second)))
 }
 
 func durYAML(d time.Duration) string { return strconv.Itoa(int(d/time.Second)) + "s" }
@@ -413,9 +416,11 @@ func (f *itsmFixture) inFlightAt(replica string, at time.Time) []int {
 // ---------------------------------------------------------------------------------------
 // The pipeline: a nats-server process and the triggerflow services as processes.
 
+// replica is a service process and what starts it again: its command, config and the
+// address whose /readyz says it is up (admin.listen; the ingress's listener).
 type replica struct {
-	name, admin, yaml string
-	p                 *proc
+	name, command, admin, yaml string
+	p                          *proc
 }
 
 type pipeline struct {
@@ -426,7 +431,7 @@ type pipeline struct {
 	itsm    *itsmFixture
 	mail    *smtptest.Server
 	ingress string
-	others  map[string]*proc // ingress, dispatcher, notifier
+	others  map[string]*replica // ingress, dispatcher, notifier
 	sync    map[string]*replica
 	js      jetstream.JetStream
 	runner  securechangetest.Runner
@@ -455,6 +460,8 @@ type pipelineOptions struct {
 	// 5 s another replica took it and performed it again before the first could record
 	// its outcome.
 	ackWait time.Duration
+	// dispatcherAckWait is dispatcher.ack_wait (0: the default, 30 s).
+	dispatcherAckWait time.Duration
 }
 
 // clusterNode is the node a service connects to on a cluster of n nodes: ingress 0,
@@ -477,7 +484,7 @@ func clusterNode(service string, replica, n int) int {
 // startPipelineWith is startPipeline with options.
 func startPipelineWith(t *testing.T, itsm *itsmFixture, opts pipelineOptions, replicas ...string) *pipeline {
 	t.Helper()
-	pl := &pipeline{t: t, cluster: opts.cluster, itsm: itsm, sync: map[string]*replica{}, others: map[string]*proc{}, nodeOf: map[string]int{}}
+	pl := &pipeline{t: t, cluster: opts.cluster, itsm: itsm, sync: map[string]*replica{}, others: map[string]*replica{}, nodeOf: map[string]int{}}
 	natsURL, nreplicas, logLevel := func(string, int) string { return pl.ns.URL() }, 1, ""
 	var testURL string
 	if c := opts.cluster; c != nil {
@@ -497,19 +504,24 @@ func startPipelineWith(t *testing.T, itsm *itsmFixture, opts pipelineOptions, re
 	mediatorPW := passwordFile(t)
 	cfg := func(service string, replica int, instance, admin, ingress string) string {
 		return pipelineConfig{
-			NATS: natsURL(service, replica), Replicas: nreplicas, LogLevel: logLevel, AckWait: opts.ackWait, Admin: admin, Ingress: ingress, Instance: instance,
+			NATS: natsURL(service, replica), Replicas: nreplicas, LogLevel: logLevel, AckWait: opts.ackWait, DispatcherAckWait: opts.dispatcherAckWait, Admin: admin, Ingress: ingress, Instance: instance,
 			MediatorPasswordFile: mediatorPW, ITSM: itsm.URL, ITSMPasswordFile: itsm.pwFile,
 			SMTPHost: pl.mail.Host, SMTPPort: pl.mail.Port,
 		}.YAML()
 	}
 	pl.ingress = freeAddr(t)
-	pl.others["ingress"] = startTriggerflow(t, "ingress", cfg("ingress", 0, "ingress", freeAddr(t), pl.ingress), pl.ingress)
+	ing := &replica{name: "ingress", command: "ingress", admin: pl.ingress}
+	ing.yaml = cfg("ingress", 0, "ingress", freeAddr(t), pl.ingress)
+	ing.p = startTriggerflow(t, "ingress", ing.yaml, ing.admin)
+	pl.others["ingress"] = ing
 	for _, name := range []string{"dispatcher", "notifier"} {
-		admin := freeAddr(t)
-		pl.others[name] = startTriggerflow(t, name, cfg(name, 0, name, admin, freeAddr(t)), admin)
+		r := &replica{name: name, command: name, admin: freeAddr(t)}
+		r.yaml = cfg(name, 0, name, r.admin, freeAddr(t))
+		r.p = startTriggerflow(t, name, r.yaml, r.admin)
+		pl.others[name] = r
 	}
 	for i, name := range replicas {
-		r := &replica{name: name, admin: freeAddr(t)}
+		r := &replica{name: name, command: "itsm-sync", admin: freeAddr(t)}
 		r.yaml = cfg("itsm-sync "+name, i, name, r.admin, freeAddr(t))
 		r.p = startTriggerflow(t, "itsm-sync", r.yaml, r.admin)
 		pl.sync[name] = r
@@ -600,8 +612,8 @@ func (pl *pipeline) verify(wl *workload) {
 // signalled counts by the process it was started again as), with how; "" when none.
 func (pl *pipeline) exited() string {
 	procs := map[string]*proc{}
-	for name, p := range pl.others {
-		procs[name] = p
+	for name, r := range pl.others {
+		procs[name] = r.p
 	}
 	for name, r := range pl.sync {
 		procs["itsm-sync "+name] = r.p
@@ -618,11 +630,23 @@ func (pl *pipeline) exited() string {
 	return strings.Join(out, ", ")
 }
 
-// restart starts a replica again with the same config.
+// restart starts an itsm-sync replica again with the same config.
 func (pl *pipeline) restart(name string) {
 	pl.t.Helper()
 	r := pl.sync[name]
-	r.p = startTriggerflow(pl.t, "itsm-sync", r.yaml, r.admin)
+	r.p = startTriggerflow(pl.t, r.command, r.yaml, r.admin)
+}
+
+// kill9 kills a service process of pl.others with SIGKILL, waits for it to exit, and
+// starts it again with the same config; it returns when the new process is ready.
+func (pl *pipeline) kill9(name string) {
+	pl.t.Helper()
+	r := pl.others[name]
+	if err := r.p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		pl.t.Fatalf("SIGKILL %s: %v", name, err)
+	}
+	<-r.p.done
+	r.p = startTriggerflow(pl.t, r.command, r.yaml, r.admin)
 }
 
 // resultInfo is what the ordering tests read from a result (parsed loosely, so the test
