@@ -47,14 +47,11 @@ var watchedStreams = []string{"SCW_TRIGGERS", "SCW_OPS", "SCW_RESULTS", "KV_scw_
 func TestOrderThroughNodeLoss(t *testing.T) {
 	const seed = 20251206
 	t0 := time.Now()
-	itsm := newITSMFixture(t, t0, seed)
 	cl := natstest.StartProcessCluster(t, clusterNodes)
 	t.Logf("%d-node JetStream cluster of nats-server processes up after %s", clusterNodes, time.Since(t0).Round(time.Millisecond))
 	// ack_wait 30 s (the default): above the ~8 s the survivors take to elect leaders.
-	pl := startPipelineWith(t, itsm, pipelineOptions{cluster: cl, ackWait: 30 * time.Second}, "A", "B")
-	wl := newWorkload(t, t0, 24, 9000, 24*time.Second, triggerGap, seed)
-	pl.timelinesOnFailure(wl)
-	t.Logf("pipeline up after %s (seed %d); services on nodes: %s", time.Since(t0).Round(time.Millisecond), seed, pl.servicesOn(-1))
+	itsm, pl, wl := startOrderRun(t, t0, seed, pipelineOptions{cluster: cl, ackWait: 30 * time.Second}, 24, 9000, 24*time.Second)
+	t.Logf("services on nodes: %s", pl.servicesOn(-1))
 	t.Logf("leaders before: %s", pl.leaders(time.Minute))
 
 	wlDone, wlStart := startWorkload(t, pl, wl)
@@ -145,11 +142,7 @@ func TestOrderThroughBrokerRestart(t *testing.T) {
 	const seed = 20251207
 	const brokerDownFor = 10 * time.Second
 	t0 := time.Now()
-	itsm := newITSMFixture(t, t0, seed)
-	pl := startPipelineWith(t, itsm, pipelineOptions{ackWait: 30 * time.Second}, "A", "B")
-	wl := newWorkload(t, t0, 24, 9100, 24*time.Second, triggerGap, seed)
-	pl.timelinesOnFailure(wl)
-	t.Logf("pipeline up after %s (seed %d)", time.Since(t0).Round(time.Millisecond), seed)
+	itsm, pl, wl := startOrderRun(t, t0, seed, pipelineOptions{ackWait: 30 * time.Second}, 24, 9100, 24*time.Second)
 
 	wlDone, wlStart := startWorkload(t, pl, wl)
 	notBefore(wlStart.Add(nodeKillAfter))

@@ -162,11 +162,7 @@ func TestOrderThroughOutage(t *testing.T) {
 			const seed = 20251205
 			const outage = 60 * time.Second
 			t0 := time.Now()
-			itsm := newITSMFixture(t, t0, seed)
-			pl := startPipeline(t, itsm, "A", "B")
-			wl := newWorkload(t, t0, 20, 8000, 36*time.Second, triggerGap, seed)
-			pl.timelinesOnFailure(wl)
-			t.Logf("pipeline up after %s (seed %d)", time.Since(t0).Round(time.Millisecond), seed)
+			itsm, pl, wl := startOrderRun(t, t0, seed, pipelineOptions{}, 20, 8000, 36*time.Second)
 
 			wlDone, wlStart := startWorkload(t, pl, wl)
 			notBefore(wlStart.Add(10 * time.Second))
@@ -211,11 +207,7 @@ func TestOrderThroughOutage(t *testing.T) {
 func TestOrderThroughDispatcherKilled(t *testing.T) {
 	const seed = 20251208
 	t0 := time.Now()
-	itsm := newITSMFixture(t, t0, seed)
-	pl := startPipelineWith(t, itsm, pipelineOptions{dispatcherAckWait: 5 * time.Second}, "A", "B")
-	wl := newWorkload(t, t0, 24, 9200, 24*time.Second, triggerGap, seed)
-	pl.timelinesOnFailure(wl)
-	t.Logf("pipeline up after %s (seed %d)", time.Since(t0).Round(time.Millisecond), seed)
+	_, pl, wl := startOrderRun(t, t0, seed, pipelineOptions{dispatcherAckWait: 5 * time.Second}, 24, 9200, 24*time.Second)
 
 	wlDone, wlStart := startWorkload(t, pl, wl)
 	for _, after := range []time.Duration{8 * time.Second, 14 * time.Second, 20 * time.Second} {
@@ -228,4 +220,17 @@ func TestOrderThroughDispatcherKilled(t *testing.T) {
 	pl.waitSettled(wl, settleWithin)
 	t.Logf("settled %s after the start of the workload", time.Since(wlStart).Round(time.Millisecond))
 	pl.verify(wl)
+}
+
+// startOrderRun is an ordering test's start: the ITSM fixture, the pipeline (opts;
+// itsm-sync replicas A and B), a workload of n tickets from firstID whose first
+// triggers are spread over spread, and the tickets' timelines printed if the test fails.
+func startOrderRun(t *testing.T, t0 time.Time, seed uint64, opts pipelineOptions, n, firstID int, spread time.Duration) (*itsmFixture, *pipeline, *workload) {
+	t.Helper()
+	itsm := newITSMFixture(t, t0, seed)
+	pl := startPipelineWith(t, itsm, opts, "A", "B")
+	wl := newWorkload(t, t0, n, firstID, spread, triggerGap, seed)
+	pl.timelinesOnFailure(wl)
+	t.Logf("pipeline up after %s (seed %d)", time.Since(t0).Round(time.Millisecond), seed)
+	return itsm, pl, wl
 }

@@ -122,23 +122,18 @@ func TestReaderReadsItsWrites(t *testing.T) {
 	// A deleted or purged key reads as not found, as with nats.go's Get; an invalid key
 	// is refused before any request.
 	kv := nodes[1].kv
-	if _, err := nodes[0].kv.Put(ctx, "gone", []byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	if err := nodes[0].kv.Delete(ctx, "gone"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kv.Get(ctx, "gone"); !errors.Is(err, jetstream.ErrKeyNotFound) {
-		t.Fatalf("a deleted key: %v, want ErrKeyNotFound", err)
-	}
-	if _, err := nodes[0].kv.Put(ctx, "purged", []byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	if err := nodes[0].kv.Purge(ctx, "purged"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kv.Get(ctx, "purged"); !errors.Is(err, jetstream.ErrKeyNotFound) {
-		t.Fatalf("a purged key: %v, want ErrKeyNotFound", err)
+	for key, remove := range map[string]func(context.Context, string, ...jetstream.KVDeleteOpt) error{
+		"deleted": nodes[0].kv.Delete, "purged": nodes[0].kv.Purge,
+	} {
+		if _, err := nodes[0].kv.Put(ctx, key, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if err := remove(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kv.Get(ctx, key); !errors.Is(err, jetstream.ErrKeyNotFound) {
+			t.Fatalf("a %s key: %v, want ErrKeyNotFound", key, err)
+		}
 	}
 	if _, err := kv.Get(ctx, "never"); !errors.Is(err, jetstream.ErrKeyNotFound) {
 		t.Fatalf("a key never written: %v, want ErrKeyNotFound", err)
