@@ -192,3 +192,50 @@ func TestConcurrentProvisionOnACluster(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// BenchmarkReaderOnACluster is the done check of an operation with no result (the common
+// case: a first delivery, not held), its three subjects, on an in-process 3-node cluster
+// with SCW_RESULTS at 3 replicas holding 10,000 results, read through a server that does
+// not lead the stream: one direct get (any server answers; may be stale) against the
+// leader reads natsconn.ReaderFor gives a cluster (one per subject, in parallel).
+//
+//	go test ./internal/runtime/natsconn -run '^$' -bench ReaderOnACluster
+func BenchmarkReaderOnACluster(b *testing.B) {
+	ss := natstest.RunCluster(b, 3)
+	ctx := context.Background()
+	admin := natstest.JetStream(b, ss[0].ClientURL())
+	if err := natsconn.EnsureStreams(ctx, admin, events.Streams(events.StreamOptions{Replicas: 3}), slog.New(slog.DiscardHandler)); err != nil {
+		b.Fatal(err)
+	}
+	for i := range 10_000 {
+		o := events.Operation{ID: fmt.Sprint("op-", i), Kind: events.OpITSM, Target: "snow", Ticket: fmt.Sprint(1000 + i%500)}
+		res := events.ResultFor(o, events.ResultSucceeded)
+		data, _ := res.Marshal()
+		if _, err := admin.PublishAsync(res.Subject(), data); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-admin.PublishAsyncComplete()
+	_, info := natstest.StreamInfo(ctx, b, admin, events.StreamResults)
+	var follower *nats.Conn
+	for i, s := range ss {
+		if fmt.Sprintf("n%d", i) != info.Cluster.Leader {
+			follower = natstest.Connect(b, s.ClientURL())
+			break
+		}
+	}
+	for _, read := range []natsconn.Reader{{NC: follower}, natsconn.ReaderFor(follower, 3)} {
+		name := "direct"
+		if read.Leader {
+			name = "leader"
+		}
+		b.Run(name, func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				o := events.Operation{ID: fmt.Sprint("absent-", i), Kind: events.OpITSM, Target: "snow", Ticket: fmt.Sprint(1000 + i%500)}
+				if _, err := read.Last(ctx, events.StreamResults, append(events.DoneSubjects(o), o.HeldSubject())...); !errors.Is(err, jetstream.ErrMsgNotFound) {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -23,7 +23,9 @@ import (
 // messages just stored, by run (TestReaderReadsItsWrites logs it). A stream with more
 // than one replica is therefore read from its leader ($JS.API.STREAM.MSG.GET), which has
 // every acknowledged write; a stream with one replica has one server, which answers
-// direct gets (cheaper: no JSON, no base64; BenchmarkLastMsg).
+// direct gets (cheaper: no JSON, no base64; BenchmarkLastMsg). On a 3-node cluster the
+// done check's three leader reads take 240–260 µs against 95–100 µs for one direct get
+// (BenchmarkReaderOnACluster).
 //
 // One subject may hold wildcards (e.g. scw.result.*.*.*.<operation id>): nats-server
 // matches last_by_subj against its subject index, then walks the blocks it names.
