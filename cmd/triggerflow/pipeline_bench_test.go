@@ -155,7 +155,8 @@ func runVariant(b *testing.B, o pipeOptions, variant string, round int) pipeResu
 	if variant == "fill" {
 		d, fill = time.Hour, o.fill
 	}
-	prof := startProfiles(o.profileDir(b), fmt.Sprintf("%s-r%d", variant, round), rig.procs, min(d, 20*time.Second))
+	run := fmt.Sprintf("%s-r%d", variant, round)
+	prof := startProfiles(o.profileDir(b), run, rig.procs, min(d, 20*time.Second))
 	l := runLoad(b, rig.ingresses, o.conns, d, o.rate, fill)
 	loadTime := time.Since(l.begin)
 	natstest.CheckFor(b, 10*time.Minute, 20*time.Millisecond, func() error {
@@ -172,7 +173,11 @@ func runVariant(b *testing.B, o pipeOptions, variant string, round int) pipeResu
 	r := reconcile(b, variant, l, s)
 	r.round, r.loadTime = round, loadTime
 	if variant == "all" || strings.HasPrefix(variant, "split") {
-		r.stages = stagesOf(b, rig.nats.url, l, s)
+		var csv string
+		if dir := o.profileDir(b); dir != "" {
+			csv = filepath.Join(dir, run+".stages.csv")
+		}
+		r.stages = stagesOf(b, rig.nats.url, l, s, csv)
 	}
 	n := float64(r.delivered)
 	r.eps = n / r.lastDelivery.Seconds()

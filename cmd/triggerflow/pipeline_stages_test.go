@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -28,6 +29,10 @@ import (
 //
 // Each stage includes the queue before it: a lane's backlog shows in lane, the
 // dispatcher's in dispatcher.
+//
+// With PIPE_PROFILE, every trigger's row is written to <dir>/<variant>-r<round>.stages.csv
+// (stagesCSV), slowest last: whether the tail is spread over the run or gathered in one
+// stretch, and on which lanes.
 
 // stageNames are the stages, in order.
 var stageNames = [...]string{"ingress", "dispatcher", "lane", "turnaround", "call"}
@@ -46,8 +51,9 @@ type stored struct {
 }
 
 // stagesOf reads the triggers, operations (headers only) and results of the run and
-// matches them by ticket id to the POSTs and deliveries.
-func stagesOf(tb testing.TB, natsURL string, l *load, s *sink) *stageResult {
+// matches them by ticket id to the POSTs and deliveries; with csv, it writes every row
+// there (stagesCSV).
+func stagesOf(tb testing.TB, natsURL string, l *load, s *sink, csv string) *stageResult {
 	tb.Helper()
 	js := natstest.JetStream(tb, natsURL)
 	trig, _ := storedOn(tb, js, events.StreamTriggers, false)
@@ -67,6 +73,8 @@ func stagesOf(tb testing.TB, natsURL string, l *load, s *sink) *stageResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	type row struct {
+		start  time.Time // the POST
+		lane   string
 		e2e    time.Duration
 		stages [len(stageNames)]time.Duration
 	}
@@ -83,10 +91,25 @@ func stagesOf(tb testing.TB, natsURL string, l *load, s *sink) *stageResult {
 		if laneFree[id].After(free) {
 			free = laneFree[id]
 		}
-		rows = append(rows, row{at.Sub(start), [...]time.Duration{
+		rows = append(rows, row{start, ops[id].subject[:strings.LastIndexByte(ops[id].subject, '.')], at.Sub(start), [...]time.Duration{
 			t.at.Sub(start), op.at.Sub(t.at), free.Sub(op.at), res.began.Sub(free), at.Sub(res.began)}})
 	}
 	slices.SortFunc(rows, func(a, b row) int { return int(a.e2e - b.e2e) })
+	if csv != "" {
+		var b strings.Builder
+		b.WriteString(stagesCSVHeader)
+		for _, x := range rows {
+			fmt.Fprintf(&b, "%.3f,%s,%.3f", x.start.Sub(l.begin).Seconds(), x.lane, ms(x.e2e))
+			for _, d := range x.stages {
+				fmt.Fprintf(&b, ",%.3f", ms(d))
+			}
+			b.WriteByte('\n')
+		}
+		if err := os.WriteFile(csv, []byte(b.String()), 0o644); err != nil {
+			tb.Fatalf("stages: %v", err)
+		}
+		tb.Log("stages: " + csv)
+	}
 	tail := rows[min(len(rows)-1, int(float64(len(rows))*0.99)):]
 	var r stageResult
 	for i := range stageNames {
@@ -153,6 +176,11 @@ func storedOn(tb testing.TB, js jetstream.JetStream, stream string, results bool
 		}
 	}
 }
+
+// stagesCSVHeader heads stagesCSV: the POST's start in seconds since the load began,
+// the operation's lane (its stored subject less the ticket), then e2e and each stage in
+// milliseconds.
+var stagesCSVHeader = "post_s,lane,e2e_ms," + strings.Join(stageNames[:], "_ms,") + "_ms\n"
 
 // stagesTable is the stage breakdown of the runs that have one.
 func stagesTable(results []pipeResult) string {
