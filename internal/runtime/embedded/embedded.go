@@ -105,12 +105,14 @@ func (s Server) Stop() {
 	s.WaitForShutdown()
 }
 
-// Module provides the embedded server to natsconn when nats.url is empty. The server
+// Module provides the embedded server to natsconn when nats.url is empty, and otherwise
+// sets the collector's target of a service (SetServiceGC). The server
 // starts while the graph is built, before the connection that needs it, and its stop hook
 // is registered first, so it runs last: after every service and the connection stopped.
 var Module = fx.Module("nats-embedded",
 	fx.Provide(func(c *config.Config, lc fx.Lifecycle, log *slog.Logger) (natsconn.Embedded, error) {
 		if c.NATS.URL != "" {
+			SetServiceGC(log)
 			return nil, nil
 		}
 		SetMemoryLimit(c.NATS.Embedded.MemoryLimit, log)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/runtime/embedded"
+	"github.com/triggerflow/triggerflow/internal/runtime/logging"
 	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 )
 
@@ -58,6 +59,44 @@ func TestMemoryLimit(t *testing.T) {
 			}
 			if n := strings.Count(logs.String(), "memory limit"); tc.log == "" && n != 0 || tc.log != "" && (n != 1 || !strings.Contains(logs.String(), tc.log)) {
 				t.Errorf("logs, want one line with %q:\n%s", tc.log, logs.String())
+			}
+		})
+	}
+}
+
+// TestServiceGC: a process on a NATS server of its own (nats.url) collects at
+// ServiceGCPercent, unless GOGC is set; the embedded server's process keeps Go's default.
+func TestServiceGC(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(prev) })
+	t.Setenv("GOGC", "")
+	if err := os.Unsetenv("GOGC"); err != nil { // t.Setenv restores it after the test
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, yaml, env string
+		want            int
+	}{
+		{"service", "nats:\n  url: nats://127.0.0.1:4222\n", "", embedded.ServiceGCPercent},
+		{"GOGC wins", "nats:\n  url: nats://127.0.0.1:4222\n", "150", 100},
+		{"embedded server", "", "", 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			debug.SetGCPercent(100)
+			if tc.env != "" {
+				t.Setenv("GOGC", tc.env) // read by the runtime at start only: the process's own setting
+			}
+			cfg, err := config.Parse("triggerflow.yaml", []byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.NATS.Embedded.Port, cfg.NATS.Embedded.StoreDir = -1, t.TempDir()
+			app := fxtest.New(t, fx.Supply(cfg), fx.NopLogger, fx.Supply(logging.Discard()), embedded.Module,
+				fx.Invoke(func(natsconn.Embedded) {}))
+			app.RequireStart()
+			app.RequireStop()
+			if got := debug.SetGCPercent(100); got != tc.want {
+				t.Errorf("GOGC %d, want %d", got, tc.want)
 			}
 		})
 	}
