@@ -32,7 +32,7 @@ func SetMemoryLimit(limit config.ByteSize, log *slog.Logger) {
 // embedded server: a service on a NATS server of its own. Its live heap is a few MiB, so
 // at Go's default (100) it collected about 25 times a second under load, with one P (as
 // deploy/k8s runs it) 8-12 % of its CPU. At 200 the services' own CPU per trigger fell
-// by 15-30 % in most closed-loop runs of make bench-pipeline, for 3 MiB more RSS each
+// by 8-32 % in closed-loop runs of make bench-pipeline, for 3 MiB more RSS each
 // (README "Whole-pipeline benchmark": the pairs, and this machine's noise). The
 // embedded server's process keeps Go's default: its heap is the server's caches,
 // bounded by nats.embedded.memory_limit.
