@@ -1,6 +1,10 @@
 package events
 
-import jsonv1 "github.com/go-json-experiment/json/v1"
+import (
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	jsonv1 "github.com/go-json-experiment/json/v1"
+)
 
 // The wire types (triggers, plans, operations, specs, results) are encoded with
 // encoding/json's semantics and field names, by the implementation that Go 1.27 ships as
@@ -11,8 +15,15 @@ import jsonv1 "github.com/go-json-experiment/json/v1"
 // half the time and a quarter of the allocations (BenchmarkUnmarshalOperation), and every
 // service decodes one per message.
 
-// marshal encodes v as encoding/json.Marshal does.
-func marshal(v any) ([]byte, error) { return jsonv1.Marshal(v) }
+// wireOptions are encoding/json's, as an Encoder with SetEscapeHTML(false) has them:
+// "<", ">" and "&" are written as they are, so a trigger's raw_xml, which every
+// operation carries, and the templates in specs stay readable in `nats stream view`
+// and take one byte each, not six (a ticket_info's tags doubled its size).
+var wireOptions = jsonv2.JoinOptions(jsonv1.DefaultOptionsV1(), jsontext.EscapeForHTML(false))
+
+// marshal encodes v as encoding/json's Encoder with SetEscapeHTML(false) does, without
+// the newline.
+func marshal(v any) ([]byte, error) { return jsonv2.Marshal(v, wireOptions) }
 
 // unmarshal decodes b into v as encoding/json.Unmarshal does.
 func unmarshal(b []byte, v any) error { return jsonv1.Unmarshal(b, v) }

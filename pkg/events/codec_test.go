@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -38,12 +39,24 @@ func checkCodec(t *testing.T, b []byte) {
 		if !reflect.DeepEqual(want, got) {
 			t.Fatalf("%s: decoding %q: encoding/json gives %+v, the codec %+v", name, b, want, got)
 		}
-		wb, werr := json.Marshal(want)
+		wb, werr := stdMarshal(want)
 		gb, gerr := marshal(got)
 		if (werr == nil) != (gerr == nil) || string(wb) != string(gb) {
 			t.Fatalf("%s: encoding %q:\nencoding/json: %s (%v)\nthe codec:     %s (%v)", name, b, wb, werr, gb, gerr)
 		}
 	}
+}
+
+// stdMarshal is the codec's reference: encoding/json's Encoder with SetEscapeHTML(false),
+// less the newline it ends with.
+func stdMarshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // TestCodecMatchesEncodingJSON: every golden wire file and a few broken inputs decode
@@ -128,6 +141,29 @@ func BenchmarkMarshalResult(b *testing.B) {
 	})
 }
 
+// BenchmarkMarshalOperation encodes an operation as the dispatcher does for each one it
+// plans, and reports its size: the codec writes markup as it is (wireOptions), where
+// encoding/json.Marshal escapes every "<", ">" and "&" in six bytes.
+func BenchmarkMarshalOperation(b *testing.B) {
+	var o Operation
+	if err := json.Unmarshal(benchOperation(b), &o); err != nil {
+		b.Fatal(err)
+	}
+	for name, marshal := range map[string]func(any) ([]byte, error){"codec": marshal, "encoding-json": json.Marshal} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			var out []byte
+			for b.Loop() {
+				var err error
+				if out, err = marshal(o); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(out)), "wire-bytes")
+		})
+	}
+}
+
 // benchOperation is an operation as the dispatcher publishes one: the plan golden file's
 // first operation, with its template context (the trigger golden file, and a ticket of
 // the SecureChange decoder's tests).
@@ -162,4 +198,22 @@ func testdata(tb testing.TB, name string) []byte {
 		tb.Fatal(err)
 	}
 	return b
+}
+
+// TestWireKeepsMarkup: "<", ">" and "&" are written as they are on every wire type, as on
+// the stored trigger, not as six-byte escapes: an operation carries its trigger's
+// raw_xml, whose tags the escapes doubled.
+func TestWireKeepsMarkup(t *testing.T) {
+	const xml = `<ticket_info><id>7</id><subject>a &amp; b</subject></ticket_info>`
+	trig := TriggerEvent{ID: "t", Event: "CREATE", RawXML: xml}
+	op := Operation{ID: "o", Kind: OpITSM, Context: &OpContext{Trigger: trig}}
+	for name, marshal := range map[string]func() ([]byte, error){"trigger": trig.Marshal, "operation": op.Marshal} {
+		b, err := marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `"raw_xml":"` + xml + `"`; !bytes.Contains(b, []byte(want)) {
+			t.Errorf("%s: %s lacks %s", name, b, want)
+		}
+	}
 }

@@ -7,8 +7,6 @@
 package events
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -68,14 +66,11 @@ func (e TriggerEvent) Headers() map[string]string {
 // Marshal returns the event's JSON form. "<", ">" and "&" are not escaped,
 // so raw_xml stays readable in `nats stream view`.
 func (e TriggerEvent) Marshal() ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(512 + 2*len(e.RawXML))
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(e); err != nil {
+	b, err := marshal(e)
+	if err != nil {
 		return nil, fmt.Errorf("marshal trigger event %s: %w", e.ID, err)
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return b, nil
 }
 
 // UnmarshalTriggerEvent decodes the JSON form of a TriggerEvent. Unknown
