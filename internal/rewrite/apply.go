@@ -8,6 +8,8 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
@@ -265,14 +267,17 @@ func operationsEqual(a, b []events.Operation) bool {
 	return true
 }
 
-// specEqual compares two specs as JSON texts, ignoring insignificant white space.
+// specEqual compares two specs as JSON values: white space, the order of an object's
+// members and how a string is escaped ("<" or "\u003c") do not count. A plugin that
+// echoes a spec through its own JSON library returns it unchanged, and rerun "auto"
+// does not run it again for that (RFC 8785 canonical form, jsontext.Value.Canonicalize).
 func specEqual(a, b json.RawMessage) bool {
 	if len(a) == 0 || len(b) == 0 {
 		return len(a) == len(b)
 	}
-	var ca, cb bytes.Buffer
-	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
+	ca, cb := jsontext.Value(bytes.Clone(a)), jsontext.Value(bytes.Clone(b))
+	if ca.Canonicalize() != nil || cb.Canonicalize() != nil {
 		return bytes.Equal(a, b)
 	}
-	return bytes.Equal(ca.Bytes(), cb.Bytes())
+	return bytes.Equal(ca, cb)
 }

@@ -511,3 +511,25 @@ func TestRewriteNoPlugins(t *testing.T) {
 		t.Fatal("plan changed without plugins")
 	}
 }
+
+// TestSpecEqualIsSemantic: a spec a plugin echoes through another JSON library (other
+// escapes, member order, white space) is the same spec; a different value is not.
+func TestSpecEqualIsSemantic(t *testing.T) {
+	ours := json.RawMessage(`{"server":"sn","body":"<p>a & b</p>","fields":{"x":1,"y":[true,null]}}`)
+	for _, tc := range []struct {
+		theirs string
+		equal  bool
+	}{
+		{`{"server":"sn","body":"\u003cp\u003ea \u0026 b\u003c/p\u003e","fields":{"x":1,"y":[true,null]}}`, true},
+		{`{"fields":{"y":[true,null],"x":1},"body":"<p>a & b</p>","server":"sn"}`, true},
+		{"{\n  \"server\": \"sn\",\n  \"body\": \"<p>a & b</p>\",\n  \"fields\": {\"x\": 1, \"y\": [true, null]}\n}", true},
+		{`{"server":"sn","body":"<p>a & c</p>","fields":{"x":1,"y":[true,null]}}`, false},
+		{`{"server":"sn","body":"<p>a & b</p>","fields":{"x":2,"y":[true,null]}}`, false},
+		{`{"server":"sn","body":"<p>a & b</p>"}`, false},
+		{`not json`, false},
+	} {
+		if got := specEqual(ours, json.RawMessage(tc.theirs)); got != tc.equal {
+			t.Errorf("specEqual(%s, %s) = %t, want %t", ours, tc.theirs, got, tc.equal)
+		}
+	}
+}
