@@ -31,7 +31,7 @@ import (
 // dispatcher's in dispatcher.
 //
 // With PIPE_PROFILE, every trigger's row is written to <dir>/<variant>-r<round>.stages.csv
-// (stagesCSV), slowest last: whether the tail is spread over the run or gathered in one
+// (columns: stagesCSVHeader), slowest last: whether the tail is spread over the run or gathered in one
 // stretch, and on which lanes.
 
 // stageNames are the stages, in order.
@@ -52,19 +52,18 @@ type stored struct {
 
 // stagesOf reads the triggers, operations (headers only) and results of the run and
 // matches them by ticket id to the POSTs and deliveries; with csv, it writes every row
-// there (stagesCSV).
+// there (columns: stagesCSVHeader).
 func stagesOf(tb testing.TB, natsURL string, l *load, s *sink, csv string) *stageResult {
 	tb.Helper()
 	js := natstest.JetStream(tb, natsURL)
 	trig, _ := storedOn(tb, js, events.StreamTriggers, false)
 	ops, order := storedOn(tb, js, events.StreamOps, false)
 	results, _ := storedOn(tb, js, events.StreamResults, true)
-	// The lane of an operation is its stored subject less the ticket
-	// (scw.op.<kind>.<target>.<partition>); lanes perform in stored order.
+	// Lanes (laneOf) perform in stored order.
 	laneFree := make(map[string]time.Time, len(order)) // ticket → when its lane was free for it
 	last := map[string]time.Time{}                     // lane → when its last operation's result was stored
 	for _, id := range order {
-		lane := ops[id].subject[:strings.LastIndexByte(ops[id].subject, '.')]
+		lane := laneOf(ops[id].subject)
 		laneFree[id] = last[lane]
 		last[lane] = results[id].at
 	}
@@ -91,7 +90,7 @@ func stagesOf(tb testing.TB, natsURL string, l *load, s *sink, csv string) *stag
 		if laneFree[id].After(free) {
 			free = laneFree[id]
 		}
-		rows = append(rows, row{start, ops[id].subject[:strings.LastIndexByte(ops[id].subject, '.')], at.Sub(start), [...]time.Duration{
+		rows = append(rows, row{start, laneOf(op.subject), at.Sub(start), [...]time.Duration{
 			t.at.Sub(start), op.at.Sub(t.at), free.Sub(op.at), res.began.Sub(free), at.Sub(res.began)}})
 	}
 	slices.SortFunc(rows, func(a, b row) int { return int(a.e2e - b.e2e) })
@@ -177,7 +176,11 @@ func storedOn(tb testing.TB, js jetstream.JetStream, stream string, results bool
 	}
 }
 
-// stagesCSVHeader heads stagesCSV: the POST's start in seconds since the load began,
+// laneOf is the lane of an operation stored on subject: the subject less the ticket
+// (scw.op.<kind>.<target>.<partition>).
+func laneOf(subject string) string { return subject[:strings.LastIndexByte(subject, '.')] }
+
+// stagesCSVHeader heads a stages CSV: the POST's start in seconds since the load began,
 // the operation's lane (its stored subject less the ticket), then e2e and each stage in
 // milliseconds.
 var stagesCSVHeader = "post_s,lane,e2e_ms," + strings.Join(stageNames[:], "_ms,") + "_ms\n"
