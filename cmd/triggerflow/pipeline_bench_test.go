@@ -156,7 +156,8 @@ func runVariant(b *testing.B, o pipeOptions, variant string, round int) pipeResu
 		d, fill = time.Hour, o.fill
 	}
 	run := fmt.Sprintf("%s-r%d", variant, round)
-	prof := startProfiles(o.profileDir(b), run, rig.procs, min(d, 20*time.Second))
+	dir := o.profileDir(b)
+	prof := startProfiles(dir, run, rig.procs, min(d, 20*time.Second))
 	l := runLoad(b, rig.ingresses, o.conns, d, o.rate, fill)
 	loadTime := time.Since(l.begin)
 	natstest.CheckFor(b, 10*time.Minute, 20*time.Millisecond, func() error {
@@ -174,7 +175,7 @@ func runVariant(b *testing.B, o pipeOptions, variant string, round int) pipeResu
 	r.round, r.loadTime = round, loadTime
 	if variant == "all" || strings.HasPrefix(variant, "split") {
 		var csv string
-		if dir := o.profileDir(b); dir != "" {
+		if dir != "" {
 			csv = filepath.Join(dir, run+".stages.csv")
 		}
 		r.stages = stagesOf(b, rig.nats.url, l, s, csv)

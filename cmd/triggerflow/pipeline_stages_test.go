@@ -30,9 +30,9 @@ import (
 // Each stage includes the queue before it: a lane's backlog shows in lane, the
 // dispatcher's in dispatcher.
 //
-// With PIPE_PROFILE, every trigger's row is written to <dir>/<variant>-r<round>.stages.csv
-// (columns: stagesCSVHeader), slowest last: whether the tail is spread over the run or gathered in one
-// stretch, and on which lanes.
+// With PIPE_PROFILE, every trigger's row is written to
+// <dir>/<variant>-r<round>.stages.csv (columns: stagesCSVHeader), slowest last: whether
+// the tail is spread over the run or gathered in one stretch, and on which lanes.
 
 // stageNames are the stages, in order.
 var stageNames = [...]string{"ingress", "dispatcher", "lane", "turnaround", "call"}

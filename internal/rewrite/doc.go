@@ -164,9 +164,10 @@
 //     mandatory; "none", "false" and "" delete the attribute.
 //   - "rerun": true runs the plugin again, auto runs it again only if this run changed
 //     the plan (a spec is compared as a JSON value: its white space, member order and
-//     string escapes do not count), false (the default) moves on to the next plugin. A plugin runs at most
-//     max_runs times (default 3) per trigger; a rerun asked for beyond that is not done
-//     and is noted in the plan's info. A rerun sees the plan as rewritten so far.
+//     string escapes do not count), false (the default) moves on to the next plugin.
+//     A plugin runs at most max_runs times (default 3) per trigger; a rerun asked for
+//     beyond that is not done and is noted in the plan's info. A rerun sees the plan as
+//     rewritten so far.
 //   - infomsg lines go to the plan's info as "plugin <name>: <message>".
 //
 // # Errors
