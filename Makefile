@@ -25,7 +25,7 @@ MAIL_N    ?= 2000x
 REPLAY_N  ?= 10000x
 FUZZTIME  ?= 30s
 # bench-pipeline: seconds of load per run, connections, rounds, variants (also: replay,
-# fill), a fixed rate (triggers/s; 0 = closed loop), the fill variant's triggers, a
+# fill, floor), a fixed rate (triggers/s; 0 = closed loop), the fill variant's triggers, a
 # directory for profiles and stage CSVs (empty: none), and each service process's
 # GOMAXPROCS (1, as deploy/k8s sets it from a service's CPU limit; 0: Go's default)
 PIPE_SECONDS  ?= 10

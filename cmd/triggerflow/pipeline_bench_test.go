@@ -32,6 +32,8 @@ import (
 //   - all: `triggerflow all` on its embedded JetStream, as `make run` runs it;
 //   - split: `triggerflow ingress`, `dispatcher`, `itsm-sync` as three processes;
 //   - split-2: two processes of each (the load alternates between the two ingresses);
+//   - floor (not by default): split's streams, lanes, messages and round trips in this
+//     process, without the services (pipeline_floor_test.go): what the contract costs;
 //   - replay (not by default): split, then its load replayed (pipeline_replay_test.go);
 //   - fill (not by default): all, loaded until PIPE_FILL (60000) triggers were acked, for
 //     its peak RSS with that many stored.
@@ -106,7 +108,7 @@ func pipeOptionsFromEnv(tb testing.TB) pipeOptions {
 		gomaxprocs: int(num("PIPE_GOMAXPROCS", 1)),
 		profile:    os.Getenv("PIPE_PROFILE"),
 	}
-	known := []string{"limit", "all", "split", "split-2", "replay", "fill"}
+	known := []string{"limit", "all", "split", "split-2", "replay", "fill", "floor"}
 	o.variants = known[:4]
 	if s := os.Getenv("PIPE_VARIANTS"); s != "" {
 		o.variants = strings.Split(s, ",")
@@ -173,7 +175,7 @@ func runVariant(b *testing.B, o pipeOptions, variant string, round int) pipeResu
 	}
 	r := reconcile(b, variant, l, s)
 	r.round, r.loadTime = round, loadTime
-	if variant == "all" || strings.HasPrefix(variant, "split") {
+	if variant == "all" || variant == "floor" || strings.HasPrefix(variant, "split") {
 		var csv string
 		if dir != "" {
 			csv = filepath.Join(dir, run+".stages.csv")
@@ -283,8 +285,12 @@ func startVariant(tb testing.TB, variant, sinkURL string, o pipeOptions) pipeRig
 		rig.procs = []pipeProc{rig.nats.pipeProc}
 		natsYAML = "nats: {url: " + strconv.Quote(rig.nats.url) + "}"
 	}
-	if variant == "limit" {
+	switch variant {
+	case "limit":
 		rig.ingresses = []string{startLimit(tb, rig.nats.url, sinkURL)}
+		return rig
+	case "floor":
+		rig.ingresses = []string{startFloor(tb, rig.nats.url, sinkURL)}
 		return rig
 	}
 	pw := filepath.Join(tb.TempDir(), "mediator-password")

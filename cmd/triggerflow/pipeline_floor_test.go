@@ -1,0 +1,274 @@
+package main_test
+
+// The floor variant of BenchmarkPipeline: the JetStream traffic the contract asks of the
+// split pipeline for one trigger, and nothing else, in this process.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
+	"github.com/triggerflow/triggerflow/internal/securechange"
+	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
+	"github.com/triggerflow/triggerflow/pkg/events"
+)
+
+// floorSpec is the operation's spec of pipeYAML's route, as the dispatcher writes it.
+const floorSpec = `{"server":"sink","method":"POST","path":"/api/now/table/change_request","body":"{\"ticket\":\"#ticket_id#\"}","response":{}}`
+
+// startFloor is the contract's floor: the split pipeline's streams, lanes, messages and
+// round trips, without the services. Three NATS connections (one per service) in this
+// process:
+//   - the ingress decodes the trigger, stores its TriggerEvent in SCW_TRIGGERS (awaiting
+//     the publish's ack) and answers;
+//   - 16 lanes on SCW_TRIGGERS (ordered, as the dispatcher's) each publish the plan to
+//     SCW_PLANS and the operation, carrying its trigger, to SCW_OPS asynchronously, await
+//     both, and ack without confirmation;
+//   - 16 lanes on the sink's operations (as itsm-sync's) each read the done markers and
+//     the lane's hold marker in one direct get, POST to the sink, store the result in
+//     SCW_RESULTS (awaiting its ack) and ack without confirmation.
+//
+// Its messages are the wire types of pkg/events with their headers and message ids, so
+// nats-server stores, indexes and delivers what it does for split. What it leaves out is
+// the services' own work: routes, templates, attempts, park records, logs, metrics, the
+// router, separate processes. It returns the ingress's address.
+func startFloor(tb testing.TB, natsURL, sinkURL string) string {
+	tb.Helper()
+	conn := func() (*nats.Conn, jetstream.JetStream) {
+		nc := natstest.Connect(tb, natsURL)
+		js, err := jetstream.New(nc)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return nc, js
+	}
+	_, ingress := conn()
+	_, dispatcher := conn()
+	itsmConn, itsm := conn()
+	// Cancelled first at cleanup (before the connections close): the lanes stop quietly.
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	if err := natsconn.EnsureStreams(ctx, ingress, events.Streams(events.StreamOptions{}), slog.New(slog.DiscardHandler)); err != nil {
+		tb.Fatal(err)
+	}
+	lane := func(js jetstream.JetStream, stream, durable, filter string) jetstream.Consumer {
+		c, err := natsconn.EnsureConsumer(ctx, js, natsconn.ConsumerConfig{
+			Stream: stream, Durable: durable, FilterSubject: filter, AckWait: 30 * time.Second, Ordered: true, FastAck: true,
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return c
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: events.Partitions}}
+	reads := natsconn.Reader{NC: itsmConn}
+	for p := range events.Partitions {
+		go floorLane(ctx, tb, lane(dispatcher, events.StreamTriggers, fmt.Sprintf("floor-dispatcher-p%02d", p), events.TriggerLane(p)),
+			func(m jetstream.Msg) error { return floorPlan(ctx, dispatcher, m) })
+		go floorLane(ctx, tb, lane(itsm, events.StreamOps, fmt.Sprintf("floor-itsm-p%02d", p), events.OpLane(events.OpITSM, "sink", p)),
+			func(m jetstream.Msg) error { return floorPerform(ctx, itsm, reads, client, sinkURL, m) })
+	}
+	return serveHTTP(tb, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		info, err := securechange.DecodeTicketInfo(body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		ev := events.NewTriggerEvent(events.Trigger("CREATE"), info, body, "", "")
+		ev.ReceivedAt, ev.Ingress = time.Now().UTC(), "floor"
+		data, err := ev.Marshal()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if _, err := ingress.PublishMsg(r.Context(), floorMsg(ev.Subject(), ev.ID, ev.Headers(), data)); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = fmt.Fprintf(w, `{"id":%q,"stored":true}`, ev.ID)
+	}))
+}
+
+// floorLane hands each message of an ordered consumer to handle, one at a time, and acks
+// it (without confirmation) once handle succeeded; an error fails the benchmark.
+func floorLane(ctx context.Context, tb testing.TB, c jetstream.Consumer, handle func(jetstream.Msg) error) {
+	it, err := c.Messages(jetstream.PullMaxMessages(16))
+	if err != nil {
+		tb.Error(err)
+		return
+	}
+	go func() { <-ctx.Done(); it.Stop() }()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				tb.Error(err)
+			}
+			return
+		}
+		if err := handle(m); err != nil {
+			if ctx.Err() == nil {
+				tb.Error(err)
+			}
+			return
+		}
+		_ = m.Ack()
+	}
+}
+
+// floorPlan is the dispatcher's part: the plan and its one operation, published together.
+func floorPlan(ctx context.Context, js jetstream.JetStream, m jetstream.Msg) error {
+	ev, err := events.UnmarshalTriggerEvent(m.Data())
+	if err != nil {
+		return err
+	}
+	op := events.Operation{
+		ID: events.OperationID(ev.ID, "open-change", "create"), Kind: events.OpITSM, Target: "sink",
+		Route: "open-change", Action: "create", TriggerID: ev.ID, Ticket: ev.Ticket.ID, Event: ev.Event,
+		Spec: []byte(floorSpec),
+	}
+	plan := events.Plan{
+		ID: events.PlanID(ev.ID), TriggerID: ev.ID, Ticket: ev.Ticket.ID, Event: ev.Event, Status: events.PlanPlanned,
+		Routes: []string{"open-change"}, Operations: []events.Operation{op}, PlannedAt: time.Now().UTC(), Dispatcher: "floor",
+	}
+	pb, err := plan.Marshal()
+	if err != nil {
+		return err
+	}
+	op.Context = &events.OpContext{Trigger: ev}
+	ob, err := op.Marshal()
+	if err != nil {
+		return err
+	}
+	acks := make([]jetstream.PubAckFuture, 0, 2)
+	for _, msg := range []*nats.Msg{floorMsg(plan.Subject(), plan.ID, plan.Headers(), pb), floorMsg(op.Subject(), op.ID, op.Headers(), ob)} {
+		f, err := js.PublishMsgAsync(msg)
+		if err != nil {
+			return err
+		}
+		acks = append(acks, f)
+	}
+	for _, f := range acks {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// floorPerform is itsm-sync's part: the done check, the call, and the result.
+func floorPerform(ctx context.Context, js jetstream.JetStream, reads natsconn.Reader, client *http.Client, sinkURL string, m jetstream.Msg) error {
+	op, err := events.UnmarshalOperation(m.Data())
+	if err != nil {
+		return err
+	}
+	if _, err := reads.Last(ctx, events.StreamResults, append(events.DoneSubjects(op), op.HeldSubject())...); !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("done check of %s: want no marker, got %v", op.ID, err)
+	}
+	began := time.Now()
+	res, err := client.Post(sinkURL+"/api/now/table/change_request", "application/json", strings.NewReader(`{"ticket":"`+op.Ticket+`"}`))
+	if err != nil {
+		return err
+	}
+	excerpt, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	r := events.Result{
+		OperationID: op.ID, TriggerID: op.TriggerID, Ticket: op.Ticket, Event: op.Event, Kind: op.Kind, Target: op.Target,
+		Route: op.Route, Action: op.Action, Status: events.ResultSucceeded, FinishedAt: time.Now().UTC(), Instance: "floor",
+		Attempts: []events.Attempt{{N: 1, At: began.UTC(), Status: res.StatusCode, Latency: time.Since(began), Excerpt: string(excerpt)}},
+	}
+	b, err := r.Marshal()
+	if err != nil {
+		return err
+	}
+	md, err := m.Metadata()
+	if err != nil {
+		return err
+	}
+	_, err = js.PublishMsg(ctx, floorMsg(r.Subject(), fmt.Sprintf("%s-%d", r.ID(), md.Sequence.Stream), r.Headers(), b))
+	return err
+}
+
+// floorMsg is a message with the wire type's headers and its message id.
+func floorMsg(subject, id string, headers map[string]string, data []byte) *nats.Msg {
+	m := nats.NewMsg(subject)
+	for k, v := range headers {
+		m.Header.Set(k, v)
+	}
+	m.Header.Set(jetstream.MsgIDHeader, id)
+	m.Data = data
+	return m
+}
+
+// TestFloorIsSplitsTraffic holds the floor variant to what it stands for: per trigger it
+// stores as many messages as split, of about the same size, and exchanges as many
+// messages with the server. A floor that left out a request of the contract (or split
+// gaining one) fails it.
+func TestFloorIsSplitsTraffic(t *testing.T) {
+	const triggers = 500
+	traffic := func(variant string) (r pipeResult) {
+		t.Helper()
+		s := newSink()
+		rig := startVariant(t, variant, "http://"+serveHTTP(t, s), pipeOptions{gomaxprocs: 1})
+		before := rig.nats.counters(t)
+		l := runLoad(t, rig.ingresses, 4, time.Hour, 0, triggers)
+		natstest.CheckFor(t, 2*time.Minute, 20*time.Millisecond, func() error {
+			if got, want := s.count(), len(l.started); got < want {
+				return fmt.Errorf("%s: %d of %d acked triggers delivered", variant, got, want)
+			}
+			return nil
+		})
+		// The result is stored after the call: wait for the contract's four messages
+		// (trigger, plan, operation, result) of each.
+		n := float64(s.count())
+		var after counters
+		natstest.CheckFor(t, time.Minute, 20*time.Millisecond, func() error {
+			if after = rig.nats.counters(t); float64(after.stored-before.stored) < 4*n {
+				return fmt.Errorf("%s: %d messages stored for %.0f triggers", variant, after.stored-before.stored, n)
+			}
+			return nil
+		})
+		r.variant = variant
+		r.storedT = float64(after.stored-before.stored) / n
+		r.storedKB = float64(after.storedBytes-before.storedBytes) / 1024 / n
+		r.msgsIn = float64(after.msgsIn-before.msgsIn) / n
+		r.msgsOut = float64(after.msgsOut-before.msgsOut) / n
+		t.Logf("%s: %d triggers; per trigger %.2f stored, %.2f kB, %.2f messages in, %.2f out", variant, int(n), r.storedT, r.storedKB, r.msgsIn, r.msgsOut)
+		return r
+	}
+	floor, split := traffic("floor"), traffic("split")
+	if floor.storedT != split.storedT {
+		t.Errorf("stored per trigger: floor %.2f, split %.2f", floor.storedT, split.storedT)
+	}
+	near := func(what string, f, s, tolerance float64) {
+		if d := f - s; d > tolerance || d < -tolerance {
+			t.Errorf("%s per trigger: floor %.2f, split %.2f (more than %.2f apart)", what, f, s, tolerance)
+		}
+	}
+	near("kB stored", floor.storedKB, split.storedKB, 0.1*split.storedKB)
+	// Pull requests vary with timing (each asks for 16 and is renewed at half), and an
+	// idle lane's pull gets a heartbeat every 15 s: half a message apart still catches a
+	// request and its answer left out.
+	near("messages in", floor.msgsIn, split.msgsIn, 0.5)
+	near("messages out", floor.msgsOut, split.msgsOut, 0.5)
+}
