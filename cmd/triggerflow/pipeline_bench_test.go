@@ -34,6 +34,7 @@ import (
 //   - split-2: two processes of each (the load alternates between the two ingresses);
 //   - floor (not by default): split's streams, lanes, messages and round trips in this
 //     process, without the services (pipeline_floor_test.go): what the contract costs;
+//     floor-3: the same in three processes, with the services' GOMAXPROCS;
 //   - replay (not by default): split, then its load replayed (pipeline_replay_test.go);
 //   - fill (not by default): all, loaded until PIPE_FILL (60000) triggers were acked, for
 //     its peak RSS with that many stored.
@@ -108,7 +109,7 @@ func pipeOptionsFromEnv(tb testing.TB) pipeOptions {
 		gomaxprocs: int(num("PIPE_GOMAXPROCS", 1)),
 		profile:    os.Getenv("PIPE_PROFILE"),
 	}
-	known := []string{"limit", "all", "split", "split-2", "replay", "fill", "floor"}
+	known := []string{"limit", "all", "split", "split-2", "replay", "fill", "floor", "floor-3"}
 	o.variants = known[:4]
 	if s := os.Getenv("PIPE_VARIANTS"); s != "" {
 		o.variants = strings.Split(s, ",")
@@ -175,7 +176,7 @@ func runVariant(b *testing.B, o pipeOptions, variant string, round int) pipeResu
 	}
 	r := reconcile(b, variant, l, s)
 	r.round, r.loadTime = round, loadTime
-	if variant == "all" || variant == "floor" || strings.HasPrefix(variant, "split") {
+	if variant == "all" || strings.HasPrefix(variant, "floor") || strings.HasPrefix(variant, "split") {
 		var csv string
 		if dir != "" {
 			csv = filepath.Join(dir, run+".stages.csv")
@@ -289,8 +290,9 @@ func startVariant(tb testing.TB, variant, sinkURL string, o pipeOptions) pipeRig
 	case "limit":
 		rig.ingresses = []string{startLimit(tb, rig.nats.url, sinkURL)}
 		return rig
-	case "floor":
-		rig.ingresses = []string{startFloor(tb, rig.nats.url, sinkURL)}
+	case "floor", "floor-3":
+		ingress, procs := startFloor(tb, rig.nats.url, sinkURL, variant == "floor-3", o.gomaxprocs)
+		rig.ingresses, rig.procs = []string{ingress}, append(rig.procs, procs...)
 		return rig
 	}
 	pw := filepath.Join(tb.TempDir(), "mediator-password")

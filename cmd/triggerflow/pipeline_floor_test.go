@@ -1,7 +1,8 @@
 package main_test
 
-// The floor variant of BenchmarkPipeline: the JetStream traffic the contract asks of the
-// split pipeline for one trigger, and nothing else, in this process.
+// The floor variants of BenchmarkPipeline: the JetStream traffic the contract asks of the
+// split pipeline for one trigger, and nothing else, in this process (floor) or in three
+// (floor-3).
 
 import (
 	"context"
@@ -9,8 +10,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,9 +32,13 @@ import (
 // floorSpec is the operation's spec of pipeYAML's route, as the dispatcher writes it.
 const floorSpec = `{"server":"sink","method":"POST","path":"/api/now/table/change_request","body":"{\"ticket\":\"#ticket_id#\"}","response":{}}`
 
+// The floor's parts, one per service: floorIngress, floorDispatcher, floorITSM.
+var floorStages = []string{"ingress", "dispatcher", "itsm-sync"}
+
 // startFloor is the contract's floor: the split pipeline's streams, lanes, messages and
-// round trips, without the services. Three NATS connections (one per service) in this
-// process:
+// round trips, without the services. Its three parts (floorStages), each on a NATS
+// connection of its own, run in this process (the floor variant) or each in a process of
+// its own, with split's GOMAXPROCS (floor-3: this test binary again, TestMain):
 //   - the ingress decodes the trigger, stores its TriggerEvent in SCW_TRIGGERS (awaiting
 //     the publish's ack) and answers;
 //   - 16 lanes on SCW_TRIGGERS (ordered, as the dispatcher's) each publish the plan to
@@ -41,44 +51,153 @@ const floorSpec = `{"server":"sink","method":"POST","path":"/api/now/table/chang
 // Its messages are the wire types of pkg/events with their headers and message ids, so
 // nats-server stores, indexes and delivers what it does for split. What it leaves out is
 // the services' own work: routes, templates, attempts, park records, logs, metrics, the
-// router, separate processes. It returns the ingress's address.
-func startFloor(tb testing.TB, natsURL, sinkURL string) string {
+// router. It returns the ingress's address and, for floor-3, the processes.
+func startFloor(tb testing.TB, natsURL, sinkURL string, processes bool, gomaxprocs int) (string, []pipeProc) {
 	tb.Helper()
-	conn := func() (*nats.Conn, jetstream.JetStream) {
-		nc := natstest.Connect(tb, natsURL)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			tb.Fatal(err)
+	listen := "127.0.0.1:" + strconv.Itoa(natstest.FreePort(tb))
+	if !processes {
+		// Cancelled first at cleanup (registered last): the lanes stop quietly.
+		ctx, cancel := context.WithCancel(context.Background())
+		tb.Cleanup(cancel)
+		for _, stage := range floorStages {
+			if err := runFloorStage(ctx, stage, natsURL, sinkURL, listen, func(err error) {
+				if ctx.Err() == nil {
+					tb.Error(err)
+				}
+			}); err != nil {
+				tb.Fatal(err)
+			}
 		}
-		return nc, js
+		return listen, nil
 	}
-	_, ingress := conn()
-	_, dispatcher := conn()
-	itsmConn, itsm := conn()
-	// Cancelled first at cleanup (before the connections close): the lanes stop quietly.
-	ctx, cancel := context.WithCancel(context.Background())
-	tb.Cleanup(cancel)
-	if err := natsconn.EnsureStreams(ctx, ingress, events.Streams(events.StreamOptions{}), slog.New(slog.DiscardHandler)); err != nil {
+	bin, err := os.Executable()
+	if err != nil {
 		tb.Fatal(err)
 	}
-	lane := func(js jetstream.JetStream, stream, durable, filter string) jetstream.Consumer {
-		c, err := natsconn.EnsureConsumer(ctx, js, natsconn.ConsumerConfig{
-			Stream: stream, Durable: durable, FilterSubject: filter, AckWait: 30 * time.Second, Ordered: true, FastAck: true,
-		})
-		if err != nil {
-			tb.Fatal(err)
+	var procs []pipeProc
+	for _, stage := range floorStages {
+		env := []string{floorStageEnv + "=" + stage, "FLOOR_NATS=" + natsURL, "FLOOR_SINK=" + sinkURL, "FLOOR_LISTEN=" + listen}
+		if gomaxprocs > 0 {
+			env = append(env, "GOMAXPROCS="+strconv.Itoa(gomaxprocs))
 		}
-		return c
+		ready := func() error { return floorReady(natsURL, stage, listen) }
+		procs = append(procs, startProcess(tb, "floor-"+stage, bin, nil, env, ready))
 	}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: events.Partitions}}
-	reads := natsconn.Reader{NC: itsmConn}
-	for p := range events.Partitions {
-		go floorLane(ctx, tb, lane(dispatcher, events.StreamTriggers, fmt.Sprintf("floor-dispatcher-p%02d", p), events.TriggerLane(p)),
-			func(m jetstream.Msg) error { return floorPlan(ctx, dispatcher, m) })
-		go floorLane(ctx, tb, lane(itsm, events.StreamOps, fmt.Sprintf("floor-itsm-p%02d", p), events.OpLane(events.OpITSM, "sink", p)),
-			func(m jetstream.Msg) error { return floorPerform(ctx, itsm, reads, client, sinkURL, m) })
+	return listen, procs
+}
+
+// floorStageEnv names the part of the floor a child process runs (TestMain).
+const floorStageEnv = "TRIGGERFLOW_FLOOR_STAGE"
+
+// floorChild runs the part of the floor named by floorStageEnv until SIGINT or SIGTERM,
+// or until a lane fails (exit status 1).
+func floorChild(stage string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	failed := make(chan error, 1)
+	err := runFloorStage(ctx, stage, os.Getenv("FLOOR_NATS"), os.Getenv("FLOOR_SINK"), os.Getenv("FLOOR_LISTEN"), func(err error) {
+		if ctx.Err() == nil {
+			select {
+			case failed <- err:
+			default:
+			}
+		}
+	})
+	if err == nil {
+		select {
+		case <-ctx.Done():
+			return 0
+		case err = <-failed:
+		}
 	}
-	return serveHTTP(tb, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	fmt.Fprintf(os.Stderr, "floor %s: %v\n", stage, err)
+	return 1
+}
+
+// floorReady reports whether a part of the floor is serving: the ingress answers on
+// listen, the others' last lane exists.
+func floorReady(natsURL, stage, listen string) error {
+	durable := map[string]string{"dispatcher": "floor-dispatcher-p15", "itsm-sync": "floor-itsm-p15"}[stage]
+	if durable == "" {
+		res, err := readyClient.Get("http://" + listen + "/")
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		return nil
+	}
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stream := events.StreamTriggers
+	if stage == "itsm-sync" {
+		stream = events.StreamOps
+	}
+	_, err = js.Consumer(ctx, stream, durable)
+	return err
+}
+
+// runFloorStage starts one part of the floor on a connection of its own, until ctx ends;
+// fail is told what stops a lane.
+func runFloorStage(ctx context.Context, stage, natsURL, sinkURL, listen string, fail func(error)) error {
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		return err
+	}
+	context.AfterFunc(ctx, nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	if err := natsconn.EnsureStreams(ctx, js, events.Streams(events.StreamOptions{}), slog.New(slog.DiscardHandler)); err != nil {
+		return err
+	}
+	lanes := func(stream, durable string, filter func(p int) string, handle func(jetstream.Msg) error) error {
+		for p := range events.Partitions {
+			c, err := natsconn.EnsureConsumer(ctx, js, natsconn.ConsumerConfig{
+				Stream: stream, Durable: fmt.Sprintf("%s-p%02d", durable, p), FilterSubject: filter(p),
+				AckWait: 30 * time.Second, Ordered: true, FastAck: true,
+			})
+			if err != nil {
+				return err
+			}
+			go floorLane(ctx, c, handle, fail)
+		}
+		return nil
+	}
+	switch stage {
+	case "ingress":
+		return floorIngress(ctx, js, listen)
+	case "dispatcher":
+		return lanes(events.StreamTriggers, "floor-dispatcher", events.TriggerLane,
+			func(m jetstream.Msg) error { return floorPlan(ctx, js, m) })
+	case "itsm-sync":
+		client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: events.Partitions}}
+		reads := natsconn.Reader{NC: nc}
+		return lanes(events.StreamOps, "floor-itsm", func(p int) string { return events.OpLane(events.OpITSM, "sink", p) },
+			func(m jetstream.Msg) error { return floorPerform(ctx, js, reads, client, sinkURL, m) })
+	}
+	return fmt.Errorf("no part %q of the floor (want one of %v)", stage, floorStages)
+}
+
+// floorIngress serves the ingress's part on listen until ctx ends.
+func floorIngress(ctx context.Context, js jetstream.JetStream, listen string) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			return // the readiness probe
+		}
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -96,36 +215,37 @@ func startFloor(tb testing.TB, natsURL, sinkURL string) string {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		if _, err := ingress.PublishMsg(r.Context(), floorMsg(ev.Subject(), ev.ID, ev.Headers(), data)); err != nil {
+		if _, err := js.PublishMsg(r.Context(), floorMsg(ev.Subject(), ev.ID, ev.Headers(), data)); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = fmt.Fprintf(w, `{"id":%q,"stored":true}`, ev.ID)
-	}))
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	context.AfterFunc(ctx, func() { _ = srv.Close() })
+	return nil
 }
 
 // floorLane hands each message of an ordered consumer to handle, one at a time, and acks
-// it (without confirmation) once handle succeeded; an error fails the benchmark.
-func floorLane(ctx context.Context, tb testing.TB, c jetstream.Consumer, handle func(jetstream.Msg) error) {
+// it (without confirmation) once handle succeeded; an error is told to fail and stops it.
+func floorLane(ctx context.Context, c jetstream.Consumer, handle func(jetstream.Msg) error, fail func(error)) {
 	it, err := c.Messages(jetstream.PullMaxMessages(16))
 	if err != nil {
-		tb.Error(err)
+		fail(err)
 		return
 	}
-	go func() { <-ctx.Done(); it.Stop() }()
+	context.AfterFunc(ctx, it.Stop)
 	for {
 		m, err := it.Next()
 		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				tb.Error(err)
+			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				fail(err)
 			}
 			return
 		}
 		if err := handle(m); err != nil {
-			if ctx.Err() == nil {
-				tb.Error(err)
-			}
+			fail(err)
 			return
 		}
 		_ = m.Ack()
