@@ -291,7 +291,7 @@ func startVariant(tb testing.TB, variant, sinkURL string, o pipeOptions) pipeRig
 		rig.ingresses = []string{startLimit(tb, rig.nats.url, sinkURL)}
 		return rig
 	case "floor", "floor-3":
-		ingress, procs := startFloor(tb, rig.nats.url, sinkURL, variant == "floor-3", o.gomaxprocs)
+		ingress, procs := startFloor(tb, rig.nats.url, sinkURL, variant == "floor-3", o)
 		rig.ingresses, rig.procs = []string{ingress}, append(rig.procs, procs...)
 		return rig
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/triggerflow/triggerflow/internal/runtime/health"
 	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
@@ -52,7 +53,7 @@ var floorStages = []string{"ingress", "dispatcher", "itsm-sync"}
 // nats-server stores, indexes and delivers what it does for split. What it leaves out is
 // the services' own work: routes, templates, attempts, park records, logs, metrics, the
 // router. It returns the ingress's address and, for floor-3, the processes.
-func startFloor(tb testing.TB, natsURL, sinkURL string, processes bool, gomaxprocs int) (string, []pipeProc) {
+func startFloor(tb testing.TB, natsURL, sinkURL string, processes bool, o pipeOptions) (string, []pipeProc) {
 	tb.Helper()
 	listen := "127.0.0.1:" + strconv.Itoa(natstest.FreePort(tb))
 	if !processes {
@@ -77,11 +78,20 @@ func startFloor(tb testing.TB, natsURL, sinkURL string, processes bool, gomaxpro
 	var procs []pipeProc
 	for _, stage := range floorStages {
 		env := []string{floorStageEnv + "=" + stage, "FLOOR_NATS=" + natsURL, "FLOOR_SINK=" + sinkURL, "FLOOR_LISTEN=" + listen}
-		if gomaxprocs > 0 {
-			env = append(env, "GOMAXPROCS="+strconv.Itoa(gomaxprocs))
+		if o.gomaxprocs > 0 {
+			env = append(env, "GOMAXPROCS="+strconv.Itoa(o.gomaxprocs))
+		}
+		var debug string
+		if o.profile != "" {
+			debug = "127.0.0.1:" + strconv.Itoa(natstest.FreePort(tb))
+			env = append(env, "FLOOR_PPROF="+debug)
 		}
 		ready := func() error { return floorReady(natsURL, stage, listen) }
-		procs = append(procs, startProcess(tb, "floor-"+stage, bin, nil, env, ready))
+		p := startProcess(tb, "floor-"+stage, bin, nil, env, ready)
+		if debug != "" {
+			p.debug = "http://" + debug
+		}
+		procs = append(procs, p)
 	}
 	return listen, procs
 }
@@ -94,6 +104,11 @@ const floorStageEnv = "TRIGGERFLOW_FLOOR_STAGE"
 func floorChild(stage string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if addr := os.Getenv("FLOOR_PPROF"); addr != "" { // PIPE_PROFILE
+		mux := http.NewServeMux()
+		health.MountPprof(mux)
+		go func() { _ = http.ListenAndServe(addr, mux) }()
+	}
 	failed := make(chan error, 1)
 	err := runFloorStage(ctx, stage, os.Getenv("FLOOR_NATS"), os.Getenv("FLOOR_SINK"), os.Getenv("FLOOR_LISTEN"), func(err error) {
 		if ctx.Err() == nil {
