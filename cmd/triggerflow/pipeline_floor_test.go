@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -24,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/triggerflow/triggerflow/internal/runtime/health"
+	"github.com/triggerflow/triggerflow/internal/runtime/logging"
 	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
@@ -33,8 +33,15 @@ import (
 // floorSpec is the operation's spec of pipeYAML's route, as the dispatcher writes it.
 const floorSpec = `{"server":"sink","method":"POST","path":"/api/now/table/change_request","body":"{\"ticket\":\"#ticket_id#\"}","response":{}}`
 
-// The floor's parts, one per service: floorIngress, floorDispatcher, floorITSM.
+// The floor's parts, one per service, each started by runFloorStage.
 var floorStages = []string{"ingress", "dispatcher", "itsm-sync"}
+
+// floorLanes are the stream and the durable names' prefix of the lanes of the floor's
+// dispatcher and itsm-sync (<prefix>-pNN).
+var floorLanes = map[string]struct{ stream, durable string }{
+	"dispatcher": {events.StreamTriggers, "floor-dispatcher"},
+	"itsm-sync":  {events.StreamOps, "floor-itsm"},
+}
 
 // startFloor is the contract's floor: the split pipeline's streams, lanes, messages and
 // round trips, without the services. Its three parts (floorStages), each on a NATS
@@ -132,8 +139,8 @@ func floorChild(stage string) int {
 // floorReady reports whether a part of the floor is serving: the ingress answers on
 // listen, the others' last lane exists.
 func floorReady(natsURL, stage, listen string) error {
-	durable := map[string]string{"dispatcher": "floor-dispatcher-p15", "itsm-sync": "floor-itsm-p15"}[stage]
-	if durable == "" {
+	lanes, ok := floorLanes[stage]
+	if !ok {
 		res, err := readyClient.Get("http://" + listen + "/")
 		if err != nil {
 			return err
@@ -152,11 +159,7 @@ func floorReady(natsURL, stage, listen string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	stream := events.StreamTriggers
-	if stage == "itsm-sync" {
-		stream = events.StreamOps
-	}
-	_, err = js.Consumer(ctx, stream, durable)
+	_, err = js.Consumer(ctx, lanes.stream, fmt.Sprintf("%s-p%02d", lanes.durable, events.Partitions-1))
 	return err
 }
 
@@ -172,13 +175,13 @@ func runFloorStage(ctx context.Context, stage, natsURL, sinkURL, listen string, 
 	if err != nil {
 		return err
 	}
-	if err := natsconn.EnsureStreams(ctx, js, events.Streams(events.StreamOptions{}), slog.New(slog.DiscardHandler)); err != nil {
+	if err := natsconn.EnsureStreams(ctx, js, events.Streams(events.StreamOptions{}), logging.Discard()); err != nil {
 		return err
 	}
-	lanes := func(stream, durable string, filter func(p int) string, handle func(jetstream.Msg) error) error {
+	lanes := func(filter func(p int) string, handle func(jetstream.Msg) error) error {
 		for p := range events.Partitions {
 			c, err := natsconn.EnsureConsumer(ctx, js, natsconn.ConsumerConfig{
-				Stream: stream, Durable: fmt.Sprintf("%s-p%02d", durable, p), FilterSubject: filter(p),
+				Stream: floorLanes[stage].stream, Durable: fmt.Sprintf("%s-p%02d", floorLanes[stage].durable, p), FilterSubject: filter(p),
 				AckWait: 30 * time.Second, Ordered: true, FastAck: true,
 			})
 			if err != nil {
@@ -192,12 +195,12 @@ func runFloorStage(ctx context.Context, stage, natsURL, sinkURL, listen string, 
 	case "ingress":
 		return floorIngress(ctx, js, listen)
 	case "dispatcher":
-		return lanes(events.StreamTriggers, "floor-dispatcher", events.TriggerLane,
+		return lanes(events.TriggerLane,
 			func(m jetstream.Msg) error { return floorPlan(ctx, js, m) })
 	case "itsm-sync":
 		client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: events.Partitions}}
 		reads := natsconn.Reader{NC: nc}
-		return lanes(events.StreamOps, "floor-itsm", func(p int) string { return events.OpLane(events.OpITSM, "sink", p) },
+		return lanes(func(p int) string { return events.OpLane(events.OpITSM, "sink", p) },
 			func(m jetstream.Msg) error { return floorPerform(ctx, js, reads, client, sinkURL, m) })
 	}
 	return fmt.Errorf("no part %q of the floor (want one of %v)", stage, floorStages)
