@@ -8,8 +8,11 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
 )
@@ -58,5 +61,65 @@ func TestTransport(t *testing.T) {
 	}
 	if tracing.Tracer(nil) == nil {
 		t.Fatal("no tracer for a nil provider")
+	}
+}
+
+// seen is a RoundTripper that records the request it was given and answers 204.
+type seen struct{ got *http.Request }
+
+func (s *seen) RoundTrip(r *http.Request) (*http.Response, error) {
+	s.got = r
+	return &http.Response{StatusCode: http.StatusNoContent, Body: http.NoBody, Request: r}, nil
+}
+
+// TestTransportOff: with tracing off (a nil or no-op provider) a request without a trace
+// context goes to the wrapped transport as it is (no copy, no headers added); one that
+// carries a propagated trace context keeps it: the server gets that traceparent.
+func TestTransportOff(t *testing.T) {
+	t.Parallel()
+	for name, tp := range map[string]trace.TracerProvider{"nil": nil, "no-op": noop.NewTracerProvider()} {
+		base := &seen{}
+		cl := &http.Client{Transport: tracing.Transport(base, tp, tracing.SpanITSM)}
+		req, _ := http.NewRequest(http.MethodGet, "http://snow.example/api/x", nil)
+		resp, err := cl.Transport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if base.got != req || len(req.Header) != 0 {
+			t.Errorf("%s provider, no trace context: the request was copied (%t) or given headers %v", name, base.got != req, req.Header)
+		}
+
+		const parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+		ctx := propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier{"traceparent": parent})
+		req, _ = http.NewRequestWithContext(ctx, http.MethodGet, "http://snow.example/api/x", nil)
+		if resp, err = cl.Transport.RoundTrip(req); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := base.got.Header.Get("traceparent"); got != parent || req.Header.Get("traceparent") != "" {
+			t.Errorf("%s provider, propagated trace context: sent traceparent %q, want %q; the caller's request has %q", name, got, parent, req.Header.Get("traceparent"))
+		}
+	}
+}
+
+// BenchmarkTransportOff is a request through the transport with tracing off and no trace
+// context, against the wrapped transport alone.
+func BenchmarkTransportOff(b *testing.B) {
+	req, _ := http.NewRequest(http.MethodPost, "http://snow.example:8443/api/now/table/change_request", nil)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "triggerflow")
+	for name, rt := range map[string]http.RoundTripper{
+		"wrapped": tracing.Transport(&seen{}, noop.NewTracerProvider(), tracing.SpanITSM, tracing.AttrServer.String("snow")),
+		"bare":    &seen{},
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := rt.RoundTrip(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
