@@ -21,6 +21,7 @@ import (
 
 	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
+	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
 // BenchmarkPipeline measures what a user gets: a trigger POSTed to the ingress turned
@@ -387,14 +388,8 @@ func startLimit(tb testing.TB, natsURL, sinkURL string) string {
 		go limitWorker(ctx, cons, client, sinkURL)
 	}
 	return serveHTTP(tb, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		info, err := securechange.DecodeTicketInfo(body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+		_, info, ok := readTicket(w, r)
+		if !ok {
 			return
 		}
 		data, _ := json.Marshal(info)
@@ -404,6 +399,20 @@ func startLimit(tb testing.TB, natsURL, sinkURL string) string {
 		}
 		w.WriteHeader(http.StatusOK)
 	}))
+}
+
+// readTicket reads the POSTed trigger and decodes its ticket_info, or answers 400 (the
+// limit's and the floor's ingress).
+func readTicket(w http.ResponseWriter, r *http.Request) ([]byte, events.TicketInfo, bool) {
+	body, err := io.ReadAll(r.Body)
+	if err == nil {
+		var info events.TicketInfo
+		if info, err = securechange.DecodeTicketInfo(body); err == nil {
+			return body, info, true
+		}
+	}
+	http.Error(w, err.Error(), http.StatusBadRequest)
+	return nil, events.TicketInfo{}, false
 }
 
 func limitWorker(ctx context.Context, cons jetstream.Consumer, client *http.Client, sinkURL string) {

@@ -25,7 +25,6 @@ import (
 	"github.com/triggerflow/triggerflow/internal/runtime/health"
 	"github.com/triggerflow/triggerflow/internal/runtime/logging"
 	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
-	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/internal/testrig/natstest"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
@@ -82,6 +81,7 @@ func startFloor(tb testing.TB, natsURL, sinkURL string, processes bool, o pipeOp
 	if err != nil {
 		tb.Fatal(err)
 	}
+	js := natstest.JetStream(tb, natsURL)
 	var procs []pipeProc
 	for _, stage := range floorStages {
 		env := []string{floorStageEnv + "=" + stage, "FLOOR_NATS=" + natsURL, "FLOOR_SINK=" + sinkURL, "FLOOR_LISTEN=" + listen}
@@ -93,7 +93,7 @@ func startFloor(tb testing.TB, natsURL, sinkURL string, processes bool, o pipeOp
 			debug = "127.0.0.1:" + strconv.Itoa(natstest.FreePort(tb))
 			env = append(env, "FLOOR_PPROF="+debug)
 		}
-		ready := func() error { return floorReady(natsURL, stage, listen) }
+		ready := func() error { return floorReady(js, stage, listen) }
 		p := startProcess(tb, "floor-"+stage, bin, nil, env, ready)
 		if debug != "" {
 			p.debug = "http://" + debug
@@ -137,8 +137,8 @@ func floorChild(stage string) int {
 }
 
 // floorReady reports whether a part of the floor is serving: the ingress answers on
-// listen, the others' last lane exists.
-func floorReady(natsURL, stage, listen string) error {
+// listen, the others' last lane exists (js: a connection of the benchmark's).
+func floorReady(js jetstream.JetStream, stage, listen string) error {
 	lanes, ok := floorLanes[stage]
 	if !ok {
 		res, err := readyClient.Get("http://" + listen + "/")
@@ -148,18 +148,9 @@ func floorReady(natsURL, stage, listen string) error {
 		res.Body.Close()
 		return nil
 	}
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err = js.Consumer(ctx, lanes.stream, fmt.Sprintf("%s-p%02d", lanes.durable, events.Partitions-1))
+	_, err := js.Consumer(ctx, lanes.stream, fmt.Sprintf("%s-p%02d", lanes.durable, events.Partitions-1))
 	return err
 }
 
@@ -216,14 +207,8 @@ func floorIngress(ctx context.Context, js jetstream.JetStream, listen string) er
 		if r.Method != http.MethodPost {
 			return // the readiness probe
 		}
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		info, err := securechange.DecodeTicketInfo(body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+		body, info, ok := readTicket(w, r)
+		if !ok {
 			return
 		}
 		ev := events.NewTriggerEvent(events.Trigger("CREATE"), info, body, "", "")
