@@ -25,9 +25,10 @@ MAIL_N    ?= 2000x
 REPLAY_N  ?= 10000x
 FUZZTIME  ?= 30s
 # bench-pipeline: seconds of load per run, connections, rounds, variants (also: replay,
-# fill, floor, floor-3), a fixed rate (triggers/s; 0 = closed loop), the fill variant's
-# triggers, a directory for profiles and stage CSVs (empty: none), and each service
-# process's GOMAXPROCS (1, as deploy/k8s sets it from a service's CPU limit; 0: Go's default)
+# fill, floor, floor-3, floor-3-2), a fixed rate (triggers/s; 0 = closed loop), the fill
+# variant's triggers, a directory for profiles and stage CSVs (empty: none), and each
+# service process's GOMAXPROCS (1, as deploy/k8s sets it from a service's CPU limit; 0:
+# Go's default)
 PIPE_SECONDS  ?= 10
 PIPE_CONNS    ?= 16
 PIPE_ROUNDS   ?= 2

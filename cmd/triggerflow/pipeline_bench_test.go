@@ -35,7 +35,8 @@ import (
 //   - split-2: two processes of each (the load alternates between the two ingresses);
 //   - floor (not by default): split's streams, lanes, messages and round trips in this
 //     process, without the services (pipeline_floor_test.go): what the contract costs;
-//     floor-3: the same in three processes, with the services' GOMAXPROCS;
+//     floor-3: the same in three processes, with the services' GOMAXPROCS; floor-3-2: two
+//     processes of each part, as split-2;
 //   - replay (not by default): split, then its load replayed (pipeline_replay_test.go);
 //   - fill (not by default): all, loaded until PIPE_FILL (60000) triggers were acked, for
 //     its peak RSS with that many stored.
@@ -110,7 +111,7 @@ func pipeOptionsFromEnv(tb testing.TB) pipeOptions {
 		gomaxprocs: int(num("PIPE_GOMAXPROCS", 1)),
 		profile:    os.Getenv("PIPE_PROFILE"),
 	}
-	known := []string{"limit", "all", "split", "split-2", "replay", "fill", "floor", "floor-3"}
+	known := []string{"limit", "all", "split", "split-2", "replay", "fill", "floor", "floor-3", "floor-3-2"}
 	o.variants = known[:4]
 	if s := os.Getenv("PIPE_VARIANTS"); s != "" {
 		o.variants = strings.Split(s, ",")
@@ -291,9 +292,10 @@ func startVariant(tb testing.TB, variant, sinkURL string, o pipeOptions) pipeRig
 	case "limit":
 		rig.ingresses = []string{startLimit(tb, rig.nats.url, sinkURL)}
 		return rig
-	case "floor", "floor-3":
-		ingress, procs := startFloor(tb, rig.nats.url, sinkURL, variant == "floor-3", o)
-		rig.ingresses, rig.procs = []string{ingress}, append(rig.procs, procs...)
+	case "floor", "floor-3", "floor-3-2":
+		replicas := map[string]int{"floor-3": 1, "floor-3-2": 2}[variant]
+		ingresses, procs := startFloor(tb, rig.nats.url, sinkURL, replicas, o)
+		rig.ingresses, rig.procs = ingresses, append(rig.procs, procs...)
 		return rig
 	}
 	pw := filepath.Join(tb.TempDir(), "mediator-password")

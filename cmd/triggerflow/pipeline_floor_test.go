@@ -1,8 +1,8 @@
 package main_test
 
 // The floor variants of BenchmarkPipeline: the JetStream traffic the contract asks of the
-// split pipeline for one trigger, and nothing else, in this process (floor) or in three
-// (floor-3).
+// split pipeline for one trigger, and nothing else, in this process (floor), in three
+// (floor-3) or in six (floor-3-2).
 
 import (
 	"context"
@@ -44,8 +44,9 @@ var floorLanes = map[string]struct{ stream, durable string }{
 
 // startFloor is the contract's floor: the split pipeline's streams, lanes, messages and
 // round trips, without the services. Its three parts (floorStages), each on a NATS
-// connection of its own, run in this process (the floor variant) or each in a process of
-// its own, with split's GOMAXPROCS (floor-3: this test binary again, TestMain):
+// connection of its own, run in this process (replicas 0: the floor variant) or each in
+// replicas processes of its own, with split's GOMAXPROCS (floor-3 and floor-3-2: this
+// test binary again, TestMain):
 //   - the ingress decodes the trigger, stores its TriggerEvent in SCW_TRIGGERS (awaiting
 //     the publish's ack) and answers;
 //   - 16 lanes on SCW_TRIGGERS (ordered, as the dispatcher's) each publish the plan to
@@ -58,11 +59,12 @@ var floorLanes = map[string]struct{ stream, durable string }{
 // Its messages are the wire types of pkg/events with their headers and message ids, so
 // nats-server stores, indexes and delivers what it does for split. What it leaves out is
 // the services' own work: routes, templates, attempts, park records, logs, metrics, the
-// router. It returns the ingress's address and, for floor-3, the processes.
-func startFloor(tb testing.TB, natsURL, sinkURL string, processes bool, o pipeOptions) (string, []pipeProc) {
+// router. Replicas of a part share its lanes (the same durable consumers), as the
+// services' replicas do. It returns the ingresses' addresses and the processes.
+func startFloor(tb testing.TB, natsURL, sinkURL string, replicas int, o pipeOptions) ([]string, []pipeProc) {
 	tb.Helper()
-	listen := "127.0.0.1:" + strconv.Itoa(natstest.FreePort(tb))
-	if !processes {
+	if replicas == 0 {
+		listen := "127.0.0.1:" + strconv.Itoa(natstest.FreePort(tb))
 		// Cancelled first at cleanup (registered last): the lanes stop quietly.
 		ctx, cancel := context.WithCancel(context.Background())
 		tb.Cleanup(cancel)
@@ -75,32 +77,39 @@ func startFloor(tb testing.TB, natsURL, sinkURL string, processes bool, o pipeOp
 				tb.Fatal(err)
 			}
 		}
-		return listen, nil
+		return []string{listen}, nil
 	}
 	bin, err := os.Executable()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	js := natstest.JetStream(tb, natsURL)
+	var ingresses []string
 	var procs []pipeProc
 	for _, stage := range floorStages {
-		env := []string{floorStageEnv + "=" + stage, "FLOOR_NATS=" + natsURL, "FLOOR_SINK=" + sinkURL, "FLOOR_LISTEN=" + listen}
-		if o.gomaxprocs > 0 {
-			env = append(env, "GOMAXPROCS="+strconv.Itoa(o.gomaxprocs))
+		for i := range replicas {
+			listen := "127.0.0.1:" + strconv.Itoa(natstest.FreePort(tb))
+			if stage == "ingress" {
+				ingresses = append(ingresses, listen)
+			}
+			env := []string{floorStageEnv + "=" + stage, "FLOOR_NATS=" + natsURL, "FLOOR_SINK=" + sinkURL, "FLOOR_LISTEN=" + listen}
+			if o.gomaxprocs > 0 {
+				env = append(env, "GOMAXPROCS="+strconv.Itoa(o.gomaxprocs))
+			}
+			var debug string
+			if o.profile != "" {
+				debug = "127.0.0.1:" + strconv.Itoa(natstest.FreePort(tb))
+				env = append(env, "FLOOR_PPROF="+debug)
+			}
+			ready := func() error { return floorReady(js, stage, listen) }
+			p := startProcess(tb, "floor-"+stage+"-"+strconv.Itoa(i), bin, nil, env, ready)
+			if debug != "" {
+				p.debug = "http://" + debug
+			}
+			procs = append(procs, p)
 		}
-		var debug string
-		if o.profile != "" {
-			debug = "127.0.0.1:" + strconv.Itoa(natstest.FreePort(tb))
-			env = append(env, "FLOOR_PPROF="+debug)
-		}
-		ready := func() error { return floorReady(js, stage, listen) }
-		p := startProcess(tb, "floor-"+stage, bin, nil, env, ready)
-		if debug != "" {
-			p.debug = "http://" + debug
-		}
-		procs = append(procs, p)
 	}
-	return listen, procs
+	return ingresses, procs
 }
 
 // floorStageEnv names the part of the floor a child process runs (TestMain).

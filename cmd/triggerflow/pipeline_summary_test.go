@@ -10,8 +10,9 @@ import (
 
 // summaryTable reads the targets off the runs: for each variant with at least two
 // rounds, the median and range of its ratio to the limit in the same round (closed loop)
-// or of its p99 (paced); and in the closed loop split-2's events/s over split's, round by
-// round (the replicas' target). Empty when there is neither.
+// or of its p99 (paced); and in the closed loop split-2's events/s over split's (and
+// floor-3-2's over floor-3's), round by round (the replicas' target). Empty when there is
+// neither.
 func summaryTable(o pipeOptions, results []pipeResult) string {
 	paced := o.rate > 0
 	byVariant := map[string][]pipeResult{}
@@ -41,18 +42,24 @@ func summaryTable(o pipeOptions, results []pipeResult) string {
 		}
 		lines = append(lines, fmt.Sprintf("%-8s %s", v, spread(xs, paced)))
 	}
-	split := map[int]float64{}
-	for _, r := range byVariant["split"] {
-		split[r.round] = r.eps
-	}
-	var rel []float64
-	for _, r := range byVariant["split-2"] {
-		if e := split[r.round]; e > 0 {
-			rel = append(rel, r.eps/e)
+	for _, v := range order { // two replicas over one: split-2 ÷ split, floor-3-2 ÷ floor-3
+		one, ok := strings.CutSuffix(v, "-2")
+		if !ok || paced {
+			continue
 		}
-	}
-	if len(rel) > 0 && !paced {
-		lines = append(lines, "split-2 ÷ split (events/s, same round): "+spread(rel, false))
+		eps := map[int]float64{}
+		for _, r := range byVariant[one] {
+			eps[r.round] = r.eps
+		}
+		var rel []float64
+		for _, r := range byVariant[v] {
+			if e := eps[r.round]; e > 0 {
+				rel = append(rel, r.eps/e)
+			}
+		}
+		if len(rel) > 0 {
+			lines = append(lines, fmt.Sprintf("%s ÷ %s (events/s, same round): %s", v, one, spread(rel, false)))
+		}
 	}
 	if len(lines) == 0 {
 		return ""
@@ -78,7 +85,8 @@ func spread(xs []float64, latency bool) string {
 	return fmt.Sprintf(f+" ("+f+"–"+f+")", med, s[0], s[len(s)-1])
 }
 
-// TestSummaryTable: medians and ranges over rounds, split-2 over split round by round;
+// TestSummaryTable: medians and ranges over rounds, split-2 over split (and floor-3-2 over
+// floor-3) round by round;
 // with one round only the replicas' line, and nothing when paced.
 func TestSummaryTable(t *testing.T) {
 	t.Parallel()
@@ -88,12 +96,14 @@ func TestSummaryTable(t *testing.T) {
 		{variant: "limit", round: 2, eps: 3000, ratio: 1}, {variant: "all", round: 2, eps: 1800, ratio: 0.6},
 		{variant: "split", round: 2, eps: 1500, ratio: 0.5}, {variant: "split-2", round: 2, eps: 1200, ratio: 0.4},
 		{variant: "all", round: 3, eps: 1800, ratio: 0.45},
+		{variant: "floor-3", round: 1, eps: 2000, ratio: 0.5}, {variant: "floor-3-2", round: 1, eps: 1800, ratio: 0.45},
 	}
 	got := summaryTable(pipeOptions{}, rs)
 	for _, want := range []string{
 		"all      0.50 (0.45–0.60)\n",
 		"split    0.45 (0.40–0.50)\n",
 		"split-2 ÷ split (events/s, same round): 0.90 (0.80–1.00)\n",
+		"floor-3-2 ÷ floor-3 (events/s, same round): 0.90 (0.90–0.90)\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("lacks %q:\n%s", want, got)
