@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"sync"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"go.uber.org/fx"
@@ -14,15 +16,67 @@ import (
 	"github.com/triggerflow/triggerflow/internal/config"
 )
 
-// New returns a logger writing to w in the configured format and level.
+// New returns a logger writing to w in the configured format and level. Its With
+// attributes are formatted when a line is first written (deferred), not when With is
+// called.
 func New(w io.Writer, c config.Log) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(c.Level)) // validated by config
 	opts := &slog.HandlerOptions{Level: lvl}
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(&deferred{base: slog.NewJSONHandler(w, opts)})
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(&deferred{base: slog.NewTextHandler(w, opts)})
+}
+
+// deferred applies With's attributes and groups to its base handler when a record is
+// first handled. slog's text and JSON handlers format them in WithAttrs, so a logger made
+// per message (the dispatcher's, with the trigger's ids) cost that formatting even when
+// nothing was written (BenchmarkWithUnwritten). The attributes' values are therefore
+// read at the first line, not at With: pass values, not something changed afterwards.
+type deferred struct {
+	base slog.Handler
+	ops  []deferredOp // in the order they were made
+	once sync.Once
+	h    slog.Handler // base with ops applied, made once
+}
+
+// deferredOp is a WithAttrs (attrs) or a WithGroup (group).
+type deferredOp struct {
+	attrs []slog.Attr
+	group string
+}
+
+// Enabled is the base's: slog's handlers decide by level only.
+func (d *deferred) Enabled(ctx context.Context, l slog.Level) bool { return d.base.Enabled(ctx, l) }
+
+func (d *deferred) Handle(ctx context.Context, r slog.Record) error {
+	d.once.Do(func() {
+		h := d.base
+		for _, op := range d.ops {
+			if op.attrs != nil {
+				h = h.WithAttrs(op.attrs)
+			} else {
+				h = h.WithGroup(op.group)
+			}
+		}
+		d.h = h
+	})
+	return d.h.Handle(ctx, r)
+}
+
+func (d *deferred) WithAttrs(attrs []slog.Attr) slog.Handler {
+	if len(attrs) == 0 {
+		return d
+	}
+	return &deferred{base: d.base, ops: append(slices.Clip(d.ops), deferredOp{attrs: attrs})}
+}
+
+func (d *deferred) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return d
+	}
+	return &deferred{base: d.base, ops: append(slices.Clip(d.ops), deferredOp{group: name})}
 }
 
 // Module provides *slog.Logger from the config, logs the config's warnings once, sets
