@@ -53,10 +53,10 @@ func TestDeferredWith(t *testing.T) {
 		withs := 0
 		d := slog.New(&deferred{base: counting{mk(&got), &withs}}).With("service", "dispatcher")
 		plain := slog.New(mk(&want)).With("service", "dispatcher")
-		for _, l := range []*slog.Logger{d, plain} {
+		for i, l := range []*slog.Logger{d, plain} {
 			l = l.With("trigger_id", "6ac5eb87", "delivery", 1).WithGroup("plan").With("routes", []string{"open-change"})
 			l.Debug("trigger planned", "operations", 1)
-			if l == d && withs != 0 {
+			if i == 0 && withs != 0 {
 				t.Errorf("%s: %d With calls reached the handler before a line was written", name, withs)
 			}
 			l.Info("trigger planned", "operations", 1)
