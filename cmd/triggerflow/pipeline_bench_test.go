@@ -75,6 +75,12 @@ func BenchmarkPipeline(b *testing.B) {
 	fmt.Println(pipeTable(o, results) + summaryTable(o, results) + stagesTable(results) + replayTable(results) + storedTable(results))
 }
 
+// pipeVariants are PIPE_VARIANTS' names, the first four the default.
+var pipeVariants = []string{"limit", "all", "split", "split-2", "replay", "fill", "floor", "floor-3", "floor-3-2"}
+
+// variantWidth is the tables' first column: the longest variant's name.
+var variantWidth = len(slices.MaxFunc(pipeVariants, func(a, b string) int { return len(a) - len(b) }))
+
 // pipeOptions are the benchmark's settings, from the environment.
 type pipeOptions struct {
 	seconds time.Duration
@@ -111,7 +117,7 @@ func pipeOptionsFromEnv(tb testing.TB) pipeOptions {
 		gomaxprocs: int(num("PIPE_GOMAXPROCS", 1)),
 		profile:    os.Getenv("PIPE_PROFILE"),
 	}
-	known := []string{"limit", "all", "split", "split-2", "replay", "fill", "floor", "floor-3", "floor-3-2"}
+	known := pipeVariants
 	o.variants = known[:4]
 	if s := os.Getenv("PIPE_VARIANTS"); s != "" {
 		o.variants = strings.Split(s, ",")
@@ -166,6 +172,9 @@ func runVariant(b *testing.B, o pipeOptions, variant string, round int) pipeResu
 	l := runLoad(b, rig.ingresses, o.conns, d, o.rate, fill)
 	loadTime := time.Since(l.begin)
 	natstest.CheckFor(b, 10*time.Minute, 20*time.Millisecond, func() error {
+		if err := rig.exited(); err != nil {
+			b.Fatal(err) // not ten minutes later
+		}
 		if got, want := s.count(), len(l.started); got < want {
 			return fmt.Errorf("%s: %d of %d acked triggers delivered", variant, got, want)
 		}
@@ -460,15 +469,15 @@ func pipeTable(o pipeOptions, results []pipeResult) string {
 		procs = fmt.Sprintf("GOMAXPROCS=%d", o.gomaxprocs)
 	}
 	fmt.Fprintf(&sb, "whole pipeline, %s, %s per run, services with %s; ratio = events/s ÷ the limit's in the same round\n", mode, o.seconds, procs)
-	fmt.Fprintf(&sb, "%-8s %5s %7s %7s %4s %9s %6s %8s %8s %10s %10s %9s %9s %8s %9s %10s\n",
-		"variant", "round", "acked", "refused", "dup", "events/s", "ratio", "p50 ms", "p99 ms", "cpu µs/ev", "bench µs", "js-api/t", "stored/t", "kB-st/t", "msgs-in/t", "msgs-out/t")
+	fmt.Fprintf(&sb, "%-*s %5s %7s %7s %4s %9s %6s %8s %8s %10s %10s %9s %9s %8s %9s %10s\n",
+		variantWidth, "variant", "round", "acked", "refused", "dup", "events/s", "ratio", "p50 ms", "p99 ms", "cpu µs/ev", "bench µs", "js-api/t", "stored/t", "kB-st/t", "msgs-in/t", "msgs-out/t")
 	for _, r := range results {
-		fmt.Fprintf(&sb, "%-8s %5d %7d %7d %4d %9.0f %6.2f %8.1f %8.1f %10.0f %10.0f %9.3f %9.2f %8.2f %9.2f %10.2f\n",
-			r.variant, r.round, r.acked, r.refused, r.dups, r.eps, r.ratio, ms(r.p50), ms(r.p99), r.pipelineCPU, r.benchCPU, r.jsAPI, r.storedT, r.storedKB, r.msgsIn, r.msgsOut)
+		fmt.Fprintf(&sb, "%-*s %5d %7d %7d %4d %9.0f %6.2f %8.1f %8.1f %10.0f %10.0f %9.3f %9.2f %8.2f %9.2f %10.2f\n",
+			variantWidth, r.variant, r.round, r.acked, r.refused, r.dups, r.eps, r.ratio, ms(r.p50), ms(r.p99), r.pipelineCPU, r.benchCPU, r.jsAPI, r.storedT, r.storedKB, r.msgsIn, r.msgsOut)
 	}
 	sb.WriteString("\nper process: CPU µs per event, peak RSS (VmHWM) MiB\n")
 	for _, r := range results {
-		fmt.Fprintf(&sb, "%-8s %d ", r.variant, r.round)
+		fmt.Fprintf(&sb, "%-*s %d ", variantWidth, r.variant, r.round)
 		for i, p := range r.procs {
 			fmt.Fprintf(&sb, " %s %.0f µs %.0f MiB;", p, r.cpu[i], r.rss[i])
 		}

@@ -8,6 +8,7 @@ package main_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -34,6 +35,20 @@ type pipeProc struct {
 }
 
 func (pp pipeProc) pid() int { return pp.p.cmd.Process.Pid }
+
+// exited is an error naming the first of the rig's processes that has exited, with its
+// log, or nil while they all run.
+func (r pipeRig) exited() error {
+	for _, pp := range r.procs {
+		select {
+		case <-pp.p.done:
+			b, _ := os.ReadFile(pp.p.log)
+			return fmt.Errorf("%s exited during the run (%v):\n%s", pp.name, pp.p.cmd.ProcessState, b)
+		default:
+		}
+	}
+	return nil
+}
 
 // startProcess starts bin with args and env (startProc) and returns its name and pid.
 func startProcess(tb testing.TB, name, bin string, args, env []string, ready func() error) pipeProc {
@@ -315,5 +330,32 @@ func (l *load) post(client *http.Client, ingress string) {
 	l.refused++
 	if l.firstErr == "" {
 		l.firstErr = fmt.Sprintf("POST %s: %d %v %s", id, status, err, body)
+	}
+}
+
+// TestRigExited: a process of the rig that exits mid-run is named, with its exit status
+// and log, so BenchmarkPipeline fails at once rather than after its ten-minute wait.
+func TestRigExited(t *testing.T) {
+	t.Parallel()
+	ready := func() error { return nil }
+	start := filepath.Join(t.TempDir(), "go") // "dies" exits once it exists: after its start
+	rig := pipeRig{procs: []pipeProc{
+		startProcess(t, "stays", "sh", []string{"-c", "exec sleep 600"}, nil, ready),
+		startProcess(t, "dies", "sh", []string{"-c", `echo boom; while [ ! -e "$1" ]; do sleep 0.05; done; exit 3`, "sh", start}, nil, ready),
+	}}
+	if err := os.WriteFile(start, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, time.Minute, 20*time.Millisecond, func() error {
+		if rig.exited() == nil {
+			return errors.New("no process exited yet")
+		}
+		return nil
+	})
+	err := rig.exited()
+	for _, want := range []string{"dies exited", "exit status 3", "boom"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q lacks %q", err, want)
+		}
 	}
 }

@@ -196,13 +196,13 @@ func stagesTable(results []pipeResult) string {
 			sb.WriteString("\nwhere a trigger's time goes (ms): POST → trigger stored (ingress) → operation stored (dispatcher) →\n" +
 				"the lane's previous result stored, if later (lane) → the call began (turnaround: ack, delivery, done check) →\n" +
 				"the sink's receipt (call); p50/p99 over every trigger, tail = the median over the slowest 1 %\n")
-			fmt.Fprintf(&sb, "%-8s %5s", "variant", "round")
+			fmt.Fprintf(&sb, "%-*s %5s", variantWidth, "variant", "round")
 			for _, n := range stageNames {
 				fmt.Fprintf(&sb, " %20s", n)
 			}
 			sb.WriteString("\n")
 		}
-		fmt.Fprintf(&sb, "%-8s %5d", r.variant, r.round)
+		fmt.Fprintf(&sb, "%-*s %5d", variantWidth, r.variant, r.round)
 		for i := range stageNames {
 			fmt.Fprintf(&sb, " %20s", fmt.Sprintf("%.1f/%.1f/%.1f", ms(r.stages.p50[i]), ms(r.stages.p99[i]), ms(r.stages.tail[i])))
 		}

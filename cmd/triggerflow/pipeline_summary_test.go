@@ -40,7 +40,7 @@ func summaryTable(o pipeOptions, results []pipeResult) string {
 				xs = append(xs, r.ratio)
 			}
 		}
-		lines = append(lines, fmt.Sprintf("%-8s %s", v, spread(xs, paced)))
+		lines = append(lines, fmt.Sprintf("%-*s %s", variantWidth, v, spread(xs, paced)))
 	}
 	for _, v := range order { // two replicas over one: split-2 ÷ split, floor-3-2 ÷ floor-3
 		one, ok := strings.CutSuffix(v, "-2")
@@ -100,8 +100,8 @@ func TestSummaryTable(t *testing.T) {
 	}
 	got := summaryTable(pipeOptions{}, rs)
 	for _, want := range []string{
-		"all      0.50 (0.45–0.60)\n",
-		"split    0.45 (0.40–0.50)\n",
+		"all       0.50 (0.45–0.60)\n",
+		"split     0.45 (0.40–0.50)\n",
 		"split-2 ÷ split (events/s, same round): 0.90 (0.80–1.00)\n",
 		"floor-3-2 ÷ floor-3 (events/s, same round): 0.90 (0.90–0.90)\n",
 	} {
@@ -112,7 +112,7 @@ func TestSummaryTable(t *testing.T) {
 	paced := summaryTable(pipeOptions{rate: 1100}, []pipeResult{
 		{variant: "all", round: 1, p99: 30 * time.Millisecond}, {variant: "all", round: 2, p99: 50 * time.Millisecond},
 	})
-	if !strings.Contains(paced, "p99 ms") || !strings.Contains(paced, "all      40.0 (30.0–50.0)\n") || strings.Contains(paced, "split-2 ÷") {
+	if !strings.Contains(paced, "p99 ms") || !strings.Contains(paced, "all       40.0 (30.0–50.0)\n") || strings.Contains(paced, "split-2 ÷") {
 		t.Errorf("paced:\n%s", paced)
 	}
 	if one := summaryTable(pipeOptions{}, rs[:4]); strings.Contains(one, "all ") || !strings.Contains(one, "split-2 ÷ split (events/s, same round): 1.00 (1.00–1.00)\n") {
@@ -120,5 +120,17 @@ func TestSummaryTable(t *testing.T) {
 	}
 	if none := summaryTable(pipeOptions{rate: 1100}, rs[:4]); none != "" {
 		t.Errorf("one paced round:\n%s", none)
+	}
+}
+
+// TestTablesAlign: the longest variant's name (floor-3-2) keeps the tables' columns.
+func TestTablesAlign(t *testing.T) {
+	t.Parallel()
+	rs := []pipeResult{{variant: "floor-3-2", round: 1}, {variant: "all", round: 1}}
+	lines := strings.Split(pipeTable(pipeOptions{}, rs), "\n")[1:4]
+	for i, want := range []string{" round", "     1", "     1"} {
+		if got := lines[i][variantWidth:][:len(want)]; got != want {
+			t.Errorf("line %d: %q after the variant's column, want %q:\n%s", i, got, want, strings.Join(lines, "\n"))
+		}
 	}
 }
