@@ -49,7 +49,7 @@ IMAGE     ?= ghcr.io/triggerflow/triggerflow
 TAG       ?= $(VERSION)
 ENGINES   ?= docker podman nerdctl
 
-.PHONY: help run nats test vet fmt-check check-modules bench bench-pipeline fuzz build image
+.PHONY: help run nats test test-race vet fmt-check check-modules bench bench-pipeline fuzz build image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -89,6 +89,13 @@ test: fmt-check vet check-modules ## gofmt, go vet and every test of every modul
 	@failed=""; for m in $(MODULES); do \
 		echo "== go test $$m"; \
 		(cd $$m && $(GO) test -count=1 -timeout 15m $(if $(T),-run '$(T)') $(PKG)) || failed="$$failed $$m"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
+
+test-race: ## every test of every module under the race detector (not part of make test: about 17 minutes on 2 cores)
+	@failed=""; for m in $(MODULES); do \
+		echo "== go test -race $$m"; \
+		(cd $$m && $(GO) test -race -count=1 -timeout 40m $(if $(T),-run '$(T)') $(PKG)) || failed="$$failed $$m"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
 

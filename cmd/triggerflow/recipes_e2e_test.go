@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,12 +55,17 @@ func newRecordingITSM(t *testing.T, refuse string) *recordingITSM {
 	return s
 }
 
-// count is how many requests of method the ITSM accepted for ticket.
-func (s *recordingITSM) count(ticket, method string) int {
+// methods are the methods of the requests the ITSM accepted for ticket, in order.
+func (s *recordingITSM) methods(ticket string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return slices.Clone(s.calls[ticket])
+}
+
+// count is how many requests of method the ITSM accepted for ticket.
+func (s *recordingITSM) count(ticket, method string) int {
 	n := 0
-	for _, m := range s.calls[ticket] {
+	for _, m := range s.methods(ticket) {
 		if m == method {
 			n++
 		}
@@ -133,7 +139,7 @@ routes:
 	js := natstest.JetStream(t, ns.URL())
 	natstest.CheckFor(t, 2*time.Minute, 50*time.Millisecond, func() error {
 		if itsm.count("1001", http.MethodPost) != 1 || itsm.count("1001", http.MethodPatch) != 1 {
-			return fmt.Errorf("ticket 1001: %v", itsm.calls["1001"])
+			return fmt.Errorf("ticket 1001: %v", itsm.methods("1001"))
 		}
 		if n := len(natstest.Msgs(t, js, events.StreamDLQ, "scw.dlq.itsm-sync.1002")); n != 1 {
 			return fmt.Errorf("%d dead letters for 1002", n)
@@ -180,7 +186,7 @@ routes:
 		return nil
 	})
 	if itsm.count("1001", http.MethodPost) != 1 || itsm.count("1001", http.MethodPatch) != 1 {
-		t.Fatalf("the replay sent again: %v", itsm.calls["1001"])
+		t.Fatalf("the replay sent again: %v", itsm.methods("1001"))
 	}
 
 	// Resend: the create of 1001 goes out once more, forced.
