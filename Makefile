@@ -92,7 +92,7 @@ test: fmt-check vet check-modules ## gofmt, go vet and every test of every modul
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
 
-test-race: ## every test of every module under the race detector (not part of make test: about 17 minutes on 2 cores)
+test-race: ## every test of every module under the race detector, the triggerflow processes they start too (not part of make test)
 	@failed=""; for m in $(MODULES); do \
 		echo "== go test -race $$m"; \
 		(cd $$m && $(GO) test -race -count=1 -timeout 40m $(if $(T),-run '$(T)') $(PKG)) || failed="$$failed $$m"; \

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
 	"fmt"
@@ -26,16 +27,21 @@ const (
 	execScript  = "/opt/trigger-service/test.py"
 )
 
-// triggerflowBinary builds this command once per test process (natstest.BuildOnce).
+// triggerflowBinary builds this command once per test process (natstest.BuildOnce), with
+// the race detector when the tests run under it (make test-race).
 func triggerflowBinary(tb testing.TB) string {
 	tb.Helper()
 	return natstest.BuildOnce(tb, "triggerflow", func() (string, error) {
-		dir, err := os.MkdirTemp("", "triggerflow-e2e-")
+		dir, err := natstest.BinDir("triggerflow-e2e-")
 		if err != nil {
 			return "", err
 		}
 		path := filepath.Join(dir, "triggerflow")
-		if out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput(); err != nil {
+		args := []string{"build", "-o", path}
+		if raceBuild {
+			args = append(args, "-race")
+		}
+		if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
 			return "", fmt.Errorf("go build: %v\n%s", err, out)
 		}
 		return path, nil
@@ -105,8 +111,11 @@ func startProc(tb testing.TB, name, bin string, args, env []string, ready func()
 			_ = cmd.Process.Kill()
 			<-p.done
 		}
-		if tb.Failed() {
-			b, _ := os.ReadFile(logPath)
+		b, _ := os.ReadFile(logPath)
+		switch {
+		case bytes.Contains(b, []byte(raceReport)):
+			tb.Errorf("%s: the race detector found a data race; its log:\n%s", name, b)
+		case tb.Failed():
 			tb.Logf("%s log:\n%s", name, b)
 		}
 	})
@@ -121,6 +130,9 @@ func startProc(tb testing.TB, name, bin string, args, env []string, ready func()
 	})
 	return p
 }
+
+// raceReport starts each report of a process built with the race detector.
+const raceReport = "WARNING: DATA RACE"
 
 func freeAddr(t *testing.T) string {
 	t.Helper()

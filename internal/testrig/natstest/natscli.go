@@ -18,7 +18,7 @@ const NATSCLIModule = "github.com/nats-io/natscli/nats@v0.5.1"
 func NATSCLI(t testing.TB) string {
 	t.Helper()
 	dir := BuildOnce(t, "the nats CLI", func() (string, error) {
-		dir, err := os.MkdirTemp("", "natstest-cli-")
+		dir, err := BinDir("natstest-cli-")
 		if err != nil {
 			return "", err
 		}

@@ -232,7 +232,7 @@ func ServerBinary(t testing.TB) string {
 	t.Helper()
 	return BuildOnce(t, "nats-server", func() (string, error) {
 		_, file, _, _ := runtime.Caller(0)
-		dir, err := os.MkdirTemp("", "natstest-bin-")
+		dir, err := BinDir("natstest-bin-")
 		if err != nil {
 			return "", err
 		}

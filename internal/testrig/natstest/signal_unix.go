@@ -18,3 +18,10 @@ func (p *Process) signal(sig syscall.Signal) {
 		_ = p.cmd.Process.Signal(sig)
 	}
 }
+
+// processAlive reports whether a process with this pid exists (one of another user's
+// counts).
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || err == syscall.EPERM
+}
