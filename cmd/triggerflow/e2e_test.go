@@ -411,3 +411,40 @@ func mustStream(t *testing.T, js jetstream.JetStream) jetstream.Stream {
 	}
 	return s
 }
+
+// errorsTB records Errorf instead of failing: TestProcRaceReport looks at what startProc
+// reports at cleanup.
+type errorsTB struct {
+	testing.TB
+	errs []string
+}
+
+func (r *errorsTB) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+// TestProcRaceReport: a process started with startProc that reported a data race (as a
+// triggerflow built with -race writes it, under make test-race) fails its test at
+// cleanup, with the process's log; one that did not passes.
+func TestProcRaceReport(t *testing.T) {
+	t.Parallel()
+	run := func(name, line string) []string {
+		rec := &errorsTB{}
+		t.Run(name, func(t *testing.T) {
+			rec.TB = t
+			written := filepath.Join(t.TempDir(), "written")
+			startProc(rec, "racy", "sh", []string{"-c", `echo "$1"; : > "$2"; exec sleep 600`, "sh", line, written}, nil, func() error {
+				_, err := os.Stat(written)
+				return err
+			})
+		})
+		return rec.errs
+	}
+	errs := run("race", raceReport)
+	if len(errs) != 1 || !strings.Contains(errs[0], "racy: the race detector found a data race") || !strings.Contains(errs[0], raceReport) {
+		t.Errorf("a process that reported a race: %q", errs)
+	}
+	if errs := run("quiet", "started"); len(errs) != 0 {
+		t.Errorf("a process that reported nothing: %q", errs)
+	}
+}
