@@ -85,19 +85,20 @@ image: ## build the image IMAGE:TAG (TAG defaults to VERSION; latest is refused)
 	echo "$$engine build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE):$(TAG) -f Dockerfile ."; \
 	$$engine build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE):$(TAG) -f Dockerfile .
 
-test: fmt-check vet check-modules ## gofmt, go vet and every test of every module (a failing module does not hide the others')
+# go-test runs `go test <flags>` in every module; a failing module does not hide the others'.
+define go-test
 	@failed=""; for m in $(MODULES); do \
-		echo "== go test $$m"; \
-		(cd $$m && $(GO) test -count=1 -timeout 15m $(if $(T),-run '$(T)') $(PKG)) || failed="$$failed $$m"; \
+		echo "== go test $(1) $$m"; \
+		(cd $$m && $(GO) test $(1) -count=1 $(if $(T),-run '$(T)') $(PKG)) || failed="$$failed $$m"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
+endef
+
+test: fmt-check vet check-modules ## gofmt, go vet and every test of every module (a failing module does not hide the others')
+	$(call go-test,-timeout 15m)
 
 test-race: ## every test of every module under the race detector, the triggerflow processes they start too (not part of make test)
-	@failed=""; for m in $(MODULES); do \
-		echo "== go test -race $$m"; \
-		(cd $$m && $(GO) test -race -count=1 -timeout 40m $(if $(T),-run '$(T)') $(PKG)) || failed="$$failed $$m"; \
-	done; \
-	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
+	$(call go-test,-race -timeout 40m)
 
 vet: ## go vet every module
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet $(PKG)); done
