@@ -149,3 +149,4 @@ fuzz: ## run each fuzz target for FUZZTIME (corpus in testdata/fuzz)
 	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./internal/wfi/
 	$(GO) test -run '^$$' -fuzz '^FuzzSnippet$$' -fuzztime $(FUZZTIME) ./internal/egress/
 	$(GO) test -run '^$$' -fuzz '^FuzzRetryAfter$$' -fuzztime $(FUZZTIME) ./internal/egress/
+	cd pkg/events && $(GO) test -run '^$$' -fuzz '^FuzzCodecMatchesEncodingJSON$$' -fuzztime $(FUZZTIME) .
