@@ -131,7 +131,10 @@ func startProc(tb testing.TB, name, bin string, args, env []string, ready func()
 	return p
 }
 
-// raceReport starts each report of a process built with the race detector.
+// raceReport starts each report of a process built with the race detector. startProc
+// looks for it because its processes are stopped with signals; a one-shot command (cli,
+// trace, config check) that found a race exits with the race detector's status 66, which
+// fails the tests that check its exit.
 const raceReport = "WARNING: DATA RACE"
 
 func freeAddr(t *testing.T) string {
