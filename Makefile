@@ -1,6 +1,7 @@
 # triggerflow: every target is listed by `make help`.
-# Focus a run with PKG= (a package pattern inside each module, default ./...) and
-# T= (a -run regexp), e.g. `make test T=TestBadInput`.
+# Focus a run with PKG= (a package pattern inside each module, default ./...; test and vet
+# skip a module it names no package in) and T= (a -run regexp), e.g. `make test T=TestBadInput`
+# or `make test PKG=./internal/runtime/... T=TestRetry`.
 
 GO        ?= go
 PKG       ?= ./...
@@ -85,12 +86,26 @@ image: ## build the image IMAGE:TAG (TAG defaults to VERSION; latest is refused)
 	echo "$$engine build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE):$(TAG) -f Dockerfile ."; \
 	$$engine build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE):$(TAG) -f Dockerfile .
 
+# skip-module: inside a loop over $(MODULES) with the module in $$m, skips a module in which a
+# PKG= other than ./... names no package (e.g. PKG=./internal/... in pkg/events), and counts
+# the modules kept in $$kept; no-module fails when PKG named a package in none of them.
+define skip-module
+if [ "$(PKG)" != ./... ] && ! why=$$(cd $$m && $(GO) list $(PKG) 2>&1 >/dev/null); then \
+	echo "== $$m skipped: PKG=$(PKG) names no package in it ($$why)"; continue; fi; \
+kept=$$((kept+1))
+endef
+define no-module
+if [ "$$kept" = 0 ]; then echo "PKG=$(PKG) names no package in any module ($(MODULES))"; exit 1; fi
+endef
+
 # go-test runs `go test <flags>` in every module; a failing module does not hide the others'.
 define go-test
-	@failed=""; for m in $(MODULES); do \
+	@failed=""; kept=0; for m in $(MODULES); do \
+		$(skip-module); \
 		echo "== go test $(1) $$m"; \
 		(cd $$m && $(GO) test $(1) -count=1 $(if $(T),-run '$(T)') $(PKG)) || failed="$$failed $$m"; \
 	done; \
+	$(no-module); \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
 endef
 
@@ -101,7 +116,7 @@ test-race: ## every test of every module under the race detector, the triggerflo
 	$(call go-test,-race -timeout 40m)
 
 vet: ## go vet every module
-	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet $(PKG)); done
+	@set -e; kept=0; for m in $(MODULES); do $(skip-module); (cd $$m && $(GO) vet $(PKG)); done; $(no-module)
 
 fmt-check: ## fail if gofmt would change a file
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
