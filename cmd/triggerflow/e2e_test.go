@@ -55,6 +55,12 @@ type proc struct {
 	done chan struct{}
 }
 
+// output is what the process has written so far, stdout and stderr.
+func (p *proc) output() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
+}
+
 // startTriggerflow runs `triggerflow <command> --config <yaml>` and waits for /readyz.
 func startTriggerflow(t *testing.T, command, yaml string, httpAddr string, env ...string) *proc {
 	t.Helper()

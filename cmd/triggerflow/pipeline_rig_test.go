@@ -42,8 +42,7 @@ func (r pipeRig) exited() error {
 	for _, pp := range r.procs {
 		select {
 		case <-pp.p.done:
-			b, _ := os.ReadFile(pp.p.log)
-			return fmt.Errorf("%s exited during the run (%v):\n%s", pp.name, pp.p.cmd.ProcessState, b)
+			return fmt.Errorf("%s exited during the run (%v):\n%s", pp.name, pp.p.cmd.ProcessState, pp.p.output())
 		default:
 		}
 	}

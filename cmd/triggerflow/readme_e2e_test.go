@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -66,13 +67,13 @@ func TestAllInOneAndREADME(t *testing.T) {
 	prefix := shown[:strings.Index(shown, "<operation id>")]
 	var post string
 	natstest.CheckFor(t, 2*time.Minute, 50*time.Millisecond, func() error {
-		for _, l := range strings.Split(sink.String(), "\n") {
+		for _, l := range strings.Split(sink.output(), "\n") {
 			if strings.HasPrefix(l, prefix) {
 				post = l
 				return nil
 			}
 		}
-		return fmt.Errorf("the demo sink printed no post yet:\n%s", sink.String())
+		return fmt.Errorf("the demo sink printed no post yet:\n%s", sink.output())
 	})
 	opID := strings.Fields(strings.TrimPrefix(post, prefix))[0]
 	wantPost := strings.NewReplacer("<operation id>", opID, "<id>", triggerID).Replace(shown)
@@ -136,28 +137,24 @@ func TestAllInOneAndREADME(t *testing.T) {
 	t.Logf("ran the quickstart and %d other README nats lines", ran)
 }
 
-// startDemoSink runs `triggerflow demo-sink --listen addr` until the test ends.
-func startDemoSink(t *testing.T, addr string) *natstest.LogBuffer {
+// startDemoSink runs `triggerflow demo-sink --listen addr`, as `make run` does, through
+// startProc (so a race report in its log fails the test), until it says it listens.
+func startDemoSink(t *testing.T, addr string) *proc {
 	t.Helper()
-	out := &natstest.LogBuffer{}
-	cmd := exec.Command(triggerflowBinary(t), "demo-sink", "--listen", addr)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
+	p := startProc(t, "demo-sink", triggerflowBinary(t), []string{"demo-sink", "--listen", addr}, nil, func() error {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return fmt.Errorf("demo sink not listening: %w", err)
+		}
+		return c.Close()
 	})
 	natstest.CheckFor(t, time.Minute, 20*time.Millisecond, func() error {
-		if !strings.Contains(out.String(), "demo-sink: listening on http://"+addr) {
-			return fmt.Errorf("demo sink not listening: %q", out.String())
+		if want := "demo-sink: listening on http://" + addr; !strings.Contains(p.output(), want) {
+			return fmt.Errorf("the demo sink listens but has not said %q: %q", want, p.output())
 		}
 		return nil
 	})
-	return out
+	return p
 }
 
 // readmeCommand returns the README line (in a shell block) that contains marker.
