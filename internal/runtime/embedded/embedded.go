@@ -24,7 +24,10 @@ import (
 const EmbeddedMaxStore = 1 << 40
 
 // Server is a running embedded nats-server.
-type Server struct{ *server.Server }
+type Server struct {
+	*server.Server
+	lock *os.File // held on store_dir while the server runs (lockStore)
+}
 
 var _ natsconn.Embedded = Server{}
 
@@ -37,6 +40,15 @@ func Start(c config.Embedded, log *slog.Logger) (Server, error) {
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return Server{}, fmt.Errorf("nats.embedded.store_dir: %w", err)
+	}
+	lock, err := lockStore(dir)
+	if err != nil {
+		return Server{}, err
+	}
+	unlock := func() {
+		if lock != nil {
+			_ = lock.Close()
+		}
 	}
 	opts := &server.Options{
 		ServerName: "triggerflow-embedded",
@@ -57,6 +69,7 @@ func Start(c config.Embedded, log *slog.Logger) (Server, error) {
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {
+		unlock()
 		return Server{}, fmt.Errorf("embedded nats-server: %w", err)
 	}
 	// The server logs nothing (NoLog) but what stops it starting (a port in use, a store
@@ -69,10 +82,12 @@ func Start(c config.Embedded, log *slog.Logger) (Server, error) {
 	select {
 	case msg := <-fatal:
 		s.Shutdown()
+		unlock()
 		return Server{}, fmt.Errorf("embedded nats-server (nats.embedded): %s", msg)
 	case ok := <-ready:
 		if !ok {
 			s.Shutdown()
+			unlock()
 			return Server{}, fmt.Errorf("embedded nats-server did not become ready in 30s (is %s already in use?)", net.JoinHostPort(c.Host, fmt.Sprint(c.Port)))
 		}
 	}
@@ -81,7 +96,7 @@ func Start(c config.Embedded, log *slog.Logger) (Server, error) {
 		args = append(args, "monitor", "http://"+a.String())
 	}
 	log.Info("embedded nats-server started", args...)
-	return Server{s}, nil
+	return Server{Server: s, lock: lock}, nil
 }
 
 // startLogger keeps the embedded server quiet but for its first fatal error.
@@ -99,10 +114,13 @@ func (startLogger) Errorf(string, ...any)  {}
 func (startLogger) Debugf(string, ...any)  {}
 func (startLogger) Tracef(string, ...any)  {}
 
-// Stop shuts the server down and waits until it has.
+// Stop shuts the server down, waits until it has, and releases its store.
 func (s Server) Stop() {
 	s.Shutdown()
 	s.WaitForShutdown()
+	if s.lock != nil {
+		_ = s.lock.Close()
+	}
 }
 
 // Module provides the embedded server to natsconn when nats.url is empty, and otherwise
