@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/triggerflow/triggerflow/internal/config"
+	"github.com/triggerflow/triggerflow/internal/runtime/bus"
 	"github.com/triggerflow/triggerflow/internal/runtime/health"
 	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
 	"github.com/triggerflow/triggerflow/internal/securechange"
@@ -238,7 +239,7 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request, s submission) {
 		h.metrics.triggers.WithLabelValues(trig.Token(), "unavailable").Inc()
 		traceOutcome(r, "unavailable")
 		h.log.Error("trigger not stored", "endpoint", endpoint, "event", trig, "ticket", info.ID, "trigger_id", ev.ID, "err", err)
-		unavailable(w, fmt.Sprintf("JetStream did not acknowledge %s for ticket %s within %s: %v", trig, info.ID, h.cfg.PublishTimeout, err))
+		unavailable(w, h.notStored(fmt.Sprintf("%s for ticket %s", trig, info.ID), err))
 		return
 	}
 	h.metrics.requests.WithLabelValues(endpoint, "stored").Inc()
@@ -277,6 +278,15 @@ func (h *Handler) publish(r *http.Request, id, subject string, headers map[strin
 	err := h.pub.Publish(subject, msg)
 	h.metrics.publish.Observe(time.Since(start).Seconds())
 	return err
+}
+
+// notStored says why what was not stored: the connection was down (nothing was sent), or
+// JetStream did not acknowledge it within the publish timeout.
+func (h *Handler) notStored(what string, err error) string {
+	if errors.Is(err, bus.ErrNotConnected) {
+		return fmt.Sprintf("%s: %v", what, err)
+	}
+	return fmt.Sprintf("JetStream did not acknowledge %s within %s: %v", what, h.cfg.PublishTimeout, err)
 }
 
 func (h *Handler) rejected(w http.ResponseWriter, r *http.Request, endpoint, user string, e *InputError, inBody bool) {

@@ -144,8 +144,7 @@ func (h *Handler) storeCallback(w http.ResponseWriter, r *http.Request, ep *inbo
 		traceOutcome(r, "unavailable")
 		h.log.Error("callback not stored", "endpoint", ep.endpoint, "server", ep.server, "callback_id", ev.ID, "err", err)
 		w.Header().Set("Retry-After", "5")
-		writeJSON(w, http.StatusServiceUnavailable, inboundReply{Status: "unavailable", Error: fmt.Sprintf(
-			"not stored, try again: JetStream did not acknowledge callback %s within %s: %v", ev.ID, h.cfg.PublishTimeout, err)})
+		writeJSON(w, http.StatusServiceUnavailable, inboundReply{Status: "unavailable", Error: "not stored, try again: " + h.notStored("callback "+ev.ID, err)})
 		return
 	}
 	h.metrics.requests.WithLabelValues(ep.endpoint, "stored").Inc()

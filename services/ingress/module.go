@@ -44,7 +44,9 @@ type Params struct {
 // New builds the ingress server from its dependencies; fx and tests both call it.
 func New(p Params) (*Server, error) {
 	log := p.Log.With("service", "ingress")
-	pub, err := bus.NewPublisher(p.Conn, bus.PublisherConfig{AckWait: p.Config.PublishTimeout}, logging.Watermill(log))
+	// NotWhileDown: a trigger the ingress answered 503 for is never sent later, when the
+	// connection is back (SecureChange has been told it failed, and may have given up).
+	pub, err := bus.NewPublisher(p.Conn, bus.PublisherConfig{AckWait: p.Config.PublishTimeout, NotWhileDown: true}, logging.Watermill(log))
 	if err != nil {
 		return nil, err
 	}

@@ -155,7 +155,9 @@ func TestHealthEndpoints(t *testing.T) {
 }
 
 // TestJetStreamDown: with a real nats-server process stopped under the ingress, a post
-// fails (non-2xx) within the publish timeout; once it is back, the next post is stored.
+// fails (non-2xx) within the publish timeout, saying nothing was sent; once it is back,
+// the next post is stored, and the refused one is not: nats.go would otherwise have
+// queued it and sent it on reconnect, after SecureChange was told it was not stored.
 // Every trigger ever acknowledged is in the stream at the end.
 func TestJetStreamDown(t *testing.T) {
 	srv := natstest.StartProcess(t)
@@ -211,7 +213,8 @@ func TestJetStreamDown(t *testing.T) {
 	if r.Status < 300 {
 		t.Fatalf("post with JetStream down succeeded: %s", r)
 	}
-	if r.Status != http.StatusServiceUnavailable || r.Reply.Error == nil || !strings.Contains(r.Reply.Error.Output, "not stored") {
+	if r.Status != http.StatusServiceUnavailable || r.Reply.Error == nil || !strings.Contains(r.Reply.Error.Output, "not stored") ||
+		!strings.Contains(r.Reply.Error.Output, "not connected to the NATS server (reconnecting); nothing was sent") {
 		t.Fatalf("want 503 naming the failure, got %s", r)
 	}
 	// generous bound: the publish timeout plus scheduling slack on a loaded machine
@@ -232,6 +235,11 @@ func TestJetStreamDown(t *testing.T) {
 	stored := map[string]bool{}
 	for _, ev := range g.stored() {
 		stored[ev.ID] = true
+		// Queued while the connection was down, it would have been sent on reconnect,
+		// before post(200).
+		if ev.Ticket.ID == "100" {
+			t.Errorf("the trigger refused while the server was down was stored once it was back: %+v", ev)
+		}
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -19,7 +19,17 @@ type PublisherConfig struct {
 	// AckWait bounds the wait for JetStream's acknowledgement of each message, retries
 	// included.
 	AckWait time.Duration
+	// NotWhileDown: a publish while the connection is down (reconnecting) fails at once
+	// with ErrNotConnected. Otherwise nats.go queues it and sends it once reconnected,
+	// possibly long after Publish gave up waiting for its acknowledgement: right for a
+	// service that publishes again anyway (a message id makes the copies one), wrong for
+	// the ingress, which has told its caller by then that the trigger was not stored.
+	NotWhileDown bool
 }
+
+// ErrNotConnected: the connection to the NATS server was down (reconnecting) when a
+// NotWhileDown publisher was asked to publish; nothing was sent.
+var ErrNotConnected = errors.New("not connected to the NATS server (reconnecting); nothing was sent")
 
 // retryWait is the pause between two publishes of a message that no stream took: while a
 // stream has no leader (an election, after the node that led it was lost) nothing
@@ -50,14 +60,25 @@ func NewPublisher(nc *nats.Conn, c PublisherConfig, log watermill.LoggerAdapter)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream publisher: %w", err)
 	}
-	return keepConn{p}, nil
+	kc := keepConn{Publisher: p}
+	if c.NotWhileDown {
+		kc.nc = nc
+	}
+	return kc, nil
 }
 
 // keepConn stops the adapter's Close from closing the shared connection, and flattens the
 // adapter's github.com/pkg/errors values (whose %+v prints a stack into every log line).
-type keepConn struct{ message.Publisher }
+// With nc set (NotWhileDown) it publishes nothing while nc is down.
+type keepConn struct {
+	message.Publisher
+	nc *nats.Conn
+}
 
 func (p keepConn) Publish(topic string, msgs ...*message.Message) error {
+	if p.nc != nil && p.nc.Status() != nats.CONNECTED {
+		return &PublishError{Subject: topic, cause: ErrNotConnected}
+	}
 	if err := p.Publisher.Publish(topic, msgs...); err != nil {
 		return &PublishError{Subject: topic, cause: err}
 	}
