@@ -94,14 +94,17 @@ func redriveCmd(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return fail(2, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
-	for _, f := range []struct{ name, v string }{{"--service", r.service}, {"--ticket", r.ticket}} {
-		if f.v != "" {
-			if err := checkToken(f.name, f.v); err != nil {
-				return fail(2, err)
-			}
+	var err error
+	if r.service != "" {
+		if err := checkToken("--service", r.service); err != nil {
+			return fail(2, err)
 		}
 	}
-	var err error
+	if r.ticket != "" {
+		if r.ticket, err = ticketArg("--ticket", r.ticket); err != nil {
+			return fail(2, err)
+		}
+	}
 	if r.since, err = parseSince(*since, time.Now()); err != nil {
 		return fail(2, err)
 	}

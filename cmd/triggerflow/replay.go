@@ -178,10 +178,10 @@ func replayFilter(event, ticket string) (string, error) {
 		ev = t.Token()
 	}
 	if ticket != "" {
-		if strings.ContainsAny(ticket, ".*> \t\r\n") {
-			return "", fmt.Errorf("--ticket %q: not a ticket id", ticket)
+		var err error
+		if tk, err = ticketArg("--ticket", ticket); err != nil {
+			return "", err
 		}
-		tk = ticket
 	}
 	return "scw.trigger." + ev + ".*." + tk, nil
 }

@@ -26,7 +26,8 @@ func TestReplayResendFlags(t *testing.T) {
 		{[]string{"replay", "--since", "yesterday"}, `--since "yesterday": want a duration before now`},
 		{[]string{"replay", "--since", "-2h"}, `--since "-2h": want a duration before now`},
 		{[]string{"replay", "--from-seq", "1", "--event", "BOGUS"}, "--event"},
-		{[]string{"replay", "--from-seq", "1", "--ticket", "12.3"}, `--ticket "12.3": not a ticket id`},
+		{[]string{"replay", "--from-seq", "1", "--ticket", "12.3"}, `--ticket "12.3": must be one subject token`},
+		{[]string{"replay", "--from-seq", "1", "--ticket", "000"}, `--ticket: "000" is not a ticket number (ticket numbers start at 1)`},
 		{[]string{"replay", "--from-seq", "1", "--id", "a b"}, "--id"},
 		{[]string{"replay", "--from-seq", "1", "extra"}, `unexpected argument "extra"`},
 		{[]string{"resend"}, "which operation?"},
@@ -61,6 +62,7 @@ func TestReplayStartAndFilter(t *testing.T) {
 		{"", "", "scw.trigger.*.*.*"},
 		{"advance", "", "scw.trigger.advance.*.*"},
 		{"CREATE", "1234", "scw.trigger.create.*.1234"},
+		{"", "0001234", "scw.trigger.*.*.1234"}, // the ingress stores <id>0001234</id> as ticket 1234
 	} {
 		if got, err := replayFilter(c.event, c.ticket); err != nil || got != c.want {
 			t.Errorf("replayFilter(%q, %q) = %q, %v; want %q", c.event, c.ticket, got, err, c.want)

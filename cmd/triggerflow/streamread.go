@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
@@ -46,6 +47,20 @@ func ticketFilters(ticket string, records ...string) []streamFilter {
 }
 
 // checkToken refuses a value that cannot be one subject token (a ticket id, a service).
+// ticketArg is an operator's ticket argument as the streams key it: a ticket number in
+// canonical form (securechange.CanonicalTicketID: "01001" is ticket 1001, as the ingress
+// stores it), or another key (a callback's "rec-…") as one subject token (checkToken).
+func ticketArg(what, v string) (string, error) {
+	if securechange.IsTicketNumber(v) {
+		id, err := securechange.CanonicalTicketID(v)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+		return id, nil
+	}
+	return v, checkToken(what, v)
+}
+
 func checkToken(what, v string) error {
 	if v == "" || strings.ContainsAny(v, ".*> \t\r\n") {
 		return fmt.Errorf("%s %q: must be one subject token (no '.', '*', '>' or spaces)", what, v)

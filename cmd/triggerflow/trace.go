@@ -55,8 +55,8 @@ func traceCmd(args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
-	ticket := pos[0]
-	if err := checkToken("ticket", ticket); err != nil {
+	ticket, err := ticketArg("ticket", pos[0])
+	if err != nil {
 		fmt.Fprintf(stderr, "triggerflow trace: %v\n", err)
 		return 2
 	}

@@ -259,6 +259,18 @@ func TestOpsHelpers(t *testing.T) {
 			t.Errorf("checkToken(%q) accepted it", bad)
 		}
 	}
+	// A ticket as the ingress keys it: "01001" is ticket 1001; a callback's record key
+	// stays as it is.
+	for in, want := range map[string]string{"1001": "1001", "01001": "1001", "rec-NET-12": "rec-NET-12"} {
+		if got, err := ticketArg("ticket", in); err != nil || got != want {
+			t.Errorf("ticketArg(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for in, want := range map[string]string{"0": `ticket: "0" is not a ticket number`, "12345678901234567890": "want 1 to 19 digits", "a.b": "one subject token"} {
+		if _, err := ticketArg("ticket", in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ticketArg(%q): %v; want an error with %q", in, err, want)
+		}
+	}
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
 	j := fs.Bool("json", false, "")
 	pos, code, done := parseInterspersed(fs, []string{"a", "--json", "b", "--", "--c"}, func(io.Writer) {}, io.Discard, io.Discard)

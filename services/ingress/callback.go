@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/triggerflow/triggerflow/internal/securechange"
 )
 
 // CallbackPaths are the JSON paths (gjson) of an inbound callback's own id, SecureChange
@@ -16,15 +18,12 @@ type CallbackPaths struct {
 // Callback is what an inbound callback's body names; "" is absent.
 type Callback struct {
 	ID     string // the callback's own id: a string, or a number as written
-	Ticket string // the SecureChange ticket id: digits
+	Ticket string // the SecureChange ticket id: securechange.CanonicalTicketID
 	Record string // the ITSM record's correlation value: a string, or a number as written
 }
 
-// Limits of the values a callback names: they end up in subjects and keys.
-const (
-	maxTicketDigits = 19 // an int64
-	maxRecordBytes  = 256
-)
+// maxRecordBytes limits the record a callback names: it ends up in subjects and keys.
+const maxRecordBytes = 256
 
 // DecodeCallback checks that body is one JSON object (valid UTF-8 and JSON, no key twice
 // at its top level) and reads the id, ticket and record at paths from it. A path that
@@ -58,8 +57,13 @@ func DecodeCallback(body []byte, paths CallbackPaths) (Callback, error) {
 	if cb.Ticket, err = scalarAt(body, "ticket", paths.Ticket); err != nil {
 		return Callback{}, err
 	}
-	if cb.Ticket != "" && (len(cb.Ticket) > maxTicketDigits || strings.Trim(cb.Ticket, "0123456789") != "") {
-		return Callback{}, badInput("ticket %s (path %q) is not a SecureChange ticket id: want up to %d digits", quoteShort(cb.Ticket), paths.Ticket, maxTicketDigits)
+	if cb.Ticket != "" {
+		// One ticket, one id: "0001001" is ticket 1001, as in a trigger's <id>.
+		id, err := securechange.CanonicalTicketID(cb.Ticket)
+		if err != nil {
+			return Callback{}, badInput("ticket (path %q): %v", paths.Ticket, err)
+		}
+		cb.Ticket = id
 	}
 	if cb.Record, err = scalarAt(body, "record", paths.Record); err != nil {
 		return Callback{}, err

@@ -135,6 +135,8 @@ func TestInboundStored(t *testing.T) {
 		{"hmac without prefix, record only", "/v1/inbound/snow", `{"event_id":7,"record":{"sys_id":"CHG 1"}}`, signed(inboundSecret, time.Now().Unix(), ""), "", "CHG 1", "scw.inbound.snow.rec-" + events.InboundRecordToken("CHG 1")},
 		{"basic", "/hooks/jira", `{"issue":{"key":"NET-12"},"transition":"Done"}`, jiraBasic, "", "NET-12", "scw.inbound.jira.rec-NET-12"},
 		{"bearer, neither ticket nor record", "/v1/inbound/hook", "{\n  \"anything\": [1, 2]\n}", hookBearer, "", "", "scw.inbound.hook.none"},
+		// Ticket 1001 however the ITSM writes it: one ticket, one lane, as for a trigger's <id>.
+		{"hmac, ticket with leading zeros", "/v1/inbound/snow", `{"event_id":"e-2","ticket":"0001001"}`, signedNow, "1001", "", "scw.inbound.snow.1001"},
 	}
 	for i, tc := range cases {
 		r, cr := g.postCallback(tc.path, []byte(tc.body), tc.auth)
@@ -163,7 +165,7 @@ func TestInboundStored(t *testing.T) {
 		t.Errorf("jira's record key %q, want key (the last element of issue.key)", k)
 	}
 	req, _ := http.NewRequest(http.MethodGet, g.URL+"/metrics", nil)
-	if r := g.do(req); !strings.Contains(string(r.Body), `triggerflow_ingress_requests_total{endpoint="inbound:snow",outcome="stored"} 3`) {
+	if r := g.do(req); !strings.Contains(string(r.Body), `triggerflow_ingress_requests_total{endpoint="inbound:snow",outcome="stored"} 4`) {
 		t.Errorf("no inbound:snow stored count in /metrics")
 	}
 }
@@ -270,7 +272,8 @@ func TestInboundBadInput(t *testing.T) {
 		{"wrong content type", "", "/hooks/jira", "application/x-www-form-urlencoded", `issue=1`, 415, "send the callback as Content-Type: application/json"},
 		{"record an object", "", "/hooks/jira", "", `{"issue":{"key":{"id":1}}}`, 400, `record (path "issue.key") must be a string or a number, not an object`},
 		{"record empty", "", "/hooks/jira", "", `{"issue":{"key":""}}`, 400, `record (path "issue.key") is empty`},
-		{"ticket not digits", "", "/v1/inbound/snow", "", `{"event_id":"e","ticket":"12a"}`, 400, `ticket "12a" (path "ticket") is not a SecureChange ticket id`},
+		{"ticket not digits", "", "/v1/inbound/snow", "", `{"event_id":"e","ticket":"12a"}`, 400, `ticket (path "ticket"): "12a" is not a SecureChange ticket id: want 1 to 19 digits`},
+		{"ticket only zeros", "", "/v1/inbound/snow", "", `{"event_id":"e","ticket":"00"}`, 400, `ticket (path "ticket"): "00" is not a ticket number (ticket numbers start at 1)`},
 		{"ticket a fraction", "", "/v1/inbound/snow", "", `{"event_id":"e","ticket":1.5}`, 400, "is not a SecureChange ticket id"},
 		{"id an array", "", "/v1/inbound/snow", "", `{"event_id":[1],"ticket":"1"}`, 400, `id (path "event_id") must be a string or a number, not an array`},
 		{"id empty", "", "/v1/inbound/snow", "", `{"event_id":" ","ticket":"1"}`, 400, `id (path "event_id") is empty`},

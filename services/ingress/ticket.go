@@ -2,7 +2,6 @@ package ingress
 
 import (
 	"bytes"
-	"strings"
 
 	"github.com/triggerflow/triggerflow/internal/securechange"
 	"github.com/triggerflow/triggerflow/pkg/events"
@@ -23,9 +22,9 @@ func decodeTicket(xml []byte) (events.TicketInfo, error) {
 	if n := rootIDs(xml); n > 1 {
 		return events.TicketInfo{}, badInput("ticket_info XML: <ticket_info> has %d <id> elements, want exactly one (which ticket is meant?)", n)
 	}
-	id := strings.TrimLeft(info.ID, "0")
-	if id == "" {
-		return events.TicketInfo{}, badInput("ticket_info XML: <id> %q is not a ticket number (ticket numbers start at 1)", info.ID)
+	id, err := securechange.CanonicalTicketID(info.ID)
+	if err != nil {
+		return events.TicketInfo{}, badInput("ticket_info XML: <id> %v", err)
 	}
 	info.ID = id
 	return info, nil
