@@ -41,8 +41,8 @@ func FuzzDecodeCallback(f *testing.F) {
 			}
 			return
 		}
-		if cb.Ticket != "" && strings.Trim(cb.Ticket, "0123456789") != "" {
-			t.Fatalf("DecodeCallback(%q): ticket %q is not digits", body, cb.Ticket)
+		if cb.Ticket != "" && (strings.Trim(cb.Ticket, "0123456789") != "" || cb.Ticket[0] == '0') {
+			t.Fatalf("DecodeCallback(%q): ticket %q is not a canonical ticket number", body, cb.Ticket)
 		}
 		if len(cb.Record) > 256 {
 			t.Fatalf("DecodeCallback(%q): record of %d bytes", body, len(cb.Record))
