@@ -271,6 +271,45 @@ func TestKilledBetweenSendAndAck(t *testing.T) {
 	}
 }
 
+// TestCutOffHandedBackAcrossServerRestart: an operation cut off by a stop is handed back
+// so that the next instance gets it at once even when the NATS server restarted in
+// between, as the embedded server of `triggerflow all` does with its process; not after
+// the consumer's AckWait (here 10 minutes, far beyond WaitResults' patience). A plain NAK
+// only queues the message in the server's memory; a NAK with a delay is written to the
+// consumer's stored state.
+func TestCutOffHandedBackAcrossServerRestart(t *testing.T) {
+	ns := natstest.StartProcess(t)
+	sn := newSnow(t)
+	sent := make(chan struct{}, 1)
+	hooks := &itsmsync.Hooks{AfterSend: func(ctx context.Context, _ events.Operation) {
+		sent <- struct{}{}
+		<-ctx.Done() // hold the message until the stop's deadline cuts it off
+	}}
+	long := func(c *config.Config) {
+		withSnow(sn, nil)(c)
+		c.ITSMSync.AckWait = 10 * time.Minute
+		c.Shutdown.DrainTimeout = 100 * time.Millisecond
+	}
+	first := testrig.Start(t, "itsm-sync", testConfig(ns.URL(), long), fx.Supply(hooks))
+	o := op(events.OpITSM, "snow", "310", events.Create, "open-change", "create", createSpec())
+	first.PublishOps(nil, "", o)
+	select {
+	case <-sent:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the create was never sent")
+	}
+	first.Stop()
+	ns.Stop()
+	ns.Start()
+	second := testrig.Start(t, "itsm-sync", testConfig(ns.URL(), long))
+	if r := second.WaitResults("scw.result.itsm.>", 1)[0]; r.Status != events.ResultSucceeded {
+		t.Fatalf("result = %+v", r)
+	}
+	if c, _ := sn.counts("310"); c != 1 {
+		t.Fatalf("the server saw %d creates, want exactly 1", c)
+	}
+}
+
 // An update behind its create in its lane finds the create's sys_id; an update whose
 // create never stored one fails at once, saying so (no waiting: nothing before it in its
 // lane is left to store it).

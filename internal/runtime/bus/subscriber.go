@@ -288,9 +288,17 @@ func (l *liveIter) swap(it jetstream.MessagesContext) {
 	}
 }
 
-// giveBack NAKs m without delay: another replica (or this one after a restart) takes it.
+// handBack is the delay of a NAK meant as "at once": a NAK with a delay, however short,
+// is written to the consumer's stored state (nats-server moves the message's pending
+// time), where a plain NAK only queues the message in the server's memory. A server that
+// restarts before redelivering it (the embedded server of `triggerflow all` stops with
+// its process) forgets a plain NAK, and the message waits out the rest of its AckWait.
+const handBack = time.Millisecond
+
+// giveBack NAKs m at once (handBack): another replica (or this one after a restart)
+// takes it.
 func (s *Subscriber) giveBack(m jetstream.Msg) {
-	if err := m.Nak(); err != nil {
+	if err := m.NakWithDelay(handBack); err != nil {
 		s.log.Error("give back failed; the message will be redelivered after AckWait", err, watermill.LogFields{"consumer": s.cfg.Durable})
 	}
 }
@@ -369,12 +377,7 @@ func (s *Subscriber) nak(m jetstream.Msg, wm *message.Message) {
 	if d, err := time.ParseDuration(wm.Metadata.Get(MetaNakDelay)); err == nil && d >= 0 {
 		delay = d
 	}
-	var err error
-	if delay > 0 {
-		err = m.NakWithDelay(delay)
-	} else {
-		err = m.Nak()
-	}
+	err := m.NakWithDelay(max(delay, handBack))
 	if err != nil {
 		s.log.Error("nak failed; the message will be redelivered after AckWait", err, watermill.LogFields{"consumer": s.cfg.Durable, "msg": wm.UUID})
 	}
