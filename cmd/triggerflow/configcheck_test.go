@@ -313,3 +313,35 @@ func TestServeChecksWhatItUses(t *testing.T) {
 		t.Errorf("notifier: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// TestConfigCheckArguments: flags may follow the file; a second file is refused rather
+// than left unchecked, as is a file given both as --config and as the argument.
+func TestConfigCheckArguments(t *testing.T) {
+	t.Setenv("TF_CC_PW", "x")
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(good, []byte("ingress: {users: [{name: m, password_env: TF_CC_PW_UNSET}]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("ingress: {publish_timeot: 5s}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Without --no-secrets the unset password variable is a problem; after the file,
+	// --no-secrets is a flag like any other.
+	if code, out, errOut := runCLI("config", "check", good, "--no-secrets"); code != 0 || !strings.Contains(out, good+": ok") {
+		t.Errorf("config check FILE --no-secrets: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if code, _, errOut := runCLI("config", "check", good); code != 1 || !strings.Contains(errOut, "TF_CC_PW_UNSET") {
+		t.Errorf("config check FILE with its secret unset: exit %d, stderr %q", code, errOut)
+	}
+	if code, out, errOut := runCLI("config", "check", "--no-secrets", good, bad); code != 2 || out != "" || !strings.Contains(errOut, "one file at a time, got 2: "+good+" "+bad) {
+		t.Errorf("config check with two files: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if code, out, errOut := runCLI("config", "check", "--config", good, bad); code != 2 || out != "" || !strings.Contains(errOut, "two files, --config "+good+" and "+bad) {
+		t.Errorf("config check --config A B: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if code, _, errOut := runCLI("config", "check", good, "--bogus"); code != 2 || !strings.Contains(errOut, "bogus") {
+		t.Errorf("config check FILE --bogus: exit %d, stderr %q", code, errOut)
+	}
+}

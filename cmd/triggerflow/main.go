@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 
 	"go.uber.org/dig"
 	"go.uber.org/fx"
@@ -188,12 +189,22 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", "", "config file (or give it as the argument)")
 	noSecrets := fs.Bool("no-secrets", false, "do not read secrets (password/token environment variables and files, private keys): check a file away from where it runs")
 	usage := func(w io.Writer) { fmt.Fprint(w, configHelp, "\nFlags:\n"); printFlags(fs, w) }
-	if code, done := parseFlags(fs, args[1:], usage, stdout, stderr); done {
+	// Flags may follow the file (`config check triggerflow.yaml --no-secrets`), as in
+	// trace; one file at a time, so that none is taken as checked when it was not.
+	pos, code, done := parseInterspersed(fs, args[1:], usage, stdout, stderr)
+	if done {
 		return code
 	}
 	path := *cfgPath
-	if fs.NArg() > 0 {
-		path = fs.Arg(0)
+	switch {
+	case len(pos) > 1:
+		fmt.Fprintf(stderr, "triggerflow config check: one file at a time, got %d: %s\n", len(pos), strings.Join(pos, " "))
+		return 2
+	case len(pos) == 1 && path != "" && pos[0] != path:
+		fmt.Fprintf(stderr, "triggerflow config check: two files, --config %s and %s: give one\n", path, pos[0])
+		return 2
+	case len(pos) == 1:
+		path = pos[0]
 	}
 	if path == "" {
 		path = defaultConfigPath()
