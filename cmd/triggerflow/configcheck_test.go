@@ -143,7 +143,7 @@ var ccCases = []ccCase{
 	{name: "not YAML", yaml: "ingress: [\n",
 		want: []string{`F:1: did not find expected node content`}},
 	{name: "unknown key", yaml: ccWhen(`event == "CREATE"`) + "smtp: {hots: mail.example}\n",
-		want: []string{`F:9: field hots is not a known key in config.SMTP`}},
+		want: []string{`F:9: smtp.hots: not a known key (did you mean host?)`}},
 	{name: "a part only the notifier uses", yaml: ccWhen(`event == "CREATE"`) + "smtp: {host: mail.example, from: a@b.example, tls_config: {ca_file: /nonexistent/ca.pem}}\n",
 		want: []string{`F:9: smtp.tls_config.ca_file: "/nonexistent/ca.pem" cannot be read: no such file or directory`}},
 	{name: "a bad on.args is reported once", yaml: strings.Replace(ccWhen(`event == "CREATE"`), "on: {event: CREATE}", "on: {event: CREATE, args: '('}", 1),

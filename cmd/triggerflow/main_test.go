@@ -70,7 +70,7 @@ func TestConfigCheck(t *testing.T) {
 		t.Fatalf("exit %d for a bad file", code)
 	}
 	for _, want := range []string{
-		bad + ":7: field lisen is not a known key",
+		bad + ":7: ingress.lisen: not a known key (did you mean listen?)",
 		bad + ":2: log.level: \"loud\" is not one of debug, info, warn, error",
 		bad + ":6: ingress.users[0].password: inline secrets are not accepted",
 		"3 problem(s)",

@@ -93,6 +93,7 @@ func parse(name string, data []byte, dir string) (*Config, error) {
 		dec.KnownFields(true)
 		if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // io.EOF: only comments
 			ps := yamlProblems(err)
+			nameKeys(ps, &root)
 			problems.List = append(problems.List, ps...)
 			var te *yaml.TypeError
 			if !errors.As(err, &te) {
@@ -167,7 +168,6 @@ func yamlProblems(err error) []*Problem {
 			p.Line, _ = strconv.Atoi(sm[1])
 			p.Msg = sm[2]
 		}
-		p.Msg = strings.Replace(p.Msg, " not found in type ", " is not a known key in ", 1)
 		out = append(out, p)
 	}
 	return out
@@ -214,31 +214,12 @@ func (li lineIndex) lookup(path string) int {
 
 func keyLines(root *yaml.Node) lineIndex {
 	li := lineIndex{}
-	var walk func(n *yaml.Node, path string)
-	walk = func(n *yaml.Node, path string) {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				walk(c, path)
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, v := n.Content[i], n.Content[i+1]
-				p := k.Value
-				if path != "" {
-					p = path + "." + k.Value
-				}
-				li[p] = k.Line
-				walk(v, p)
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				p := fmt.Sprintf("%s[%d]", path, i)
-				li[p] = c.Line
-				walk(c, p)
-			}
+	walkKeys(root, func(path string, k, v *yaml.Node) {
+		if k != nil {
+			li[path] = k.Line
+		} else {
+			li[path] = v.Line
 		}
-	}
-	walk(root, "")
+	})
 	return li
 }

@@ -99,7 +99,7 @@ func TestStreamLimitProblems(t *testing.T) {
 		{"unknown stream", "streams:\n  limits:\n    SCW_TRIGGER: {max_age: 1h}\n",
 			[]string{`3 streams.limits.SCW_TRIGGER: "SCW_TRIGGER" is not a stream; the streams are SCW_TRIGGERS, SCW_OPS`}},
 		{"unknown key", "streams:\n  limits:\n    SCW_OPS: {max_size: 1GiB}\n",
-			[]string{"3 : field max_size is not a known key"}},
+			[]string{"3 streams.limits.SCW_OPS.max_size: not a known key (known keys: max_age, max_bytes)"}},
 		{"negative size", "streams:\n  limits:\n    SCW_OPS:\n      max_bytes: -1GiB\n",
 			[]string{`4 : "-1GiB" is not a size: a size cannot be negative`}},
 		{"unparsable size", "streams:\n  limits:\n    SCW_OPS: {max_bytes: 10 gigs}\n    SCW_PLANS: {max_bytes: [1]}\n",

@@ -1,0 +1,267 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// The decoder's type errors name a line and a Go type ("line 56: field publish_timeot not
+// found in type config.Ingress", "cannot unmarshal !!str `5 seconds` into time.Duration");
+// nameKeys gives each the key path a user finds in the file and in the README, in
+// config check's own form: "ingress.publish_timeot: not a known key (did you mean
+// publish_timeout?)", "ingress.publish_timeout: "5 seconds" is not a duration (such as
+// 30s, 5m or 1h30m)".
+
+var (
+	unknownField = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+	cannotDecode = regexp.MustCompile("^cannot unmarshal (!!\\w+)(?: `(.*)`)? into (.+)$")
+)
+
+// walkKeys calls fn for every key of the document (k its key node; nil for a list item)
+// and its value, with the key's path (`ingress.users[0].name`).
+func walkKeys(root *yaml.Node, fn func(path string, k, v *yaml.Node)) {
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				fn(p, k, v)
+				walk(v, p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				fn(p, nil, c)
+				walk(c, p)
+			}
+		}
+	}
+	walk(root, "")
+}
+
+// nameKeys rewrites the decoder's problems in ps with the path of the key they are about,
+// found in root by line (and by name, or value, where a line holds several keys: `{a: 1,
+// b: x}`). A problem whose key cannot be told is left as the decoder wrote it.
+func nameKeys(ps []*Problem, root *yaml.Node) {
+	for _, p := range ps {
+		if p.Line == 0 || p.Path != "" {
+			continue
+		}
+		var found []string
+		match := func(ok func(k, v *yaml.Node) bool) {
+			found = found[:0]
+			walkKeys(root, func(path string, k, v *yaml.Node) {
+				if ok(k, v) {
+					found = append(found, path)
+				}
+			})
+		}
+		if m := unknownField.FindStringSubmatch(p.Msg); m != nil {
+			match(func(k, _ *yaml.Node) bool { return k != nil && k.Line == p.Line && k.Value == m[1] })
+			if len(found) == 1 {
+				p.Path, p.Msg = found[0], "not a known key"+knownKeysHint(found[0])
+			}
+			continue
+		}
+		if m := cannotDecode.FindStringSubmatch(p.Msg); m != nil {
+			tag, value, goType := m[1], m[2], m[3]
+			match(func(_, v *yaml.Node) bool {
+				switch {
+				case v.Line != p.Line:
+					return false
+				case tag == "!!seq":
+					return v.Kind == yaml.SequenceNode
+				case tag == "!!map":
+					return v.Kind == yaml.MappingNode
+				}
+				short, cut := strings.CutSuffix(value, "...")
+				return v.Kind == yaml.ScalarNode && (v.Value == value || cut && strings.HasPrefix(v.Value, short))
+			})
+			if len(found) == 1 {
+				var what string
+				switch tag {
+				case "!!seq":
+					what = "a list"
+				case "!!map":
+					what = "a mapping"
+				default:
+					walkKeys(root, func(path string, _, v *yaml.Node) {
+						if path == found[0] {
+							what = strconv.Quote(v.Value)
+						}
+					})
+				}
+				p.Path, p.Msg = found[0], what+" is not "+describeGoType(goType)
+			}
+			continue
+		}
+		// A message of the config's own decoders ("\"lots\" is not a size: …"): the key
+		// whose value is on that line, if there is one.
+		match(func(_, v *yaml.Node) bool { return v.Line == p.Line && v.Kind == yaml.ScalarNode })
+		if len(found) == 1 {
+			p.Path = found[0]
+		}
+	}
+}
+
+// describeGoType says what a value of a Go type is written as in the file.
+func describeGoType(t string) string {
+	switch {
+	case t == "time.Duration":
+		return "a duration (such as 30s, 5m or 1h30m)"
+	case t == "bool":
+		return "true or false"
+	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(t, "float"):
+		return "a number"
+	case t == "string":
+		return "a single value (text)"
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	case strings.HasPrefix(t, "map["):
+		return "a mapping (key: value)"
+	}
+	return "what this key takes (a mapping of its own keys)"
+}
+
+// knownKeysHint is " (did you mean X?)" for the known key nearest the unknown key at
+// path, or " (known keys: …)" when none is near, or "" when the keys at that place are
+// not known here.
+func knownKeysHint(path string) string {
+	i := strings.LastIndex(path, ".")
+	name := path[i+1:]
+	keys := knownKeys(path[:max(i, 0)])
+	if i < 0 {
+		keys = knownKeys("")
+	}
+	if len(keys) == 0 {
+		return ""
+	}
+	best, bestD := "", 3
+	for _, k := range keys {
+		if d := EditDistance(name, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if best != "" {
+		return " (did you mean " + best + "?)"
+	}
+	return " (known keys: " + strings.Join(keys, ", ") + ")"
+}
+
+// knownKeys are the keys the config takes at path (`ingress`, `routes[0].actions[1]`;
+// "" for the top level), from the yaml tags of its Go types; nil when path leads
+// nowhere known.
+func knownKeys(path string) []string {
+	t := reflect.TypeFor[Config]()
+	for path != "" {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if strings.HasPrefix(path, "[") {
+			end := strings.Index(path, "]")
+			if end < 0 || t.Kind() != reflect.Slice {
+				return nil
+			}
+			t, path = t.Elem(), strings.TrimPrefix(path[end+1:], ".")
+			continue
+		}
+		seg, rest, _ := strings.Cut(path, ".")
+		if j := strings.Index(seg, "["); j >= 0 {
+			seg, rest = seg[:j], path[j:]
+		}
+		switch t.Kind() {
+		case reflect.Map:
+			t = t.Elem()
+		case reflect.Struct:
+			f, ok := fieldByYAML(t, seg)
+			if !ok {
+				return nil
+			}
+			t = f.Type
+		default:
+			return nil
+		}
+		path = rest
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var keys []string
+	collectYAMLKeys(t, &keys)
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
+// fieldByYAML finds the field of struct t written as name in the file (inline structs
+// included).
+func fieldByYAML(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if strings.Contains(opts, "inline") {
+			if g, ok := fieldByYAML(f.Type, name); ok {
+				return g, true
+			}
+			continue
+		}
+		if tag == name && tag != "-" {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func collectYAMLKeys(t reflect.Type, keys *[]string) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case strings.Contains(opts, "inline"):
+			collectYAMLKeys(f.Type, keys)
+		case tag != "" && tag != "-":
+			*keys = append(*keys, tag)
+		}
+	}
+}
+
+// EditDistance is the Levenshtein distance of two ASCII strings: how near a misspelt
+// name is to a known one.
+func EditDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
