@@ -97,6 +97,7 @@ func TestProblems(t *testing.T) {
 		{"tls half", "ingress:\n  tls:\n    cert_file: /nonexistent.pem\n", []string{"2 ingress.tls: set both", "3 ingress.tls.cert_file: \"/nonexistent.pem\" cannot be read"}},
 		{"syntax", "ingress: [\n", []string{"1 : did not find expected node content"}},
 		{"listen", "ingress:\n  listen: 8000\n", []string{"2 ingress.listen: \"8000\" is not host:port"}},
+		{"listen port out of range", "ingress:\n  listen: 127.0.0.1:99999\nadmin:\n  listen: :70000\n", []string{"2 ingress.listen: \"127.0.0.1:99999\": port \"99999\" is not a port (0 to 65535)", "4 admin.listen: \":70000\": port \"70000\" is not a port"}},
 		{"path with a wildcard", "ingress:\n  path: /t/{x}\n", []string{"2 ingress.path: \"/t/{x}\" must start with /"}},
 		{"routes", "servers:\n  snow: {base_url: https://snow.example}\nroutes:\n  - name: a\n    actions: [{itsm: {server: snow, method: POST, path: /x}}]\n  - name: a\n    on: {event: EXPLODE}\n    actions: [{itsm: {server: snwo, method: POST, path: /x}}]\n",
 			[]string{"6 routes[1].name: \"a\" is listed twice", "7 routes[1].on.event[0]: unknown trigger \"EXPLODE\"", "8 routes[1].actions[0].itsm.server: \"snwo\" is not a configured server (servers: snow)"}},

@@ -117,7 +117,7 @@ func parse(name string, data []byte, dir string) (*Config, error) {
 		p.Line = lines.lookup(p.Path)
 		problems.List = append(problems.List, p)
 	}
-	for _, w := range cfg.warnings() {
+	for _, w := range append(cfg.warnings(), zeroDefaults(cfg, &root)...) {
 		w.Line = lines.lookup(w.Path)
 		cfg.Warnings = append(cfg.Warnings, w)
 	}

@@ -29,9 +29,7 @@ func (c *Config) Validate() error {
 
 	v.streams(c)
 
-	if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
-		v.add("admin.listen", fmt.Sprintf("%q is not host:port", c.Admin.Listen))
-	}
+	v.listenAddr("admin.listen", c.Admin.Listen)
 	v.ingress(&c.Ingress)
 
 	c.validateDispatcher(&v)
@@ -96,11 +94,22 @@ func (v *validator) nats(n *NATS) {
 	}
 }
 
+// listenAddr checks an address to listen on: host:port, with a port from 0 to 65535 (or
+// a service name), as net.Listen will want it at start.
+func (v *validator) listenAddr(key, addr string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.add(key, fmt.Sprintf("%q is not host:port", addr))
+		return
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		v.add(key, fmt.Sprintf("%q: port %q is not a port (0 to 65535)", addr, port))
+	}
+}
+
 // ingress checks ingress: its listener and path, users, limits, timeouts and TLS.
 func (v *validator) ingress(in *Ingress) {
-	if _, _, err := net.SplitHostPort(in.Listen); err != nil {
-		v.add("ingress.listen", fmt.Sprintf("%q is not host:port", in.Listen))
-	}
+	v.listenAddr("ingress.listen", in.Listen)
 	switch {
 	case !pathRE.MatchString(in.Path):
 		v.add("ingress.path", fmt.Sprintf("%q must start with / and hold only letters, digits and . _ ~ - /", in.Path))

@@ -80,3 +80,41 @@ func TestShutdownDefaults(t *testing.T) {
 	checkProblems(t, "shutdown:\n  drain_timeout: 6m\n", []string{"2 shutdown.drain_timeout: 6m0s is longer than 5m"})
 	checkProblems(t, "shutdown:\n  drain_timeout: -1s\n", []string{"2 shutdown.drain_timeout: -1s must be positive"})
 }
+
+// TestZeroTakenAsUnset: a number or duration written as 0 that the config replaces with
+// its default is warned about, with the value that applies; a retry's attempts of 0 take
+// itsm_sync.retry's; a 0 that stays 0 (a port, securechange.retries) is not warned about.
+func TestZeroTakenAsUnset(t *testing.T) {
+	src := `ingress:
+  publish_timeout: 0s
+itsm_sync:
+  retry: {attempts: 0}
+servers:
+  snow: {base_url: https://snow.example, retry: {attempts: 0, backoff: 200ms}}
+nats:
+  embedded: {monitor_port: 0}
+securechange: {url: https://sc.example, user: u, password_env: TF_ZERO_PW, retries: 0}
+`
+	t.Setenv("TF_ZERO_PW", "x")
+	cfg, err := config.Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range cfg.Warnings {
+		got = append(got, fmt.Sprintf("%d %s: %s", w.Line, w.Path, w.Msg))
+	}
+	want := []string{
+		"2 ingress.publish_timeout: 0s is taken as unset: the default, 5s, applies; remove the line to say so, or give another value",
+		"4 itsm_sync.retry.attempts: 0 is taken as unset: the default, 8, applies",
+		"6 servers.snow.retry.attempts: 0 is taken as unset: the attempts of itsm_sync.retry apply (8 by default); 1 is a single attempt, no retry",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d warnings, want %d:\n  %s", len(got), len(want), strings.Join(got, "\n  "))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(got[i], w) {
+			t.Errorf("warning %d = %q, want prefix %q", i, got[i], w)
+		}
+	}
+}

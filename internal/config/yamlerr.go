@@ -220,6 +220,7 @@ func fieldByYAML(t reflect.Type, name string) (reflect.StructField, bool) {
 		tag, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 		if strings.Contains(opts, "inline") {
 			if g, ok := fieldByYAML(f.Type, name); ok {
+				g.Index = append([]int{i}, g.Index...)
 				return g, true
 			}
 			continue
@@ -264,4 +265,87 @@ func EditDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// zeroDefaults warns about each number or duration written as 0 that the config takes
+// as unset: one whose value, once the defaults are applied, is not 0 ("itsm_sync.retry:
+// {attempts: 0}" means 8 attempts, not none), and a retry's attempts of 0, which take
+// another retry's. A 0 that stays 0 (a port of 0, securechange.retries: 0) means what it
+// says and is not warned about.
+func zeroDefaults(c *Config, root *yaml.Node) []*Problem {
+	var out []*Problem
+	walkKeys(root, func(path string, k, v *yaml.Node) {
+		if k == nil || v.Kind != yaml.ScalarNode || !isZero(v.Value) {
+			return
+		}
+		if strings.HasSuffix(path, ".retry.attempts") && path != "itsm_sync.retry.attempts" {
+			out = append(out, &Problem{Path: path, Msg: "0 is taken as unset: the attempts of itsm_sync.retry apply (8 by default); 1 is a single attempt, no retry"})
+			return
+		}
+		f, ok := valueAt(reflect.ValueOf(c).Elem(), path)
+		if !ok || f.IsZero() {
+			return
+		}
+		out = append(out, &Problem{Path: path, Msg: fmt.Sprintf("%s is taken as unset: the default, %v, applies; remove the line to say so, or give another value", v.Value, f.Interface())})
+	})
+	return out
+}
+
+// isZero reports whether a scalar is 0 written as a number or a duration (0, 0.0, 0s, 0ms).
+func isZero(s string) bool {
+	s = strings.TrimRight(strings.TrimSpace(s), "hmsuµn")
+	if s == "" {
+		return false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	return err == nil && f == 0
+}
+
+// valueAt is the value of the field the key path names in v (a Config), following yaml
+// tags, string-keyed maps and list indexes.
+func valueAt(v reflect.Value, path string) (reflect.Value, bool) {
+	for path != "" {
+		for v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				return reflect.Value{}, false
+			}
+			v = v.Elem()
+		}
+		if strings.HasPrefix(path, "[") {
+			end := strings.Index(path, "]")
+			i, err := strconv.Atoi(path[1:max(end, 1)])
+			if end < 0 || err != nil || v.Kind() != reflect.Slice || i >= v.Len() {
+				return reflect.Value{}, false
+			}
+			v, path = v.Index(i), strings.TrimPrefix(path[end+1:], ".")
+			continue
+		}
+		seg, rest, _ := strings.Cut(path, ".")
+		if j := strings.Index(seg, "["); j >= 0 {
+			seg, rest = seg[:j], path[j:]
+		}
+		switch v.Kind() {
+		case reflect.Map:
+			if v.Type().Key().Kind() != reflect.String {
+				return reflect.Value{}, false
+			}
+			v = v.MapIndex(reflect.ValueOf(seg).Convert(v.Type().Key()))
+			if !v.IsValid() {
+				return reflect.Value{}, false
+			}
+		case reflect.Struct:
+			f, ok := fieldByYAML(v.Type(), seg)
+			if !ok {
+				return reflect.Value{}, false
+			}
+			v = v.FieldByIndex(f.Index)
+		default:
+			return reflect.Value{}, false
+		}
+		path = rest
+	}
+	for v.IsValid() && v.Kind() == reflect.Pointer && !v.IsNil() {
+		v = v.Elem()
+	}
+	return v, v.IsValid()
 }
