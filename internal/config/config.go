@@ -275,7 +275,7 @@ func (c *Config) SetDefaults() {
 func (c *Config) setDispatcherDefaults() {
 	d := &c.Dispatcher
 	orDefault(&d.AckWait, 30*time.Second)
-	orDefault(&d.MaxDeliver, 8)
+	orDefault(&d.MaxAge, 24*time.Hour)
 	if d.Backoff == nil {
 		d.Backoff = []time.Duration{2 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute}
 	}

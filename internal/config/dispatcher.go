@@ -54,7 +54,14 @@ type Dispatcher struct {
 	// JetStream redelivers it (a live replica keeps the triggers it plans with in-progress
 	// acks). Default 30s.
 	AckWait time.Duration `yaml:"ack_wait"`
-	// MaxDeliver bounds deliveries of one trigger; then it is dead-lettered. Default 8.
+	// MaxAge bounds the retries of a trigger that failed transiently (SecureChange down,
+	// a plugin's endpoint down): retried with Backoff, holding its lane (the ticket's
+	// later triggers wait behind it, in order), until this long after it was stored;
+	// then it is dead-lettered. Default 24h.
+	MaxAge time.Duration `yaml:"max_age"`
+	// MaxDeliver, when set, also bounds the deliveries of one trigger. Default 0: no
+	// bound but MaxAge, so that an outage of SecureChange does not dead-letter the
+	// triggers it held (which would let a ticket's later triggers go ahead of them).
 	MaxDeliver int `yaml:"max_deliver"`
 	// Backoff between redeliveries after a transient failure. Default [2s, 10s, 30s, 1m, 2m].
 	Backoff []time.Duration `yaml:"backoff"`

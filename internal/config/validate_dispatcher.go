@@ -42,9 +42,10 @@ func (c *Config) validateDispatcher(v *validator) {
 
 	d := &c.Dispatcher
 	v.positive("dispatcher.ack_wait", d.AckWait)
-	if d.MaxDeliver < 1 {
-		v.add("dispatcher.max_deliver", fmt.Sprintf("%d must be at least 1", d.MaxDeliver))
+	if d.MaxDeliver < 0 {
+		v.add("dispatcher.max_deliver", fmt.Sprintf("%d must be at least 1 (or 0: no bound but dispatcher.max_age)", d.MaxDeliver))
 	}
+	v.positive("dispatcher.max_age", d.MaxAge)
 	for i, b := range d.Backoff {
 		if b <= 0 {
 			v.add(fmt.Sprintf("dispatcher.backoff[%d]", i), fmt.Sprintf("%s must be positive", b))

@@ -33,7 +33,8 @@ type Dispatcher struct {
 	batch      *bus.Batcher         // plans and their operations
 	metrics    *metrics
 	instance   string
-	maxDeliver int
+	maxDeliver int           // 0: no bound but maxAge
+	maxAge     time.Duration // retries of a transient failure end this long after the message was stored
 	now        func() time.Time
 	tracer     trace.Tracer
 }
@@ -53,19 +54,19 @@ func (d *Dispatcher) handle(msg *message.Message) error {
 
 	plan, opctx, err := d.plan(msg.Context(), trig, delivered)
 	if err != nil {
-		if !IsPermanent(err) && delivered < d.maxDeliver {
+		if !IsPermanent(err) && d.retry(msg, delivered) {
 			d.metrics.retries.Inc()
 			log.Warn("planning failed, will retry", "err", err)
 			return err
 		}
-		return d.fail(msg, trig, err, delivered)
+		return d.fail(msg, trig, d.givenUp(msg, err), delivered)
 	}
 	if err := d.publishPlan(msg.Context(), plan, opctx, replayOf(msg)); err != nil {
-		if delivered < d.maxDeliver {
+		if d.retry(msg, delivered) {
 			log.Warn("publishing the plan failed, will retry", "err", err)
 			return err
 		}
-		return d.fail(msg, trig, err, delivered)
+		return d.fail(msg, trig, d.givenUp(msg, err), delivered)
 	}
 	d.metrics.observe(plan, time.Since(start))
 	trace.SpanFromContext(msg.Context()).SetAttributes(tracing.AttrPlanOps.Int(len(plan.Operations)))
@@ -194,6 +195,28 @@ func (d *Dispatcher) fail(msg *message.Message, trig events.TriggerEvent, cause 
 		ticket = "unknown"
 	}
 	return d.giveUp(msg, trig.ID, ticket, trig.Event, cause, delivered, "trigger not planned", "trigger_id", trig.ID, "event", trig.Event)
+}
+
+// retry reports whether a message that failed transiently on its delivered-th delivery
+// gets another: while it is younger than dispatcher.max_age and, if dispatcher.max_deliver
+// is set, delivered is under it.
+func (d *Dispatcher) retry(msg *message.Message, delivered int) bool {
+	if d.maxDeliver > 0 && delivered >= d.maxDeliver {
+		return false
+	}
+	stored := bus.StoredAt(msg)
+	return stored.IsZero() || d.now().Sub(stored) < d.maxAge
+}
+
+// givenUp says, for a transient failure that retry ended, which bound ended it.
+func (d *Dispatcher) givenUp(msg *message.Message, err error) error {
+	if IsPermanent(err) {
+		return err
+	}
+	if stored := bus.StoredAt(msg); !stored.IsZero() && d.now().Sub(stored) >= d.maxAge {
+		return fmt.Errorf("still failing %s after it was stored (dispatcher.max_age): %w", d.maxAge, err)
+	}
+	return err
 }
 
 // giveUp is the end of a message the dispatcher cannot plan (a trigger, a callback): a

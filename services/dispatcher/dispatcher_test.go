@@ -255,6 +255,68 @@ func TestTransientRetriedThenDeadLettered(t *testing.T) {
 	}
 }
 
+// TestOutageHoldsTheLane: with dispatcher.max_deliver unset (the default) a trigger that
+// fails transiently is retried for as long as SecureChange is down, well past the old
+// bound of 8 deliveries, holding its lane: the ticket's next trigger waits behind it and
+// both are planned in order once SecureChange answers, with nothing dead-lettered. Past
+// dispatcher.max_age it is dead-lettered, saying which bound ended it.
+func TestOutageHoldsTheLane(t *testing.T) {
+	s := natstest.RunJetStream(t)
+	var down atomic.Bool
+	down.Store(true)
+	sc, calls := scServer(t, func(string) int {
+		if down.Load() {
+			return 503
+		}
+		return 200
+	})
+	g := testrig.Start(t, "dispatcher", testConfig(s.ClientURL(), func(c *config.Config) {
+		withSecureChange(t, c, sc.URL)
+		c.SecureChange.Retries = ptr(0)
+		c.Dispatcher.MaxDeliver = 0
+		c.Dispatcher.MaxAge = time.Hour
+		c.Routes = []config.Route{{Name: "all", Actions: []config.Action{itsmAction("a", false)}}}
+	}))
+	first, second := trigger(events.Create, "1234", "Open request", ""), trigger(events.Advance, "1234", "Approval", "")
+	g.PublishTriggers(first, second)
+	natstest.CheckFor(t, testrig.Patience, 10*time.Millisecond, func() error {
+		if n := calls.Load(); n < 12 {
+			return fmt.Errorf("%d SecureChange calls so far", n)
+		}
+		return nil
+	})
+	if n := natstest.StreamMsgs(t, g.JS, events.StreamPlans); n != 0 {
+		t.Fatalf("%d plans while SecureChange is down, want 0 (the lane is held)", n)
+	}
+	down.Store(false)
+	g.WaitCount(events.StreamPlans, 2)
+	plans := g.Msgs(events.StreamPlans, "")
+	for i, want := range []string{first.ID, second.ID} {
+		p, err := events.UnmarshalPlan(plans[i].Data)
+		if err != nil || p.TriggerID != want || p.Status == events.PlanFailed {
+			t.Fatalf("plan %d: %+v, %v; want trigger %s planned", i, p, err, want)
+		}
+	}
+	if n := natstest.StreamMsgs(t, g.JS, events.StreamDLQ); n != 0 {
+		t.Fatalf("%d dead letters, want 0", n)
+	}
+
+	s2 := natstest.RunJetStream(t)
+	old := testrig.Start(t, "dispatcher", testConfig(s2.ClientURL(), func(c *config.Config) {
+		withSecureChange(t, c, sc.URL)
+		c.SecureChange.Retries = ptr(0)
+		c.Dispatcher.MaxDeliver = 0
+		c.Dispatcher.MaxAge = 300 * time.Millisecond
+		c.Routes = []config.Route{{Name: "all", Actions: []config.Action{itsmAction("a", false)}}}
+	}))
+	down.Store(true)
+	old.PublishTriggers(trigger(events.Reject, "1234", "Approval", ""))
+	old.WaitCount(events.StreamDLQ, 1)
+	if e := old.Msgs(events.StreamDLQ, "")[0].Header.Get(events.HdrError); !strings.Contains(e, "after it was stored (dispatcher.max_age)") || !strings.Contains(e, "503") {
+		t.Fatalf("dead letter error %q", e)
+	}
+}
+
 func ptr[T any](v T) *T { return &v }
 
 // TestPluginsInThePipeline: a KVGroup plugin's added operation is published with the

@@ -37,19 +37,19 @@ func (d *Dispatcher) handleInbound(msg *message.Message) error {
 	log := d.log.With("callback", cb.ID, "server", cb.Server, "delivery", delivered)
 	plan, opctx, err := d.planInbound(msg.Context(), cb)
 	if err != nil {
-		if !IsPermanent(err) && delivered < d.maxDeliver {
+		if !IsPermanent(err) && d.retry(msg, delivered) {
 			d.metrics.retries.Inc()
 			log.Warn("acting on the callback failed, will retry", "err", err)
 			return err
 		}
-		return d.failInbound(msg, cb, plan.Ticket, err, delivered)
+		return d.failInbound(msg, cb, plan.Ticket, d.givenUp(msg, err), delivered)
 	}
 	if err := d.publishPlan(msg.Context(), plan, opctx, replayOf(msg)); err != nil {
-		if delivered < d.maxDeliver {
+		if d.retry(msg, delivered) {
 			log.Warn("publishing the callback's operations failed, will retry", "err", err)
 			return err
 		}
-		return d.failInbound(msg, cb, plan.Ticket, err, delivered)
+		return d.failInbound(msg, cb, plan.Ticket, d.givenUp(msg, err), delivered)
 	}
 	d.metrics.observe(plan, time.Since(start))
 	log.Debug("callback planned", "ticket", plan.Ticket, "operations", len(plan.Operations), "routes", plan.Routes)

@@ -86,7 +86,7 @@ func New(p Params) (*Dispatcher, error) {
 		return nil, err
 	}
 	d := &Dispatcher{
-		log: log, routes: routes, actions: actions, inbound: inbound, maxDeliver: p.Config.Dispatcher.MaxDeliver, now: time.Now,
+		log: log, routes: routes, actions: actions, inbound: inbound, maxDeliver: p.Config.Dispatcher.MaxDeliver, maxAge: p.Config.Dispatcher.MaxAge, now: time.Now,
 		instance: p.Config.Dispatcher.Instance, tracer: tracing.Tracer(p.Tracing),
 	}
 	if d.instance == "" {
@@ -127,7 +127,7 @@ func Consumers(c config.Dispatcher, inbound bool) []natsconn.ConsumerConfig {
 		out = append(out, natsconn.ConsumerConfig{
 			Stream: events.StreamTriggers, Durable: fmt.Sprintf("%s-p%02d", Durable, p), FilterSubject: events.TriggerLane(p),
 			Description: fmt.Sprintf("dispatcher: plans stored triggers, lane %d of %d", p, events.Partitions),
-			AckWait:     c.AckWait, MaxDeliver: c.MaxDeliver, Backoff: c.Backoff, Ordered: true, FastAck: true,
+			AckWait:     c.AckWait, MaxDeliver: consumerMaxDeliver(c), Backoff: c.Backoff, Ordered: true, FastAck: true,
 		})
 	}
 	for p := range events.Partitions {
@@ -137,10 +137,19 @@ func Consumers(c config.Dispatcher, inbound bool) []natsconn.ConsumerConfig {
 		out = append(out, natsconn.ConsumerConfig{
 			Stream: events.StreamInbound, Durable: fmt.Sprintf("%s-p%02d", InboundDurable, p), FilterSubject: events.InboundLane(p),
 			Description: fmt.Sprintf("dispatcher: acts on stored ITSM callbacks, lane %d of %d", p, events.Partitions),
-			AckWait:     c.AckWait, MaxDeliver: c.MaxDeliver, Backoff: c.Backoff, Ordered: true, FastAck: true,
+			AckWait:     c.AckWait, MaxDeliver: consumerMaxDeliver(c), Backoff: c.Backoff, Ordered: true, FastAck: true,
 		})
 	}
 	return out
+}
+
+// consumerMaxDeliver is the lanes' MaxDeliver: dispatcher.max_deliver, or -1 (none: the
+// dispatcher dead-letters a trigger itself, past dispatcher.max_age).
+func consumerMaxDeliver(c config.Dispatcher) int {
+	if c.MaxDeliver > 0 {
+		return c.MaxDeliver
+	}
+	return -1
 }
 
 // Module is the dispatcher service, as internal/app composes it for `triggerflow
