@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,7 +18,13 @@ import (
 
 	"github.com/triggerflow/triggerflow/internal/runtime/natsconn"
 	"github.com/triggerflow/triggerflow/pkg/events"
+	"github.com/triggerflow/triggerflow/services/dispatcher"
+	itsmsync "github.com/triggerflow/triggerflow/services/itsm-sync"
+	"github.com/triggerflow/triggerflow/services/notifier"
 )
+
+// deadLetterServices are the services whose dead letters SCW_DLQ holds (scw.dlq.<service>.<ticket>).
+var deadLetterServices = []string{dispatcher.ServiceName, itsmsync.ServiceName, notifier.ServiceName}
 
 const redriveHelp = `Usage: triggerflow redrive [--service S] [--ticket T] [--since T] [--all] [--skip] [--again] [--dry-run] [--json]
 
@@ -95,10 +102,8 @@ func redriveCmd(args []string, stdout, stderr io.Writer) int {
 		return fail(2, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
 	var err error
-	if r.service != "" {
-		if err := checkToken("--service", r.service); err != nil {
-			return fail(2, err)
-		}
+	if r.service != "" && !slices.Contains(deadLetterServices, r.service) {
+		return fail(2, fmt.Errorf("--service %q: not a service that dead-letters; one of %s", r.service, strings.Join(deadLetterServices, ", ")))
 	}
 	if r.ticket != "" {
 		if r.ticket, err = ticketArg("--ticket", r.ticket); err != nil {

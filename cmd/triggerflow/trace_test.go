@@ -306,6 +306,10 @@ func TestOpsCommandsOnAnEmptyServer(t *testing.T) {
 			t.Errorf("%q: exit %d, %q", args, code, errOut)
 		}
 	}
+	// itsm-sync's dead letters are under its own name: a near miss is named, not searched.
+	if code, _, errOut := runCLI("redrive", "--server", url, "--service", "itsm", "--all"); code != 2 || !strings.Contains(errOut, `--service "itsm": not a service that dead-letters; one of dispatcher, itsm-sync, notifier`) {
+		t.Errorf("redrive --service itsm: exit %d, %q", code, errOut)
+	}
 }
 
 // A plan and its operation are published in one batch to two streams: the operation may
