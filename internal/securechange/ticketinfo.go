@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -68,7 +69,7 @@ var utf8BOM = []byte("\xef\xbb\xbf")
 // ErrTooDeep, ErrNotUTF8, ErrMissingTicketID or ErrBadTicketID.
 func DecodeTicketInfo(input []byte) (events.TicketInfo, error) {
 	if !utf8.Valid(input) {
-		return events.TicketInfo{}, xmlErrorf(ErrNotUTF8, "not valid UTF-8 at byte %d", invalidUTF8At(input))
+		return events.TicketInfo{}, xmlErrorf(ErrNotUTF8, "not valid UTF-8 at byte %d%s", invalidUTF8At(input), notUTF8Hint(input))
 	}
 	// A UTF-8 byte order mark is allowed; offsets below are into data.
 	data := bytes.TrimPrefix(input, utf8BOM)
@@ -100,6 +101,21 @@ func DecodeTicketInfo(input []byte) (events.TicketInfo, error) {
 		return events.TicketInfo{}, xmlErrorf(ErrBadXML, "line %d: unexpected end of input: <%s> is not closed", line(dec), r.t.topName())
 	}
 	return r.t.result()
+}
+
+// declaredEncoding finds the encoding an XML declaration at the start of a document names.
+var declaredEncoding = regexp.MustCompile(`^(?:\xef\xbb\xbf)?\s*<\?xml\s[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._:-]+)["']`)
+
+// notUTF8Hint says why a document may not be UTF-8: compressed (gzip's magic number), or
+// declared in another encoding; "" when neither.
+func notUTF8Hint(input []byte) string {
+	if bytes.HasPrefix(input, []byte{0x1f, 0x8b}) {
+		return " (it starts like gzip-compressed data: send it uncompressed)"
+	}
+	if m := declaredEncoding.FindSubmatch(input[:min(len(input), 256)]); m != nil && !strings.EqualFold(string(m[1]), "utf-8") {
+		return fmt.Sprintf(" (its XML declaration says encoding=%q; only UTF-8 is read, which is what SecureChange sends: convert it, e.g. iconv -f %s -t UTF-8)", m[1], m[1])
+	}
+	return ""
 }
 
 // xmlReader takes the tokens of a ticket_info document to its builder, and

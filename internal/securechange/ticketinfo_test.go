@@ -124,6 +124,18 @@ var decodeCases = []struct {
 		wantMsg: "ticket_info XML: not valid UTF-8 at byte 35",
 	},
 	{
+		name:    "not UTF-8, declared Latin-1",
+		in:      "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><ticket_info><id>1</id><subject>caf\xe9</subject></ticket_info>",
+		wantErr: securechange.ErrNotUTF8,
+		wantMsg: `ticket_info XML: not valid UTF-8 at byte 78 (its XML declaration says encoding="ISO-8859-1"; only UTF-8 is read, which is what SecureChange sends: convert it, e.g. iconv -f ISO-8859-1 -t UTF-8)`,
+	},
+	{
+		name:    "gzip",
+		in:      "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff",
+		wantErr: securechange.ErrNotUTF8,
+		wantMsg: "ticket_info XML: not valid UTF-8 at byte 1 (it starts like gzip-compressed data: send it uncompressed)",
+	},
+	{
 		name:    "DOCTYPE",
 		in:      `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><ticket_info><id>&lol2;</id></ticket_info>`,
 		wantErr: securechange.ErrDoctype,

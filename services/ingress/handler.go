@@ -177,6 +177,11 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, want bodyKind) (
 
 // readBody reads the body up to limit bytes (key: the setting, for the 413).
 func readBody(w http.ResponseWriter, r *http.Request, limit int64, key string) ([]byte, *InputError) {
+	// A compressed body would reach the decoders as bytes that are not UTF-8 ("not valid
+	// UTF-8 at byte 1"): say what it is instead.
+	if ce := r.Header.Values("Content-Encoding"); len(ce) > 0 && !(len(ce) == 1 && strings.EqualFold(strings.TrimSpace(ce[0]), "identity")) {
+		return nil, &InputError{Status: http.StatusUnsupportedMediaType, Msg: fmt.Sprintf("Content-Encoding %s is not supported: send the body uncompressed", quoteShort(strings.Join(ce, ", ")))}
+	}
 	if r.ContentLength > limit {
 		return nil, tooLarge(limit, key)
 	}
