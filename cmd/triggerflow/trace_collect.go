@@ -359,12 +359,21 @@ func (c *traceCollector) finish() {
 	})
 }
 
-// short is the first 8 characters of an id.
+// short is the first 8 characters of an id, of its hash for an id that is a name and a
+// hash (a callback's, `webhook-1a2b…`: its first 8 characters would be the server's name,
+// the same for every callback).
 func short(id string) string {
+	if i := strings.LastIndexByte(id, '-'); i >= 0 && len(id)-i-1 >= 16 && isHex(id[i+1:]) {
+		id = id[i+1:]
+	}
 	if len(id) > 8 {
 		return id[:8]
 	}
 	return id
+}
+
+func isHex(s string) bool {
+	return strings.Trim(s, "0123456789abcdef") == ""
 }
 
 // excerpt is the first line of s, at most n runes.

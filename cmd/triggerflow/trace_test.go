@@ -259,6 +259,12 @@ func TestOpsHelpers(t *testing.T) {
 			t.Errorf("checkToken(%q) accepted it", bad)
 		}
 	}
+	// A callback's id is its server's name and a hash: the hash tells callbacks apart.
+	for in, want := range map[string]string{"webhook-1a2b3c4d5e6f708192a3b4c5d6e7f809": "1a2b3c4d", "5bdadb0a11223344": "5bdadb0a", "redrive-12": "redrive-", "abc": "abc"} {
+		if got := short(in); got != want {
+			t.Errorf("short(%q) = %q, want %q", in, got, want)
+		}
+	}
 	// A ticket as the ingress keys it: "01001" is ticket 1001; a callback's record key
 	// stays as it is.
 	for in, want := range map[string]string{"1001": "1001", "01001": "1001", "rec-NET-12": "rec-NET-12"} {
