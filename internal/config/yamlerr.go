@@ -169,28 +169,20 @@ func knownKeysHint(path string) string {
 // "" for the top level), from the yaml tags of its Go types; nil when path leads
 // nowhere known.
 func knownKeys(path string) []string {
+	steps, ok := pathSteps(path)
+	if !ok {
+		return nil
+	}
 	t := reflect.TypeFor[Config]()
-	for path != "" {
+	for _, st := range steps {
 		for t.Kind() == reflect.Pointer {
 			t = t.Elem()
 		}
-		if strings.HasPrefix(path, "[") {
-			end := strings.Index(path, "]")
-			if end < 0 || t.Kind() != reflect.Slice {
-				return nil
-			}
-			t, path = t.Elem(), strings.TrimPrefix(path[end+1:], ".")
-			continue
-		}
-		seg, rest, _ := strings.Cut(path, ".")
-		if j := strings.Index(seg, "["); j >= 0 {
-			seg, rest = seg[:j], path[j:]
-		}
-		switch t.Kind() {
-		case reflect.Map:
+		switch {
+		case st.index >= 0 && t.Kind() == reflect.Slice, st.index < 0 && t.Kind() == reflect.Map:
 			t = t.Elem()
-		case reflect.Struct:
-			f, ok := fieldByYAML(t, seg)
+		case st.index < 0 && t.Kind() == reflect.Struct:
+			f, ok := fieldByYAML(t, st.key)
 			if !ok {
 				return nil
 			}
@@ -198,7 +190,6 @@ func knownKeys(path string) []string {
 		default:
 			return nil
 		}
-		path = rest
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -210,6 +201,37 @@ func knownKeys(path string) []string {
 	collectYAMLKeys(t, &keys)
 	slices.Sort(keys)
 	return slices.Compact(keys)
+}
+
+// step is one step of a key path: a key, or (index >= 0) a list index.
+type step struct {
+	key   string
+	index int
+}
+
+// pathSteps splits a key path (`routes[0].actions[1].itsm`) into its steps.
+func pathSteps(path string) ([]step, bool) {
+	var out []step
+	for path != "" {
+		if strings.HasPrefix(path, "[") {
+			end := strings.Index(path, "]")
+			if end < 0 {
+				return nil, false
+			}
+			i, err := strconv.Atoi(path[1:end])
+			if err != nil || i < 0 {
+				return nil, false
+			}
+			out, path = append(out, step{index: i}), strings.TrimPrefix(path[end+1:], ".")
+			continue
+		}
+		seg, rest, _ := strings.Cut(path, ".")
+		if j := strings.Index(seg, "["); j >= 0 {
+			seg, rest = seg[:j], path[j:]
+		}
+		out, path = append(out, step{key: seg, index: -1}), rest
+	}
+	return out, true
 }
 
 // fieldByYAML finds the field of struct t written as name in the file (inline structs
@@ -304,37 +326,26 @@ func isZero(s string) bool {
 // valueAt is the value of the field the key path names in v (a Config), following yaml
 // tags, string-keyed maps and list indexes.
 func valueAt(v reflect.Value, path string) (reflect.Value, bool) {
-	for path != "" {
+	steps, ok := pathSteps(path)
+	if !ok {
+		return reflect.Value{}, false
+	}
+	for _, st := range steps {
 		for v.Kind() == reflect.Pointer {
 			if v.IsNil() {
 				return reflect.Value{}, false
 			}
 			v = v.Elem()
 		}
-		if strings.HasPrefix(path, "[") {
-			end := strings.Index(path, "]")
-			i, err := strconv.Atoi(path[1:max(end, 1)])
-			if end < 0 || err != nil || v.Kind() != reflect.Slice || i >= v.Len() {
+		switch {
+		case st.index >= 0 && v.Kind() == reflect.Slice && st.index < v.Len():
+			v = v.Index(st.index)
+		case st.index < 0 && v.Kind() == reflect.Map && v.Type().Key().Kind() == reflect.String:
+			if v = v.MapIndex(reflect.ValueOf(st.key).Convert(v.Type().Key())); !v.IsValid() {
 				return reflect.Value{}, false
 			}
-			v, path = v.Index(i), strings.TrimPrefix(path[end+1:], ".")
-			continue
-		}
-		seg, rest, _ := strings.Cut(path, ".")
-		if j := strings.Index(seg, "["); j >= 0 {
-			seg, rest = seg[:j], path[j:]
-		}
-		switch v.Kind() {
-		case reflect.Map:
-			if v.Type().Key().Kind() != reflect.String {
-				return reflect.Value{}, false
-			}
-			v = v.MapIndex(reflect.ValueOf(seg).Convert(v.Type().Key()))
-			if !v.IsValid() {
-				return reflect.Value{}, false
-			}
-		case reflect.Struct:
-			f, ok := fieldByYAML(v.Type(), seg)
+		case st.index < 0 && v.Kind() == reflect.Struct:
+			f, ok := fieldByYAML(v.Type(), st.key)
 			if !ok {
 				return reflect.Value{}, false
 			}
@@ -342,7 +353,6 @@ func valueAt(v reflect.Value, path string) (reflect.Value, bool) {
 		default:
 			return reflect.Value{}, false
 		}
-		path = rest
 	}
 	for v.IsValid() && v.Kind() == reflect.Pointer && !v.IsNil() {
 		v = v.Elem()

@@ -230,17 +230,33 @@ func TestReplayNotSentTwiceUnlessForced(t *testing.T) {
 	}
 }
 
+// holdAfterSend is a hook that, once an operation was sent, says so on sent and holds its
+// message until the process stops (the stop's deadline cuts it off).
+func holdAfterSend() (*itsmsync.Hooks, chan struct{}) {
+	sent := make(chan struct{}, 1)
+	return &itsmsync.Hooks{AfterSend: func(ctx context.Context, _ events.Operation) {
+		sent <- struct{}{}
+		<-ctx.Done()
+	}}, sent
+}
+
+// waitSent waits until holdAfterSend's operation was sent.
+func waitSent(t *testing.T, sent <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-sent:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the create was never sent")
+	}
+}
+
 // The process "dies" after the server's 201 and before anything is recorded or acked.
 // A second instance gets the redelivery, asks the server first (lookup-before-create),
 // finds the record and does not create it again.
 func TestKilledBetweenSendAndAck(t *testing.T) {
 	ns := natstest.RunJetStream(t)
 	sn := newSnow(t)
-	sent := make(chan struct{}, 1)
-	hooks := &itsmsync.Hooks{AfterSend: func(ctx context.Context, _ events.Operation) {
-		sent <- struct{}{}
-		<-ctx.Done() // hold the message until the process stops
-	}}
+	hooks, sent := holdAfterSend()
 	short := func(c *config.Config) {
 		withSnow(sn, func(s *config.Server) { s.Timeout = 200 * time.Millisecond })(c)
 		c.ITSMSync.AckWait = 2 * time.Second
@@ -249,11 +265,7 @@ func TestKilledBetweenSendAndAck(t *testing.T) {
 	first := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), short), fx.Supply(hooks))
 	o := op(events.OpITSM, "snow", "300", events.Create, "open-change", "create", createSpec())
 	first.PublishOps(nil, "", o)
-	select {
-	case <-sent:
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the create was never sent")
-	}
+	waitSent(t, sent)
 	first.Stop() // cut off by the stop's deadline: no done marker, no result; handed back
 
 	second := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), short))
@@ -280,11 +292,7 @@ func TestKilledBetweenSendAndAck(t *testing.T) {
 func TestCutOffHandedBackAcrossServerRestart(t *testing.T) {
 	ns := natstest.StartProcess(t)
 	sn := newSnow(t)
-	sent := make(chan struct{}, 1)
-	hooks := &itsmsync.Hooks{AfterSend: func(ctx context.Context, _ events.Operation) {
-		sent <- struct{}{}
-		<-ctx.Done() // hold the message until the stop's deadline cuts it off
-	}}
+	hooks, sent := holdAfterSend()
 	long := func(c *config.Config) {
 		withSnow(sn, nil)(c)
 		c.ITSMSync.AckWait = 10 * time.Minute
@@ -293,11 +301,7 @@ func TestCutOffHandedBackAcrossServerRestart(t *testing.T) {
 	first := testrig.Start(t, "itsm-sync", testConfig(ns.URL(), long), fx.Supply(hooks))
 	o := op(events.OpITSM, "snow", "310", events.Create, "open-change", "create", createSpec())
 	first.PublishOps(nil, "", o)
-	select {
-	case <-sent:
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the create was never sent")
-	}
+	waitSent(t, sent)
 	first.Stop()
 	ns.Stop()
 	ns.Start()
