@@ -262,7 +262,7 @@ func (c *traceCollector) readAlerts(r bucketReader, done, attempts jetstream.Key
 		}
 		last := as[len(as)-1]
 		e.Source, e.Time, e.Status, e.Error = events.BucketAttempts, last.At, "not sent yet", last.Error
-		e.Detail = fmt.Sprintf("%d attempt(s)", len(as))
+		e.Detail = attemptsNote(as)
 		c.emit(e)
 	}
 	return nil

@@ -290,8 +290,8 @@ func (c *traceCollector) addResult(e traceEntry, data []byte) {
 	if r.Forced {
 		notes = append(notes, "forced")
 	}
-	if n := len(r.Attempts); n > 0 {
-		notes = append(notes, fmt.Sprintf("%d attempt(s)", n))
+	if len(r.Attempts) > 0 {
+		notes = append(notes, attemptsNote(r.Attempts))
 	}
 	e.Detail = strings.Join(notes, "; ")
 	c.emit(e)
@@ -357,6 +357,42 @@ func (c *traceCollector) finish() {
 		}
 		return a.Seq < b.Seq
 	})
+}
+
+// attemptsNote is "N attempt(s)" and, when the attempts include lookups, requests cut
+// off or requests made while the destination was down for everyone, how many of them
+// count against retry.attempts (as the runner counts them for "gave up after N attempts"
+// and the dead letter's Scw-Attempt: failed requests, failed lookups included, but not
+// those cut off or made during an outage).
+func attemptsNote(as []events.Attempt) string {
+	var counted, lookups, unknown, outage int
+	for _, a := range as {
+		if a.Lookup {
+			lookups++
+		}
+		switch {
+		case a.Unknown:
+			unknown++
+		case a.Outage:
+			outage++
+		case a.Error != "":
+			counted++
+		}
+	}
+	note := fmt.Sprintf("%d attempt(s)", len(as))
+	if lookups+unknown+outage == 0 {
+		return note
+	}
+	note += fmt.Sprintf(": %d counted against retry.attempts", counted)
+	for _, p := range []struct {
+		n    int
+		what string
+	}{{lookups, "lookup(s)"}, {unknown, "cut off"}, {outage, "while the server was down"}} {
+		if p.n > 0 {
+			note += fmt.Sprintf(", %d %s", p.n, p.what)
+		}
+	}
+	return note
 }
 
 // short is the first 8 characters of an id, of its hash for an id that is a name and a

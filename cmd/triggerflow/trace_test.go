@@ -259,6 +259,14 @@ func TestOpsHelpers(t *testing.T) {
 			t.Errorf("checkToken(%q) accepted it", bad)
 		}
 	}
+	// Attempts not counted against retry.attempts are told apart (as the runner counts).
+	as := []events.Attempt{{Error: "500"}, {Lookup: true}, {Error: "500"}, {Lookup: true, Error: "502"}, {Error: "cut", Unknown: true}, {Error: "down", Outage: true}, {}}
+	if got, want := attemptsNote(as), "7 attempt(s): 3 counted against retry.attempts, 2 lookup(s), 1 cut off, 1 while the server was down"; got != want {
+		t.Errorf("attemptsNote = %q, want %q", got, want)
+	}
+	if got := attemptsNote([]events.Attempt{{Error: "500"}, {}}); got != "2 attempt(s)" {
+		t.Errorf("attemptsNote without lookups = %q", got)
+	}
 	// A callback's id is its server's name and a hash: the hash tells callbacks apart.
 	for in, want := range map[string]string{"webhook-1a2b3c4d5e6f708192a3b4c5d6e7f809": "1a2b3c4d", "5bdadb0a11223344": "5bdadb0a", "redrive-12": "redrive-", "abc": "abc"} {
 		if got := short(in); got != want {
