@@ -19,17 +19,22 @@ type PublisherConfig struct {
 	// AckWait bounds the wait for JetStream's acknowledgement of each message, retries
 	// included.
 	AckWait time.Duration
-	// NotWhileDown: a publish while the connection is down (reconnecting) fails at once
-	// with ErrNotConnected. Otherwise nats.go queues it and sends it once reconnected,
-	// possibly long after Publish gave up waiting for its acknowledgement: right for a
-	// service that publishes again anyway (a message id makes the copies one), wrong for
-	// the ingress, which has told its caller by then that the trigger was not stored.
+	// NotWhileDown: a publish while the connection is down (reconnecting) waits up to
+	// AckWait for it to come back, then is sent; if it does not come back, it fails with
+	// ErrNotConnected and nothing was sent. Otherwise nats.go queues it and sends it once
+	// reconnected, possibly long after Publish gave up waiting for its acknowledgement:
+	// right for a service that publishes again anyway (a message id makes the copies
+	// one), wrong for the ingress, which has told its caller by then that the trigger was
+	// not stored.
 	NotWhileDown bool
 }
 
-// ErrNotConnected: the connection to the NATS server was down (reconnecting) when a
-// NotWhileDown publisher was asked to publish; nothing was sent.
+// ErrNotConnected: the connection to the NATS server stayed down (reconnecting) for the
+// publisher's AckWait; nothing was sent.
 var ErrNotConnected = errors.New("not connected to the NATS server (reconnecting); nothing was sent")
+
+// connectedPoll is how often a NotWhileDown publish looks whether the connection is back.
+const connectedPoll = 10 * time.Millisecond
 
 // retryWait is the pause between two publishes of a message that no stream took: while a
 // stream has no leader (an election, after the node that led it was lost) nothing
@@ -62,21 +67,23 @@ func NewPublisher(nc *nats.Conn, c PublisherConfig, log watermill.LoggerAdapter)
 	}
 	kc := keepConn{Publisher: p}
 	if c.NotWhileDown {
-		kc.nc = nc
+		kc.nc, kc.wait = nc, c.AckWait
 	}
 	return kc, nil
 }
 
 // keepConn stops the adapter's Close from closing the shared connection, and flattens the
 // adapter's github.com/pkg/errors values (whose %+v prints a stack into every log line).
-// With nc set (NotWhileDown) it publishes nothing while nc is down.
+// With nc set (NotWhileDown) it publishes nothing while nc is down: it waits up to wait
+// for nc to be connected.
 type keepConn struct {
 	message.Publisher
-	nc *nats.Conn
+	nc   *nats.Conn
+	wait time.Duration
 }
 
 func (p keepConn) Publish(topic string, msgs ...*message.Message) error {
-	if p.nc != nil && p.nc.Status() != nats.CONNECTED {
+	if p.nc != nil && !waitConnected(p.nc, p.wait) {
 		return &PublishError{Subject: topic, cause: ErrNotConnected}
 	}
 	if err := p.Publisher.Publish(topic, msgs...); err != nil {
@@ -86,6 +93,29 @@ func (p keepConn) Publish(topic string, msgs ...*message.Message) error {
 }
 
 func (keepConn) Close() error { return nil }
+
+// waitConnected reports whether nc is connected, waiting up to wait for it to be.
+func waitConnected(nc *nats.Conn, wait time.Duration) bool {
+	if nc.Status() == nats.CONNECTED {
+		return true
+	}
+	tick := time.NewTicker(connectedPoll)
+	defer tick.Stop()
+	deadline := time.After(wait)
+	for {
+		select {
+		case <-tick.C:
+			switch nc.Status() {
+			case nats.CONNECTED:
+				return true
+			case nats.CLOSED:
+				return false
+			}
+		case <-deadline:
+			return nc.Status() == nats.CONNECTED
+		}
+	}
+}
 
 // PublishError is a failed publish: JetStream did not acknowledge the message.
 type PublishError struct {
