@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -102,7 +103,32 @@ func resendCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s operation %s (seq %d, ticket %s) to %s, forced: resend %d, message id %s\n",
 		verb, id, out.Seq, out.Ticket, out.Subject, out.Resend, out.MsgID)
+	if note := parkedNote(ctx, s.JS, found.op, o.timeout); note != "" {
+		fmt.Fprintln(stderr, "triggerflow resend: note: "+note)
+	}
 	return 0
+}
+
+// parkedNote says, when op's lane is parked behind another operation, that the resent
+// copy waits behind it too (it is parked, not performed, until that one is redriven or
+// skipped); "" when the lane is open or its state cannot be read.
+func parkedNote(ctx context.Context, js jetstream.JetStream, op events.Operation, wait time.Duration) string {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, events.BucketParked)
+	if err != nil {
+		return ""
+	}
+	en, err := kv.Get(ctx, op.Lane())
+	if err != nil {
+		return ""
+	}
+	var p events.Park
+	if json.Unmarshal(en.Value(), &p) != nil || p.Head == "" || p.Head == op.ID {
+		return ""
+	}
+	return fmt.Sprintf("lane %s is parked behind operation %s (%s/%s, %d parked): this copy waits there too, and is performed once that one is redriven (triggerflow redrive --ticket %s) or skipped (with --skip)",
+		op.Lane(), p.Head, p.HeadRoute, p.HeadAct, p.Parked, op.Ticket)
 }
 
 // foundOp is an operation's latest copy in SCW_OPS and how often it was resent.
