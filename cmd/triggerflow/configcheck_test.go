@@ -72,6 +72,7 @@ var ccCases = []ccCase{
 		want: []string{
 			`F:7: routes[0].actions[0].email.subject: line 1: unexpected {{end}}`,
 			`F:7: routes[0].actions[0].email.template: D/mail.txt:4: unexpected EOF`,
+			`F:7: warning: routes[0].actions[0].email: no smtp.host is configured: no notifier runs, and this email would be planned and wait, unsent, until one does`,
 		}},
 	{name: "template file missing", yaml: ccHead + "    actions:\n      - itsm: {server: snow, method: POST, path: /api, lookup: {path: /api, found: x}, body_file: none.json}\n",
 		want: []string{`F:7: routes[0].actions[0].itsm.body_file: "D/none.json" cannot be read: no such file or directory`}},

@@ -30,6 +30,11 @@ func (c *Config) warnings() []*Problem {
 
 	for i, r := range c.Routes {
 		for j, a := range r.Actions {
+			if a.Email != nil && !c.SMTP.Enabled() {
+				// Without smtp.host no notifier runs (triggerflow all starts none; a
+				// `triggerflow notifier` refuses to start): the email waits, unsent.
+				warn(fmt.Sprintf("routes[%d].actions[%d].email", i, j), "no smtp.host is configured: no notifier runs, and this email would be planned and wait, unsent, until one does")
+			}
 			if a.ITSM == nil || a.ITSM.Lookup != nil || !CreateLike(a.ITSM.Method, a.ITSM.Path) {
 				continue
 			}

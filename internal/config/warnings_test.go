@@ -113,3 +113,20 @@ func checkWarnings(t *testing.T, cfg *config.Config, want ...string) []string {
 	}
 	return got
 }
+
+// TestEmailWithoutSMTP: an email action with no smtp.host is warned about (no notifier
+// would run to send it); with smtp.host set it is not.
+func TestEmailWithoutSMTP(t *testing.T) {
+	t.Parallel()
+	src := "routes:\n  - name: tell\n    actions:\n      - email: {to: [a@example.com], subject: x}\n"
+	cfg, err := config.Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkWarnings(t, cfg, "4 routes[0].actions[0].email: no smtp.host is configured: no notifier runs")
+	cfg, err = config.Parse("t.yaml", []byte(src+"smtp: {host: mail.example, port: 25, from: tf@example.com}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkWarnings(t, cfg)
+}
