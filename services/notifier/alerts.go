@@ -159,6 +159,13 @@ func (a *alerter) Perform(ctx context.Context, j *runner.Job) (runner.Done, erro
 		return runner.Done{Marker: marker("queued for the digest"), Note: "queued for the digest"}, nil
 	}
 	if err := a.s.send(ctx, j, single(al), mailAlert); err != nil {
+		if failure.IsPermanent(err) {
+			// The SMTP server refused it for good (its certificate, the credentials, an
+			// auth method, the recipients): a configuration to fix, after which the alert
+			// must still go out. It is retried with backoff, as for as long as its dead
+			// letter is kept (Retry), not dead-lettered itself.
+			err = fmt.Errorf("%s; an alert is retried until it is sent: fix the smtp settings or the recipients", err.Error())
+		}
 		return runner.Done{}, err
 	}
 	a.s.metrics.alert("sent")

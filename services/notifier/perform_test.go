@@ -873,8 +873,9 @@ func TestAlertPerformRecipients(t *testing.T) {
 }
 
 // Failures of an alert's Perform: the SMTP server's (classified by the mailer, recorded
-// as an attempt) and the digest queue's (transient, no attempt: nothing was sent); an
-// alert whose spec is not an alert is permanent.
+// as an attempt; a permanent refusal is retried all the same, since the alert must go out
+// once the SMTP settings or recipients are fixed) and the digest queue's (transient, no
+// attempt: nothing was sent); an alert whose spec is not an alert is permanent.
 func TestAlertPerformFailures(t *testing.T) {
 	t.Parallel()
 	snd := &ptSender{errs: func(n int) error {
@@ -896,7 +897,8 @@ func TestAlertPerformFailures(t *testing.T) {
 	a2, _ := ptAlerter(svc, 10, time.Minute) // … or sent
 	j = ptJob(o, 1)
 	_, err = a2.Perform(t.Context(), j)
-	if !failure.IsPermanent(err) || len(j.Attempts) != 1 || j.Attempts[0].Transient || !strings.Contains(j.Attempts[0].Error, "550") {
+	if err == nil || failure.IsPermanent(err) || !strings.Contains(err.Error(), "an alert is retried until it is sent") ||
+		len(j.Attempts) != 1 || j.Attempts[0].Transient || !strings.Contains(j.Attempts[0].Error, "550") {
 		t.Errorf("SMTP 550: %v, attempts %+v", err, j.Attempts)
 	}
 
