@@ -50,7 +50,7 @@ IMAGE     ?= ghcr.io/triggerflow/triggerflow
 TAG       ?= $(VERSION)
 ENGINES   ?= docker podman nerdctl
 
-.PHONY: help run nats test test-race vet fmt-check check-modules bench bench-pipeline fuzz build image
+.PHONY: help run nats test test-race vet fmt-check check-modules bench bench-pipeline fuzz build image k8s-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -66,6 +66,14 @@ run: ## run the whole pipeline in one process (embedded JetStream) with examples
 
 nats: ## the stock nats CLI against `make run`'s server, e.g. make nats ARGS='stream view SCW_TRIGGERS'
 	$(GO) run $(NATS_CLI) --server nats://127.0.0.1:4222 $(ARGS)
+
+# k8s-check: an overlay's triggerflow.yaml checked as its pods read it, away from them:
+# next to base/templates (mounted as templates/ in the pod), secrets not read.
+OVERLAY ?= production
+k8s-check: ## config check deploy/k8s/overlays/$(OVERLAY)/triggerflow.yaml as the pods see it (templates beside it, secrets not read)
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	cp deploy/k8s/overlays/$(OVERLAY)/triggerflow.yaml $$tmp/triggerflow.yaml && cp -r deploy/k8s/base/templates $$tmp/templates && \
+	$(GO) run ./cmd/triggerflow config check --no-secrets $$tmp/triggerflow.yaml
 
 build: ## build bin/triggerflow (every service and command: `triggerflow <service>`): static, VERSION and COMMIT stamped
 	$(GO_BUILD) -o bin/triggerflow ./cmd/triggerflow
