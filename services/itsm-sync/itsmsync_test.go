@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -312,69 +311,6 @@ func TestCutOffHandedBackAcrossServerRestart(t *testing.T) {
 	}
 	if c, _ := sn.counts("310"); c != 1 {
 		t.Fatalf("the server saw %d creates, want exactly 1", c)
-	}
-}
-
-// TestStopGivesBackWhatWaitsForASlot: at a stop, an operation whose handler waits for the
-// server's concurrency slot has not started: it is handed back at once, not sent during
-// the drain, while the request in flight is let finish. The next instance performs it.
-func TestStopGivesBackWhatWaitsForASlot(t *testing.T) {
-	ns := natstest.RunJetStream(t)
-	sn := newSnow(t)
-	arrived, release := make(chan struct{}), make(chan struct{})
-	var first atomic.Bool
-	sn.setFault(func(*http.Request, []byte) (int, http.Header) {
-		if first.CompareAndSwap(false, true) {
-			close(arrived)
-			<-release // the one request in flight, holding the one slot
-		}
-		return 0, nil
-	})
-	one := func(c *config.Config) {
-		withSnow(sn, func(s *config.Server) { s.Concurrency = 1 })(c)
-		c.Shutdown.DrainTimeout = time.Minute
-	}
-	g := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), one))
-	var releaseOnce sync.Once
-	unblock := func() { releaseOnce.Do(func() { close(release) }) }
-	t.Cleanup(unblock) // before the rig and the server stop, should the test fail first
-	a := op(events.OpITSM, "snow", "320", events.Create, "open-change", "create", createSpec())
-	ticket := 321
-	for events.Partition(fmt.Sprint(ticket)) == events.Partition("320") {
-		ticket++
-	}
-	b := op(events.OpITSM, "snow", fmt.Sprint(ticket), events.Create, "open-change", "create", createSpec())
-	g.PublishOps(nil, "", a)
-	select {
-	case <-arrived:
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the first create was never sent")
-	}
-	g.PublishOps(nil, "", b)
-	natstest.CheckFor(t, testrig.Patience, 10*time.Millisecond, func() error { // b is in its handler, waiting for the slot
-		info, err := consumerInfo(g, laneOf(b))
-		if err == nil && info.NumAckPending != 1 {
-			err = fmt.Errorf("%s: %d unacknowledged", laneOf(b), info.NumAckPending)
-		}
-		return err
-	})
-	stopped := make(chan struct{})
-	go func() { g.Stop(); close(stopped) }()
-	natstest.CheckFor(t, testrig.Patience, 10*time.Millisecond, func() error {
-		if !strings.Contains(g.Logs.String(), "stopping: operation handed back before it was sent") {
-			return fmt.Errorf("not handed back yet:\n%s", g.Logs.String())
-		}
-		return nil
-	})
-	unblock()
-	<-stopped
-	if n := sn.totalCreates(); n != 1 {
-		t.Fatalf("%d creates sent by the stopping instance, want 1 (the one in flight)", n)
-	}
-	second := testrig.Start(t, "itsm-sync", testConfig(ns.ClientURL(), one))
-	second.WaitResults("scw.result.itsm.succeeded.>", 2)
-	if c, _ := sn.counts(b.Ticket); c != 1 {
-		t.Fatalf("the handed-back create was sent %d times, want 1", c)
 	}
 }
 

@@ -1,7 +1,6 @@
 package bus
 
 import (
-	"context"
 	"sync"
 	"time"
 )
@@ -45,32 +44,6 @@ func (d *Drain) Begin() {
 
 // Begun is closed once Begin was called.
 func (d *Drain) Begun() <-chan struct{} { return d.begun }
-
-type stoppingKey struct{}
-
-// WithStopping returns ctx carrying begun, the drain's Begun channel, for Stopping.
-func WithStopping(ctx context.Context, begun <-chan struct{}) context.Context {
-	return context.WithValue(ctx, stoppingKey{}, begun)
-}
-
-// Stopping is closed once the process's drain has begun, for a handler (its message's
-// context) to give back what it has not started: an operation waiting for a concurrency
-// slot is handed back, not sent during the drain. nil (never ready) when ctx carries no
-// drain.
-func Stopping(ctx context.Context) <-chan struct{} {
-	c, _ := ctx.Value(stoppingKey{}).(<-chan struct{})
-	return c
-}
-
-// IsStopping reports whether the drain ctx carries has begun.
-func IsStopping(ctx context.Context) bool {
-	select {
-	case <-Stopping(ctx):
-		return true
-	default:
-		return false
-	}
-}
 
 // Deadline is closed when the drain time has passed since the first stop (of the
 // process, or of the subscription asking).

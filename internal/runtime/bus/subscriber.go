@@ -309,7 +309,7 @@ func (s *Subscriber) deliver(stopping context.Context, m jetstream.Msg, out chan
 	// The handler's context is not the subscription's: a stop lets it finish (drain);
 	// only the drain's deadline cancels it. It carries the trace context of the span
 	// that published the message (its traceparent header), if any.
-	mctx, cancel := context.WithCancel(WithStopping(context.Background(), s.drain.Begun()))
+	mctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	wm.SetContext(tracing.ExtractMetadata(mctx, wm.Metadata))
 	select {

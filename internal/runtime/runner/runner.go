@@ -220,8 +220,6 @@ func (r *Runner) handle(msg *message.Message) error {
 		return r.skip(j, "refused: "+refused.Err.Error())
 	case ctx.Err() != nil:
 		return r.cutOff(j, err)
-	case failure.IsNotAttempted(err) && bus.IsStopping(ctx):
-		return r.handBack(j, err)
 	case failure.IsPermanent(err):
 		return r.fail(j, err)
 	}
@@ -365,16 +363,6 @@ func (r *Runner) cutOff(j *Job, err error) error {
 	}
 	r.Metrics.outcome(r.Service, j.Op.Kind, j.Op.Target, outcomeHandedBack)
 	j.Log.Warn("stopping: operation cut off and handed back; its outcome is unknown (the next attempt looks it up first)", "err", err)
-	bus.NackAfter(j.Msg, 0)
-	return nil
-}
-
-// handBack gives back, at once, an operation the process's stop caught before its request
-// was sent (waiting for a concurrency slot): another replica, or this one once restarted,
-// performs it.
-func (r *Runner) handBack(j *Job, err error) error {
-	r.Metrics.outcome(r.Service, j.Op.Kind, j.Op.Target, outcomeHandedBack)
-	j.Log.Info("stopping: operation handed back before it was sent", "err", err)
 	bus.NackAfter(j.Msg, 0)
 	return nil
 }

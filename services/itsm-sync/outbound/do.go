@@ -15,7 +15,6 @@ import (
 	"github.com/triggerflow/triggerflow/internal/config"
 	"github.com/triggerflow/triggerflow/internal/egress"
 	"github.com/triggerflow/triggerflow/internal/failure"
-	"github.com/triggerflow/triggerflow/internal/runtime/bus"
 )
 
 // maxErrorBody is how much of a non-2xx body is read (for the excerpt and to reuse the
@@ -24,9 +23,6 @@ const maxErrorBody = 64 << 10
 
 // errTimeout is the cause of a request that ran out of servers.<name>.timeout.
 var errTimeout = errors.New("timeout")
-
-// errStopping: the process began to stop before the request could be sent.
-var errStopping = errors.New("not sent: the process is stopping (waiting for a concurrency slot); handed back")
 
 // Do sends r. It waits for a concurrency slot and the rate limiter (both bound to ctx),
 // asks the circuit breaker (an open breaker fails at once, without sending), then sends
@@ -47,16 +43,10 @@ func (s *Server) Do(ctx context.Context, r Request) (Response, error) {
 	}
 
 	// A slot first, then the limiter: the rate then holds at the moment of sending.
-	// A stop gives back what has not started (bus.Stopping): one waiting for a slot has not.
-	if bus.IsStopping(ctx) {
-		return Response{}, s.notSent(s.fail(Transient, method, r.Path, errStopping))
-	}
 	select {
 	case s.slots <- struct{}{}:
 	case <-ctx.Done():
 		return Response{}, s.notSent(s.callerDone(method, r.Path, ctx, "waiting for a concurrency slot"))
-	case <-bus.Stopping(ctx):
-		return Response{}, s.notSent(s.fail(Transient, method, r.Path, errStopping))
 	}
 	defer func() { <-s.slots }()
 	if err := s.wait(ctx); err != nil {
