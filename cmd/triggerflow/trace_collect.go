@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
-
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -13,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/triggerflow/triggerflow/internal/runtime/runner"
+	"github.com/triggerflow/triggerflow/internal/runtime/tracing"
 	"github.com/triggerflow/triggerflow/pkg/events"
 )
 
@@ -361,11 +361,10 @@ func (c *traceCollector) finish() {
 
 // attemptsNote is "N attempt(s)" and, when the attempts include lookups, requests cut
 // off or requests made while the destination was down for everyone, how many of them
-// count against retry.attempts (as the runner counts them for "gave up after N attempts"
-// and the dead letter's Scw-Attempt: failed requests, failed lookups included, but not
-// those cut off or made during an outage).
+// count against retry.attempts (runner.CountAttempts: what "gave up after N attempts"
+// and the dead letter's Scw-Attempt count).
 func attemptsNote(as []events.Attempt) string {
-	var counted, lookups, unknown, outage int
+	var lookups, unknown, outage int
 	for _, a := range as {
 		if a.Lookup {
 			lookups++
@@ -375,10 +374,9 @@ func attemptsNote(as []events.Attempt) string {
 			unknown++
 		case a.Outage:
 			outage++
-		case a.Error != "":
-			counted++
 		}
 	}
+	counted := runner.CountAttempts(as)
 	note := fmt.Sprintf("%d attempt(s)", len(as))
 	if lookups+unknown+outage == 0 {
 		return note

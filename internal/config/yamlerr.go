@@ -63,11 +63,14 @@ func nameKeys(ps []*Problem, root *yaml.Node) {
 			continue
 		}
 		var found []string
+		var first *yaml.Node // the value of found[0]
 		match := func(ok func(k, v *yaml.Node) bool) {
 			found = found[:0]
 			walkKeys(root, func(path string, k, v *yaml.Node) {
 				if ok(k, v) {
-					found = append(found, path)
+					if found = append(found, path); len(found) == 1 {
+						first = v
+					}
 				}
 			})
 		}
@@ -100,11 +103,7 @@ func nameKeys(ps []*Problem, root *yaml.Node) {
 				case "!!map":
 					what = "a mapping"
 				default:
-					walkKeys(root, func(path string, _, v *yaml.Node) {
-						if path == found[0] {
-							what = strconv.Quote(v.Value)
-						}
-					})
+					what = strconv.Quote(first.Value)
 				}
 				p.Path, p.Msg = found[0], what+" is not "+describeGoType(goType)
 			}

@@ -51,10 +51,10 @@ func (r *Runner) forgetAttempts(j *Job) {
 	}
 }
 
-// countAttempts counts the attempts that count against retry.attempts: requests that
+// CountAttempts counts the attempts that count against retry.attempts: requests that
 // failed (lookups included: a server failing them is failing), but not the outages of
 // the destination nor those cut off by a stop.
-func countAttempts(as []events.Attempt) int {
+func CountAttempts(as []events.Attempt) int {
 	n := 0
 	for _, a := range as {
 		if a.Error != "" && !a.Outage && !a.Unknown {

@@ -315,7 +315,7 @@ func (r *Runner) markDone(ctx context.Context, j *Job, res events.Result, marker
 // transient decides between another attempt and giving up.
 func (r *Runner) transient(j *Job, err error) error {
 	policy := r.Retry(j.Op)
-	n := countAttempts(j.Attempts)
+	n := CountAttempts(j.Attempts)
 	age := r.now().Sub(r.storedAt(j))
 	outage := failure.IsOutage(err)
 	if !outage && n >= policy.Attempts {
@@ -393,12 +393,12 @@ func (r *Runner) fail(j *Job, cause error) error {
 		}
 	}
 	r.Metrics.outcome(r.Service, j.Op.Kind, j.Op.Target, outcomeFailed)
-	args := []any{"attempts", countAttempts(j.Attempts), "err", reason}
+	args := []any{"attempts", CountAttempts(j.Attempts), "err", reason}
 	if r.Lanes {
 		args = append(args, "parks", "the later operations of ticket "+j.Op.Ticket+" for "+j.Op.Target+" wait until it is redriven or skipped")
 	}
 	j.Log.Error("operation failed; dead-lettered", args...)
-	if err := bus.DeadLetter(r.Pub, j.Msg, r.Service, j.Op.ID, j.Op.Ticket, cause, countAttempts(j.Attempts)); err != nil {
+	if err := bus.DeadLetter(r.Pub, j.Msg, r.Service, j.Op.ID, j.Op.Ticket, cause, CountAttempts(j.Attempts)); err != nil {
 		return err
 	}
 	r.forgetAttempts(j)
